@@ -1,0 +1,77 @@
+"""The configured catalog, resolved: each input stream bound to its Customer.io operation and settings.
+
+Built once before the first record; the pipeline looks streams up by ``(namespace, name)``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import Config, ConfigError
+from .operations.base import Operation
+
+
+@dataclass(slots=True)
+class Stream:
+    """One configured stream and everything an operation needs to map its records."""
+
+    name: str
+    namespace: str | None
+    operation: Operation
+    destination_sync_mode: str
+    config: Config
+    json_schema: dict[str, Any] = field(default_factory=dict)
+    primary_key: list[list[str]] | None = None
+    generation_id: int | None = None
+    sync_id: int | None = None
+    # Columns whose schema says they hold a timestamp (format date-time / airbyte_type timestamp_*).
+    timestamp_fields: frozenset[str] = frozenset()
+    # operation field <- source column (or {"const": v}); empty when records already carry the names.
+    field_map: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def identifier_type(self) -> str:
+        return self.config.identifierType
+
+    @property
+    def label(self) -> str:
+        return f"{self.namespace}.{self.name}" if self.namespace else self.name
+
+
+_TIMESTAMP_TYPES = {"timestamp_with_timezone", "timestamp_without_timezone"}
+
+
+def timestamp_columns(json_schema: dict[str, Any]) -> frozenset[str]:
+    """Top-level columns typed as timestamps by the stream's JSON schema (never guessed from values)."""
+    props = json_schema.get("properties") if isinstance(json_schema, dict) else None
+    if not isinstance(props, dict):
+        return frozenset()
+    found = set()
+    for name, spec in props.items():
+        if not isinstance(spec, dict):
+            continue
+        if spec.get("format") == "date-time" or spec.get("airbyte_type") in _TIMESTAMP_TYPES:
+            found.add(name)
+            continue
+        for alt in spec.get("oneOf") or spec.get("anyOf") or ():
+            if isinstance(alt, dict) and (
+                alt.get("format") == "date-time" or alt.get("airbyte_type") in _TIMESTAMP_TYPES
+            ):
+                found.add(name)
+                break
+    return frozenset(found)
+
+
+def load_catalog_json(path: str | Path) -> dict[str, Any]:
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"Catalog file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"Catalog file {path} is not valid JSON: {type(exc).__name__}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("streams"), list):
+        raise ConfigError("The configured catalog must be an object with a `streams` list")
+    return raw

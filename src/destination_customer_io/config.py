@@ -1,0 +1,170 @@
+"""The typed connector configuration: parsed once from config.json, validated with field-precise errors.
+
+Accepts every config written for Airbyte's Kotlin connector unchanged (``credentials``, ``identifierType``,
+``object_storage_config``) and adds our own keys with defaults. Unknown keys are ignored, as Airbyte's
+spec allows (``additionalProperties: true``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+US_TRACK_URL = "https://track.customer.io"
+EU_TRACK_URL = "https://track-eu.customer.io"
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message names the field and never contains a secret."""
+
+
+class Credentials(msgspec.Struct, frozen=True):
+    siteId: str
+    apiKey: str
+
+    def __repr__(self) -> str:  # never print the secrets
+        return "Credentials(siteId=***, apiKey=***)"
+
+
+# --- rejected-record storage ("dead letter queue"), as in Airbyte's spec --------------------------
+
+class CsvFormat(msgspec.Struct, frozen=True, tag_field="format_type", tag="CSV"):
+    flattening: Literal["No flattening", "Root level flattening"] = "No flattening"
+
+
+class JsonlFormat(msgspec.Struct, frozen=True, tag_field="format_type", tag="JSONL"):
+    flattening: Literal["No flattening", "Root level flattening"] = "No flattening"
+
+
+class NoCompression(msgspec.Struct, frozen=True, tag_field="compression_type", tag="No Compression"):
+    pass
+
+
+class GzipCompression(msgspec.Struct, frozen=True, tag_field="compression_type", tag="GZIP"):
+    pass
+
+
+DEFAULT_PATH_FORMAT = "{sync_id}/{namespace}/{stream_name}/"
+DEFAULT_FILE_NAME_FORMAT = "{date}_{timestamp}_{part_number}{format_extension}"
+
+
+class NoStorage(msgspec.Struct, frozen=True, tag_field="storage_type", tag="None"):
+    pass
+
+
+class S3Storage(msgspec.Struct, frozen=True, tag_field="storage_type", tag="S3"):
+    s3_bucket_name: str
+    bucket_path: str
+    s3_bucket_region: str = ""
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    role_arn: str | None = None
+    s3_endpoint: str | None = None
+    format: CsvFormat | JsonlFormat = CsvFormat()
+    compression: NoCompression | GzipCompression = NoCompression()
+    path_format: str = DEFAULT_PATH_FORMAT
+    file_name_format: str = DEFAULT_FILE_NAME_FORMAT
+
+    def __repr__(self) -> str:
+        return f"S3Storage(bucket={self.s3_bucket_name!r}, path={self.bucket_path!r}, keys=***)"
+
+
+class LocalStorage(msgspec.Struct, frozen=True, tag_field="storage_type", tag="Local"):
+    destination_path: str
+    format: CsvFormat | JsonlFormat = CsvFormat()
+    compression: NoCompression | GzipCompression = NoCompression()
+    path_format: str = DEFAULT_PATH_FORMAT
+    file_name_format: str = DEFAULT_FILE_NAME_FORMAT
+
+
+StorageConfig = NoStorage | S3Storage | LocalStorage
+
+
+# --- field mapping for catalogs without destination_object_name (PyAirbyte, scripts) ------------
+
+class StreamMapping(msgspec.Struct, frozen=True):
+    stream: str
+    object: str
+    namespace: str | None = None
+    # operation field <- source column name, or {"const": value}
+    fields: dict[str, str | dict[str, Any]] = {}
+
+
+class Config(msgspec.Struct, frozen=True):
+    credentials: Credentials
+    identifierType: Literal["email", "id", "cio_id"] = "email"
+    object_storage_config: StorageConfig = NoStorage()
+    # --- ours ---
+    region: Literal["auto", "us", "eu"] = "auto"
+    track_api_base_url: str | None = None
+    # mapping and validation
+    convert_timestamps: bool = True
+    null_values: Literal["omit", "null", "empty_string"] = "omit"
+    oversized_attributes: Literal["reject", "drop", "truncate"] = "reject"
+    stream_mappings: list[StreamMapping] = []
+    # tuning
+    lanes: int = 8
+    batch_max_bytes: int = 500_000
+    max_inflight_bytes: int = 16_000_000
+    request_timeout_seconds: float = 30.0
+    retry_max_seconds: float = 300.0
+    retry_initial_backoff_seconds: float = 0.5
+    retry_max_backoff_seconds: float = 30.0
+    state_max_delay_seconds: float = 1.0
+    progress_interval_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        _check_range("lanes", self.lanes, 1, 256)
+        _check_range("batch_max_bytes", self.batch_max_bytes, 1_000, 500_000)
+        _check_range("max_inflight_bytes", self.max_inflight_bytes, 100_000, 2_000_000_000)
+        for name in ("request_timeout_seconds", "retry_max_seconds", "state_max_delay_seconds",
+                     "retry_initial_backoff_seconds", "retry_max_backoff_seconds",
+                     "progress_interval_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"`{name}` must be > 0")
+        if not self.credentials.siteId.strip():
+            raise ValueError("`credentials.siteId` must not be empty")
+        if not self.credentials.apiKey.strip():
+            raise ValueError("`credentials.apiKey` must not be empty")
+
+    def secrets(self) -> list[str]:
+        """Every secret value in this config, for the output scrubber."""
+        found = [self.credentials.siteId, self.credentials.apiKey]
+        storage = self.object_storage_config
+        if isinstance(storage, S3Storage):
+            found += [s for s in (storage.access_key_id, storage.secret_access_key) if s]
+        return [s for s in found if s]
+
+
+def _check_range(name: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise ValueError(f"`{name}` must be between {low} and {high}, got {value}")
+
+
+def parse_config(raw: Any) -> Config:
+    """Validate a decoded config.json; ConfigError names the offending field."""
+    if not isinstance(raw, dict):
+        raise ConfigError("The config must be a JSON object")
+    try:
+        return msgspec.convert(raw, Config, str_keys=True)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"Invalid config: {_describe(exc)}") from None
+
+
+def _describe(exc: msgspec.ValidationError) -> str:
+    # msgspec says "Expected `str`, got `int` - at `$.credentials.siteId`"; values are never included.
+    text = str(exc)
+    return text.replace("$.", "").replace(" - at `$`", "")
+
+
+def load_config(path: str | Path) -> Config:
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"Config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"Config file {path} is not valid JSON: {type(exc).__name__}") from None
+    return parse_config(raw)

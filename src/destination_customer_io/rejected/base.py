@@ -1,0 +1,68 @@
+"""The rejected-records store contract ("dead letter queue") and the record it stores.
+
+    pipeline --add(RejectedRecord)--> store buffers (and may upload finished parts)
+    pipeline --flush()-------------> every record added so far is durable (objects fully uploaded)
+    pipeline --close()-------------> flush, then release resources
+
+A state is emitted only after ``flush()`` returned for every rejected record before it. A store that
+cannot write raises :class:`StoreError`, which ends the sync with a TRACE error naming the failing step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class StoreError(Exception):
+    """The store could not write; ``step`` names what failed (e.g. ``PutObject``), never a secret."""
+
+    def __init__(self, message: str, *, step: str, target: str) -> None:
+        super().__init__(message)
+        self.step = step
+        self.target = target  # bucket / directory
+
+
+@dataclass(slots=True)
+class RejectedRecord:
+    stream: str
+    namespace: str | None
+    data: dict[str, Any]  # the original record data, as read
+    emitted_at: int  # ms, from the input record
+    reason: str  # rejected_reason: a code of the documented vocabulary
+    field: str | None  # rejected_field
+    message: str  # rejected_message
+    sync_id: int | None = None
+    generation_id: int | None = None
+    changes: list[dict[str, Any]] | None = None  # the input record's meta.changes
+
+
+class RejectedStore(Protocol):
+    async def add(self, record: RejectedRecord) -> None: ...
+
+    async def flush(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    @property
+    def count(self) -> int: ...
+
+
+class NoneStore:
+    """``storage_type: None``: rejected records are counted, not kept."""
+
+    def __init__(self) -> None:
+        self._count = 0
+
+    async def add(self, record: RejectedRecord) -> None:
+        self._count += 1
+
+    async def flush(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    @property
+    def count(self) -> int:
+        return self._count
