@@ -1,0 +1,75 @@
+"""The rejected-records store factory: ``open_store`` for ``write`` and ``check_store`` for ``check``.
+
+    store = open_store(config.object_storage_config, sync_id=42)
+    await store.add(RejectedRecord(...)); await store.flush(); await store.close()
+
+``storage_type`` None -> :class:`NoneStore` (counted, not kept); S3 -> files in the bucket;
+Local -> the same files under ``destination_path``. See docs/rejected.md for the file formats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from ..config import LocalStorage, NoStorage, S3Storage, StorageConfig
+from .aws import Timeouts
+from .base import NoneStore, RejectedRecord, RejectedStore, StoreError
+from .formats import encoder_factory, extension
+from .keys import KeyTemplate
+from .local import LocalSink, check_local
+from .s3 import S3Sink, check_s3
+from .store import PartitionedStore, StoreOptions
+
+__all__ = ["NoneStore", "PartitionedStore", "RejectedRecord", "RejectedStore", "StoreError",
+           "StoreOptions", "check_store", "open_store"]
+
+
+def open_store(storage_config: StorageConfig, *, sync_id: int | None = None,
+               now: Callable[[], float] | None = None,
+               options: StoreOptions | None = None) -> RejectedStore:
+    """The store for this config. Makes no request: S3 is first contacted by the first upload.
+
+    ``now`` is a clock in epoch seconds (``time.time`` by default): the sync-time placeholders use
+    its value at this call, ``{timestamp}`` its value when each part starts.
+    Raises StoreError (step ``path_format``) when a ``{date:PATTERN}`` cannot be rendered.
+    """
+    if isinstance(storage_config, NoStorage):
+        return NoneStore()
+    clock = now or time.time
+    options = options or StoreOptions()
+    keys = _key_template(storage_config, sync_id, clock)
+    new_encoder = encoder_factory(storage_config.format, storage_config.compression, sync_id)
+    if isinstance(storage_config, S3Storage):
+        sink: S3Sink | LocalSink = S3Sink(storage_config, Timeouts(
+            options.max_attempts, options.connect_timeout, options.read_timeout))
+    else:
+        sink = LocalSink(storage_config.destination_path)
+    return PartitionedStore(sink, keys, new_encoder, options=options, clock=clock)
+
+
+async def check_store(storage_config: StorageConfig) -> str | None:
+    """None when the store can be written (probe object written, listed, deleted), else why not."""
+    if isinstance(storage_config, NoStorage):
+        return None
+    try:
+        _key_template(storage_config, 0, time.time)
+    except StoreError as exc:
+        return str(exc)
+    if isinstance(storage_config, S3Storage):
+        return await asyncio.to_thread(check_s3, storage_config)
+    return await asyncio.to_thread(check_local, storage_config.destination_path)
+
+
+def _key_template(cfg: S3Storage | LocalStorage, sync_id: int | None,
+                  clock: Callable[[], float]) -> KeyTemplate:
+    prefix = cfg.bucket_path if isinstance(cfg, S3Storage) else ""
+    target = cfg.s3_bucket_name if isinstance(cfg, S3Storage) else cfg.destination_path
+    try:
+        return KeyTemplate(prefix, cfg.path_format, cfg.file_name_format,
+                           extension=extension(cfg.format, cfg.compression), sync_id=sync_id,
+                           sync_time_ms=int(clock() * 1000))
+    except ValueError as exc:
+        raise StoreError(f"Invalid path_format / file_name_format: {exc}", step="path_format",
+                         target=target) from None

@@ -17,10 +17,11 @@ from typing import Any, Protocol
 class StoreError(Exception):
     """The store could not write; ``step`` names what failed (e.g. ``PutObject``), never a secret."""
 
-    def __init__(self, message: str, *, step: str, target: str) -> None:
+    def __init__(self, message: str, *, step: str, target: str, code: str | None = None) -> None:
         super().__init__(message)
         self.step = step
         self.target = target  # bucket / directory
+        self.code = code  # the AWS error code (e.g. ``AccessDenied``) or errno name, when known
 
 
 @dataclass(slots=True)

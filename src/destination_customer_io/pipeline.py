@@ -1,0 +1,572 @@
+"""The ``write`` pipeline: lines -> ops -> lanes -> batches -> Customer.io -> acknowledgements -> states.
+
+    stdin lines --decode--> RECORD --Operation.build--> Op --route by key--> Lane.open batch
+                  |                        \\-> Rejection --------------------------> rejected store
+                  \\-> STATE: closes the current epoch
+    Lane: one batch on the wire at a time (retries included), so ops of one key are applied in order.
+    Batch answered: 207 entries -> rejected store; the rest accepted; the epochs' pending counts drop.
+    Releaser: an epoch whose records are all handled, and all earlier epochs too, has its STATE emitted,
+    after one store flush makes every rejected record before it durable.
+
+Properties this module keeps (and tests prove): a STATE never precedes an unhandled earlier record;
+states leave in input order; two ordered ops of one key are never in flight at once, nor in one batch
+unless merged; memory is bounded by ``max_inflight_bytes`` plus one open batch per lane.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator
+
+import msgspec
+
+from . import protocol
+from .catalog import Stream
+from .errors import SyncError, SystemFailure
+from .operations.base import Op, Rejection
+from .output import Output
+from .rejected.base import RejectedRecord, RejectedStore, StoreError
+from .track import BatchResult, TrackClient
+
+_EMPTY_BATCH = len(b'{"batch":[]}')
+_BATCH_MAX_AGE = 5.0  # an open batch is sent after this long even when no state waits on it
+_TICK = 0.1
+
+
+class Epoch:
+    """The records between two STATE messages; ``pending`` counts those not yet handled."""
+
+    __slots__ = ("state", "pending", "records", "rejected", "closed_at")
+
+    def __init__(self) -> None:
+        self.state: dict[str, Any] | None = None
+        self.pending = 0
+        self.records = 0
+        self.rejected = 0
+        self.closed_at: float | None = None
+
+
+# A line of input and the epoch it belongs to: enough to reject the record later (lines are re-decoded
+# only then, so an in-flight record costs its raw bytes, not a decoded dict).
+Ref = tuple[bytes, Epoch]
+
+
+class Batch:
+    __slots__ = ("bodies", "refs", "size", "keys", "merged", "epochs", "opened", "rejected")
+
+    def __init__(self, now: float) -> None:
+        self.bodies: list[bytes] = []
+        self.refs: list[Ref] = []
+        self.size = _EMPTY_BATCH
+        self.keys: dict[str, tuple[int, Op]] = {}  # key -> (index, op) of its ordered op in this batch
+        self.merged: dict[int, list[Ref]] = {}  # index -> further records folded into that op
+        self.epochs: dict[Epoch, int] = {}
+        self.opened = now
+        self.rejected = 0  # records of this batch refused by Customer.io
+
+    def refs_at(self, index: int) -> list[Ref]:
+        extra = self.merged.get(index)
+        return [self.refs[index], *extra] if extra else [self.refs[index]]
+
+    def body(self, indices: list[int] | range) -> bytes:
+        return b'{"batch":[' + b",".join([self.bodies[i] for i in indices]) + b"]}"
+
+
+class Lane:
+    """Sends its sealed batches one at a time, in order."""
+
+    __slots__ = ("open", "queue", "wake", "closing")
+
+    def __init__(self, now: float) -> None:
+        self.open = Batch(now)
+        self.queue: deque[Batch] = deque()
+        self.wake = asyncio.Event()
+        self.closing = False
+
+
+@dataclass(slots=True)
+class Counts:
+    lines: int = 0
+    records: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    unreadable_lines: int = 0
+    states_in: int = 0
+    states_out: int = 0
+    merged: int = 0
+    batches: int = 0
+    ops_sent: int = 0
+    rejected_by_reason: Counter = field(default_factory=Counter)
+    by_object: dict[str, Counter] = field(default_factory=dict)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        streams: dict[tuple[str | None, str], Stream],
+        client: TrackClient,
+        store: RejectedStore,
+        output: Output,
+        lanes: int = 8,
+        batch_max_bytes: int = 500_000,
+        max_inflight_bytes: int = 16_000_000,
+        state_max_delay: float = 1.0,
+        progress_interval: float = 10.0,
+        flush_interval: float = 1.0,
+    ) -> None:
+        self.streams = streams
+        self.client = client
+        self.store = store
+        self.out = output
+        self.batch_max_bytes = batch_max_bytes
+        self.max_inflight_bytes = max_inflight_bytes
+        self.state_max_delay = state_max_delay
+        self.progress_interval = progress_interval
+        self.flush_interval = flush_interval
+        now = time.monotonic()
+        self.lanes = [Lane(now) for _ in range(lanes)]
+        self._next_lane = 0
+        self.epochs: deque[Epoch] = deque([Epoch()])
+        self.counts = Counts()
+        self._inflight = 0
+        self._room = asyncio.Event()
+        self._release_wake = asyncio.Event()
+        self._failure: BaseException | None = None
+        self._failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._release_lock = asyncio.Lock()
+        self._unflushed = 0  # rejected records added since the last store flush
+        self._last_flush = 0.0
+        self._started = now
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    async def run(self, chunks: AsyncIterator[list[bytes]]) -> None:
+        """Consume every line, deliver everything, emit every honest state; raise SyncError on failure."""
+        tasks = [asyncio.create_task(self._lane_loop(lane)) for lane in self.lanes]
+        helpers = [asyncio.create_task(self._release_loop()), asyncio.create_task(self._tick_loop())]
+        try:
+            iterator = aiter(chunks)
+            while True:
+                lines = await self._next_chunk(iterator)
+                if lines is None:
+                    break
+                rejections: list[tuple[Any, Epoch, Rejection, Stream | None]] = []
+                for line in lines:
+                    self._handle_line(line, rejections)
+                for record, epoch, rejection, stream in rejections:
+                    await self._reject_record(record, epoch, rejection, stream)
+                    self._finish(epoch, 1)
+                self._raise_if_failed()
+                await self._wait_for_room()
+            await self._drain(tasks, helpers[0])
+        finally:
+            for task in (*tasks, *helpers):
+                task.cancel()
+            await asyncio.gather(*tasks, *helpers, return_exceptions=True)
+        self._raise_if_failed()
+
+    async def _next_chunk(self, iterator: AsyncIterator[list[bytes]]) -> list[bytes] | None:
+        """The next chunk of lines, or None at EOF; a failure elsewhere interrupts a slow stdin."""
+        step = asyncio.ensure_future(anext(iterator, None))
+        await asyncio.wait((step, self._failed), return_when=asyncio.FIRST_COMPLETED)
+        if not step.done():
+            step.cancel()
+        self._raise_if_failed()
+        return step.result()
+
+    def _handle_line(self, line: bytes, rejections: list) -> None:
+        if not line or line.isspace():
+            return
+        self.counts.lines += 1
+        try:
+            message = protocol.message_decoder.decode(line)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            self._handle_odd_line(line, rejections)
+            return
+        kind = message.type
+        if kind == "RECORD":
+            record = message.record
+            if record is None:
+                self._handle_odd_line(line, rejections)
+                return
+            self._handle_record(record, line, rejections)
+        elif kind == "STATE":
+            if message.state is not None:
+                self._close_epoch(message.state)
+        # TRACE (stream status), LOG, CONTROL...: nothing to answer.
+
+    def _handle_record(self, record: protocol.Record, line: bytes, rejections: list) -> None:
+        epoch = self.epochs[-1]
+        epoch.records += 1
+        epoch.pending += 1  # released by _finish once sent and acknowledged, or rejected and stored
+        self.counts.records += 1
+        stream = self.streams.get((record.namespace, record.stream))
+        if stream is None:
+            stream = self.streams.get((None, record.stream)) if record.namespace else None
+        if stream is None:
+            rejections.append((record, epoch, unknown_stream(record.stream), None))
+            return
+        result = stream.operation.build(record.data, stream)
+        if type(result) is Rejection:
+            rejections.append((record, epoch, result, stream))
+            return
+        self._add(result, line, epoch)
+
+    def _handle_odd_line(self, line: bytes, rejections: list) -> None:
+        """A line the typed decoder refused: a record we can tie to a stream is rejected with a
+        reason; anything else is counted and logged without its content."""
+        try:
+            loose = msgspec.json.decode(line)
+        except msgspec.DecodeError:
+            loose = None
+        record = loose.get("record") if isinstance(loose, dict) and loose.get("type") == "RECORD" else None
+        if isinstance(record, dict) and isinstance(record.get("stream"), str):
+            epoch = self.epochs[-1]
+            epoch.records += 1
+            epoch.pending += 1
+            self.counts.records += 1
+            namespace = record.get("namespace") if isinstance(record.get("namespace"), str) else None
+            data = record.get("data")
+            emitted = record.get("emitted_at")
+            loose_record = protocol.Record(
+                stream=record["stream"],
+                namespace=namespace,
+                data=data if isinstance(data, dict) else {"_airbyte_data": data},
+                emitted_at=emitted if isinstance(emitted, (int, float)) and not isinstance(emitted, bool) else 0,
+            )
+            stream = self.streams.get((namespace, record["stream"]))
+            rejections.append((loose_record, epoch, malformed_record(data), stream))
+            return
+        self.counts.unreadable_lines += 1
+        if self.counts.unreadable_lines <= 10 or self.counts.unreadable_lines % 1000 == 0:
+            self.out.log(
+                f"Skipped an input line that is not an Airbyte message ({len(line)} bytes, line "
+                f"{self.counts.lines}); {self.counts.unreadable_lines} skipped so far.",
+                "WARN",
+            )
+
+    def _close_epoch(self, state: dict[str, Any]) -> None:
+        self.counts.states_in += 1
+        epoch = self.epochs[-1]
+        epoch.state = state
+        epoch.closed_at = time.monotonic()
+        self.epochs.append(Epoch())
+        self._release_wake.set()
+
+    # --- batching --------------------------------------------------------------------------------
+
+    def _add(self, op: Op, line: bytes, epoch: Epoch) -> None:
+        key = op.key
+        if key is not None:
+            lane = self.lanes[hash(key) % len(self.lanes)]
+        else:
+            self._next_lane = (self._next_lane + 1) % len(self.lanes)
+            lane = self.lanes[self._next_lane]
+        batch = lane.open
+        if op.ordered and key is not None:
+            earlier = batch.keys.get(key)
+            if earlier is not None:
+                if self._merge_into(batch, earlier, op, line, epoch):
+                    return
+                # Never two unmerged ordered ops of one key in one batch: Customer.io may apply
+                # a batch's ops in any order. The next batch of this lane goes after this one.
+                self._seal(lane)
+                batch = lane.open
+        size = batch.size + len(op.body) + (1 if batch.bodies else 0)
+        if size > self.batch_max_bytes:
+            self._seal(lane)
+            batch = lane.open
+            size = batch.size + len(op.body)
+        batch.bodies.append(op.body)
+        batch.refs.append((line, epoch))
+        batch.size = size
+        if op.ordered and key is not None:
+            batch.keys[key] = (len(batch.bodies) - 1, op)
+        batch.epochs[epoch] = batch.epochs.get(epoch, 0) + 1
+
+    def _merge_into(self, batch: Batch, earlier: tuple[int, Op], op: Op, line: bytes, epoch: Epoch) -> bool:
+        index, first = earlier
+        if first.operation is not op.operation:
+            return False
+        merged = op.operation.merge(first, op)
+        if merged is None:
+            return False
+        size = batch.size - len(first.body) + len(merged.body)
+        if size > self.batch_max_bytes:
+            return False
+        batch.bodies[index] = merged.body
+        batch.size = size
+        batch.keys[op.key] = (index, merged)  # type: ignore[index]
+        batch.merged.setdefault(index, []).append((line, epoch))
+        batch.epochs[epoch] = batch.epochs.get(epoch, 0) + 1
+        self.counts.merged += 1
+        return True
+
+    def _seal(self, lane: Lane) -> None:
+        batch = lane.open
+        lane.open = Batch(time.monotonic())
+        if not batch.bodies:
+            return
+        lane.queue.append(batch)
+        self._inflight += batch.size
+        lane.wake.set()
+
+    def fits(self, op: Op) -> bool:
+        return _EMPTY_BATCH + len(op.body) <= self.batch_max_bytes
+
+    async def _wait_for_room(self) -> None:
+        while self._inflight > self.max_inflight_bytes:
+            self._room.clear()
+            await self._room.wait()
+            self._raise_if_failed()
+
+    async def _drain(self, tasks: list[asyncio.Task], releaser: asyncio.Task) -> None:
+        for lane in self.lanes:
+            self._seal(lane)
+            lane.closing = True
+            lane.wake.set()
+        await asyncio.wait((asyncio.gather(*tasks), self._failed), return_when=asyncio.FIRST_COMPLETED)
+        self._raise_if_failed()
+        await self._release(final=True)
+        self._raise_if_failed()
+
+    # --- sending ---------------------------------------------------------------------------------
+
+    async def _lane_loop(self, lane: Lane) -> None:
+        try:
+            while True:
+                if not lane.queue:
+                    if lane.closing:
+                        return
+                    lane.wake.clear()
+                    await lane.wake.wait()
+                    continue
+                batch = lane.queue[0]
+                await self._deliver(batch, range(len(batch.bodies)))
+                lane.queue.popleft()
+                self._acknowledge(batch)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - every failure ends the sync via _fail
+            self._fail(exc)
+
+    async def _deliver(self, batch: Batch, indices: list[int] | range) -> None:
+        self.counts.batches += 1
+        self.counts.ops_sent += len(indices)
+        result = await self.client.send_batch(batch.body(indices))
+        if result.status == 400:
+            await self._split(batch, indices, result)
+            return
+        refused = self._refused(result, len(indices))
+        if refused is None:  # errors that name no op: find them by halves (resending is idempotent)
+            await self._split(batch, indices, result)
+            return
+        for position, error in refused.items():
+            for line, epoch in batch.refs_at(indices[position]):
+                batch.rejected += 1
+                await self._reject_line(line, epoch, api_rejection(error))
+
+    @staticmethod
+    def _refused(result: BatchResult, count: int) -> dict[int, dict[str, Any]] | None:
+        refused: dict[int, dict[str, Any]] = {}
+        for error in result.errors:
+            position = error.get("batch_index")
+            if type(position) is not int or not 0 <= position < count:
+                return None if count > 1 else {0: error}
+            refused[position] = error
+        return refused
+
+    async def _split(self, batch: Batch, indices: list[int] | range, result: BatchResult) -> None:
+        if len(indices) == 1:
+            error = result.errors[0] if result.errors else {}
+            for line, epoch in batch.refs_at(indices[0]):
+                batch.rejected += 1
+                await self._reject_line(line, epoch, api_rejection(error))
+            return
+        middle = len(indices) // 2
+        await self._deliver(batch, indices[:middle])
+        await self._deliver(batch, indices[middle:])
+
+    def _acknowledge(self, batch: Batch) -> None:
+        self._inflight -= batch.size
+        self._room.set()
+        self.counts.accepted += sum(batch.epochs.values()) - batch.rejected
+        for epoch, count in batch.epochs.items():
+            self._finish(epoch, count)
+
+    def _finish(self, epoch: Epoch, count: int) -> None:
+        epoch.pending -= count
+        if epoch.pending == 0:
+            self._release_wake.set()
+
+    # --- rejections ------------------------------------------------------------------------------
+
+    async def _reject_line(self, line: bytes, epoch: Epoch, rejection: Rejection) -> None:
+        message = protocol.message_decoder.decode(line)
+        record = message.record
+        assert record is not None  # only RECORD lines ever reach a batch
+        stream = self.streams.get((record.namespace, record.stream)) or self.streams.get((None, record.stream))
+        await self._reject_record(record, epoch, rejection, stream)
+
+    async def _reject_record(self, record: protocol.Record, epoch: Epoch, rejection: Rejection,
+                             stream: Stream | None) -> None:
+        epoch.rejected += 1
+        self.counts.rejected += 1
+        self.counts.rejected_by_reason[rejection.reason] += 1
+        meta = record.meta or {}
+        changes = meta.get("changes") if isinstance(meta.get("changes"), list) else None
+        try:
+            await self.store.add(RejectedRecord(
+                stream=record.stream,
+                namespace=record.namespace,
+                data=record.data,
+                emitted_at=int(record.emitted_at),
+                reason=rejection.reason,
+                field=rejection.field,
+                message=rejection.message,
+                sync_id=stream.sync_id if stream else None,
+                generation_id=stream.generation_id if stream else None,
+                changes=changes,
+            ))
+        except StoreError as exc:
+            raise store_failure(exc) from None
+        self._unflushed += 1
+
+    # --- states ----------------------------------------------------------------------------------
+
+    async def _release_loop(self) -> None:
+        try:
+            while True:
+                await self._release_wake.wait()
+                self._release_wake.clear()
+                await self._release(final=False)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - every failure ends the sync via _fail
+            self._fail(exc)
+
+    def _ready(self) -> list[Epoch]:
+        ready = []
+        for epoch in self.epochs:
+            if epoch.pending != 0 or epoch.state is None:
+                break
+            ready.append(epoch)
+        return ready
+
+    async def _release(self, *, final: bool) -> None:
+        async with self._release_lock:
+            await self._release_locked(final)
+
+    async def _release_locked(self, final: bool) -> None:
+        ready = self._ready()
+        if not ready:
+            return
+        if self._unflushed:
+            wait = self._last_flush + self.flush_interval - time.monotonic()
+            if wait > 0 and not final:
+                await asyncio.sleep(wait)  # group flushes: frequent states must not mean tiny files
+                ready = self._ready()
+            await self._flush_store()
+        if self._failure is not None:
+            return
+        for epoch in ready:
+            self.epochs.popleft()
+            assert epoch.state is not None
+            self.out.emit(protocol.state_message(epoch.state, epoch.records, epoch.rejected))
+            self.counts.states_out += 1
+
+    async def _flush_store(self) -> None:
+        pending = self._unflushed
+        try:
+            await self.store.flush()
+        except StoreError as exc:
+            raise store_failure(exc) from None
+        self._unflushed -= pending
+        self._last_flush = time.monotonic()
+
+    # --- timers ----------------------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        next_progress = time.monotonic() + self.progress_interval
+        while True:
+            await asyncio.sleep(_TICK)
+            now = time.monotonic()
+            self._seal_waiting_batches(now)
+            if now >= next_progress:
+                next_progress = now + self.progress_interval
+                self.out.log(self.progress_line(now))
+
+    def _seal_waiting_batches(self, now: float) -> None:
+        """A state waiting longer than ``state_max_delay`` sends the open batches that may hold its
+        records; otherwise an open batch goes out when it is ``_BATCH_MAX_AGE`` old."""
+        oldest_wait = None
+        for epoch in self.epochs:
+            if epoch.state is not None and epoch.pending:
+                oldest_wait = epoch.closed_at
+                break
+        for lane in self.lanes:
+            batch = lane.open
+            if not batch.bodies:
+                continue
+            waited_on = oldest_wait is not None and batch.opened <= oldest_wait and \
+                now - oldest_wait >= self.state_max_delay
+            if waited_on or now - batch.opened >= _BATCH_MAX_AGE:
+                self._seal(lane)
+
+    # --- failure and reporting -------------------------------------------------------------------
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._failure is None:
+            self._failure = exc
+            self._failed.set_result(None)
+        self._room.set()
+        for lane in self.lanes:
+            lane.wake.set()
+
+    def _raise_if_failed(self) -> None:
+        if self._failure is not None:
+            if isinstance(self._failure, SyncError):
+                raise self._failure
+            raise SystemFailure(f"Unexpected error: {type(self._failure).__name__}") from self._failure
+
+    def progress_line(self, now: float | None = None) -> str:
+        elapsed = max((now or time.monotonic()) - self._started, 1e-9)
+        c, stats = self.counts, self.client.stats
+        return (
+            f"Progress: {c.records} records read, {c.accepted} accepted, {c.rejected} rejected, "
+            f"{c.states_out}/{c.states_in} states emitted, {stats.requests} requests, {stats.retries} retries, "
+            f"{c.records / elapsed:,.0f} records/s"
+        )
+
+
+# --- rejections decided here (the operations' own vocabulary lives in reasons.py) -------------------
+
+def store_failure(exc: StoreError) -> SystemFailure:
+    return SystemFailure(f"Could not write rejected records: {exc}", internal=exc.step)
+
+
+def unknown_stream(name: str) -> Rejection:
+    return Rejection("stream_not_in_catalog", None,
+                     f"Stream `{name}` is not in the configured catalog, so no operation is known for it.")
+
+
+def malformed_record(data: object) -> Rejection:
+    if not isinstance(data, dict):
+        return Rejection("record_data_not_object", "data",
+                         f"The record's data is a JSON {type(data).__name__}, not an object.")
+    return Rejection("malformed_record", None, "The record message does not follow the Airbyte protocol.")
+
+
+def api_rejection(error: dict[str, Any]) -> Rejection:
+    """A 207 / 400 error from Customer.io; any of reason, field, message may be missing."""
+    reason = error.get("reason")
+    field = error.get("field")
+    message = error.get("message")
+    text = f"Customer.io refused this operation ({reason or 'no reason given'})"
+    if isinstance(message, str) and message:
+        text += f": {message}"
+    return Rejection("api_rejected", field if isinstance(field, str) else None, text)

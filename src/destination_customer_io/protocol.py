@@ -1,0 +1,64 @@
+"""Airbyte protocol messages this connector reads (typed, msgspec) and writes (encoded JSON lines).
+
+Reads: RECORD, STATE (kept raw, re-emitted with destinationStats), TRACE and anything else (ignored).
+Writes: SPEC, CONNECTION_STATUS, DESTINATION_CATALOG, STATE, LOG, TRACE (ERROR).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+
+
+class Record(msgspec.Struct, frozen=True):
+    stream: str
+    data: dict[str, Any]
+    emitted_at: int | float = 0
+    namespace: str | None = None
+    meta: dict[str, Any] | None = None
+
+
+class Message(msgspec.Struct, frozen=True):
+    type: str
+    record: Record | None = None
+    state: dict[str, Any] | None = None
+
+
+message_decoder = msgspec.json.Decoder(Message)
+_encoder = msgspec.json.Encoder()
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return _encoder.encode(message)
+
+
+def now_ms() -> float:
+    return float(time.time() * 1000)
+
+
+def log_message(level: str, text: str) -> dict[str, Any]:
+    return {"type": "LOG", "log": {"level": level, "message": text}}
+
+
+def connection_status(ok: bool, text: str) -> dict[str, Any]:
+    return {
+        "type": "CONNECTION_STATUS",
+        "connectionStatus": {"status": "SUCCEEDED" if ok else "FAILED", "message": text},
+    }
+
+
+def trace_error(text: str, failure_type: str, internal: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"message": text, "failure_type": failure_type}
+    if internal:
+        error["internal_message"] = internal
+    return {"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": now_ms(), "error": error}}
+
+
+def state_message(state: dict[str, Any], record_count: int, rejected_count: int) -> dict[str, Any]:
+    """The input state plus ``destinationStats`` (counts as floats, as the platform expects)."""
+    stats: dict[str, float] = {"recordCount": float(record_count)}
+    if rejected_count > 0:
+        stats["rejectedRecordCount"] = float(rejected_count)
+    return {"type": "STATE", "state": {**state, "destinationStats": stats}}

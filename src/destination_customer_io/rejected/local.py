@@ -1,0 +1,98 @@
+"""The Local sink (files under ``destination_path``, same keys as S3) and its check.
+
+Durability: each part is written to a hidden temp file beside its final name, fsync'ed, renamed into
+place (atomic on POSIX) and the directory fsync'ed, so a reader sees a whole file or none.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import uuid
+from pathlib import Path
+
+from .base import StoreError
+
+
+class LocalSink:
+    def __init__(self, destination_path: str) -> None:
+        self._root = Path(destination_path)
+
+    def __repr__(self) -> str:
+        return f"LocalSink({str(self._root)!r})"
+
+    @property
+    def target(self) -> str:
+        return str(self._root)
+
+    def put(self, key: str, body: bytes) -> None:
+        final = self._resolve(key)
+        step = "MakeDirectory"
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            step = "WriteFile"
+            write_durably(final, body)
+        except OSError as exc:
+            raise self._error(exc, step, final) from None
+
+    def close(self) -> None:
+        return None
+
+    def _resolve(self, key: str) -> Path:
+        final = self._root / key
+        # keys are sanitised already; this guards against a bucket_path / path_format with ".."
+        if not final.resolve().is_relative_to(self._root.resolve()):
+            raise StoreError(f"Rejected-records path {key!r} leaves destination_path {self._root}",
+                             step="ResolvePath", target=self.target)
+        return final
+
+    def _error(self, exc: OSError, step: str, path: Path) -> StoreError:
+        code = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+        return StoreError(f"Rejected-records directory '{self._root}': {step} failed for {path}: "
+                          f"{code}: {exc.strerror or exc}", step=step, target=self.target, code=code)
+
+
+def write_durably(final: Path, body: bytes) -> None:
+    temp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(temp, "wb") as handle:
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, final)
+    except OSError:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_directory(final.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    # makes the rename itself durable; a no-op where directories cannot be opened (Windows)
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def check_local(destination_path: str) -> str | None:
+    """Create the directory, write, list and delete a probe file; None when it all works."""
+    root = Path(destination_path)
+    probe = root / f"_check_test_{uuid.uuid4().hex}"
+    step = "MakeDirectory"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        step = "WriteFile"
+        write_durably(probe, b"check")
+        step = "ListDirectory"
+        if probe.name not in os.listdir(root):
+            return f"Rejected-records directory '{root}': the probe file written was not listed"
+        step = "DeleteFile"
+        probe.unlink()
+        return None
+    except OSError as exc:
+        code = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+        return f"Rejected-records directory '{root}': {step} failed: {code}: {exc.strerror or exc}"

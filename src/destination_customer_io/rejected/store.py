@@ -1,0 +1,210 @@
+"""Buffering, rollover and durable flushing of rejected records, for any object sink (S3, Local).
+
+    add()   -> the record joins its stream's open part; a part reaching ``part_max_bytes`` (or the
+               largest part, when all open parts exceed ``buffer_max_bytes``) is sealed and uploaded
+               by a background task in a worker thread.
+    flush() -> seals every open part and waits until every upload begun so far is acknowledged.
+    close() -> flush, then release the sink.
+
+Memory stays bounded whatever the number of records: open parts hold at most ``buffer_max_bytes``
+and at most ``max_pending_uploads`` sealed parts wait for upload (``add`` waits when there are more),
+so the peak is about ``buffer_max_bytes + max_pending_uploads * part_max_bytes`` (56 MiB by default).
+After a failed upload the store is broken: every later ``add``/``flush`` raises the same
+:class:`StoreError`, so nothing is lost silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .base import RejectedRecord, StoreError
+from .formats import PartEncoder
+from .keys import KeyTemplate
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOptions:
+    """Tuning knobs; the defaults suit a sync process with a few streams."""
+
+    part_max_bytes: int = 8 * MiB  # a file part is sealed at this uncompressed size
+    buffer_max_bytes: int = 24 * MiB  # all open parts together
+    max_concurrent_uploads: int = 4  # worker threads uploading at once
+    max_pending_uploads: int = 4  # sealed parts waiting or uploading; add() waits beyond this
+    max_attempts: int = 5  # boto3 attempts per request (standard retry mode)
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+
+
+class Sink(Protocol):
+    """Where finished parts go. ``put`` is blocking and runs in a worker thread."""
+
+    @property
+    def target(self) -> str: ...  # the bucket / directory, for error messages
+
+    def put(self, key: str, body: bytes) -> None: ...  # durable on return, or raises StoreError
+
+    def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _OpenPart:
+    stream: str
+    namespace: str | None
+    number: int
+    started_ms: int
+    encoder: PartEncoder
+
+
+@dataclass(slots=True)
+class _Uploads:
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    written_keys: set[str] = field(default_factory=set)
+
+
+class PartitionedStore:
+    """The :class:`~.base.RejectedStore` behind ``open_store`` for S3 and Local."""
+
+    def __init__(self, sink: Sink, keys: KeyTemplate, new_encoder: Callable[[], PartEncoder], *,
+                 options: StoreOptions | None = None, clock: Callable[[], float] = time.time) -> None:
+        self._sink = sink
+        self._keys = keys
+        self._new_encoder = new_encoder
+        self._options = options or StoreOptions()
+        self._clock = clock
+        self._open: dict[tuple[str | None, str], _OpenPart] = {}
+        self._next_part: dict[tuple[str | None, str], int] = {}
+        self._buffered = 0
+        self._uploads = _Uploads()
+        self._slots = asyncio.Semaphore(self._options.max_concurrent_uploads)
+        self._error: StoreError | None = None
+        self._dirty = False  # something was added since the last flush
+        self._closed = False
+        self._count = 0
+        self._objects = 0
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    @property
+    def objects_written(self) -> int:
+        return self._objects
+
+    @property
+    def target(self) -> str:
+        return self._sink.target
+
+    def __repr__(self) -> str:
+        return f"PartitionedStore({self._sink!r}, records={self._count}, objects={self._objects})"
+
+    async def add(self, record: RejectedRecord) -> None:
+        self._raise_if_unusable()
+        stream_key = (record.namespace, record.stream)
+        part = self._open.get(stream_key) or self._start_part(record)
+        self._buffered += part.encoder.write(record, str(uuid.uuid4()))
+        self._count += 1
+        self._dirty = True
+        if part.encoder.size >= self._options.part_max_bytes:
+            self._seal(stream_key)
+        while self._buffered > self._options.buffer_max_bytes and self._open:
+            self._seal(max(self._open, key=lambda k: self._open[k].encoder.size))
+        await self._wait_for_room()
+
+    async def flush(self) -> None:
+        self._raise_if_unusable()
+        if not self._dirty and not self._uploads.tasks:
+            return  # nothing new: no request, no empty object
+        self._dirty = False
+        for stream_key in list(self._open):
+            self._seal(stream_key)
+        # every part sealed before this point has its task in the set already
+        pending = list(self._uploads.tasks)
+        if pending:
+            await asyncio.wait(pending)
+        self._raise_if_unusable()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        try:
+            await self.flush()
+        finally:
+            self._closed = True
+            if self._uploads.tasks:  # after a failure: let running threads end before closing
+                await asyncio.wait(list(self._uploads.tasks))
+            await asyncio.to_thread(self._sink.close)
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def _raise_if_unusable(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._closed:
+            raise StoreError("The rejected-records store is closed", step="add", target=self.target)
+
+    def _start_part(self, record: RejectedRecord) -> _OpenPart:
+        stream_key = (record.namespace, record.stream)
+        number = self._next_part.get(stream_key, 0)
+        self._next_part[stream_key] = number + 1
+        part = _OpenPart(record.stream, record.namespace, number, int(self._clock() * 1000),
+                         self._new_encoder())
+        self._open[stream_key] = part
+        return part
+
+    def _seal(self, stream_key: tuple[str | None, str]) -> None:
+        part = self._open.pop(stream_key)
+        self._buffered -= part.encoder.size
+        if part.encoder.rows == 0:
+            return
+        key = self._unique_key(part)
+        task = asyncio.get_running_loop().create_task(self._upload(key, part.encoder))
+        self._uploads.tasks.add(task)
+        task.add_done_callback(self._uploads.tasks.discard)
+
+    def _unique_key(self, part: _OpenPart) -> str:
+        key = self._keys.render(stream=part.stream, namespace=part.namespace, part_number=part.number,
+                                timestamp_ms=part.started_ms, uuid=str(uuid.uuid4()))
+        # A file_name_format without {part_number}/{uuid} could name two parts alike; never overwrite.
+        candidate, n = key, 0
+        while candidate in self._uploads.written_keys:
+            n += 1
+            candidate = _with_suffix(key, f"-{n}", self._keys.extension)
+        self._uploads.written_keys.add(candidate)
+        return candidate
+
+    async def _upload(self, key: str, encoder: PartEncoder) -> None:
+        async with self._slots:
+            if self._error is not None:
+                return  # broken already: the sync ends, spare the requests
+            try:
+                await asyncio.to_thread(self._encode_and_put, key, encoder)
+                self._objects += 1
+            except StoreError as exc:
+                self._error = self._error or exc
+            except Exception as exc:  # noqa: BLE001 - a sink bug must still fail the sync, not vanish
+                # only the type: an unexpected message could carry anything
+                self._error = self._error or StoreError(
+                    f"Writing rejected records to {self.target} failed unexpectedly "
+                    f"({type(exc).__name__})", step="upload", target=self.target)
+
+    def _encode_and_put(self, key: str, encoder: PartEncoder) -> None:
+        # compression / CSV rendering happen here, off the event loop
+        self._sink.put(key, encoder.finish())
+
+    async def _wait_for_room(self) -> None:
+        while len(self._uploads.tasks) > self._options.max_pending_uploads:
+            await asyncio.wait(list(self._uploads.tasks), return_when=asyncio.FIRST_COMPLETED)
+        self._raise_if_unusable()
+
+
+def _with_suffix(key: str, suffix: str, extension: str) -> str:
+    if extension and key.endswith(extension):
+        return key[: -len(extension)] + suffix + extension
+    return key + suffix

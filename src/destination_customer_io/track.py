@@ -1,0 +1,287 @@
+"""The Track API client: region detection, and one batch POST with retries, backoff and rate adaptation.
+
+Classification of one answer (the rules every caller relies on):
+    200, 207       -> BatchResult (207 / a 200 carrying ``errors``: the listed ops were refused)
+    400, 413       -> BatchResult(status=400): the whole request was refused, nothing applied (caller splits)
+    401, 403       -> ConfigurationError at once (wrong Site ID / API key)
+    3xx            -> followed only to *.customer.io over https, or to the override host
+    408, 429, 5xx, connection errors, timeouts -> retried with exponential backoff and full jitter,
+                      honouring Retry-After, for at most ``retry_max_seconds``; then TransientFailure
+    anything else  -> SystemFailure
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+import msgspec
+
+from .config import EU_TRACK_URL, US_TRACK_URL, Config
+from .errors import ConfigurationError, SystemFailure, TransientFailure
+
+RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
+REGION_PATH = "/api/v1/accounts/region"
+BATCH_PATH = "/api/v2/batch"
+_MAX_REDIRECTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    status: int  # 200 (all accepted, or some listed in errors) or 400 (nothing applied)
+    errors: list[dict[str, Any]]
+
+
+@dataclass(slots=True)
+class TrackStats:
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0  # 429 answers
+    by_status: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, bounded in total time (not in attempts)."""
+
+    max_seconds: float = 300.0
+    initial: float = 0.5
+    maximum: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        jittered = random.uniform(0, min(self.maximum, self.initial * (2 ** attempt)))
+        if retry_after is not None:
+            # Honour the server's word, plus a little jitter so lanes do not return in lockstep.
+            return max(retry_after, 0.0) + jittered * 0.1
+        return jittered
+
+
+class ConcurrencyGate:
+    """AIMD limit on requests in flight: halve on 429, creep back up on success."""
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = maximum
+        self.limit = float(maximum)
+        self._active = 0
+        self._changed = asyncio.Condition()
+
+    async def __aenter__(self) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._active < max(1, int(self.limit)))
+            self._active += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._changed:
+            self._active -= 1
+            self._changed.notify_all()
+
+    def throttled(self) -> None:
+        self.limit = max(1.0, self.limit / 2)
+
+    def succeeded(self) -> None:
+        if self.limit < self.maximum:
+            self.limit = min(float(self.maximum), self.limit + 1.0 / max(1.0, self.limit))
+
+
+def basic_auth(site_id: str, api_key: str) -> str:
+    token = base64.b64encode(f"{site_id}:{api_key}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _errors_of(body: bytes) -> list[dict[str, Any]]:
+    """The ``errors`` list of an answer, tolerating any shape (missing keys, not JSON at all)."""
+    if not body:
+        return []
+    try:
+        decoded = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return []
+    errors = decoded.get("errors") if isinstance(decoded, dict) else None
+    if not isinstance(errors, list):
+        return []
+    return [e for e in errors if isinstance(e, dict)]
+
+
+class TrackClient:
+    """Talks to one Customer.io workspace. ``base_url`` may change once, after a regional redirect."""
+
+    def __init__(
+        self,
+        config: Config,
+        session: aiohttp.ClientSession,
+        *,
+        gate: ConcurrencyGate | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._auth = basic_auth(config.credentials.siteId, config.credentials.apiKey)
+        self._override = config.track_api_base_url.rstrip("/") if config.track_api_base_url else None
+        self.base_url = self._override or (EU_TRACK_URL if config.region == "eu" else US_TRACK_URL)
+        self._region_mode = config.region
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(total=config.request_timeout_seconds)
+        self._policy = RetryPolicy(
+            max_seconds=config.retry_max_seconds,
+            initial=config.retry_initial_backoff_seconds,
+            maximum=config.retry_max_backoff_seconds,
+        )
+        self.gate = gate or ConcurrencyGate(config.lanes)
+        self.stats = TrackStats()
+        self._sleep = sleep
+        self.region: str | None = None
+
+    # --- hosts ---------------------------------------------------------------------------------
+
+    def _allowed(self, url: str) -> bool:
+        parts = urlsplit(url)
+        if self._override and parts.netloc == urlsplit(self._override).netloc:
+            return True
+        host = parts.hostname or ""
+        return parts.scheme == "https" and (host == "customer.io" or host.endswith(".customer.io"))
+
+    def describe_host(self) -> str:
+        return urlsplit(self.base_url).netloc
+
+    async def detect_region(self) -> str:
+        """``GET /api/v1/accounts/region`` once; with region auto, its ``url`` becomes the base URL."""
+        status, body, _ = await self._request("GET", self.base_url + REGION_PATH, None)
+        if status in (401, 403):
+            raise ConfigurationError(
+                "Customer.io refused the credentials: the Site ID or Track API key is wrong "
+                f"(HTTP {status} from {self.describe_host()})."
+            )
+        if status != 200:
+            raise SystemFailure(f"Customer.io's region endpoint answered HTTP {status}.")
+        try:
+            info = msgspec.json.decode(body)
+            region, url = str(info["region"]), str(info["url"]).rstrip("/")
+        except (msgspec.DecodeError, KeyError, TypeError):
+            raise SystemFailure("Customer.io's region endpoint answered with an unexpected body.") from None
+        self.region = region
+        if self._region_mode == "auto":
+            if not self._allowed(url):
+                raise SystemFailure(f"Customer.io named a Track API host that is not allowed: {urlsplit(url).netloc}")
+            self.base_url = url
+        return region
+
+    # --- one request, redirects ----------------------------------------------------------------
+
+    async def _request(self, method: str, url: str, body: bytes | None) -> tuple[int, bytes, Any]:
+        headers = {"Authorization": self._auth, "Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        for _ in range(_MAX_REDIRECTS + 1):
+            async with self._session.request(
+                method, url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
+            ) as response:
+                payload = await response.read()
+                status = response.status
+                location = response.headers.get("Location")
+                retry_after = response.headers.get("Retry-After")
+            if status in (301, 302, 303, 307, 308) and location:
+                target = urljoin(url, location)
+                if not self._allowed(target):
+                    raise SystemFailure(
+                        f"Customer.io redirected to a host that is not allowed: {urlsplit(target).netloc}"
+                    )
+                self._rebase(url, target)
+                url = target
+                continue
+            return status, payload, retry_after
+        raise SystemFailure("Too many redirects from the Track API.")
+
+    def _rebase(self, url: str, target: str) -> None:
+        """A regional redirect moves every later request to the new host (same path suffix)."""
+        if url.startswith(self.base_url):
+            suffix = url[len(self.base_url):]
+            if target.endswith(suffix):
+                self.base_url = target[: len(target) - len(suffix)] if suffix else target
+
+    # --- batches -------------------------------------------------------------------------------
+
+    async def send_batch(self, body: bytes) -> BatchResult:
+        """POST one batch, retrying transient failures within the retry budget."""
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            failure, retry_after = await self._attempt(body)
+            if isinstance(failure, BatchResult):
+                return failure
+            elapsed = time.monotonic() - started
+            pause = self._policy.delay(attempt, retry_after)
+            if elapsed + pause > self._policy.max_seconds:
+                raise TransientFailure(
+                    f"Customer.io did not accept a batch within {self._policy.max_seconds:g} s of retries "
+                    f"({failure}); the sync stopped at the last acknowledged checkpoint.",
+                    internal=failure,
+                )
+            attempt += 1
+            self.stats.retries += 1
+            await self._sleep(pause)
+
+    async def _attempt(self, body: bytes) -> tuple[BatchResult | str, float | None]:
+        """One try: a BatchResult, or a description of a transient failure and its Retry-After."""
+        self.stats.requests += 1
+        try:
+            async with self.gate:
+                status, payload, retry_after = await self._request("POST", self.base_url + BATCH_PATH, body)
+        except asyncio.TimeoutError:
+            return "request timed out", None
+        except aiohttp.ClientError as exc:
+            return f"connection error: {type(exc).__name__}", None
+        self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
+        if status in (200, 207):
+            self.gate.succeeded()
+            return BatchResult(200, _errors_of(payload)), None
+        if status in (400, 413):
+            return BatchResult(400, _errors_of(payload)), None
+        if status in (401, 403):
+            raise ConfigurationError(
+                "Customer.io refused the credentials: the Site ID or Track API key is wrong "
+                f"(HTTP {status} from {self.describe_host()})."
+            )
+        if status in RETRYABLE:
+            if status == 429:
+                self.stats.throttled += 1
+                self.gate.throttled()
+            return f"HTTP {status}", parse_retry_after(retry_after)
+        raise SystemFailure(f"Customer.io answered a batch with unexpected HTTP {status}.")
+
+
+async def check_connection(config: Config) -> tuple[bool, str]:
+    """The ``check`` command's Track API half: the region endpoint with these credentials."""
+    timeout = aiohttp.ClientTimeout(total=min(config.request_timeout_seconds, 30))
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        client = TrackClient(config, session)
+        try:
+            region = await client.detect_region()
+        except ConfigurationError as exc:
+            return False, exc.message
+        except SystemFailure as exc:
+            return False, exc.message
+        except asyncio.TimeoutError:
+            return False, f"Could not reach the Track API at {client.describe_host()}: timed out."
+        except aiohttp.ClientError as exc:
+            return False, f"Could not reach the Track API at {client.describe_host()}: {type(exc).__name__}."
+    return True, f"Connected to Customer.io (region {region}, {urlsplit(client.base_url).netloc})."

@@ -1,0 +1,128 @@
+"""A real S3 (and STS / IAM) API on loopback for tests and benchmarks: moto's threaded server.
+
+    server = MotoS3(enforce_auth=True).start()
+    server.create_bucket("rejected")
+    ...
+    server.stop()
+
+With ``enforce_auth`` the server checks signatures and IAM policies like AWS does, so wrong keys give
+InvalidAccessKeyId / SignatureDoesNotMatch and a user without rights gets AccessDenied. moto keeps
+that switch process-wide, so ``stop()`` puts the previous value back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from moto.server import ThreadedMotoServer
+
+ACCOUNT_ID = "123456789012"  # moto's default account
+REGION = "us-east-1"
+_BOOTSTRAP_KEYS = {"aws_access_key_id": "bootstrap", "aws_secret_access_key": "bootstrap"}
+
+
+@dataclass(frozen=True)
+class Keys:
+    access_key_id: str
+    secret_access_key: str
+
+    def __repr__(self) -> str:
+        return f"Keys({self.access_key_id!r}, ***)"
+
+
+def _policy(actions: list[str], *, principal: bool = False) -> str:
+    statement: dict[str, Any] = {"Effect": "Allow", "Action": actions}
+    if principal:
+        statement["Principal"] = {"AWS": "*"}
+    else:
+        statement["Resource"] = "*"
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+class MotoS3:
+    def __init__(self, *, enforce_auth: bool = True) -> None:
+        self._enforce_auth = enforce_auth
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._previous_auth: str | None = None
+        self.endpoint = ""
+        self.admin = Keys("bootstrap", "bootstrap")
+
+    def start(self) -> MotoS3:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        if self._enforce_auth:
+            # the admin user must exist before auth is on, or nobody could create it
+            self.admin = self._create_user("admin", ["*"], keys=_BOOTSTRAP_KEYS)
+            self._previous_auth = self._set_auth_threshold("0")
+        return self
+
+    def stop(self) -> None:
+        if self._previous_auth is not None:
+            self._set_auth_threshold(self._previous_auth)
+        self._server.stop()
+
+    # --- clients and fixtures -------------------------------------------------------------------
+
+    def client(self, service: str = "s3", keys: Keys | None = None, **extra: Any) -> Any:
+        keys = keys or self.admin
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
+                            aws_access_key_id=keys.access_key_id,
+                            aws_secret_access_key=keys.secret_access_key,
+                            config=Config(s3={"addressing_style": "path"}), **extra)
+
+    def create_bucket(self, name: str) -> str:
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def delete_bucket(self, name: str) -> None:
+        s3 = self.client()
+        for item in s3.list_objects_v2(Bucket=name).get("Contents", []):
+            s3.delete_object(Bucket=name, Key=item["Key"])
+        s3.delete_bucket(Bucket=name)
+
+    def create_user(self, name: str, actions: list[str]) -> Keys:
+        """An IAM user allowed only ``actions`` (e.g. ["s3:ListBucket"]), with fresh access keys."""
+        return self._create_user(name, actions, keys={
+            "aws_access_key_id": self.admin.access_key_id,
+            "aws_secret_access_key": self.admin.secret_access_key})
+
+    def create_role(self, name: str, actions: list[str]) -> str:
+        """A role anyone may assume, allowed ``actions``; returns its ARN."""
+        iam = self.client("iam")
+        role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=_policy(
+            ["sts:AssumeRole"], principal=True))["Role"]
+        iam.put_role_policy(RoleName=name, PolicyName="allow", PolicyDocument=_policy(actions))
+        return role["Arn"]
+
+    def objects(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
+        """Every object under ``prefix``, key -> body."""
+        s3 = self.client()
+        found: dict[str, bytes] = {}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                found[item["Key"]] = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+        return found
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _create_user(self, name: str, actions: list[str], *, keys: dict[str, str]) -> Keys:
+        iam = boto3.client("iam", endpoint_url=self.endpoint, region_name=REGION, **keys)
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName="allow", PolicyDocument=_policy(actions))
+        made = iam.create_access_key(UserName=name)["AccessKey"]
+        return Keys(made["AccessKeyId"], made["SecretAccessKey"])
+
+    def _set_auth_threshold(self, value: str) -> str:
+        """moto enforces auth after this many requests ("0": always, "inf": never)."""
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset-auth", data=value.encode(),
+                                         method="POST", headers={"Content-Type": "text/plain"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.loads(answer.read())["PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT"]

@@ -1,0 +1,347 @@
+"""The write pipeline against a scripted Track client: states, ordering, 207/400 handling, backpressure.
+
+A toy operation stands in for the real ones so these tests pin the pipeline's own promises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from typing import Any, Awaitable, Callable
+
+import msgspec
+import pytest
+
+from destination_customer_io.catalog import Stream
+from destination_customer_io.config import parse_config
+from destination_customer_io.errors import ConfigurationError, TransientFailure
+from destination_customer_io.operations.base import Op, Operation, Rejection
+from destination_customer_io.output import Output
+from destination_customer_io.pipeline import Pipeline
+from destination_customer_io.rejected.base import RejectedRecord
+from destination_customer_io.track import BatchResult, TrackStats
+
+CONFIG = parse_config({"credentials": {"siteId": "site", "apiKey": "key"}})
+
+
+class ToyOperation(Operation):
+    """``{"key": k, "kind": "set"|"event", "v": ...}`` -> an op; ``{"bad": true}`` -> a rejection."""
+
+    object_name = "toy"
+    sync_modes = ("append",)
+
+    def build(self, data: dict[str, Any], stream: Stream) -> Op | Rejection:
+        if data.get("bad"):
+            return Rejection("toy_bad", "bad", "this record is bad")
+        kind = data.get("kind", "event")
+        payload = {"type": "person", "action": kind, "identifiers": {"id": data["key"]}, "v": data.get("v"),
+                   "attributes": dict(data.get("attrs", {}))}
+        return Op(msgspec.json.encode(payload), f"person:id:{data['key']}", ordered=kind == "set",
+                  operation=self, payload=payload)
+
+    def merge(self, earlier: Op, later: Op) -> Op | None:
+        if earlier.payload is None or later.payload is None or later.payload["attributes"].get("nomerge"):
+            return None
+        payload = dict(earlier.payload)
+        payload["attributes"] = {**earlier.payload["attributes"], **later.payload["attributes"]}
+        payload["v"] = later.payload["v"]
+        return Op(msgspec.json.encode(payload), earlier.key, ordered=True, operation=self, payload=payload)
+
+
+TOY = ToyOperation()
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.added: list[RejectedRecord] = []
+        self.durable: list[RejectedRecord] = []
+        self.flushes = 0
+
+    async def add(self, record: RejectedRecord) -> None:
+        self.added.append(record)
+
+    async def flush(self) -> None:
+        self.flushes += 1
+        self.durable = list(self.added)
+
+    async def close(self) -> None:
+        await self.flush()
+
+    @property
+    def count(self) -> int:
+        return len(self.added)
+
+
+Responder = Callable[[list[dict[str, Any]]], Awaitable[BatchResult]]
+
+
+class ScriptedClient:
+    """Records every batch body that 'reached the server' and answers with ``responder``."""
+
+    def __init__(self, responder: Responder | None = None) -> None:
+        self.batches: list[list[dict[str, Any]]] = []
+        self.stats = TrackStats()
+        self.responder = responder
+
+    async def send_batch(self, body: bytes) -> BatchResult:
+        decoded = json.loads(body)
+        assert list(decoded) == ["batch"]
+        self.batches.append(decoded["batch"])
+        if self.responder is None:
+            return BatchResult(200, [])
+        return await self.responder(decoded["batch"])
+
+
+def record(data: dict[str, Any], stream: str = "toys") -> bytes:
+    return json.dumps({"type": "RECORD", "record": {"stream": stream, "data": data, "emitted_at": 1}}).encode()
+
+
+def state(n: int) -> bytes:
+    return json.dumps({"type": "STATE", "state": {"type": "STREAM", "stream": {"stream_state": {"n": n}}}}).encode()
+
+
+async def chunks_of(lines: list[bytes], size: int = 3, pause: asyncio.Event | None = None):
+    for start in range(0, len(lines), size):
+        yield lines[start:start + size]
+        await asyncio.sleep(0)
+    if pause is not None:
+        await pause.wait()
+
+
+def make_pipeline(client: ScriptedClient, store: MemoryStore | None = None, **kw: Any) -> tuple[Pipeline, io.BytesIO]:
+    out = io.BytesIO()
+    stream = Stream(name="toys", namespace=None, operation=TOY, destination_sync_mode="append", config=CONFIG)
+    options = {"lanes": 4, "batch_max_bytes": 500_000, "state_max_delay": 0.05, "flush_interval": 0.0}
+    options.update(kw)
+    pipeline = Pipeline(streams={(None, "toys"): stream}, client=client, store=store or MemoryStore(),
+                        output=Output(out), **options)
+    return pipeline, out
+
+
+def messages(out: io.BytesIO, kind: str | None = None) -> list[dict[str, Any]]:
+    found = [json.loads(line) for line in out.getvalue().splitlines()]
+    return [m for m in found if kind is None or m["type"] == kind]
+
+
+async def test_state_waits_for_the_batch_answer_then_carries_counts() -> None:
+    gate = asyncio.Event()
+
+    async def slow(batch: list[dict[str, Any]]) -> BatchResult:
+        await gate.wait()
+        return BatchResult(200, [])
+
+    client = ScriptedClient(slow)
+    pipeline, out = make_pipeline(client)
+    lines = [record({"key": f"p{i}"}) for i in range(5)] + [state(1)]
+    task = asyncio.create_task(pipeline.run(chunks_of(lines)))
+    await asyncio.sleep(0.3)  # longer than state_max_delay: the batch went out, its answer has not
+    assert client.batches, "the pending state should have pushed its batch out"
+    assert messages(out, "STATE") == []
+    gate.set()
+    await task
+    states = messages(out, "STATE")
+    assert states == [{"type": "STATE", "state": {"type": "STREAM", "stream": {"stream_state": {"n": 1}},
+                                                  "destinationStats": {"recordCount": 5.0}}}]
+
+
+async def test_exact_json_reaching_the_server_and_batches_fill_across_states() -> None:
+    client = ScriptedClient()
+    pipeline, out = make_pipeline(client, lanes=1)
+    lines = []
+    for i in range(6):
+        lines.append(record({"key": f"p{i}", "v": i}))
+        lines.append(state(i))
+    await pipeline.run(chunks_of(lines, size=100))
+    assert client.batches == [[{"type": "person", "action": "event", "identifiers": {"id": f"p{i}"}, "v": i,
+                                "attributes": {}} for i in range(6)]]
+    assert [m["state"]["stream"]["stream_state"]["n"] for m in messages(out, "STATE")] == list(range(6))
+    assert all(m["state"]["destinationStats"] == {"recordCount": 1.0} for m in messages(out, "STATE"))
+
+
+async def test_states_leave_in_input_order_when_lanes_answer_out_of_order() -> None:
+    async def reverse_latency(batch: list[dict[str, Any]]) -> BatchResult:
+        # the earliest records get the slowest answers
+        await asyncio.sleep(0.2 if batch[0]["v"] < 2 else 0.0)
+        return BatchResult(200, [])
+
+    client = ScriptedClient(reverse_latency)
+    pipeline, out = make_pipeline(client, lanes=4, state_max_delay=0.01)
+    lines = []
+    for i in range(4):
+        lines += [record({"key": f"k{i}", "v": i}), state(i)]
+    await pipeline.run(chunks_of(lines, size=2))
+    assert [m["state"]["stream"]["stream_state"]["n"] for m in messages(out, "STATE")] == [0, 1, 2, 3]
+
+
+async def test_207_rejects_exactly_the_listed_ops_and_counts_them_in_the_state() -> None:
+    async def refuse_second(batch: list[dict[str, Any]]) -> BatchResult:
+        return BatchResult(200, [{"batch_index": 1, "reason": "invalid", "field": "attributes.x",
+                                  "message": "bad x"}])
+
+    store = MemoryStore()
+    client = ScriptedClient(refuse_second)
+    pipeline, out = make_pipeline(client, store, lanes=1)
+    await pipeline.run(chunks_of([record({"key": f"p{i}"}) for i in range(3)] + [state(1)]))
+    assert [r.data["key"] for r in store.durable] == ["p1"]
+    rejected = store.durable[0]
+    assert (rejected.reason, rejected.field) == ("api_rejected", "attributes.x")
+    assert rejected.message == "Customer.io refused this operation (invalid): bad x"
+    assert messages(out, "STATE")[0]["state"]["destinationStats"] == {"recordCount": 3.0,
+                                                                       "rejectedRecordCount": 1.0}
+    assert pipeline.counts.accepted == 2
+
+
+async def test_sparse_207_error_without_reason_field_or_message_is_tolerated() -> None:
+    async def sparse(batch: list[dict[str, Any]]) -> BatchResult:
+        return BatchResult(200, [{"batch_index": 0}])
+
+    store = MemoryStore()
+    pipeline, _ = make_pipeline(ScriptedClient(sparse), store, lanes=1)
+    await pipeline.run(chunks_of([record({"key": "p"}), state(1)]))
+    assert (store.durable[0].reason, store.durable[0].field) == ("api_rejected", None)
+    assert store.durable[0].message == "Customer.io refused this operation (no reason given)"
+
+
+async def test_400_splits_the_batch_until_only_the_bad_op_is_rejected() -> None:
+    async def poisoned(batch: list[dict[str, Any]]) -> BatchResult:
+        if any(op["v"] == "poison" for op in batch):
+            return BatchResult(400, [{"reason": "malformed", "message": "cannot parse"}])
+        return BatchResult(200, [])
+
+    store = MemoryStore()
+    client = ScriptedClient(poisoned)
+    pipeline, out = make_pipeline(client, store, lanes=1)
+    values = [1, 2, "poison", 4, 5, 6, 7]
+    await pipeline.run(chunks_of([record({"key": f"p{i}", "v": v}) for i, v in enumerate(values)] + [state(1)],
+                                 size=100))
+    assert [r.data["v"] for r in store.durable] == ["poison"]
+    accepted = [op["v"] for b in client.batches if all(o["v"] != "poison" for o in b) for op in b]
+    assert sorted(accepted, key=str) == sorted([1, 2, 4, 5, 6, 7], key=str)
+    assert messages(out, "STATE")[0]["state"]["destinationStats"] == {"recordCount": 7.0,
+                                                                       "rejectedRecordCount": 1.0}
+
+
+async def test_rejected_before_sending_never_reaches_the_server() -> None:
+    store = MemoryStore()
+    client = ScriptedClient()
+    pipeline, out = make_pipeline(client, store)
+    await pipeline.run(chunks_of([record({"key": "a"}), record({"bad": True}), state(1)]))
+    assert [r.reason for r in store.durable] == ["toy_bad"]
+    assert sum(len(b) for b in client.batches) == 1
+    assert messages(out, "STATE")[0]["state"]["destinationStats"]["rejectedRecordCount"] == 1.0
+
+
+async def test_state_is_emitted_only_after_the_store_flush() -> None:
+    store = MemoryStore()
+    pipeline, out = make_pipeline(ScriptedClient(), store)
+    await pipeline.run(chunks_of([record({"bad": True}), state(1)]))
+    assert store.flushes >= 1 and len(store.durable) == 1
+    assert len(messages(out, "STATE")) == 1
+
+
+async def test_unknown_stream_and_garbage_lines_do_not_stop_the_sync() -> None:
+    store = MemoryStore()
+    pipeline, out = make_pipeline(ScriptedClient(), store)
+    lines = [b"not json", b'{"type":"RECORD","record":{"stream":"toys","data":[1,2]}}',
+             record({"key": "a"}, stream="nope"), record({"key": "b"}), state(1)]
+    await pipeline.run(chunks_of(lines))
+    assert [r.reason for r in store.durable] == ["record_data_not_object", "stream_not_in_catalog"]
+    assert pipeline.counts.unreadable_lines == 1
+    assert messages(out, "STATE")[0]["state"]["destinationStats"] == {"recordCount": 3.0,
+                                                                       "rejectedRecordCount": 2.0}
+    assert b"not json" not in out.getvalue()
+
+
+async def test_ordered_ops_of_one_person_are_merged_or_split_never_concurrent() -> None:
+    in_flight: set[str] = set()
+    overlaps: list[str] = []
+
+    async def watch(batch: list[dict[str, Any]]) -> BatchResult:
+        keys = [op["identifiers"]["id"] for op in batch if op["action"] == "set"]
+        assert len(keys) == len(set(keys)), "two unmerged updates of one person in one batch"
+        overlaps.extend(k for k in keys if k in in_flight)
+        in_flight.update(keys)
+        await asyncio.sleep(0.01)
+        in_flight.difference_update(keys)
+        return BatchResult(200, [])
+
+    client = ScriptedClient(watch)
+    pipeline, _ = make_pipeline(client, lanes=4, batch_max_bytes=2_000)
+    lines = []
+    for i in range(300):
+        person = f"p{i % 7}"
+        attrs = {"n": i, "nomerge": True} if i % 5 == 0 else {"n": i}
+        lines.append(record({"key": person, "kind": "set", "v": i, "attrs": attrs}))
+    await pipeline.run(chunks_of(lines, size=50))
+    assert overlaps == []
+    # Applying the batches in the order they were sent gives each person their last value.
+    final: dict[str, int] = {}
+    for batch in client.batches:
+        for op in batch:
+            final[op["identifiers"]["id"]] = op["attributes"]["n"]
+    assert final == {f"p{k}": max(i for i in range(300) if i % 7 == k) for k in range(7)}
+    assert pipeline.counts.merged > 0
+
+
+async def test_merge_keeps_every_record_accounted_for() -> None:
+    store = MemoryStore()
+
+    async def refuse_all(batch: list[dict[str, Any]]) -> BatchResult:
+        return BatchResult(200, [{"batch_index": i} for i in range(len(batch))])
+
+    pipeline, out = make_pipeline(ScriptedClient(refuse_all), store, lanes=1)
+    lines = [record({"key": "p", "kind": "set", "attrs": {"a": i}}) for i in range(3)] + [state(1)]
+    await pipeline.run(chunks_of(lines))
+    assert len(store.durable) == 3  # one merged op refused -> its three records rejected
+    assert messages(out, "STATE")[0]["state"]["destinationStats"] == {"recordCount": 3.0,
+                                                                       "rejectedRecordCount": 3.0}
+
+
+async def test_fatal_client_error_stops_the_sync_with_no_later_state() -> None:
+    calls = 0
+
+    async def fail_second(batch: list[dict[str, Any]]) -> BatchResult:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise ConfigurationError("bad key")
+        return BatchResult(200, [])
+
+    client = ScriptedClient(fail_second)
+    pipeline, out = make_pipeline(client, lanes=1, batch_max_bytes=1_000)
+    lines = [record({"key": "a", "v": "x" * 400}), state(1)] + [record({"key": "b", "v": "y" * 400}) for _ in range(5)] + [state(2)]
+    with pytest.raises(ConfigurationError):
+        await pipeline.run(chunks_of(lines, size=1))
+    emitted = [m["state"]["stream"]["stream_state"]["n"] for m in messages(out, "STATE")]
+    assert emitted in ([], [1])  # state 1 may go out (its batch was accepted); state 2 never does
+    assert 2 not in emitted
+
+
+async def test_a_failure_interrupts_a_stalled_stdin() -> None:
+    async def broken(batch: list[dict[str, Any]]) -> BatchResult:
+        raise TransientFailure("outage")
+
+    pipeline, _ = make_pipeline(ScriptedClient(broken), lanes=1)
+    never = asyncio.Event()
+    with pytest.raises(TransientFailure):
+        await asyncio.wait_for(pipeline.run(chunks_of([record({"key": "a"}), state(1)], pause=never)), 5)
+
+
+async def test_in_flight_bytes_stay_bounded() -> None:
+    peak = 0
+    pipeline_ref: list[Pipeline] = []
+
+    async def measure(batch: list[dict[str, Any]]) -> BatchResult:
+        nonlocal peak
+        peak = max(peak, pipeline_ref[0]._inflight)
+        await asyncio.sleep(0.001)
+        return BatchResult(200, [])
+
+    pipeline, _ = make_pipeline(ScriptedClient(measure), lanes=2, batch_max_bytes=5_000,
+                                max_inflight_bytes=100_000)
+    pipeline_ref.append(pipeline)
+    lines = [record({"key": f"p{i}", "v": "z" * 100}) for i in range(5_000)]
+    await pipeline.run(chunks_of(lines, size=200))
+    # bound + what one chunk of input can add before the reader pauses
+    assert 0 < peak <= 100_000 + 200 * 200
