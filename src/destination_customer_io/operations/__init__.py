@@ -1,0 +1,43 @@
+"""The operation registry: Customer.io operation name (Airbyte ``destination_object_name``) -> instance.
+
+Adding an operation is one module under ``operations/`` plus one line in ``_ALL`` below.
+"""
+
+from __future__ import annotations
+
+from .base import DiscoverEntry, Op, Operation, Rejection
+from .person_event import PersonEvent
+from .person_identify import PersonIdentify
+
+_ALL: tuple[Operation, ...] = (
+    PersonIdentify(),
+    PersonEvent(),
+)
+
+OPERATIONS: dict[str, Operation] = {operation.object_name: operation for operation in _ALL}
+
+
+class UnknownOperation(KeyError):
+    """A stream names an operation this connector does not have."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else "unknown operation"
+
+
+def get_operation(name: str) -> Operation:
+    try:
+        return OPERATIONS[name]
+    except KeyError:
+        known = ", ".join(sorted(OPERATIONS))
+        raise UnknownOperation(f"Unknown Customer.io operation `{name}`; supported: {known}") from None
+
+
+def discover_entries() -> list[DiscoverEntry]:
+    """The ``operations`` of the ``discover`` answer, in registry order (``.to_json()`` each)."""
+    return [entry for operation in _ALL for entry in operation.discover()]
+
+
+__all__ = [
+    "OPERATIONS", "DiscoverEntry", "Op", "Operation", "Rejection", "UnknownOperation",
+    "discover_entries", "get_operation",
+]

@@ -1,0 +1,191 @@
+"""person_identify: one record -> one ``person/identify`` op (create or update a person's attributes).
+
+    {"type":"person","action":"identify","identifiers":{"email":..},
+     "attributes":{...every other column...},"timestamp":<now, unix seconds>}
+
+The identifier named by ``identifierType`` goes to ``identifiers``; the other two identifier columns are
+sent as the attributes Customer.io gives meaning to (``person_email`` -> ``email``, ``person_id`` -> ``id``;
+``person_cio_id`` is immutable in Customer.io and is never sent as an attribute). Sync mode ``update``
+adds ``"_update": true`` (update existing people only, never create). ``timestamp`` is the build time:
+Customer.io orders attribute updates by it when calls arrive out of order.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from .. import limits, reasons, validate
+from . import common
+from .base import DiscoverEntry, Op, Operation, Rejection
+
+if TYPE_CHECKING:
+    from ..catalog import Stream
+
+# identifierType -> the other identifier columns sent as attributes: (attribute, column).
+_SECONDARIES: dict[str, tuple[tuple[str, str], ...]] = {
+    "email": (("id", "person_id"),),
+    "id": (("email", "person_email"),),
+    "cio_id": (("email", "person_email"), ("id", "person_id")),
+}
+_PERSON_FIELDS = tuple(common.PERSON_FIELDS)
+_NOTHING_RENAMED: dict[str, str] = {}  # never mutated: _add_secondary_identifiers copies on write
+_ENCODE = common.ENCODER.encode
+_SHORT_NAME = limits.ATTRIBUTE_NAME_BYTES // 4  # names this short cannot exceed 150 bytes
+_IDENTIFY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": True,
+    "properties": {
+        "person_email": {"type": "string"},
+        "person_id": {"type": "string"},
+        "person_cio_id": {"type": "string"},
+    },
+}
+_MATCHING_KEYS = [["person_email"], ["person_id"], ["person_cio_id"]]
+# A body this short cannot hold a 1,000-byte value (every value is a substring of the body) nor 300
+# attributes (each needs at least `"x":0,`, 6 bytes): the per-value checks are skipped.
+_VALUES_SHORTCUT_BYTES = limits.ATTRIBUTE_VALUE_BYTES
+
+
+class PersonIdentify(Operation):
+    """Create or update a person (``append_dedup``), or update only (``update``)."""
+
+    object_name = "person_identify"
+    sync_modes = ("append_dedup", "update")
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock  # injectable so tests can pin the op timestamp
+
+    def discover(self) -> list[DiscoverEntry]:
+        return [
+            # copies: a caller editing its answer must not change the next one
+            DiscoverEntry(
+                self.object_name, mode, copy.deepcopy(_IDENTIFY_SCHEMA), copy.deepcopy(_MATCHING_KEYS)
+            )
+            for mode in self.sync_modes
+        ]
+
+    def build(self, data: dict[str, Any], stream: "Stream") -> Op | Rejection:
+        if stream.field_map:
+            data = common.apply_field_map(data, stream.field_map)
+        person = common.person_identifier(data, stream)
+        if type(person) is not tuple:
+            return person  # type: ignore[return-value]
+        attributes = _attributes(data, stream)
+        if type(attributes) is not dict:
+            return attributes  # type: ignore[return-value]
+        renamed = _add_secondary_identifiers(attributes, data, stream)
+        if type(renamed) is Rejection:
+            return renamed  # type: ignore[return-value]
+        if stream.destination_sync_mode == "update":
+            attributes["_update"] = True
+        payload = {
+            "type": "person",
+            "action": "identify",
+            "identifiers": person[0],
+            "attributes": attributes,
+            "timestamp": int(self._clock()),
+        }
+        return self._checked_op(payload, person[1], stream, renamed)  # type: ignore[arg-type]
+
+    def merge(self, earlier: Op, later: Op) -> Op | None:
+        """One op with ``earlier``'s attributes updated by ``later``'s, or None when it would break a
+        limit or the two differ in kind (``_update`` on one only): then they go in separate batches."""
+        if earlier.payload is None or later.payload is None:
+            return None
+        old, new = earlier.payload["attributes"], later.payload["attributes"]
+        if old.get("_update") != new.get("_update"):
+            return None
+        attributes = {**old, **new}
+        if validate.check_attribute_count(attributes) is not None:
+            return None
+        payload = {**later.payload, "attributes": attributes}
+        body = common.encode(payload)
+        if isinstance(body, Rejection) or len(body) > limits.OP_BYTES:
+            return None
+        changes = (earlier.changes or []) + (later.changes or []) or None
+        return Op(body, later.key, ordered=True, operation=self, payload=payload, changes=changes)
+
+    # --- steps ------------------------------------------------------------------------------------
+
+    def _checked_op(
+        self, payload: dict[str, Any], key: str, stream: "Stream", renamed: dict[str, str]
+    ) -> Op | Rejection:
+        """Encode once; the per-attribute checks run only when a limit could be broken."""
+        attributes = payload["attributes"]
+        if len(attributes) > limits.ATTRIBUTES_PER_CALL:
+            rejection = validate.check_attribute_count(attributes)
+            if rejection is not None:
+                return rejection
+        if attributes and max(map(len, attributes)) > _SHORT_NAME:
+            rejection = validate.check_attribute_names(attributes, _field_namer(stream, renamed))
+            if rejection is not None:
+                return rejection
+        try:
+            body = _ENCODE(payload)
+        except common.ENCODE_ERRORS as exc:
+            return common.unencodable(exc)
+        changes = None
+        if len(body) > _VALUES_SHORTCUT_BYTES:
+            rejection, changes = validate.fit_attribute_values(
+                attributes, stream.config.oversized_attributes, _field_namer(stream, renamed)
+            )
+            if rejection is not None:
+                return rejection
+            if changes:
+                body = _ENCODE(payload)
+            rejection = validate.check_op_size(
+                body, attributes, section_reason=reasons.ATTRIBUTES_TOO_LARGE,
+                section_subject="the attributes object", section_limit=limits.ATTRIBUTES_TOTAL_BYTES,
+            )
+            if rejection is not None:
+                return rejection
+        return Op(body, key, ordered=True, operation=self, payload=payload, changes=changes)
+
+
+def _attributes(data: dict[str, Any], stream: "Stream") -> dict[str, Any] | Rejection:
+    """Every non-identifier column, nulls per ``null_values``, timestamp columns as unix seconds."""
+    attributes = data.copy()  # copy + a few pops beat a filtering comprehension
+    pop = attributes.pop
+    for field in _PERSON_FIELDS:
+        pop(field, None)
+    if None in attributes.values():
+        blank = common.null_replacement(stream)
+        if blank is common.OMIT:
+            attributes = {k: v for k, v in attributes.items() if v is not None}
+        elif blank is not None:
+            attributes = {k: blank if v is None else v for k, v in attributes.items()}
+    if stream.timestamp_fields and stream.config.convert_timestamps:
+        bad = common.convert_timestamp_columns(attributes, stream, common.null_replacement(stream))
+        if bad is not None:
+            return bad
+    return attributes
+
+
+def _add_secondary_identifiers(
+    attributes: dict[str, Any], data: dict[str, Any], stream: "Stream"
+) -> dict[str, str] | Rejection:
+    """Set ``email`` / ``id`` from the identifier columns not used as the identifier; returns
+    attribute name -> identifier field for those set. A null or blank one is left out whatever
+    ``null_values`` says: clearing a person's email or id by accident is worse than not setting it."""
+    renamed = _NOTHING_RENAMED
+    for kind, field in _SECONDARIES[stream.config.identifierType]:
+        raw = data.get(field)
+        if raw is None or (type(raw) is str and (not raw or raw.isspace())):
+            continue
+        value = common.identifier_value(kind, raw, stream)
+        if type(value) is Rejection:
+            return value
+        attributes[kind] = value
+        renamed = {**renamed, kind: field}
+    return renamed
+
+
+def _field_namer(stream: "Stream", renamed: dict[str, str]) -> Callable[[str], str]:
+    """attribute name -> the column the user knows (only built on the error/change path)."""
+
+    def field_of(name: str) -> str:
+        return common.source_field(stream, renamed.get(name, name))
+
+    return field_of
