@@ -1,0 +1,115 @@
+"""The `customerio-emulator` command: parse options, serve until SIGTERM/SIGINT.
+
+The bound base URL (the US host) is the first line of stdout, flushed, so `--port 0` can be used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from typing import Any, Sequence
+
+from .config import REGIONS, WorkspaceConfig, default_workspaces, load_workspaces_file
+from .emulator import Emulator
+from .faults import FaultConfig
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="customerio-emulator", description="Local emulator of Customer.io's Track API.")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8089, help="0 picks a free port (the URL is printed first)")
+    p.add_argument("--site-id", help="a single workspace's site id (with --api-key)")
+    p.add_argument("--api-key")
+    p.add_argument("--region", choices=REGIONS, default="us")
+    p.add_argument("--workspaces", metavar="FILE.json", help='[{"site_id":..,"api_key":..,"region":"us"|"eu"}]')
+    p.add_argument("--lean", action="store_true", help="validate and count only; keep no state (benchmarks)")
+    p.add_argument("--request-log-size", type=int, default=1_000)
+    faults = p.add_argument_group("faults (Track endpoints only; changeable at run time: /_emulator/faults)")
+    faults.add_argument("--latency-ms", type=float, default=0.0)
+    faults.add_argument("--latency-jitter-ms", type=float, default=0.0)
+    faults.add_argument("--rate-limit", type=float, metavar="RPS", help="token bucket per workspace; 429 above")
+    faults.add_argument("--rate-limit-burst", type=int)
+    faults.add_argument("--error-rate", type=float, default=0.0, help="probability of an injected error")
+    faults.add_argument("--error-statuses", default="500,502,503", help="comma-separated codes to inject")
+    faults.add_argument("--retry-after", type=float, help="Retry-After seconds on injected 429s")
+    faults.add_argument("--drop-before-rate", type=float, default=0.0)
+    faults.add_argument("--drop-after-rate", type=float, default=0.0)
+    faults.add_argument("--seed", type=int)
+    faults.add_argument("--faults", metavar="JSON", help="a full fault config as JSON (or @FILE); overrides the above")
+    p.add_argument("--log-level", default="WARNING")
+    return p
+
+
+def workspaces_from(args: argparse.Namespace) -> list[Any]:
+    if args.workspaces:
+        return load_workspaces_file(args.workspaces)
+    if args.site_id or args.api_key:
+        if not (args.site_id and args.api_key):
+            raise SystemExit("--site-id and --api-key go together")
+        return [WorkspaceConfig(args.site_id, args.api_key, args.region, 1)]
+    return default_workspaces()
+
+
+def faults_from(args: argparse.Namespace) -> FaultConfig:
+    if args.faults:
+        text = args.faults
+        if text.startswith("@"):
+            with open(text[1:], encoding="utf-8") as source:
+                text = source.read()
+        return FaultConfig.from_json(json.loads(text))
+    config = FaultConfig(
+        latency_ms=args.latency_ms,
+        latency_jitter_ms=args.latency_jitter_ms,
+        error_rate=args.error_rate,
+        error_statuses=[int(s) for s in args.error_statuses.split(",") if s.strip()],
+        retry_after=args.retry_after,
+        drop_before_rate=args.drop_before_rate,
+        drop_after_rate=args.drop_after_rate,
+        rate_limit_rps=args.rate_limit,
+        rate_limit_burst=args.rate_limit_burst,
+        seed=args.seed,
+    )
+    config.check()
+    return config
+
+
+async def serve(emulator: Emulator) -> None:
+    """Start, print the URL, and run until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await emulator.start()
+    sys.stdout.write(emulator.url + "\n")
+    sys.stdout.flush()
+    try:
+        await stop.wait()
+    finally:
+        await emulator.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
+    try:
+        emulator = Emulator(
+            workspaces_from(args),
+            host=args.host,
+            port=args.port,
+            lean=args.lean,
+            faults=faults_from(args),
+            request_log_size=args.request_log_size,
+        )
+    except (ValueError, OSError, json.JSONDecodeError) as exc:
+        print(f"customerio-emulator: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(emulator))
+    except OSError as exc:  # e.g. the port is taken
+        print(f"customerio-emulator: {exc}", file=sys.stderr)
+        return 1
+    return 0
