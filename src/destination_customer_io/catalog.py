@@ -6,6 +6,7 @@ Built once before the first record; the pipeline looks streams up by ``(namespac
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,9 @@ class Stream:
     timestamp_fields: frozenset[str] = frozenset()
     # operation field <- source column (or {"const": v}); empty when records already carry the names.
     field_map: dict[str, Any] = field(default_factory=dict)
+    # Counted during write, for the summary: records read, and rejections by reason code.
+    records_read: int = 0
+    rejected: Counter = field(default_factory=Counter)
 
     @property
     def identifier_type(self) -> str:

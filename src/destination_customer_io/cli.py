@@ -177,6 +177,8 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
         except StoreError as exc:
             raise store_failure(exc) from None
         out.log(summary(pipeline, time.monotonic() - started))
+        for stream in streams.values():
+            out.log(stream_summary(stream))
 
 
 async def _close_quietly(store: Any) -> None:
@@ -196,6 +198,15 @@ def summary(pipeline: Any, elapsed: float) -> str:
         f"updates merged; {c.states_out} of {c.states_in} states emitted; {stats.requests} requests "
         f"({c.batches} batches, {mean_ops:.0f} ops per batch), {stats.retries} retries, "
         f"{stats.throttled} throttled; {elapsed:.2f} s, {c.records / max(elapsed, 1e-9):,.0f} records/s."
+    )
+
+
+def stream_summary(stream: Stream) -> str:
+    rejected = sum(stream.rejected.values())
+    reasons = ", ".join(f"{code}: {n}" for code, n in sorted(stream.rejected.items())) or "none"
+    return (
+        f"Stream {stream.label} -> {stream.operation.object_name}: {stream.records_read} records, "
+        f"{stream.records_read - rejected} accepted, {rejected} rejected (by reason: {reasons})."
     )
 
 

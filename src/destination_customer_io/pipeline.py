@@ -210,6 +210,7 @@ class Pipeline:
         if stream is None:
             rejections.append((record, epoch, unknown_stream(record.stream), None))
             return
+        stream.records_read += 1
         result = stream.operation.build(record.data, stream)
         if type(result) is Rejection:
             rejections.append((record, epoch, result, stream))
@@ -239,6 +240,8 @@ class Pipeline:
                 emitted_at=emitted if isinstance(emitted, (int, float)) and not isinstance(emitted, bool) else 0,
             )
             stream = self.streams.get((namespace, record["stream"]))
+            if stream is not None:
+                stream.records_read += 1
             rejections.append((loose_record, epoch, malformed_record(data), stream))
             return
         self.counts.unreadable_lines += 1
@@ -417,6 +420,8 @@ class Pipeline:
         epoch.rejected += 1
         self.counts.rejected += 1
         self.counts.rejected_by_reason[rejection.reason] += 1
+        if stream is not None:
+            stream.rejected[rejection.reason] += 1
         meta = record.meta or {}
         changes = meta.get("changes") if isinstance(meta.get("changes"), list) else None
         try:

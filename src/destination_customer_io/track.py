@@ -164,13 +164,11 @@ class TrackClient:
         return urlsplit(self.base_url).netloc
 
     async def detect_region(self) -> str:
-        """``GET /api/v1/accounts/region`` once; with region auto, its ``url`` becomes the base URL."""
-        status, body, _ = await self._request("GET", self.base_url + REGION_PATH, None)
+        """``GET /api/v1/accounts/region`` once (retried like a batch); with region auto, its ``url``
+        becomes the base URL."""
+        status, body = await self._retrying("GET", REGION_PATH, None)
         if status in (401, 403):
-            raise ConfigurationError(
-                "Customer.io refused the credentials: the Site ID or Track API key is wrong "
-                f"(HTTP {status} from {self.describe_host()})."
-            )
+            raise self._refused(status)
         if status != 200:
             raise SystemFailure(f"Customer.io's region endpoint answered HTTP {status}.")
         try:
@@ -184,6 +182,12 @@ class TrackClient:
                 raise SystemFailure(f"Customer.io named a Track API host that is not allowed: {urlsplit(url).netloc}")
             self.base_url = url
         return region
+
+    def _refused(self, status: int) -> ConfigurationError:
+        return ConfigurationError(
+            "Customer.io refused the credentials: the Site ID or Track API key is wrong "
+            f"(HTTP {status} from {self.describe_host()})."
+        )
 
     # --- one request, redirects ----------------------------------------------------------------
 
@@ -222,17 +226,28 @@ class TrackClient:
 
     async def send_batch(self, body: bytes) -> BatchResult:
         """POST one batch, retrying transient failures within the retry budget."""
+        status, payload = await self._retrying("POST", BATCH_PATH, body)
+        if status in (200, 207):
+            return BatchResult(200, _errors_of(payload))
+        if status in (400, 413):
+            return BatchResult(400, _errors_of(payload))
+        if status in (401, 403):
+            raise self._refused(status)
+        raise SystemFailure(f"Customer.io answered a batch with unexpected HTTP {status}.")
+
+    async def _retrying(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
+        """One request to ``base_url + path``, repeated while the failure is transient and the retry
+        budget lasts; returns the first non-transient answer."""
         started = time.monotonic()
         attempt = 0
         while True:
-            failure, retry_after = await self._attempt(body)
-            if isinstance(failure, BatchResult):
-                return failure
-            elapsed = time.monotonic() - started
+            failure, retry_after, answer = await self._attempt(method, path, body)
+            if answer is not None:
+                return answer
             pause = self._policy.delay(attempt, retry_after)
-            if elapsed + pause > self._policy.max_seconds:
+            if time.monotonic() - started + pause > self._policy.max_seconds:
                 raise TransientFailure(
-                    f"Customer.io did not accept a batch within {self._policy.max_seconds:g} s of retries "
+                    f"Customer.io did not answer within {self._policy.max_seconds:g} s of retries "
                     f"({failure}); the sync stopped at the last acknowledged checkpoint.",
                     internal=failure,
                 )
@@ -240,48 +255,43 @@ class TrackClient:
             self.stats.retries += 1
             await self._sleep(pause)
 
-    async def _attempt(self, body: bytes) -> tuple[BatchResult | str, float | None]:
-        """One try: a BatchResult, or a description of a transient failure and its Retry-After."""
+    async def _attempt(self, method: str, path: str, body: bytes | None
+                       ) -> tuple[str, float | None, tuple[int, bytes] | None]:
+        """One try: (failure description, Retry-After, None) when transient, else (.., .., answer)."""
         self.stats.requests += 1
         try:
             async with self.gate:
-                status, payload, retry_after = await self._request("POST", self.base_url + BATCH_PATH, body)
+                status, payload, retry_after = await self._request(method, self.base_url + path, body)
         except asyncio.TimeoutError:
-            return "request timed out", None
+            return "request timed out", None, None
         except aiohttp.ClientError as exc:
-            return f"connection error: {type(exc).__name__}", None
+            return f"connection error: {type(exc).__name__}", None, None
         self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
-        if status in (200, 207):
-            self.gate.succeeded()
-            return BatchResult(200, _errors_of(payload)), None
-        if status in (400, 413):
-            return BatchResult(400, _errors_of(payload)), None
-        if status in (401, 403):
-            raise ConfigurationError(
-                "Customer.io refused the credentials: the Site ID or Track API key is wrong "
-                f"(HTTP {status} from {self.describe_host()})."
-            )
         if status in RETRYABLE:
             if status == 429:
                 self.stats.throttled += 1
                 self.gate.throttled()
-            return f"HTTP {status}", parse_retry_after(retry_after)
-        raise SystemFailure(f"Customer.io answered a batch with unexpected HTTP {status}.")
+            return f"HTTP {status}", parse_retry_after(retry_after), None
+        if status < 300:
+            self.gate.succeeded()
+        return "", None, (status, payload)
 
 
 async def check_connection(config: Config) -> tuple[bool, str]:
-    """The ``check`` command's Track API half: the region endpoint with these credentials."""
-    timeout = aiohttp.ClientTimeout(total=min(config.request_timeout_seconds, 30))
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        client = TrackClient(config, session)
+    """The ``check`` command's Track API half: the region endpoint with these credentials.
+
+    A check answers within seconds: transient failures get a short retry budget, not the sync's."""
+    quick = msgspec.structs.replace(
+        config,
+        retry_max_seconds=min(config.retry_max_seconds, 10.0),
+        request_timeout_seconds=min(config.request_timeout_seconds, 10.0),
+    )
+    async with aiohttp.ClientSession() as session:
+        client = TrackClient(quick, session)
         try:
             region = await client.detect_region()
-        except ConfigurationError as exc:
+        except (ConfigurationError, SystemFailure) as exc:
             return False, exc.message
-        except SystemFailure as exc:
-            return False, exc.message
-        except asyncio.TimeoutError:
-            return False, f"Could not reach the Track API at {client.describe_host()}: timed out."
-        except aiohttp.ClientError as exc:
-            return False, f"Could not reach the Track API at {client.describe_host()}: {type(exc).__name__}."
+        except TransientFailure as exc:
+            return False, f"Could not reach the Track API at {client.describe_host()}: {exc.internal}."
     return True, f"Connected to Customer.io (region {region}, {urlsplit(client.base_url).netloc})."

@@ -201,3 +201,23 @@ async def test_gate_halves_on_throttle_and_recovers() -> None:
     for _ in range(100):
         gate.succeeded()
     assert gate.limit == 8.0
+
+
+async def test_region_lookup_is_retried_like_a_batch() -> None:
+    calls = []
+
+    async def region(request: web.Request) -> web.StreamResponse:
+        calls.append(1)
+        if len(calls) < 3:
+            return web.json_response({}, status=503)
+        return web.json_response({"url": "https://track-eu.customer.io", "region": "eu", "environment_id": 1})
+
+    runner, url = await serve(Script([]), [("GET", "/api/v1/accounts/region", region)])
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = TrackClient(config(url), session)
+            assert await client.detect_region() == "eu"
+    finally:
+        await runner.cleanup()
+    assert len(calls) == 3 and client.stats.retries == 2
+    assert client.base_url == "https://track-eu.customer.io"  # a customer.io host from region auto
