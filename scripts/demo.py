@@ -1,0 +1,189 @@
+"""`make demo`: a real sync, end to end, on the bundled defaults.
+
+Starts the Customer.io emulator (a subprocess) and a local S3 server (moto, in this process), writes a
+realistic data set with a few invalid rows, runs `check`, `discover` and `write` through the real CLI
+with a config and catalog on disk (in demo-output/), then prints what Customer.io now holds, what was
+rejected and why, and where the rejected records are stored. Leaves no process running.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotoConfig
+from moto.server import ThreadedMotoServer
+
+from customerio_emulator.process import start_emulator_process
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "demo-output"
+CONNECTOR = str(Path(sys.executable).with_name("destination-customer-io"))
+BUCKET = "customerio-rejected"
+PLANS = ["free", "starter", "pro", "enterprise"]
+PRODUCTS = ["notebook", "pen", "backpack", "lamp", "mug"]
+
+
+def users(rng: random.Random, count: int) -> list[dict[str, Any]]:
+    rows = [{"person_email": f"customer{i}@example.com", "first_name": f"Customer {i}",
+             "plan": rng.choice(PLANS), "seats": rng.randint(1, 50),
+             "signed_up_at": f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T09:30:00Z"}
+            for i in range(count)]
+    rows[7]["person_email"] = None  # no identifier
+    rows[11]["person_email"] = "customer11-at-example.com"  # not an email
+    rows[13]["bio"] = "é" * 600  # 1,200 bytes: over Customer.io's 1,000-byte attribute value limit
+    return rows
+
+
+def purchases(rng: random.Random, count: int, people: int) -> list[dict[str, Any]]:
+    rows = [{"person_email": f"customer{rng.randrange(people)}@example.com", "event_name": "purchase",
+             "timestamp": 1_764_000_000 + i * 37, "product": rng.choice(PRODUCTS),
+             "amount": round(rng.uniform(5, 300), 2)}
+            for i in range(count)]
+    rows[5]["event_name"] = ""  # no event name
+    rows[9]["timestamp"] = "last tuesday"  # the real API would silently use "now"
+    return rows
+
+
+def airbyte_lines(stream: str, rows: list[dict[str, Any]], state_every: int) -> list[str]:
+    lines = []
+    for n, row in enumerate(rows, 1):
+        lines.append(json.dumps({"type": "RECORD", "record": {"stream": stream, "namespace": "shop",
+                                                             "data": row, "emitted_at": 1_764_000_000_000}}))
+        if n % state_every == 0 or n == len(rows):
+            lines.append(json.dumps({"type": "STATE", "state": {"type": "STREAM", "stream": {
+                "stream_descriptor": {"name": stream, "namespace": "shop"}, "stream_state": {"row": n}}}}))
+    return lines
+
+
+def catalog() -> dict[str, Any]:
+    def stream(name: str, obj: str, mode: str, props: dict[str, Any], key: list | None = None) -> dict[str, Any]:
+        entry = {"stream": {"name": name, "namespace": "shop", "json_schema": {"type": "object", "properties": props},
+                            "supported_sync_modes": ["full_refresh", "incremental"]},
+                 "sync_mode": "incremental", "destination_sync_mode": mode, "destination_object_name": obj,
+                 "generation_id": 1, "minimum_generation_id": 0, "sync_id": 1001}
+        if key:
+            entry["primary_key"] = key
+        return entry
+
+    return {"streams": [
+        stream("users", "person_identify", "append_dedup",
+               {"person_email": {"type": "string"},
+                "signed_up_at": {"type": "string", "format": "date-time", "airbyte_type": "timestamp_with_timezone"}},
+               [["person_email"]]),
+        stream("purchases", "person_event", "append", {"event_name": {"type": "string"}}),
+    ]}
+
+
+def run(command: str, config: Path, catalog_path: Path | None = None, stdin: Path | None = None) -> list[dict[str, Any]]:
+    args = [CONNECTOR, command, "--config", str(config)]
+    if catalog_path:
+        args += ["--catalog", str(catalog_path)]
+    with (stdin.open("rb") if stdin else open(os.devnull, "rb")) as source:
+        done = subprocess.run(args, stdin=source, capture_output=True, timeout=300)
+    messages = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    if done.returncode != 0:
+        for message in messages:
+            print("  ", json.dumps(message)[:400])
+        raise SystemExit(f"`{command}` failed with exit code {done.returncode}")
+    return messages
+
+
+def start_s3() -> tuple[ThreadedMotoServer, str, Any]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="demo",
+                      aws_secret_access_key="demo-secret", config=BotoConfig(s3={"addressing_style": "path"}))
+    s3.create_bucket(Bucket=BUCKET)
+    return server, endpoint, s3
+
+
+def heading(text: str) -> None:
+    print(f"\n== {text} " + "=" * max(0, 70 - len(text)))
+
+
+def main() -> None:
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    OUT.mkdir(exist_ok=True)
+    rng = random.Random(2026)
+    people = users(rng, 200)
+    events = purchases(rng, 2_000, 200)
+    (OUT / "input.jsonl").write_text("\n".join(airbyte_lines("users", people, 50)
+                                               + airbyte_lines("purchases", events, 500)) + "\n")
+    (OUT / "catalog.json").write_text(json.dumps(catalog(), indent=2))
+
+    emulator = start_emulator_process()
+    server, endpoint, s3 = start_s3()
+    try:
+        config = {"credentials": {"siteId": "demo-site", "apiKey": "demo-key"},
+                  "identifierType": "email", "region": "auto", "track_api_base_url": emulator.url,
+                  "object_storage_config": {
+                      "storage_type": "S3", "s3_bucket_name": BUCKET, "s3_bucket_region": "us-east-1",
+                      "bucket_path": "rejected", "s3_endpoint": endpoint,
+                      "access_key_id": "demo", "secret_access_key": "demo-secret",
+                      "format": {"format_type": "JSONL", "flattening": "No flattening"},
+                      "compression": {"compression_type": "GZIP"}}}
+        (OUT / "config.json").write_text(json.dumps(config, indent=2))
+        print(f"Customer.io emulator at {emulator.url}; local S3 at {endpoint}; files in {OUT.relative_to(ROOT)}/")
+
+        heading("check")
+        status = run("check", OUT / "config.json")[0]["connectionStatus"]
+        print(f"{status['status']}: {status['message']}")
+
+        heading("discover")
+        operations = run("discover", OUT / "config.json")[0]["destination_catalog"]["operations"]
+        for op in operations:
+            print(f"  {op['object_name']:<24} {op['sync_mode']:<13} matching keys: {op.get('matching_keys', '-')}")
+
+        heading("write")
+        started = time.monotonic()
+        messages = run("write", OUT / "config.json", OUT / "catalog.json", OUT / "input.jsonl")
+        elapsed = time.monotonic() - started
+        states = [m["state"] for m in messages if m["type"] == "STATE"]
+        for m in messages:
+            if m["type"] == "LOG" and not m["log"]["message"].startswith("Progress"):
+                print("  " + m["log"]["message"])
+        total = len(people) + len(events)
+        print(f"  {len(states)} states emitted; {total} records in {elapsed:.2f} s including start-up "
+              f"({total / elapsed:,.0f} records/s)")
+        print(f"  last state: {json.dumps(states[-1])}")
+
+        heading("what Customer.io (the emulator) now holds")
+        client = emulator.client
+        held_people, held_events = client.people(), client.events()
+        print(f"  {len(held_people)} people, {len(held_events)} events")
+        example = client.person(email="customer3@example.com")
+        print(f"  customer3@example.com: {json.dumps(example['attributes'])}")
+        print(f"  one event: {json.dumps({k: held_events[0][k] for k in ('name', 'id', 'timestamp', 'data')})}")
+        counters = client.counters()
+        print(f"  requests: {counters['requests']}, ops: {counters['ops']}, by status: {counters['status']}")
+
+        heading(f"rejected records in s3://{BUCKET}")
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+        for key in keys:
+            print(f"  {key}")
+        if keys:
+            body = gzip.decompress(s3.get_object(Bucket=BUCKET, Key=keys[0])["Body"].read())
+            row = json.loads(body.splitlines()[0])
+            print("  example row:")
+            print("  " + json.dumps(row, indent=2).replace("\n", "\n  "))
+    finally:
+        emulator.stop()
+        server.stop()
+    print("\nDone: the emulator and the local S3 server are stopped.")
+
+
+if __name__ == "__main__":
+    main()
