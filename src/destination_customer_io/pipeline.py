@@ -215,6 +215,9 @@ class Pipeline:
         if type(result) is Rejection:
             rejections.append((record, epoch, result, stream))
             return
+        if len(result.body) + _EMPTY_BATCH > self.batch_max_bytes:  # only with a tiny batch_max_bytes
+            rejections.append((record, epoch, larger_than_batch(len(result.body), self.batch_max_bytes), stream))
+            return
         self._add(result, line, epoch)
 
     def _handle_odd_line(self, line: bytes, rejections: list) -> None:
@@ -284,6 +287,8 @@ class Pipeline:
             self._seal(lane)
             batch = lane.open
             size = batch.size + len(op.body)
+        if not batch.bodies:
+            batch.opened = time.monotonic()  # a batch's age counts from its first op
         batch.bodies.append(op.body)
         batch.refs.append((line, epoch))
         batch.size = size
@@ -318,9 +323,6 @@ class Pipeline:
         self._inflight += batch.size
         lane.wake.set()
 
-    def fits(self, op: Op) -> bool:
-        return _EMPTY_BATCH + len(op.body) <= self.batch_max_bytes
-
     async def _wait_for_room(self) -> None:
         while self._inflight > self.max_inflight_bytes:
             self._room.clear()
@@ -332,7 +334,12 @@ class Pipeline:
             self._seal(lane)
             lane.closing = True
             lane.wake.set()
-        await asyncio.wait((asyncio.gather(*tasks), self._failed), return_when=asyncio.FIRST_COMPLETED)
+        lanes_done = asyncio.gather(*tasks)
+        await asyncio.wait((lanes_done, self._failed), return_when=asyncio.FIRST_COMPLETED)
+        if not lanes_done.done():
+            # The lanes are cancelled later (run's finally): mark that outcome as seen, or asyncio
+            # prints "exception was never retrieved" with a traceback to stderr.
+            lanes_done.add_done_callback(lambda done: done.cancelled() or done.exception())
         self._raise_if_failed()
         await self._release(final=True)
         self._raise_if_failed()
@@ -552,6 +559,11 @@ class Pipeline:
 
 def store_failure(exc: StoreError) -> SystemFailure:
     return SystemFailure(f"Could not write rejected records: {exc}", internal=exc.step)
+
+
+def larger_than_batch(size: int, limit: int) -> Rejection:
+    return Rejection("op_too_large", None, f"The operation is {size:,} bytes; with batch_max_bytes "
+                     f"{limit:,} a batch holds at most {limit - _EMPTY_BATCH:,} bytes of operations.")
 
 
 def unknown_stream(name: str) -> Rejection:

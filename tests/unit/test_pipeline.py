@@ -345,3 +345,13 @@ async def test_in_flight_bytes_stay_bounded() -> None:
     await pipeline.run(chunks_of(lines, size=200))
     # bound + what one chunk of input can add before the reader pauses
     assert 0 < peak <= 100_000 + 200 * 200
+
+
+async def test_an_op_larger_than_a_whole_batch_is_rejected_not_sent() -> None:
+    store = MemoryStore()
+    client = ScriptedClient()
+    pipeline, out = make_pipeline(client, store, batch_max_bytes=1_000)
+    await pipeline.run(chunks_of([record({"key": "a", "v": "z" * 2_000}), record({"key": "b"}), state(1)]))
+    assert [(r.reason, r.data["key"]) for r in store.durable] == [("op_too_large", "a")]
+    assert [op["identifiers"]["id"] for b in client.batches for op in b] == ["b"]
+    assert all(len(json.dumps({"batch": b}, separators=(",", ":"))) <= 1_000 for b in client.batches)
