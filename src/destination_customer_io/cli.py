@@ -10,17 +10,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
 import sys
+import threading
 import time
 from importlib import resources
-from typing import Any, AsyncIterator, BinaryIO, Sequence
+from typing import Any, AsyncIterator, BinaryIO, Callable, Sequence
 
 import aiohttp
 
 from . import __version__
 from .catalog import Stream, load_catalog_json, timestamp_columns
-from .config import Config, ConfigError, load_config
-from .errors import ConfigurationError, SyncError
+from .config import Config, ConfigError, StreamMapping, load_config
+from .errors import ConfigurationError, SyncError, TransientFailure
 from .output import Output
 
 CHUNK_BYTES = 1 << 20
@@ -38,7 +41,8 @@ def resolve_streams(config: Config, catalog: dict[str, Any]) -> dict[tuple[str |
     """Bind each configured stream to its operation; a stream we cannot place is a config error."""
     from .operations import OPERATIONS
 
-    mappings = {(m.namespace, m.stream): m for m in config.stream_mappings}
+    mappings = _index_mappings(config.stream_mappings, OPERATIONS)
+    used: set[tuple[str | None, str]] = set()
     streams: dict[tuple[str | None, str], Stream] = {}
     for entry in catalog["streams"]:
         if not isinstance(entry, dict) or not isinstance(entry.get("stream"), dict):
@@ -48,6 +52,9 @@ def resolve_streams(config: Config, catalog: dict[str, Any]) -> dict[tuple[str |
         if not isinstance(name, str):
             raise ConfigurationError("A configured stream has no `name`")
         mapping = mappings.get((namespace, name)) or mappings.get((None, name))
+        if mapping is not None:
+            used.add((mapping.namespace, mapping.stream))
+            _check_mapping_agrees(entry, mapping, _label(namespace, name))
         object_name = entry.get("destination_object_name") or (mapping.object if mapping else None) or name
         operation = OPERATIONS.get(object_name)
         if operation is None:
@@ -55,6 +62,7 @@ def resolve_streams(config: Config, catalog: dict[str, Any]) -> dict[tuple[str |
             raise ConfigurationError(
                 f"Stream `{label}` maps to no Customer.io operation (`{object_name}`): set its "
                 f"destination_object_name or a `stream_mappings` entry to one of: {', '.join(sorted(OPERATIONS))}"
+                + _namespace_hint(mappings, name)
             )
         schema = info.get("json_schema") if isinstance(info.get("json_schema"), dict) else {}
         stream = Stream(
@@ -67,24 +75,130 @@ def resolve_streams(config: Config, catalog: dict[str, Any]) -> dict[tuple[str |
             primary_key=entry.get("primary_key"),
             generation_id=entry.get("generation_id"),
             sync_id=entry.get("sync_id"),
-            timestamp_fields=timestamp_columns(schema) if config.convert_timestamps else frozenset(),
+            timestamp_fields=_mapped_timestamps(timestamp_columns(schema), mapping)
+            if config.convert_timestamps else frozenset(),
             field_map=dict(mapping.fields) if mapping else {},
         )
         streams[(namespace, name)] = stream
+    _check_mappings_used(mappings, used, streams)
     return streams
+
+
+def _label(namespace: str | None, name: str) -> str:
+    return f"{namespace}.{name}" if namespace else name
+
+
+def _namespace_hint(mappings: dict[tuple[str | None, str], StreamMapping], name: str) -> str:
+    """Point at a mapping for this stream name in another namespace: the likely mistake."""
+    others = [_label(namespace, stream) for namespace, stream in mappings if stream == name]
+    return f" (`stream_mappings` has {', '.join(f'`{o}`' for o in others)}: check its namespace)" if others else ""
+
+
+def _index_mappings(
+    mappings: Sequence[StreamMapping], operations: dict[str, Any]
+) -> dict[tuple[str | None, str], StreamMapping]:
+    """``stream_mappings`` by (namespace, stream); two entries for one stream or an unknown operation
+    are config errors (a silently ignored entry would send records to the wrong place or nowhere)."""
+    index: dict[tuple[str | None, str], StreamMapping] = {}
+    for mapping in mappings:
+        label = _label(mapping.namespace, mapping.stream)
+        if (mapping.namespace, mapping.stream) in index:
+            raise ConfigurationError(f"`stream_mappings` maps stream `{label}` twice; keep one entry")
+        if mapping.object not in operations:
+            raise ConfigurationError(
+                f"`stream_mappings` maps stream `{label}` to `{mapping.object}`, which is not a Customer.io "
+                f"operation; use one of: {', '.join(sorted(operations))}"
+            )
+        index[(mapping.namespace, mapping.stream)] = mapping
+    return index
+
+
+def _check_mapping_agrees(entry: dict[str, Any], mapping: StreamMapping, label: str) -> None:
+    """On the platform the catalog names the operation too; the mapping's fields were written for its
+    own ``object``, so two different answers cannot both be right."""
+    chosen = entry.get("destination_object_name")
+    if chosen and chosen != mapping.object:
+        raise ConfigurationError(
+            f"Stream `{label}` has destination_object_name `{chosen}` but its `stream_mappings` entry says "
+            f"`{mapping.object}`; make them agree or remove the mapping"
+        )
+
+
+def _check_mappings_used(
+    mappings: dict[tuple[str | None, str], StreamMapping],
+    used: set[tuple[str | None, str]],
+    streams: dict[tuple[str | None, str], Stream],
+) -> None:
+    """A mapping that matched no configured stream is most likely a typo in a stream name."""
+    unused = [_label(*key) for key in mappings if key not in used]
+    if unused:
+        present = ", ".join(f"`{_label(*key)}`" for key in streams) or "none"
+        raise ConfigurationError(
+            f"`stream_mappings` names stream `{unused[0]}`, which is not in the configured catalog "
+            f"(its streams: {present})"
+        )
+
+
+def _mapped_timestamps(columns: frozenset[str], mapping: StreamMapping | None) -> frozenset[str]:
+    """Timestamp-typed source columns under their mapped names: the field map renames columns before
+    the operation converts them, so a renamed date column must stay a timestamp."""
+    if mapping is None or not columns:
+        return columns
+    renamed = {source: target for target, source in mapping.fields.items() if isinstance(source, str)}
+    return frozenset(renamed.get(column, column) for column in columns)
 
 
 # --- stdin -----------------------------------------------------------------------------------------
 
+def _unlocked_read(source: BinaryIO) -> Callable[[int], bytes]:
+    """``os.read`` on the file descriptor when there is one: a daemon thread blocked inside a buffered
+    reader holds its lock, and the interpreter aborts at exit when it cannot take that lock."""
+    try:
+        fd = source.fileno()
+    except (AttributeError, OSError, ValueError):  # in-memory streams (tests)
+        return getattr(source, "read1", source.read)
+    return lambda size: os.read(fd, size)
+
+
+def _read_in_daemon_thread(read: Callable[[int], bytes], size: int) -> asyncio.Future[bytes]:
+    """``read(size)`` in a daemon thread. Not ``asyncio.to_thread``: its worker is joined when the
+    loop and the interpreter shut down, so a read blocked on a quiet stdin pipe kept a failed or
+    stopped sync alive for ever. One thread per chunk (~1 MiB) costs microseconds."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[bytes] = loop.create_future()
+
+    def settle(data: bytes | None, exc: BaseException | None) -> None:
+        if future.done():  # cancelled meanwhile: the sync no longer wants this chunk
+            return
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(data or b"")
+
+    def work() -> None:
+        data, error = None, None
+        try:
+            data = read(size)
+        except Exception as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+            error = exc
+        try:
+            loop.call_soon_threadsafe(settle, data, error)
+        except RuntimeError:  # the loop has closed: nobody is waiting any more
+            pass
+
+    threading.Thread(target=work, name="stdin-reader", daemon=True).start()
+    return future
+
+
 async def read_line_chunks(source: BinaryIO, chunk_bytes: int = CHUNK_BYTES) -> AsyncIterator[list[bytes]]:
     """Whole lines in chunks of about ``chunk_bytes``; the blocking read runs in a worker thread so the
     event loop keeps sending meanwhile. Works for pipes and regular files alike."""
-    read = getattr(source, "read1", source.read)
+    read = _unlocked_read(source)
     pending: list[bytes] = []
     pending_size = 0
     oversized = False
     while True:
-        data = await asyncio.to_thread(read, chunk_bytes)
+        data = await _read_in_daemon_thread(read, chunk_bytes)
         if not data:
             break
         if b"\n" not in data:
@@ -146,6 +260,10 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
 
     streams = resolve_streams(config, catalog)
     sync_id = next((s.sync_id for s in streams.values() if s.sync_id is not None), None)
+    # SIGTERM (the platform cancelling, `docker stop`): stop reading, deliver what was read. Installed
+    # first and never removed (closing the loop does that), so no moment of the sync dies silently.
+    sigterm = _GracefulStop(config.stop_grace_seconds)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, sigterm.fire)
     connector = aiohttp.TCPConnector(limit=config.lanes + 2, ttl_dns_cache=300)
     async with aiohttp.ClientSession(connector=connector) as session:
         client = TrackClient(config, session)
@@ -167,11 +285,13 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
             progress_interval=config.progress_interval_seconds,
         )
         started = time.monotonic()
+        sigterm.attach(pipeline)
         try:
             await pipeline.run(read_line_chunks(source))
         except BaseException:
             await _close_quietly(store)  # the original failure is the one to report
             raise
+        stopped = pipeline.stopped  # a SIGTERM from here on finds everything delivered: ignored
         try:
             await store.close()
         except StoreError as exc:
@@ -179,9 +299,36 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
         out.log(summary(pipeline, time.monotonic() - started))
         for stream in streams.values():
             out.log(stream_summary(stream))
+        if stopped:
+            raise TransientFailure(
+                "The sync was stopped (SIGTERM) before the end of its input; the records read were "
+                "delivered and every state emitted is backed by acknowledged records."
+            )
+
+
+class _GracefulStop:
+    """SIGTERM during ``write``: stops the pipeline gracefully; one that arrives before the pipeline
+    exists is remembered and stops it as soon as it starts (nothing read, nothing sent)."""
+
+    def __init__(self, grace: float) -> None:
+        self.grace = grace
+        self.requested = False
+        self._pipeline: Any = None
+
+    def fire(self) -> None:
+        self.requested = True
+        if self._pipeline is not None:
+            self._pipeline.stop(self.grace)
+
+    def attach(self, pipeline: Any) -> None:
+        self._pipeline = pipeline
+        if self.requested:
+            pipeline.stop(self.grace)
 
 
 async def _close_quietly(store: Any) -> None:
+    from .rejected.base import StoreError  # run_write's import is local to it: without this, NameError
+
     try:
         await store.close()
     except StoreError:
@@ -241,7 +388,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_discover(out)
         else:
             catalog = load_catalog_json(args.catalog)
-            asyncio.run(run_write(config, catalog, sys.stdin.buffer, out))
+            try:
+                asyncio.run(run_write(config, catalog, sys.stdin.buffer, out))
+            finally:
+                # The sync is over (closing the loop restored SIGTERM's default): a late SIGTERM must
+                # not cut off the TRACE or the exit code that report how it ended.
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
         return 0
     except ConfigError as exc:
         if args.command == "check":

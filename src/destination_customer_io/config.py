@@ -92,6 +92,15 @@ class StreamMapping(msgspec.Struct, frozen=True):
     # operation field <- source column name, or {"const": value}
     fields: dict[str, str | dict[str, Any]] = {}
 
+    def __post_init__(self) -> None:
+        # A typo such as {"value": "purchase"} would otherwise silently set the field to null.
+        for target, source in self.fields.items():
+            if isinstance(source, dict) and set(source) != {"const"}:
+                raise ValueError(
+                    f"stream_mappings: field `{target}` of stream `{self.stream}` must be a source column "
+                    'name or {"const": <value>}'
+                )
+
 
 class Config(msgspec.Struct, frozen=True):
     credentials: Credentials
@@ -115,6 +124,7 @@ class Config(msgspec.Struct, frozen=True):
     retry_max_backoff_seconds: float = 30.0
     state_max_delay_seconds: float = 1.0
     progress_interval_seconds: float = 10.0
+    stop_grace_seconds: float = 8.0  # after SIGTERM: time to deliver what was read (Docker kills at 10 s)
 
     def __post_init__(self) -> None:
         _check_range("lanes", self.lanes, 1, 256)
@@ -122,7 +132,7 @@ class Config(msgspec.Struct, frozen=True):
         _check_range("max_inflight_bytes", self.max_inflight_bytes, 100_000, 2_000_000_000)
         for name in ("request_timeout_seconds", "retry_max_seconds", "state_max_delay_seconds",
                      "retry_initial_backoff_seconds", "retry_max_backoff_seconds",
-                     "progress_interval_seconds"):
+                     "progress_interval_seconds", "stop_grace_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"`{name}` must be > 0")
         if not self.credentials.siteId.strip():

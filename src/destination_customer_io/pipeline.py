@@ -16,6 +16,8 @@ unless merged; memory is bounded by ``max_inflight_bytes`` plus one open batch p
 from __future__ import annotations
 
 import asyncio
+import gc
+import json
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -25,15 +27,37 @@ import msgspec
 
 from . import protocol
 from .catalog import Stream
-from .errors import SyncError, SystemFailure
+from .errors import SyncError, SystemFailure, TransientFailure
 from .operations.base import Op, Rejection
 from .output import Output
 from .rejected.base import RejectedRecord, RejectedStore, StoreError
+from .limits import SEGMENT_IDS_PER_CALL
 from .track import BatchResult, TrackClient
 
 _EMPTY_BATCH = len(b'{"batch":[]}')
+_EMPTY_IDS = len(b'{"ids":[]}')
+_OPEN_ID_ROUTES = 16  # open id lists per lane; more routes seal the oldest (bounds memory)
 _BATCH_MAX_AGE = 5.0  # an open batch is sent after this long even when no state waits on it
 _TICK = 0.1
+# A sync allocates a few containers per record, and most live until their batch is answered. With
+# CPython's default thresholds (700, 10, 10) the collector then ran every ~150 records and a full pass
+# scanned every op in flight plus every object of the imported libraries: ~20% of the CPU of an
+# identify sync. The pipeline makes few reference cycles, so collecting far less often is enough.
+_GC_THRESHOLDS = (50_000, 50, 100)
+
+
+def _relax_gc() -> tuple[int, int, int]:
+    """Freeze what start-up allocated (never scanned again) and raise the thresholds; returns the old
+    thresholds for ``_restore_gc`` (the process may go on, as in tests, after a sync)."""
+    previous = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(*_GC_THRESHOLDS)
+    return previous
+
+
+def _restore_gc(thresholds: tuple[int, int, int]) -> None:
+    gc.set_threshold(*thresholds)
+    gc.unfreeze()
 
 
 class Epoch:
@@ -75,16 +99,33 @@ class Batch:
         return b'{"batch":[' + b",".join([self.bodies[i] for i in indices]) + b"]}"
 
 
+class IdBatch(Batch):
+    """The ids of one v1 route (``Op.route``: a manual segment's add or remove call) in one lane,
+    sent as ``{"ids":[...]}``. Answered, split and acknowledged exactly like a v2 batch."""
+
+    __slots__ = ("route",)
+
+    def __init__(self, now: float, route: str) -> None:
+        Batch.__init__(self, now)
+        self.route = route
+        self.size = _EMPTY_IDS
+
+    def body(self, indices: list[int] | range) -> bytes:
+        return b'{"ids":[' + b",".join([self.bodies[i] for i in indices]) + b"]}"
+
+
 class Lane:
     """Sends its sealed batches one at a time, in order."""
 
-    __slots__ = ("open", "queue", "wake", "closing")
+    __slots__ = ("open", "queue", "wake", "closing", "id_batches", "id_keys")
 
     def __init__(self, now: float) -> None:
         self.open = Batch(now)
         self.queue: deque[Batch] = deque()
         self.wake = asyncio.Event()
         self.closing = False
+        self.id_batches: dict[str, IdBatch] = {}  # route -> its open id list (oldest first)
+        self.id_keys: dict[str, IdBatch] = {}  # key -> the open id list holding it
 
 
 @dataclass(slots=True)
@@ -137,6 +178,7 @@ class Pipeline:
         self._release_wake = asyncio.Event()
         self._failure: BaseException | None = None
         self._failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._stop_requested: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._release_lock = asyncio.Lock()
         self._unflushed = 0  # rejected records added since the last store flush
         self._last_flush = 0.0
@@ -148,6 +190,7 @@ class Pipeline:
         """Consume every line, deliver everything, emit every honest state; raise SyncError on failure."""
         tasks = [asyncio.create_task(self._lane_loop(lane)) for lane in self.lanes]
         helpers = [asyncio.create_task(self._release_loop()), asyncio.create_task(self._tick_loop())]
+        gc_thresholds = _relax_gc()
         try:
             iterator = aiter(chunks)
             while True:
@@ -167,16 +210,33 @@ class Pipeline:
             for task in (*tasks, *helpers):
                 task.cancel()
             await asyncio.gather(*tasks, *helpers, return_exceptions=True)
+            _restore_gc(gc_thresholds)
         self._raise_if_failed()
 
     async def _next_chunk(self, iterator: AsyncIterator[list[bytes]]) -> list[bytes] | None:
         """The next chunk of lines, or None at EOF; a failure elsewhere interrupts a slow stdin."""
         step = asyncio.ensure_future(anext(iterator, None))
-        await asyncio.wait((step, self._failed), return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait((step, self._failed, self._stop_requested), return_when=asyncio.FIRST_COMPLETED)
         if not step.done():
             step.cancel()
         self._raise_if_failed()
+        if self._stop_requested.done():
+            return None  # graceful stop: nothing more is read; what was read is still delivered
         return step.result()
+
+    def stop(self, grace: float) -> None:
+        """Graceful stop (SIGTERM): read no more input, deliver what was read and emit the states it
+        makes honest. What is still unacknowledged after ``grace`` seconds fails the sync instead."""
+        if self._stop_requested.done():
+            return
+        self._stop_requested.set_result(None)
+        asyncio.get_running_loop().call_later(grace, self._fail, TransientFailure(
+            f"The sync was stopped (SIGTERM) and its last batches were not acknowledged within {grace:g} s; "
+            "every state emitted is backed by acknowledged records."))
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop_requested.done()
 
     def _handle_line(self, line: bytes, rejections: list) -> None:
         if not line or line.isspace():
@@ -184,7 +244,7 @@ class Pipeline:
         self.counts.lines += 1
         try:
             message = protocol.message_decoder.decode(line)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except _UNDECODABLE:
             self._handle_odd_line(line, rejections)
             return
         kind = message.type
@@ -223,10 +283,7 @@ class Pipeline:
     def _handle_odd_line(self, line: bytes, rejections: list) -> None:
         """A line the typed decoder refused: a record we can tie to a stream is rejected with a
         reason; anything else is counted and logged without its content."""
-        try:
-            loose = msgspec.json.decode(line)
-        except msgspec.DecodeError:
-            loose = None
+        loose, note = loose_decode(line)
         record = loose.get("record") if isinstance(loose, dict) and loose.get("type") == "RECORD" else None
         if isinstance(record, dict) and isinstance(record.get("stream"), str):
             epoch = self.epochs[-1]
@@ -245,7 +302,7 @@ class Pipeline:
             stream = self.streams.get((namespace, record["stream"]))
             if stream is not None:
                 stream.records_read += 1
-            rejections.append((loose_record, epoch, malformed_record(data), stream))
+            rejections.append((loose_record, epoch, malformed_record(data, note), stream))
             return
         self.counts.unreadable_lines += 1
         if self.counts.unreadable_lines <= 10 or self.counts.unreadable_lines % 1000 == 0:
@@ -266,6 +323,9 @@ class Pipeline:
     # --- batching --------------------------------------------------------------------------------
 
     def _add(self, op: Op, line: bytes, epoch: Epoch) -> None:
+        if op.route is not None:
+            self._add_id(op, line, epoch)
+            return
         key = op.key
         if key is not None:
             lane = self.lanes[hash(key) % len(self.lanes)]
@@ -274,6 +334,8 @@ class Pipeline:
             lane = self.lanes[self._next_lane]
         batch = lane.open
         if op.ordered and key is not None:
+            if lane.id_keys and key in lane.id_keys:  # this key's earlier id-list op goes out first
+                self._seal_ids(lane, lane.id_keys[key])
             earlier = batch.keys.get(key)
             if earlier is not None:
                 if self._merge_into(batch, earlier, op, line, epoch):
@@ -321,6 +383,50 @@ class Pipeline:
             return
         lane.queue.append(batch)
         self._inflight += batch.size
+        batch.keys = {}  # only the open batch merges: sealed, its ops (identify payloads) can go now
+        lane.wake.set()
+
+    # --- v1 id lists (segment_membership): one open list per route per lane ------------------------
+    # Order per key holds across a lane's v2 batch and its id lists because a key lives in at most one
+    # open container of its lane: adding it elsewhere first seals the container that holds it.
+
+    def _add_id(self, op: Op, line: bytes, epoch: Epoch) -> None:
+        key = op.key
+        assert key is not None and op.route is not None  # routed ops always name their person
+        lane = self.lanes[hash(key) % len(self.lanes)]
+        if key in lane.open.keys:
+            self._seal(lane)
+        holder = lane.id_keys.get(key)
+        if holder is not None and holder.route != op.route:
+            self._seal_ids(lane, holder)
+        ids = lane.id_batches.get(op.route)
+        if ids is not None:
+            earlier = ids.keys.get(key)
+            if earlier is not None:  # the same id again in one call: sent once, both records answered
+                ids.merged.setdefault(earlier[0], []).append((line, epoch))
+                ids.epochs[epoch] = ids.epochs.get(epoch, 0) + 1
+                self.counts.merged += 1
+                return
+            if len(ids.bodies) >= SEGMENT_IDS_PER_CALL or ids.size + 1 + len(op.body) > self.batch_max_bytes:
+                self._seal_ids(lane, ids)
+                ids = None
+        if ids is None:
+            if len(lane.id_batches) >= _OPEN_ID_ROUTES:
+                self._seal_ids(lane, next(iter(lane.id_batches.values())))
+            ids = lane.id_batches[op.route] = IdBatch(time.monotonic(), op.route)
+        ids.size += len(op.body) + (1 if ids.bodies else 0)
+        ids.bodies.append(op.body)
+        ids.refs.append((line, epoch))
+        ids.keys[key] = (len(ids.bodies) - 1, op)
+        ids.epochs[epoch] = ids.epochs.get(epoch, 0) + 1
+        lane.id_keys[key] = ids
+
+    def _seal_ids(self, lane: Lane, ids: IdBatch) -> None:
+        del lane.id_batches[ids.route]
+        for key in ids.keys:
+            del lane.id_keys[key]
+        lane.queue.append(ids)
+        self._inflight += ids.size
         lane.wake.set()
 
     async def _wait_for_room(self) -> None:
@@ -331,6 +437,8 @@ class Pipeline:
 
     async def _drain(self, tasks: list[asyncio.Task], releaser: asyncio.Task) -> None:
         for lane in self.lanes:
+            for ids in list(lane.id_batches.values()):
+                self._seal_ids(lane, ids)
             self._seal(lane)
             lane.closing = True
             lane.wake.set()
@@ -367,7 +475,10 @@ class Pipeline:
     async def _deliver(self, batch: Batch, indices: list[int] | range) -> None:
         self.counts.batches += 1
         self.counts.ops_sent += len(indices)
-        result = await self.client.send_batch(batch.body(indices))
+        if type(batch) is IdBatch:
+            result = await self.client.send_ids(batch.route, batch.body(indices), len(indices))
+        else:
+            result = await self.client.send_batch(batch.body(indices))
         if result.status == 400:
             await self._split(batch, indices, result)
             return
@@ -521,6 +632,10 @@ class Pipeline:
                 oldest_wait = epoch.closed_at
                 break
         for lane in self.lanes:
+            for ids in list(lane.id_batches.values()):
+                if (oldest_wait is not None and ids.opened <= oldest_wait
+                        and now - oldest_wait >= self.state_max_delay) or now - ids.opened >= _BATCH_MAX_AGE:
+                    self._seal_ids(lane, ids)
             batch = lane.open
             if not batch.bodies:
                 continue
@@ -571,11 +686,38 @@ def unknown_stream(name: str) -> Rejection:
                      f"Stream `{name}` is not in the configured catalog, so no operation is known for it.")
 
 
-def malformed_record(data: object) -> Rejection:
+def malformed_record(data: object, note: str | None = None) -> Rejection:
     if not isinstance(data, dict):
         return Rejection("record_data_not_object", "data",
                          f"The record's data is a JSON {type(data).__name__}, not an object.")
-    return Rejection("malformed_record", None, "The record message does not follow the Airbyte protocol.")
+    return Rejection("malformed_record", None, note or "The record message does not follow the Airbyte protocol.")
+
+
+# What the strict decoder raises for a line that is no Airbyte message: not JSON or the wrong shape,
+# bytes that are not UTF-8, nesting deeper than the decoder's recursion limit.
+_UNDECODABLE = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError)
+
+
+def loose_decode(line: bytes) -> tuple[Any, str | None]:
+    """A line the typed decoder refused, decoded as leniently as is safe, so a record in it can still be
+    rejected with a reason: (value or None, why the record is malformed, when it is the encoding).
+
+    Python sources write NaN/Infinity (``json.dumps`` allows them) and broken sources write invalid UTF-8
+    or lone surrogate escapes; the stdlib decoder reads them all (bad bytes become U+FFFD). Nesting deeper than the decoder's limit
+    (about 1,000 levels) stays unreadable: no writer of the rejected store could encode it either."""
+    try:
+        return msgspec.json.decode(line), None
+    except RecursionError:
+        return None, None
+    except UnicodeDecodeError:
+        note = "The record is not valid UTF-8 (the bad bytes are shown as U+FFFD)."
+    except msgspec.DecodeError:  # beyond strict JSON, the stdlib reads NaN, +/-Infinity, lone surrogates
+        note = ("The record holds a value strict JSON does not allow (NaN, Infinity or a lone UTF-16 "
+                "surrogate escape).")
+    try:
+        return json.loads(line.decode("utf-8", "replace")), note
+    except (ValueError, RecursionError):
+        return None, None
 
 
 def api_rejection(error: dict[str, Any]) -> Rejection:

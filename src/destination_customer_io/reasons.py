@@ -23,14 +23,20 @@ ATTRIBUTES_TOO_LARGE: Final = "attributes_too_large"
 EVENT_DATA_TOO_LARGE: Final = "event_data_too_large"
 OP_TOO_LARGE: Final = "op_too_large"
 INVALID_VALUE: Final = "invalid_value"
+DEVICE_PLATFORM_INVALID: Final = "device_platform_invalid"
+MERGE_SAME_PERSON: Final = "merge_same_person"
+SYNC_MODE_UNSUPPORTED: Final = "sync_mode_unsupported"
 
 DESCRIPTIONS: Final[dict[str, str]] = {
-    IDENTIFIER_MISSING: "The identifier column chosen by `identifierType` is absent, null, empty or blank.",
-    IDENTIFIER_INVALID: "The identifier is not a string (ids also accept integers), or an email is not email-shaped.",
-    IDENTIFIER_TOO_LONG: "The identifier is longer than 150 UTF-8 bytes.",
-    EVENT_NAME_MISSING: "`event_name` is absent, null, empty or blank.",
-    EVENT_NAME_INVALID: "`event_name` is not a string.",
-    EVENT_NAME_TOO_LONG: "`event_name` is longer than 100 UTF-8 bytes.",
+    IDENTIFIER_MISSING: "An identifier column is absent, null, empty or blank: the person's (chosen by "
+    "`identifierType`), or `anonymous_id`, `object_type_id`, `object_id`, `device_token`, `segment_id`, "
+    "`primary_*` / `secondary_*`.",
+    IDENTIFIER_INVALID: "An identifier is not a string (ids also accept integers), an email is not email-shaped, "
+    "or `object_type_id` / `segment_id` is not a whole number.",
+    IDENTIFIER_TOO_LONG: "An identifier (person, `anonymous_id`, `object_id`) is longer than 150 UTF-8 bytes.",
+    EVENT_NAME_MISSING: "`event_name` (page: `url`, screen: `screen_name`) is absent, null, empty or blank.",
+    EVENT_NAME_INVALID: "`event_name` (page: `url`, screen: `screen_name`) is not a string.",
+    EVENT_NAME_TOO_LONG: "`event_name` (page: `url`, screen: `screen_name`) is longer than 100 UTF-8 bytes.",
     INVALID_TIMESTAMP: "A timestamp (the event's `timestamp` or a column typed as a timestamp) cannot be read "
     "as unix seconds/milliseconds/microseconds/nanoseconds or ISO-8601, or is out of range.",
     ATTRIBUTE_NAME_TOO_LONG: "An attribute name is longer than 150 UTF-8 bytes.",
@@ -41,4 +47,8 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     EVENT_DATA_TOO_LARGE: "The event data is larger than 100,000 bytes of JSON.",
     OP_TOO_LARGE: "The encoded operation is larger than 32,768 bytes, Customer.io's limit for one operation.",
     INVALID_VALUE: "A value cannot be encoded as JSON.",
+    DEVICE_PLATFORM_INVALID: "person_device: `platform` is absent or not `ios` / `android` (any case).",
+    MERGE_SAME_PERSON: "person_merge: the primary and the secondary are the same identifier.",
+    SYNC_MODE_UNSUPPORTED: "The stream's sync mode asks for something Customer.io does not document for this "
+    "operation (object_identify in `update` mode: `_update` is documented for people only).",
 }

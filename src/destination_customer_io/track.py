@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import email.utils
 import random
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 from urllib.parse import urljoin, urlsplit
@@ -63,19 +65,47 @@ class RetryPolicy:
         return jittered
 
 
+# When the request the current task is sending started (set by the gate), so a 429 can tell whether
+# it was sent before or after the last cut.
+_STARTED: contextvars.ContextVar[float] = contextvars.ContextVar("gate_started", default=0.0)
+_RATE_CUT = 0.7  # multiplicative decrease of the request rate on 429
+_RATE_GROWTH = 1.1  # per second since the last cut, while requests succeed
+_MIN_RATE = 2.0
+
+
 class ConcurrencyGate:
-    """AIMD limit on requests in flight: halve on 429, creep back up on success."""
+    """AIMD on requests in flight and on the request rate: on 429, halve the concurrency and pace
+    request starts at 70% of the rate measured over the last second; on success, grow back (the rate
+    by 10% per second; unpaced again once it is far above what is being sent).
+
+    Concurrency alone cannot keep a requests/s limit: with fast answers even one request in flight
+    exceeds it, and measured 429s were two thirds of all answers. Only a 429 for a request started
+    after the last cut cuts again (the burst in flight when the limit was hit counts once).
+    """
 
     def __init__(self, maximum: int) -> None:
         self.maximum = maximum
         self.limit = float(maximum)
+        self.rate: float | None = None  # requests/s; None: unpaced until the first 429
         self._active = 0
         self._changed = asyncio.Condition()
+        self._next_start = 0.0
+        self._cut_at = float("-inf")
+        self._grown_at = 0.0
+        self._starts: deque[float] = deque(maxlen=256)
 
     async def __aenter__(self) -> None:
         async with self._changed:
             await self._changed.wait_for(lambda: self._active < max(1, int(self.limit)))
             self._active += 1
+        now = time.monotonic()
+        start = now if self.rate is None else max(now, self._next_start)
+        if self.rate is not None:
+            self._next_start = start + 1.0 / self.rate
+        if start > now:
+            await asyncio.sleep(start - now)
+        self._starts.append(start)
+        _STARTED.set(start)
 
     async def __aexit__(self, *exc: object) -> None:
         async with self._changed:
@@ -83,11 +113,30 @@ class ConcurrencyGate:
             self._changed.notify_all()
 
     def throttled(self) -> None:
+        if _STARTED.get() < self._cut_at:
+            return  # sent before the last cut, which already answered this burst
+        now = time.monotonic()
+        measured = self._measured_rate(now)
+        base = measured if self.rate is None else min(self.rate, measured)
+        self.rate = max(_MIN_RATE, base * _RATE_CUT)
         self.limit = max(1.0, self.limit / 2)
+        self._cut_at = self._grown_at = now
 
     def succeeded(self) -> None:
         if self.limit < self.maximum:
             self.limit = min(float(self.maximum), self.limit + 1.0 / max(1.0, self.limit))
+        if self.rate is not None:
+            now = time.monotonic()
+            self.rate *= _RATE_GROWTH ** (now - self._grown_at)
+            self._grown_at = now
+            if self.rate > 4 * self._measured_rate(now):
+                self.rate = None  # far above what is being sent: no limit near, stop pacing
+
+    def _measured_rate(self, now: float) -> float:
+        recent = [s for s in self._starts if s >= now - 1.0]
+        if len(recent) < 2:
+            return self.rate or 1.0
+        return len(recent) / max(now - recent[0], 1e-3)
 
 
 def basic_auth(site_id: str, api_key: str) -> str:
@@ -122,6 +171,20 @@ def _errors_of(body: bytes) -> list[dict[str, Any]]:
     if not isinstance(errors, list):
         return []
     return [e for e in errors if isinstance(e, dict)]
+
+
+def _v1_errors(body: bytes) -> list[dict[str, Any]]:
+    """A v1 error answer (``{"meta":{"errors":["..."]}}`` or ``{"meta":{"error":"..."}}``) in the v2
+    error shape; v2-shaped bodies pass through ``_errors_of``."""
+    try:
+        decoded = msgspec.json.decode(body) if body else None
+    except msgspec.DecodeError:
+        return []
+    meta = decoded.get("meta") if isinstance(decoded, dict) else None
+    if not isinstance(meta, dict):
+        return _errors_of(body)
+    messages = meta.get("errors") if isinstance(meta.get("errors"), list) else [meta.get("error")]
+    return [{"reason": "invalid", "message": m} for m in messages if isinstance(m, str) and m]
 
 
 class TrackClient:
@@ -234,6 +297,28 @@ class TrackClient:
         if status in (401, 403):
             raise self._refused(status)
         raise SystemFailure(f"Customer.io answered a batch with unexpected HTTP {status}.")
+
+    async def send_ids(self, path: str, body: bytes, count: int) -> BatchResult:
+        """POST one v1 id-list call (``{"ids":[...]}``, ``count`` ids, to a manual segment's
+        add_customers / remove_customers ``path``) with the batch's retries, gate and redirects.
+
+        v1 has no per-id errors: 200 accepts every id; 400 refuses the whole call (the caller splits it
+        like a v2 batch). 404 [guess: the segment does not exist or is not a manual segment; not
+        documented] refuses every id at once, so one wrong segment id rejects its records instead of
+        failing the sync or costing a split per id.
+        """
+        status, payload = await self._retrying("POST", path, body)
+        if status in (200, 201, 204):
+            return BatchResult(200, [])
+        if status in (400, 413):
+            return BatchResult(400, _v1_errors(payload))
+        if status == 404:
+            error = {"reason": "segment_not_found",
+                     "message": "Customer.io answered 404 for this segment (no manual segment with this id)"}
+            return BatchResult(200, [{**error, "batch_index": index} for index in range(count)])
+        if status in (401, 403):
+            raise self._refused(status)
+        raise SystemFailure(f"Customer.io answered a segment call with unexpected HTTP {status}.")
 
     async def _retrying(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
         """One request to ``base_url + path``, repeated while the failure is transient and the retry

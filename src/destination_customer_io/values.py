@@ -92,6 +92,9 @@ _LOW5 = bytes(_CROCKFORD[b & 31].encode("ascii")[0] for b in range(256))
 _ZERO_TIME = "0" * 10
 _MAX_ULID_MS = (1 << 48) - 1
 _CANONICAL = msgspec.json.Encoder(order="sorted")
+# Copying a ready hasher is ~20% cheaper than blake2b(data, digest_size=16) (no keyword parsing, no
+# parameter block set-up) and gives the same digest.
+_BLAKE2B_16 = blake2b(digest_size=16)
 
 
 def is_ulid(text: str) -> bool:
@@ -125,7 +128,8 @@ def _time_part(ms: int) -> str:
     if ms > _MAX_ULID_MS:
         ms = _MAX_ULID_MS
     t = _PAIRS
-    return t[ms >> 40] + t[(ms >> 30) & 1023] + t[(ms >> 20) & 1023] + t[(ms >> 10) & 1023] + t[ms & 1023]
+    # One f-string builds the 10 characters in one allocation (four `+` make four strings).
+    return f"{t[ms >> 40]}{t[(ms >> 30) & 1023]}{t[(ms >> 20) & 1023]}{t[(ms >> 10) & 1023]}{t[ms & 1023]}"
 
 
 def record_ulid(ms: int, stream_name: str, namespace: str | None, data: dict[str, Any]) -> str:
@@ -134,8 +138,9 @@ def record_ulid(ms: int, stream_name: str, namespace: str | None, data: dict[str
     ``data`` is encoded canonically (sorted keys at every level); ``emitted_at`` is not part of it, so a
     replayed sync re-sends the same ids. Two truly identical rows of one stream collapse into one event.
     """
-    canonical = _CANONICAL.encode((stream_name, namespace, data))
-    return hash_ulid(ms, blake2b(canonical, digest_size=16).digest())
+    hasher = _BLAKE2B_16.copy()
+    hasher.update(_CANONICAL.encode((stream_name, namespace, data)))
+    return hash_ulid(ms, hasher.digest())
 
 
 def user_id_ulid(event_id: Any) -> str:

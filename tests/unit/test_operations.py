@@ -519,9 +519,12 @@ def test_event_ops_do_not_merge() -> None:
 # --- registry and discover ------------------------------------------------------------------------
 
 def test_registry() -> None:
-    assert set(OPERATIONS) == {"person_identify", "person_event"}
+    assert set(OPERATIONS) == {  # the whole surface: tests/unit/test_operations_surface.py
+        "person_identify", "person_event", "person_anonymous_event", "person_page", "person_screen",
+        "person_delete", "person_suppress", "person_unsuppress", "person_device", "person_merge",
+        "object_identify", "object_delete", "relationship", "segment_membership"}
     assert get_operation("person_event").object_name == "person_event"
-    with pytest.raises(UnknownOperation, match="Unknown Customer.io operation `nope`; supported: person_event"):
+    with pytest.raises(UnknownOperation, match="Unknown Customer.io operation `nope`; supported: object_delete, "):
         get_operation("nope")
 
 

@@ -195,9 +195,15 @@ def test_parse_retry_after() -> None:
 
 async def test_gate_halves_on_throttle_and_recovers() -> None:
     gate = ConcurrencyGate(8)
-    gate.throttled()
-    gate.throttled()
+    for _ in range(2):
+        async with gate:  # a request started after the previous cut: each 429 cuts again
+            gate.throttled()
     assert gate.limit == 2.0
+    stale = gate._cut_at - 1.0  # a 429 for a request sent before the last cut is the same burst
+    from destination_customer_io.track import _STARTED
+    _STARTED.set(stale)
+    gate.throttled()
+    assert gate.limit == 2.0 and gate.rate is not None
     for _ in range(100):
         gate.succeeded()
     assert gate.limit == 8.0

@@ -43,9 +43,12 @@ class Op:
     ``payload``: the op as a dict, kept only by operations that can merge (else None).
     ``operation``: the operation that built it (for ``merge``).
     ``changes``: Airbyte meta changes made to the record (attribute dropped/truncated), or None.
+    ``route``: None for v2 ops (the usual case). Otherwise the Track API path of a v1 id-list call
+    (``/api/v1/segments/7/add_customers?id_type=email``): ``body`` is then one JSON id, and ops with
+    one route are sent together as ``{"ids":[...]}`` instead of in a v2 batch.
     """
 
-    __slots__ = ("body", "key", "ordered", "payload", "operation", "changes")
+    __slots__ = ("body", "key", "ordered", "payload", "operation", "changes", "route")
 
     def __init__(
         self,
@@ -56,6 +59,7 @@ class Op:
         operation: "Operation",
         payload: dict[str, Any] | None = None,
         changes: list[dict[str, str]] | None = None,
+        route: str | None = None,
     ) -> None:
         self.body = body
         self.key = key
@@ -63,6 +67,7 @@ class Op:
         self.payload = payload
         self.operation = operation
         self.changes = changes
+        self.route = route
 
     def __repr__(self) -> str:  # record contents stay out of logs: show the size only
         return f"Op({self.operation.object_name}, key={self.key!r}, {len(self.body)} bytes)"

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .. import limits, reasons, validate, values
-from .base import Rejection
+from .base import Op, Rejection
 
 if TYPE_CHECKING:
     from ..catalog import Stream
@@ -173,3 +173,173 @@ def encode(op: dict[str, Any]) -> bytes | Rejection:
         return ENCODER.encode(op)
     except ENCODE_ERRORS as exc:
         return unencodable(exc)
+
+
+# --- the wider surface: removals, other identifiers, attribute sections ---------------------------
+# (used by the operations beyond person_identify/person_event; the helpers above are unchanged)
+
+CDC_DELETED = "_ab_cdc_deleted_at"  # Airbyte CDC: set (non-null) when the source row was deleted
+
+
+def is_removal(data: dict[str, Any], stream: "Stream") -> bool:
+    """True when this record removes what its operation would add: the stream is in ``soft_delete``
+    mode, or Airbyte's CDC marks the row deleted (``_ab_cdc_deleted_at`` non-null)."""
+    return stream.destination_sync_mode == "soft_delete" or data.get(CDC_DELETED) is not None
+
+
+def missing(column: str, hint: str = "") -> Rejection:
+    return Rejection(reasons.IDENTIFIER_MISSING, column, f"`{column}` is missing, null or empty{hint}")
+
+
+def wrong_type(reason: str, column: str, raw: Any, need: str) -> Rejection:
+    return Rejection(reason, column, f"`{column}` holds a value of type {type(raw).__name__}; {need}")
+
+
+def field_identifier(
+    data: dict[str, Any], field: str, stream: "Stream", *, limit: bool = True
+) -> str | Rejection:
+    """A required identifier-like field (``anonymous_id``, ``object_id``, ``device_token``...): a
+    non-blank string sent exactly as given, or an integer sent as its decimal string; at most 150
+    bytes unless ``limit`` is False (device tokens have no documented limit and FCM's exceed 150)."""
+    raw = data.get(field)
+    column = source_field(stream, field)
+    if type(raw) is str and raw and not raw.isspace():
+        value = raw
+    elif isinstance(raw, int) and not isinstance(raw, bool):
+        value = str(raw)
+    elif raw is None or isinstance(raw, str):
+        return missing(column)
+    else:
+        return wrong_type(reasons.IDENTIFIER_INVALID, column, raw,
+                          "Customer.io needs a string (integers are accepted)")
+    if limit:
+        too_long = validate.check_identifier_size(value, column)
+        if too_long is not None:
+            return too_long
+    return value
+
+
+def person_key(kind: str, value: str) -> str:
+    """The op key of a person (emails are case-insensitive in Customer.io, the others are not)."""
+    return "person:email:" + value.lower() if kind == "email" else f"person:{kind}:{value}"
+
+
+def identifier_in(kind: str, raw: Any, column: str) -> str | Rejection | None:
+    """A person identifier of ``kind`` read from ``column``, checked like ``identifier_value``;
+    None when the column is absent, null or blank (the caller decides whether that is an error)."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if isinstance(raw, str):
+        value = raw.strip() if kind == "email" else raw
+    elif isinstance(raw, int) and not isinstance(raw, bool) and kind != "email":
+        value = str(raw)
+    else:
+        return wrong_type(reasons.IDENTIFIER_INVALID, column, raw, "Customer.io needs a string"
+                          + ("" if kind == "email" else " (integers are accepted)"))
+    too_long = validate.check_identifier_size(value, column)
+    if too_long is not None:
+        return too_long
+    if kind == "email" and _EMAIL.fullmatch(value) is None:
+        return Rejection(reasons.IDENTIFIER_INVALID, column,
+                         f"`{column}` is not an email address (one @ with text on both sides, no spaces)")
+    return value
+
+
+def person_or_anonymous(
+    data: dict[str, Any], stream: "Stream"
+) -> tuple[dict[str, str], str] | Rejection:
+    """The person (by ``identifierType``) when that column holds a value, else ``anonymous_id``:
+    what Segment sends for page and screen views. A present but invalid identifier rejects the
+    record (it never silently falls back to anonymous)."""
+    kind = stream.config.identifierType
+    column = source_field(stream, IDENTIFIER_FIELDS[kind])
+    value = identifier_in(kind, data.get(IDENTIFIER_FIELDS[kind]), column)
+    if isinstance(value, (str, Rejection)):
+        return value if isinstance(value, Rejection) else ({kind: value}, person_key(kind, value))
+    if data.get("anonymous_id") is None or (
+        isinstance(data["anonymous_id"], str) and not data["anonymous_id"].strip()
+    ):
+        return missing(column, f"; identifierType `{kind}` needs it, or give an `anonymous_id`")
+    anonymous = field_identifier(data, "anonymous_id", stream)
+    if isinstance(anonymous, Rejection):
+        return anonymous
+    return {"anonymous_id": anonymous}, "anonymous:" + anonymous
+
+
+_OBJECT_TYPE_ID = re.compile(r"[0-9]+")
+
+
+def object_identifiers(data: dict[str, Any], stream: "Stream") -> tuple[dict[str, str], str] | Rejection:
+    """``{"object_type_id": "<string integer>", "object_id": ...}`` and the object's op key."""
+    raw = data.get("object_type_id")
+    column = source_field(stream, "object_type_id")
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+        type_id = str(raw)
+    elif isinstance(raw, str) and _OBJECT_TYPE_ID.fullmatch(raw.strip()):
+        type_id = str(int(raw.strip()))  # "01" and "1" are one object type
+    elif raw is None or (isinstance(raw, str) and not raw.strip()):
+        return missing(column)
+    else:  # the value stays out of the message: only its type, or that it is not a whole number
+        return Rejection(reasons.IDENTIFIER_INVALID, column,
+                         f"`{column}` must be a whole number such as 1 (Customer.io's object type id; "
+                         f"got a {type(raw).__name__} that is not one)")
+    object_id = field_identifier(data, "object_id", stream)
+    if isinstance(object_id, Rejection):
+        return object_id
+    return {"object_type_id": type_id, "object_id": object_id}, f"object:{type_id}:{object_id}"
+
+
+# --- attribute sections of the wider surface (objects, devices, relationships) --------------------
+
+def attribute_columns(
+    data: dict[str, Any], exclude: frozenset[str], stream: "Stream"
+) -> dict[str, Any] | Rejection:
+    """Every column not in ``exclude``, nulls per ``null_values``, timestamp columns as unix seconds
+    (the same rules as a person's attributes)."""
+    blank = null_replacement(stream)
+    attributes: dict[str, Any] = {}
+    for name, value in data.items():
+        if name in exclude:
+            continue
+        if value is None:
+            if blank is OMIT:
+                continue
+            value = blank
+        attributes[name] = value
+    if stream.timestamp_fields and stream.config.convert_timestamps:
+        bad = convert_timestamp_columns(attributes, stream, blank)
+        if bad is not None:
+            return bad
+    return attributes
+
+
+def fit_attributes(
+    attributes: dict[str, Any], stream: "Stream"
+) -> tuple[Rejection | None, list[dict[str, str]] | None]:
+    """The per-call attribute limits (count, name bytes, value bytes with ``oversized_attributes``),
+    applied in place; returns (rejection, Airbyte meta changes)."""
+    def field_of(name: str) -> str:
+        return source_field(stream, name)
+
+    rejection = validate.check_attribute_count(attributes) or validate.check_attribute_names(
+        attributes, field_of
+    )
+    if rejection is not None:
+        return rejection, None
+    return validate.fit_attribute_values(attributes, stream.config.oversized_attributes, field_of)
+
+
+def encode_within_limits(payload: dict[str, Any], section: dict[str, Any] | None) -> bytes | Rejection:
+    """Encode once; over 32,768 bytes, name the attributes section when it is the bigger problem."""
+    body = encode(payload)
+    if isinstance(body, Rejection):
+        return body
+    return validate.check_op_size(
+        body, section, section_reason=reasons.ATTRIBUTES_TOO_LARGE,
+        section_subject="the attributes object", section_limit=limits.ATTRIBUTES_TOTAL_BYTES,
+    ) or body
+
+
+def fold_identical(earlier: "Op", later: "Op") -> "Op | None":
+    """``merge`` for idempotent ops: two identical ops of one key in one batch are sent once."""
+    return earlier if earlier.body == later.body else None

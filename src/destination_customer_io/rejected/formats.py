@@ -32,11 +32,16 @@ ROOT_LEVEL = "Root level flattening"
 
 
 def dumps(value: Any) -> bytes:
-    """Compact JSON; falls back to the stdlib for what orjson refuses (ints beyond 64 bits)."""
+    """Compact JSON; falls back to the stdlib for what orjson refuses (ints beyond 64 bits, lone
+    UTF-16 surrogates: those are written as ``\\udXXX`` escapes, valid JSON for the same string)."""
     try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
     except TypeError:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate (a record rejected as invalid_value holds one)
+        return json.dumps(value, separators=(",", ":"), default=str).encode()
 
 
 def rejected_data(record: RejectedRecord) -> dict[str, Any]:
@@ -143,7 +148,8 @@ def csv_line(cells: Iterable[str]) -> bytes:
     """One RFC 4180 line as Python's csv module writes it (minimal quoting, CRLF), but faster:
     csv.writer through a StringIO cost about 10 us per row of JSON-heavy cells."""
     quoted = ('"' + c.replace('"', '""') + '"' if _NEEDS_QUOTES.search(c) else c for c in cells)
-    return (",".join(quoted) + "\r\n").encode()
+    # backslashreplace: a lone surrogate in a cell is shown as \\udXXX instead of failing the store
+    return (",".join(quoted) + "\r\n").encode("utf-8", "backslashreplace")
 
 
 class CsvEncoder(_ChunkEncoder):

@@ -1,0 +1,23 @@
+# The image the Airbyte platform (OSS, Enterprise, Cloud) runs: `<image> spec | check | discover | write ...`,
+# the Airbyte protocol on stdin/stdout. Built like Airbyte's own Python connectors: on Airbyte's python
+# connector base image (pinned by digest; 4.0.2 is its Python 3.11 line, the version this project is
+# tested on), with the package installed by pip and its console script as the entrypoint.
+#
+#   docker build -t destination-customer-io:0.1.0 .
+#   docker run --rm destination-customer-io:0.1.0 spec
+FROM docker.io/airbyte/python-connector-base:4.0.2@sha256:9fdb1888c4264cf6fee473649ecb593f56f58e5d0096a87ee0b231777e2e3e73
+
+WORKDIR /airbyte/integration_code
+
+# Only what the wheel needs (.dockerignore keeps tests, docs and local venvs out of the build context).
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN pip install --no-cache-dir .
+
+# Airbyte's convention: AIRBYTE_ENTRYPOINT names the command the platform's launcher runs, and ENTRYPOINT
+# runs the same one. It is the console script `[project.scripts]` in pyproject.toml installs.
+ENV AIRBYTE_ENTRYPOINT="destination-customer-io"
+ENTRYPOINT ["destination-customer-io"]
+
+LABEL io.airbyte.name=destination-customer-io
+LABEL io.airbyte.version=0.1.0

@@ -1,0 +1,150 @@
+"""person_page and person_screen: one record -> one ``person/page`` or ``person/screen`` op (a view).
+
+    {"type":"person","action":"page","identifiers":{"email":..} or {"anonymous_id":..},
+     "name":<url>,"id":<ULID>,"timestamp":<unix seconds, when given>,"attributes":{view data}}
+
+Screen views are the same with ``action: screen`` and ``name`` <- ``screen_name``. The person is the
+``identifierType`` column when it holds a value, else ``anonymous_id`` (as Segment sends views). The
+view's ``name`` (the URL) obeys the event-name limit of 100 bytes (the emulator and, we assume,
+Customer.io apply it to page names too), so a longer URL is rejected, never truncated.
+
+``ActivityOperation`` is the shape shared with ``person_anonymous_event``: name, deterministic ULID
+(``values.event_ulid``, so a retried or replayed record is one view), optional timestamp, data.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .. import limits, reasons, validate, values
+from . import common
+from .base import DiscoverEntry, Op, Operation, Rejection
+
+if TYPE_CHECKING:
+    from ..catalog import Stream
+
+_PERSON_PROPERTIES: dict[str, Any] = {field: {"type": "string"} for field in common.PERSON_FIELDS}
+
+
+def activity_schema(name_field: str, *, person: bool) -> dict[str, Any]:
+    """The discover schema of an activity: who, its name field, ``event_id``, ``timestamp``."""
+    properties: dict[str, Any] = dict(_PERSON_PROPERTIES) if person else {}
+    properties.update({
+        "anonymous_id": {"type": "string"},
+        name_field: {"type": "string"},
+        "event_id": {"type": "string"},
+        "timestamp": {"type": "integer"},
+    })
+    required = [name_field] if person else ["anonymous_id", name_field]
+    return {"type": "object", "required": required, "additionalProperties": True,
+            "properties": dict(sorted(properties.items()))}
+
+
+class ActivityOperation(Operation):
+    """Something a person (or an anonymous visitor) did: an event, a page view, a screen view.
+
+    Subclasses set ``action`` (the Track API action), ``name_field`` (the column sent as ``name``)
+    and implement ``who`` (identifiers and op key). Activities are not ``ordered``: each carries its
+    own time and id, so their order of arrival does not change the result.
+    """
+
+    sync_modes = ("append",)
+    action: ClassVar[str]
+    name_field: ClassVar[str]
+    op_fields: ClassVar[frozenset[str]]  # columns that are not view/event data
+
+    def schema(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def who(self, data: dict[str, Any], stream: "Stream") -> tuple[dict[str, str], str] | Rejection:
+        raise NotImplementedError
+
+    def discover(self) -> list[DiscoverEntry]:
+        # a deep copy: a caller editing its answer must not change the next one
+        return [DiscoverEntry(self.object_name, "append", copy.deepcopy(self.schema()))]
+
+    def build(self, data: dict[str, Any], stream: "Stream") -> Op | Rejection:
+        record = data  # the id hashes the record as read, before mapping or conversion
+        if stream.field_map:
+            data = common.apply_field_map(data, stream.field_map)
+        who = self.who(data, stream)
+        if isinstance(who, Rejection):
+            return who
+        name = _name(data.get(self.name_field), common.source_field(stream, self.name_field))
+        if isinstance(name, Rejection):
+            return name
+        seconds = _seconds(data.get("timestamp"), stream)
+        if isinstance(seconds, Rejection):
+            return seconds
+        activity = {k: v for k, v in data.items() if k not in self.op_fields}
+        if activity and stream.timestamp_fields and stream.config.convert_timestamps:
+            # Activity data keeps nulls and blanks as they are (null_values is about profiles).
+            bad = common.convert_timestamp_columns(activity, stream, "")
+            if bad is not None:
+                return bad
+        op: dict[str, Any] = {"type": "person", "action": self.action, "identifiers": who[0], "name": name}
+        try:
+            op["id"] = values.event_ulid(data.get("event_id"), 0 if seconds is None else seconds * 1000,
+                                         stream.name, stream.namespace, record)
+        except common.ENCODE_ERRORS as exc:
+            return common.unencodable(exc)
+        if seconds is not None:
+            op["timestamp"] = seconds
+        if activity:
+            op["attributes"] = activity
+        body = common.encode(op)
+        if isinstance(body, Rejection):
+            return body
+        if len(body) > limits.OP_BYTES:  # name the bigger problem (see validate.check_op_size)
+            return validate.check_op_size(  # type: ignore[return-value]
+                body, activity, section_reason=reasons.EVENT_DATA_TOO_LARGE,
+                section_subject="the event data", section_limit=limits.EVENT_DATA_BYTES,
+            )
+        return Op(body, who[1], ordered=False, operation=self)
+
+
+def _name(raw: Any, column: str) -> str | Rejection:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return Rejection(reasons.EVENT_NAME_MISSING, column, f"`{column}` is missing, null or empty")
+    if not isinstance(raw, str):
+        return common.wrong_type(reasons.EVENT_NAME_INVALID, column, raw, "Customer.io needs a string")
+    return validate.check_event_name_size(raw, column) or raw
+
+
+def _seconds(raw: Any, stream: "Stream") -> int | None | Rejection:
+    """The activity's own time in unix seconds; None when absent (Customer.io uses arrival time)."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    seconds = values.unix_seconds(raw)
+    if seconds is None:
+        return common.invalid_timestamp(common.source_field(stream, "timestamp"), raw, allow_negative=False)
+    return seconds
+
+
+class _View(ActivityOperation):
+    """A page or screen view of a person, or of an anonymous visitor."""
+
+    def schema(self) -> dict[str, Any]:
+        return activity_schema(self.name_field, person=True)
+
+    def who(self, data: dict[str, Any], stream: "Stream") -> tuple[dict[str, str], str] | Rejection:
+        return common.person_or_anonymous(data, stream)
+
+
+class PersonPage(_View):
+    """A page view (``append``): ``url`` is sent as the view's name."""
+
+    object_name = "person_page"
+    action = "page"
+    name_field = "url"
+    op_fields = common.PERSON_FIELDS | {"anonymous_id", "url", "event_id", "timestamp"}
+
+
+class PersonScreen(_View):
+    """A mobile screen view (``append``): ``screen_name`` is sent as the view's name."""
+
+    object_name = "person_screen"
+    action = "screen"
+    name_field = "screen_name"
+    op_fields = common.PERSON_FIELDS | {"anonymous_id", "screen_name", "event_id", "timestamp"}
