@@ -25,7 +25,7 @@ from typing import Any, AsyncIterator
 
 import msgspec
 
-from . import protocol
+from . import protocol, reasons
 from .catalog import Stream
 from .errors import SyncError, SystemFailure, TransientFailure
 from .operations.base import Op, Rejection
@@ -677,20 +677,20 @@ def store_failure(exc: StoreError) -> SystemFailure:
 
 
 def larger_than_batch(size: int, limit: int) -> Rejection:
-    return Rejection("op_too_large", None, f"The operation is {size:,} bytes; with batch_max_bytes "
+    return Rejection(reasons.OP_TOO_LARGE, None, f"The operation is {size:,} bytes; with batch_max_bytes "
                      f"{limit:,} a batch holds at most {limit - _EMPTY_BATCH:,} bytes of operations.")
 
 
 def unknown_stream(name: str) -> Rejection:
-    return Rejection("stream_not_in_catalog", None,
+    return Rejection(reasons.STREAM_NOT_IN_CATALOG, None,
                      f"Stream `{name}` is not in the configured catalog, so no operation is known for it.")
 
 
 def malformed_record(data: object, note: str | None = None) -> Rejection:
     if not isinstance(data, dict):
-        return Rejection("record_data_not_object", "data",
+        return Rejection(reasons.RECORD_DATA_NOT_OBJECT, "data",
                          f"The record's data is a JSON {type(data).__name__}, not an object.")
-    return Rejection("malformed_record", None, note or "The record message does not follow the Airbyte protocol.")
+    return Rejection(reasons.MALFORMED_RECORD, None, note or "The record message does not follow the Airbyte protocol.")
 
 
 # What the strict decoder raises for a line that is no Airbyte message: not JSON or the wrong shape,
@@ -728,4 +728,4 @@ def api_rejection(error: dict[str, Any]) -> Rejection:
     text = f"Customer.io refused this operation ({reason or 'no reason given'})"
     if isinstance(message, str) and message:
         text += f": {message}"
-    return Rejection("api_rejected", field if isinstance(field, str) else None, text)
+    return Rejection(reasons.API_REJECTED, field if isinstance(field, str) else None, text)

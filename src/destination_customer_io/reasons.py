@@ -26,6 +26,11 @@ INVALID_VALUE: Final = "invalid_value"
 DEVICE_PLATFORM_INVALID: Final = "device_platform_invalid"
 MERGE_SAME_PERSON: Final = "merge_same_person"
 SYNC_MODE_UNSUPPORTED: Final = "sync_mode_unsupported"
+# Decided by the pipeline, not by an operation:
+STREAM_NOT_IN_CATALOG: Final = "stream_not_in_catalog"
+RECORD_DATA_NOT_OBJECT: Final = "record_data_not_object"
+MALFORMED_RECORD: Final = "malformed_record"
+API_REJECTED: Final = "api_rejected"
 
 DESCRIPTIONS: Final[dict[str, str]] = {
     IDENTIFIER_MISSING: "An identifier column is absent, null, empty or blank: the person's (chosen by "
@@ -51,4 +56,9 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     MERGE_SAME_PERSON: "person_merge: the primary and the secondary are the same identifier.",
     SYNC_MODE_UNSUPPORTED: "The stream's sync mode asks for something Customer.io does not document for this "
     "operation (object_identify in `update` mode: `_update` is documented for people only).",
+    STREAM_NOT_IN_CATALOG: "The record's stream is not in the configured catalog, so no operation is known for it.",
+    RECORD_DATA_NOT_OBJECT: "The record's `data` is not a JSON object.",
+    MALFORMED_RECORD: "The RECORD message does not follow the Airbyte protocol (e.g. `emitted_at` is not a number).",
+    API_REJECTED: "Customer.io refused the operation (a 207 entry, or a 400 isolated to this one operation); "
+    "its reason and message follow in `rejected_message`.",
 }

@@ -204,3 +204,11 @@ def test_dockerfile_copies_what_pip_needs_and_dockerignore_keeps_it(dockerfile: 
         assert not _ignored(src, patterns), f".dockerignore excludes {src}"
     assert _ignored("tests", patterns) and _ignored(".venv", patterns)
     assert any(args.startswith("pip install") for args in instructions(dockerfile, "RUN"))
+
+
+def test_readme_lists_every_rejection_reason() -> None:
+    from destination_customer_io import reasons
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    for code, description in reasons.DESCRIPTIONS.items():
+        assert f"| `{code}` | {description} |" in readme, code
