@@ -1,7 +1,8 @@
 """`make demo`: a real sync, end to end, on the bundled defaults.
 
 Starts the Customer.io emulator (a subprocess) and a local S3 server (moto, in this process), writes a
-realistic data set with a few invalid rows, runs `check`, `discover` and `write` through the real CLI
+realistic multi-object data set (people, purchases, companies, memberships, devices, page views, a
+segment) with a few invalid rows, runs `check`, `discover` and `write` through the real CLI
 with a config and catalog on disk (in demo-output/), then prints what Customer.io now holds, what was
 rejected and why, and where the rejected records are stored. Leaves no process running.
 """
@@ -54,6 +55,47 @@ def purchases(rng: random.Random, count: int, people: int) -> list[dict[str, Any
     return rows
 
 
+def companies(rng: random.Random, count: int) -> list[dict[str, Any]]:
+    rows = [{"object_type_id": 1, "object_id": f"company-{c}", "name": f"Company {c}",
+             "industry": rng.choice(["retail", "media", "software"]), "employees": rng.randint(5, 5000)}
+            for c in range(count)]
+    rows[3]["object_id"] = ""  # no object id
+    return rows
+
+
+def memberships(rng: random.Random, people: int, companies_count: int) -> list[dict[str, Any]]:
+    return [{"person_email": f"customer{i}@example.com", "object_type_id": 1,
+             "object_id": f"company-{rng.randrange(companies_count)}", "role": rng.choice(["admin", "member"])}
+            for i in range(0, people, 2)]
+
+
+def devices(rng: random.Random, people: int) -> list[dict[str, Any]]:
+    rows = [{"person_email": f"customer{i}@example.com", "device_token": f"tok-{i:04d}",
+             "platform": rng.choice(["ios", "android"]), "last_used": 1_764_000_000 + i,
+             "app_version": rng.choice(["3.1.0", "3.2.1"])}
+            for i in range(0, people, 3)]
+    rows[4]["platform"] = "windows-phone"  # Customer.io takes ios or android only
+    return rows
+
+
+def page_views(rng: random.Random, count: int, people: int) -> list[dict[str, Any]]:
+    rows = []
+    for i in range(count):
+        row: dict[str, Any] = {"url": f"https://shop.example.com/{rng.choice(PRODUCTS)}",
+                               "timestamp": 1_764_000_000 + i * 11, "referrer": "newsletter"}
+        if i % 4:
+            row["person_email"] = f"customer{rng.randrange(people)}@example.com"
+        else:
+            row["anonymous_id"] = f"anon-{rng.randrange(1000):04d}"  # a visitor not yet identified
+        rows.append(row)
+    rows[2]["url"] = "https://shop.example.com/" + "very-long-path/" * 10  # over the 100-byte name limit
+    return rows
+
+
+def vip_segment(people: int) -> list[dict[str, Any]]:
+    return [{"person_email": f"customer{i}@example.com", "segment_id": 7} for i in range(0, people, 10)]
+
+
 def airbyte_lines(stream: str, rows: list[dict[str, Any]], state_every: int) -> list[str]:
     lines = []
     for n, row in enumerate(rows, 1):
@@ -81,6 +123,11 @@ def catalog() -> dict[str, Any]:
                 "signed_up_at": {"type": "string", "format": "date-time", "airbyte_type": "timestamp_with_timezone"}},
                [["person_email"]]),
         stream("purchases", "person_event", "append", {"event_name": {"type": "string"}}),
+        stream("companies", "object_identify", "append_dedup", {}, [["object_type_id", "object_id"]]),
+        stream("memberships", "relationship", "append_dedup", {}, [["person_email", "object_type_id", "object_id"]]),
+        stream("devices", "person_device", "append_dedup", {}, [["device_token"]]),
+        stream("page_views", "person_page", "append", {}),
+        stream("vip_customers", "segment_membership", "append_dedup", {}, [["segment_id", "person_email"]]),
     ]}
 
 
@@ -118,10 +165,18 @@ def main() -> None:
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
     OUT.mkdir(exist_ok=True)
     rng = random.Random(2026)
-    people = users(rng, 200)
-    events = purchases(rng, 2_000, 200)
-    (OUT / "input.jsonl").write_text("\n".join(airbyte_lines("users", people, 50)
-                                               + airbyte_lines("purchases", events, 500)) + "\n")
+    streams = {  # in the order a source would send them: people before what refers to them
+        "users": users(rng, 200),
+        "companies": companies(rng, 20),
+        "purchases": purchases(rng, 2_000, 200),
+        "memberships": memberships(rng, 200, 20),
+        "devices": devices(rng, 200),
+        "page_views": page_views(rng, 1_000, 200),
+        "vip_customers": vip_segment(200),
+    }
+    lines = [line for name, rows in streams.items() for line in airbyte_lines(name, rows, 500)]
+    (OUT / "input.jsonl").write_text("\n".join(lines) + "\n")
+    total = sum(len(rows) for rows in streams.values())
     (OUT / "catalog.json").write_text(json.dumps(catalog(), indent=2))
 
     emulator = start_emulator_process()
@@ -155,23 +210,28 @@ def main() -> None:
         for m in messages:
             if m["type"] == "LOG" and not m["log"]["message"].startswith("Progress"):
                 print("  " + m["log"]["message"])
-        total = len(people) + len(events)
         print(f"  {len(states)} states emitted; {total} records in {elapsed:.2f} s including start-up "
               f"({total / elapsed:,.0f} records/s)")
         print(f"  last state: {json.dumps(states[-1])}")
 
         heading("what Customer.io (the emulator) now holds")
         client = emulator.client
-        held_people, held_events = client.people(), client.events()
-        print(f"  {len(held_people)} people, {len(held_events)} events")
+        held_events = client.events()
+        kinds = {kind: sum(1 for e in held_events if e["type"] == kind) for kind in ("event", "page")}
+        print(f"  {len(client.people())} people, {kinds['event']} events, {kinds['page']} page views, "
+              f"{len(client.objects())} objects, {len(client.relationships())} relationships, "
+              f"{len(client.devices())} devices, segments: "
+              f"{ {k: len(v) for k, v in client.segments().items()} }")
         example = client.person(email="customer3@example.com")
         print(f"  customer3@example.com: {json.dumps(example['attributes'])}")
-        print(f"  one event: {json.dumps({k: held_events[0][k] for k in ('name', 'id', 'timestamp', 'data')})}")
+        event = next(e for e in held_events if e["type"] == "event")
+        print(f"  one event: {json.dumps({k: event[k] for k in ('name', 'id', 'timestamp', 'data')})}")
+        print(f"  one object: {json.dumps(client.objects()[0])}")
         counters = client.counters()
         print(f"  requests: {counters['requests']}, ops: {counters['ops']}, by status: {counters['status']}")
 
         heading(f"rejected records in s3://{BUCKET}")
-        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
         for key in keys:
             print(f"  {key}")
         if keys:
