@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 
 .PHONY: test demo bench venv clean
 
@@ -21,8 +22,14 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
-bench: $(STAMP)
-	$(BIN)/python bench/run.py
+# The bench extra (matplotlib, the official customerio client, py-spy) is installed for `make bench` only.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+# QUICK=1: 100k records only (a few minutes); BENCH_SIZES=... and BENCH_WORKLOADS=... pick runs.
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py $(if $(QUICK),--quick,)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

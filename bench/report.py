@@ -1,0 +1,173 @@
+"""Turning measured runs into the results: markdown tables, the targets met/not met, a PNG chart.
+
+Reads the runs as ``Run.to_json()`` dicts (so ``report.py`` can also re-render bench/results/summary.json
+without re-running anything: ``.venv/bin/python bench/report.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+LABELS = {
+    "floor": "floor (decode+map+encode+batch, no I/O)",
+    "connector": "connector, default settings",
+    "connector_s100": "connector, a state every 100 records",
+    "official_batch": "official client, v2 batch() loop",
+    "official_v1": "official client, v1 per record",
+}
+ORDER = ("floor", "connector", "connector_s100", "official_batch", "official_v1")
+
+
+def row_key(run: dict[str, Any]) -> str:
+    if run["contender"] == "connector" and run["state_every"] == 100:
+        return "connector_s100"
+    return run["contender"]
+
+
+def find(runs: list[dict[str, Any]], key: str, workload: str, size: int, latency: int | None) -> dict | None:
+    for run in runs:
+        if row_key(run) == key and run["workload"] == workload and run["size"] == size and \
+                (key == "floor" or run["latency_ms"] == latency):
+            return run
+    return None
+
+
+def _fmt(value: float | int | None, pattern: str = "{:,.0f}") -> str:
+    return "–" if value is None else pattern.format(value)
+
+
+def table(runs: list[dict[str, Any]], workload: str, size: int) -> list[str]:
+    lines = [f"#### {workload}, {size:,} records", "",
+             "| contender | latency | records/s | vs floor | CPU s per 1M | records per CPU s | peak RSS MB "
+             "| requests | mean ops/batch | retries | load before |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    floor = find(runs, "floor", workload, size, None)
+    for key in ORDER:
+        for latency in ((None,) if key == "floor" else (0, 50)):
+            run = find(runs, key, workload, size, latency)
+            if run is None:
+                continue
+            ratio = run["records_s"] / floor["records_s"] if floor else None
+            label = LABELS[key] + (f" ({run['records']:,}-record sample, extrapolated)" if run["extrapolated"] else "")
+            lines.append(
+                f"| {label} | {'–' if latency is None else f'{latency} ms'} | {_fmt(run['records_s'])} "
+                f"| {_fmt(ratio, '{:.2f}')} | {_fmt(run['cpu_s_per_1m'], '{:,.1f}')} "
+                f"| {_fmt(1e6 / run['cpu_s_per_1m'])} | {_fmt(run['peak_rss_mb'], '{:.0f}')} "
+                f"| {_fmt(run['requests'])} | {_fmt(run['mean_ops_per_batch'])} | {_fmt(run['retries'])} "
+                f"| {_fmt(run['extra'].get('load_avg_1m_before'), '{:.1f}')} |"
+            )
+    return lines + [""]
+
+
+def _target(name: str, value: float | None, goal: float, text: str) -> dict[str, Any]:
+    met = value is not None and value >= goal
+    return {"target": name, "value": value, "goal": goal, "met": met, "text": text}
+
+
+def targets(runs: list[dict[str, Any]], workload: str, size: int, small: int | None) -> list[dict[str, Any]]:
+    """The issue's targets, each with its measured figure, for one workload at one size."""
+    def rate(key: str, latency: int | None, at: int = size) -> float | None:
+        run = find(runs, key, workload, at, latency)
+        return run["records_s"] if run else None
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return a / b if a is not None and b else None
+
+    def cpu_rate(key: str, latency: int | None) -> float | None:
+        run = find(runs, key, workload, size, latency)
+        return 1e6 / run["cpu_s_per_1m"] if run else None
+
+    found = [
+        _target("vs floor", ratio(rate("connector", 0), rate("floor", None)), 0.5, ">= 50% of the floor's records/s (0 ms)"),
+        _target("vs official 0 ms", ratio(rate("connector", 0), rate("official_batch", 0)), 5, ">= 5x the official batch loop at 0 ms"),
+        _target("vs official 50 ms", ratio(rate("connector", 50), rate("official_batch", 50)), 10, ">= 10x the official batch loop at 50 ms"),
+        _target("latency hidden", ratio(rate("connector", 50), rate("connector", 0)), 0.8, "50 ms latency: >= 80% of the 0 ms records/s"),
+        _target("states every 100 (0 ms)", ratio(rate("connector_s100", 0), rate("connector", 0)), 0.5, "states every 100: >= 50% of states every 10k (0 ms)"),
+        _target("states every 100 (50 ms)", ratio(rate("connector_s100", 50), rate("connector", 50)), 0.5, "states every 100: >= 50% of states every 10k (50 ms)"),
+    ]
+    found.append(_target("vs floor, CPU", ratio(cpu_rate("connector", 0), cpu_rate("floor", None)), 0.5,
+                         "cross-check, not a target: records per CPU second, connector (0 ms) / floor"))
+    found += memory_targets(runs, workload, size, small)
+    return found
+
+
+def memory_targets(runs: list[dict[str, Any]], workload: str, size: int, small: int | None) -> list[dict[str, Any]]:
+    big = find(runs, "connector", workload, size, 0)
+    rss = big["peak_rss_mb"] if big else None
+    found = [{"target": "peak RSS", "value": rss, "goal": 150, "met": rss is not None and rss <= 150,
+              "text": f"peak RSS <= 150 MB at {size:,} records (0 ms)"}]
+    low = find(runs, "connector", workload, small, 0) if small else None
+    if rss is not None and low is not None:
+        growth = rss / low["peak_rss_mb"]
+        found.append({"target": "RSS flat", "value": growth, "goal": 1.1, "met": abs(growth - 1) <= 0.1,
+                      "text": f"peak RSS at {size:,} within +/-10% of {small:,} (ratio)"})
+    return found
+
+
+def targets_lines(found: Iterable[dict[str, Any]]) -> list[str]:
+    lines = ["| target | measured | met |", "|---|---|---|"]
+    for t in found:
+        value = "–" if t["value"] is None else f"{t['value']:.2f}" + (" MB" if t["target"] == "peak RSS" else "")
+        lines.append(f"| {t['text']} | {value} | {'met' if t['met'] else 'NOT MET'} |")
+    return lines + [""]
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    runs, meta = summary["runs"], summary["meta"]
+    sizes = sorted({r["size"] for r in runs})
+    workloads = [w for w in ("event", "identify", "mix") if any(r["workload"] == w for r in runs)]
+    out = [f"### Benchmark results ({meta['date']}, {meta['machine']})", "", meta["method"], ""]
+    for workload in workloads:
+        out.append(f"### {workload}")
+        out.append("")
+        for size in sizes:
+            out += table(runs, workload, size)
+        out.append(f"Targets ({workload}, {sizes[-1]:,} records):")
+        out.append("")
+        out += targets_lines(targets(runs, workload, sizes[-1], sizes[0] if len(sizes) > 1 else None))
+    return "\n".join(out)
+
+
+def chart(summary: dict[str, Any], path: Path) -> None:
+    """Grouped bars of records/s (log scale): one group per workload and latency, one bar per contender."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = summary["runs"]
+    size = max(r["size"] for r in runs)
+    workloads = [w for w in ("event", "identify", "mix") if any(r["workload"] == w for r in runs)]
+    groups = [(w, lat) for w in workloads for lat in (0, 50)]
+    fig, ax = plt.subplots(figsize=(11, 6))
+    width = 0.8 / len(ORDER)
+    for i, key in enumerate(ORDER):
+        values = [(find(runs, key, w, size, lat) or {}).get("records_s", 0) for w, lat in groups]
+        xs = [g + (i - len(ORDER) / 2 + 0.5) * width for g in range(len(groups))]
+        bars = ax.bar(xs, values, width, label=LABELS[key])
+        ax.bar_label(bars, labels=[f"{v / 1000:,.0f}k" if v >= 1000 else f"{v:,.0f}" for v in values],
+                     fontsize=6, rotation=90, padding=2)
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=10)
+    ax.set_xticks(range(len(groups)), [f"{w}\n{lat} ms latency" for w, lat in groups])
+    ax.set_ylabel("records/s (log scale)")
+    ax.set_title(f"Records/s, {size:,} records, {summary['meta']['machine']} ({summary['meta']['date']})",
+                 fontsize=10)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_all(summary: dict[str, Any], results: Path = RESULTS_DIR) -> None:
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (results / "results.md").write_text(markdown(summary) + "\n")
+    chart(summary, results / "throughput.png")
+
+
+if __name__ == "__main__":
+    write_all(json.loads((RESULTS_DIR / "summary.json").read_text()))
+    print((RESULTS_DIR / "results.md").read_text())
