@@ -12,15 +12,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..config import LocalStorage, NoStorage, S3Storage, StorageConfig
-from .aws import Timeouts
 from .base import NoneStore, RejectedRecord, RejectedStore, StoreError
 from .formats import encoder_factory, extension
 from .keys import KeyTemplate
 from .local import LocalSink, check_local
-from .s3 import S3Sink, check_s3
 from .store import PartitionedStore, StoreOptions
+
+if TYPE_CHECKING:
+    from .s3 import S3Sink
+
+# The S3 modules (boto3: ~0.1 s of start-up) are imported only when S3 storage is configured.
 
 __all__ = ["NoneStore", "PartitionedStore", "RejectedRecord", "RejectedStore", "StoreError",
            "StoreOptions", "check_store", "open_store"]
@@ -42,6 +46,9 @@ def open_store(storage_config: StorageConfig, *, sync_id: int | None = None,
     keys = _key_template(storage_config, sync_id, clock)
     new_encoder = encoder_factory(storage_config.format, storage_config.compression, sync_id)
     if isinstance(storage_config, S3Storage):
+        from .aws import Timeouts
+        from .s3 import S3Sink
+
         sink: S3Sink | LocalSink = S3Sink(storage_config, Timeouts(
             options.max_attempts, options.connect_timeout, options.read_timeout))
     else:
@@ -58,6 +65,8 @@ async def check_store(storage_config: StorageConfig) -> str | None:
     except StoreError as exc:
         return str(exc)
     if isinstance(storage_config, S3Storage):
+        from .s3 import check_s3
+
         return await asyncio.to_thread(check_s3, storage_config)
     return await asyncio.to_thread(check_local, storage_config.destination_path)
 
