@@ -35,6 +35,9 @@ class Stream:
     # Counted during write, for the summary: records read, and rejections by reason code.
     records_read: int = 0
     rejected: Counter = field(default_factory=Counter)
+    # Attribute values changed to fit Customer.io's limits (oversized_attributes drop/truncate), by
+    # Airbyte change type: NULLED (dropped), TRUNCATED.
+    changed: Counter = field(default_factory=Counter)
 
     @property
     def identifier_type(self) -> str:

@@ -351,10 +351,14 @@ def summary(pipeline: Any, elapsed: float) -> str:
 def stream_summary(stream: Stream) -> str:
     rejected = sum(stream.rejected.values())
     reasons = ", ".join(f"{code}: {n}" for code, n in sorted(stream.rejected.items())) or "none"
-    return (
+    text = (
         f"Stream {stream.label} -> {stream.operation.object_name}: {stream.records_read} records, "
-        f"{stream.records_read - rejected} accepted, {rejected} rejected (by reason: {reasons})."
+        f"{stream.records_read - rejected} accepted, {rejected} rejected (by reason: {reasons})"
     )
+    if stream.changed:  # oversized_attributes drop / truncate: sent, but not as read
+        text += (f"; oversized attribute values dropped: {stream.changed['NULLED']}, "
+                 f"truncated: {stream.changed['TRUNCATED']}")
+    return text + "."
 
 
 # --- entry point -----------------------------------------------------------------------------------

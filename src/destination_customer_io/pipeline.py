@@ -275,6 +275,9 @@ class Pipeline:
         if type(result) is Rejection:
             rejections.append((record, epoch, result, stream))
             return
+        if result.changes:
+            for change in result.changes:
+                stream.changed[change.get("change", "CHANGED")] += 1
         if len(result.body) + _EMPTY_BATCH > self.batch_max_bytes:  # only with a tiny batch_max_bytes
             rejections.append((record, epoch, larger_than_batch(len(result.body), self.batch_max_bytes), stream))
             return

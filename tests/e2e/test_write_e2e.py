@@ -257,3 +257,20 @@ def test_s3_rejected_store_end_to_end(emu: EmulatorProcess, tmp_path: Path) -> N
         assert b"s3-secret-value" not in run.stdout + run.stderr
     finally:
         s3.stop()
+
+
+@pytest.mark.parametrize("policy, expected_bio, summary", [
+    ("truncate", "\u00e9" * 500, "oversized attribute values dropped: 0, truncated: 1"),
+    ("drop", None, "oversized attribute values dropped: 1, truncated: 0"),
+])
+def test_oversized_attribute_policies_are_applied_and_counted(emu: EmulatorProcess, tmp_path: Path, policy: str,
+                                                              expected_bio: str | None, summary: str) -> None:
+    lines = [record_line("users", {"person_email": "long@example.com", "plan": "pro", "bio": "\u00e9" * 600}),
+             state_line("users", 1)]
+    run = run_connector(tmp_path, "write", base_config(emu.url, SITE, KEY, oversized_attributes=policy),
+                        catalog(), lines)
+    assert run.returncode == 0
+    assert run.states[0]["destinationStats"] == {"recordCount": 1.0}
+    attributes = emu.client.person(site_id=SITE, email="long@example.com")["attributes"]
+    assert attributes.get("bio") == expected_bio and attributes["plan"] == "pro"
+    assert any(log.startswith("Stream users -> person_identify") and summary in log for log in run.logs), run.logs
