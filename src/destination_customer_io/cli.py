@@ -64,12 +64,18 @@ def resolve_streams(config: Config, catalog: dict[str, Any]) -> dict[tuple[str |
                 f"destination_object_name or a `stream_mappings` entry to one of: {', '.join(sorted(OPERATIONS))}"
                 + _namespace_hint(mappings, name)
             )
+        mode = str(entry.get("destination_sync_mode") or "append")
+        if mode in _SPECIFIC_MODES and mode not in operation.sync_modes:
+            raise ConfigurationError(
+                f"Stream `{_label(namespace, name)}` asks for sync mode `{mode}`, which `{object_name}` does "
+                f"not support (it supports: {', '.join(operation.sync_modes)})"
+            )
         schema = info.get("json_schema") if isinstance(info.get("json_schema"), dict) else {}
         stream = Stream(
             name=name,
             namespace=namespace,
             operation=operation,
-            destination_sync_mode=str(entry.get("destination_sync_mode") or "append"),
+            destination_sync_mode=mode,
             config=config,
             json_schema=schema,
             primary_key=entry.get("primary_key"),
@@ -82,6 +88,11 @@ def resolve_streams(config: Config, catalog: dict[str, Any]) -> dict[tuple[str |
         streams[(namespace, name)] = stream
     _check_mappings_used(mappings, used, streams)
     return streams
+
+
+# Modes that ask an operation for a specific behaviour: refused up front where it has none, rather than
+# rejecting every record. (append / append_dedup / overwrite only say how Airbyte read the data.)
+_SPECIFIC_MODES = frozenset({"update", "soft_delete"})
 
 
 def _label(namespace: str | None, name: str) -> str:

@@ -255,19 +255,30 @@ def test_objects_and_relationships(emu: EmulatorProcess, tmp_path: Path) -> None
         ("ann@example.com", "acme", '{"role": "admin"}'), ("bob@example.com", "globex", "{}")]
 
     # A later sync: "" removes an object attribute (Customer.io's documented rule for objects), an
-    # object delete removes the object and its relationships, update mode is refused for objects.
+    # object delete removes the object and its relationships.
     deletes = configured_stream("closed_accounts", "object_delete")
-    updates = configured_stream("account_updates", "object_identify", mode="update")
-    run = write(emu, tmp_path, [objects, deletes, updates], [
+    run = write(emu, tmp_path, [objects, deletes], [
         record_line("accounts", {"object_type_id": "1", "object_id": "acme", "tier": ""}),
         record_line("closed_accounts", {"object_type_id": "1", "object_id": "globex"}),
-        record_line("account_updates", {"object_type_id": "1", "object_id": "acme", "name": "ACME"}),
         state_line("accounts", 2)])
-    assert stats(run) == [{"recordCount": 3.0, "rejectedRecordCount": 1.0}]
+    assert stats(run) == [{"recordCount": 2.0}]
     assert emu.client.objects(site_id=SITE) == [
         {"object_type_id": "1", "object_id": "acme", "attributes": {"name": "Acme"}}]
     assert [(r["email"], r["object_id"]) for r in emu.client.relationships(site_id=SITE)] == [
         ("ann@example.com", "acme")]
+
+    # update mode is refused for objects before anything is read or sent (Customer.io documents
+    # `_update` for people only)
+    updates = configured_stream("account_updates", "object_identify", mode="update")
+    requests_before = len(emu.client.requests(site_id=SITE))
+    run = cli(tmp_path, "write", base_config(emu.url, SITE, KEY), [updates], [
+        record_line("account_updates", {"object_type_id": "1", "object_id": "acme", "name": "ACME"}),
+        state_line("account_updates", 3)])
+    assert run.returncode == 1 and run.states == []
+    assert [e["failure_type"] for e in run.errors] == ["config_error"]
+    assert "asks for sync mode `update`, which `object_identify` does not support" in run.errors[0]["message"]
+    assert len(emu.client.requests(site_id=SITE)) == requests_before
+    assert emu.client.objects(site_id=SITE)[0]["attributes"] == {"name": "Acme"}
 
 
 # --- manual segments (v1) ------------------------------------------------------------------------
