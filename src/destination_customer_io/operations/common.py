@@ -195,6 +195,25 @@ def wrong_type(reason: str, column: str, raw: Any, need: str) -> Rejection:
     return Rejection(reason, column, f"`{column}` holds a value of type {type(raw).__name__}; {need}")
 
 
+def activity_name(raw: Any, column: str) -> str | Rejection:
+    """The name of an event, page (its URL) or screen: a non-blank string of at most 100 bytes."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return Rejection(reasons.EVENT_NAME_MISSING, column, f"`{column}` is missing, null or empty")
+    if not isinstance(raw, str):
+        return wrong_type(reasons.EVENT_NAME_INVALID, column, raw, "Customer.io needs a string")
+    return validate.check_event_name_size(raw, column) or raw
+
+
+def activity_time(raw: Any, stream: "Stream") -> int | None | Rejection:
+    """An event's or view's own time in unix seconds; None when absent (Customer.io then uses arrival time)."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    seconds = values.unix_seconds(raw)
+    if seconds is None:
+        return invalid_timestamp(source_field(stream, "timestamp"), raw, allow_negative=False)
+    return seconds
+
+
 def field_identifier(
     data: dict[str, Any], field: str, stream: "Stream", *, limit: bool = True
 ) -> str | Rejection:

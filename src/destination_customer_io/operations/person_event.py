@@ -59,12 +59,12 @@ class PersonEvent(Operation):
         name = data.get("event_name")
         # Fast path: a non-blank string of <= 25 characters cannot exceed 100 bytes.
         if not (type(name) is str and 0 < len(name) <= _SHORT_NAME and not name.isspace()):
-            name = _event_name(name, stream)
+            name = common.activity_name(name, common.source_field(stream, "event_name"))
             if isinstance(name, Rejection):
                 return name
         seconds = data.get("timestamp")
         if not (type(seconds) is int and 0 <= seconds < _SECONDS_BOUND):
-            seconds = _event_time(seconds, stream)
+            seconds = common.activity_time(seconds, stream)
             if isinstance(seconds, Rejection):
                 return seconds
         event_data = _event_data(data)
@@ -113,25 +113,3 @@ def _event_data(data: dict[str, Any]) -> dict[str, Any]:
     for field in _OP_FIELDS:
         pop(field, None)
     return event_data
-
-
-def _event_name(raw: Any, stream: "Stream") -> str | Rejection:
-    field = common.source_field(stream, "event_name")
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return Rejection(reasons.EVENT_NAME_MISSING, field, f"`{field}` is missing, null or empty")
-    if not isinstance(raw, str):
-        return Rejection(
-            reasons.EVENT_NAME_INVALID, field,
-            f"`{field}` holds a value of type {type(raw).__name__}; Customer.io needs a string",
-        )
-    return validate.check_event_name_size(raw, field) or raw
-
-
-def _event_time(raw: Any, stream: "Stream") -> int | None | Rejection:
-    """The event's own time in unix seconds; None when absent (Customer.io then uses arrival time)."""
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return None
-    seconds = values.unix_seconds(raw)
-    if seconds is None:
-        return common.invalid_timestamp(common.source_field(stream, "timestamp"), raw, allow_negative=False)
-    return seconds

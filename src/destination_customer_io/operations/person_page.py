@@ -71,10 +71,10 @@ class ActivityOperation(Operation):
         who = self.who(data, stream)
         if isinstance(who, Rejection):
             return who
-        name = _name(data.get(self.name_field), common.source_field(stream, self.name_field))
+        name = common.activity_name(data.get(self.name_field), common.source_field(stream, self.name_field))
         if isinstance(name, Rejection):
             return name
-        seconds = _seconds(data.get("timestamp"), stream)
+        seconds = common.activity_time(data.get("timestamp"), stream)
         if isinstance(seconds, Rejection):
             return seconds
         activity = {k: v for k, v in data.items() if k not in self.op_fields}
@@ -102,24 +102,6 @@ class ActivityOperation(Operation):
                 section_subject="the event data", section_limit=limits.EVENT_DATA_BYTES,
             )
         return Op(body, who[1], ordered=False, operation=self)
-
-
-def _name(raw: Any, column: str) -> str | Rejection:
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return Rejection(reasons.EVENT_NAME_MISSING, column, f"`{column}` is missing, null or empty")
-    if not isinstance(raw, str):
-        return common.wrong_type(reasons.EVENT_NAME_INVALID, column, raw, "Customer.io needs a string")
-    return validate.check_event_name_size(raw, column) or raw
-
-
-def _seconds(raw: Any, stream: "Stream") -> int | None | Rejection:
-    """The activity's own time in unix seconds; None when absent (Customer.io uses arrival time)."""
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return None
-    seconds = values.unix_seconds(raw)
-    if seconds is None:
-        return common.invalid_timestamp(common.source_field(stream, "timestamp"), raw, allow_negative=False)
-    return seconds
 
 
 class _View(ActivityOperation):
