@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import values
 from .config import Config, ConfigError
 from .operations.base import Operation
 
@@ -38,6 +39,11 @@ class Stream:
     # Attribute values changed to fit Customer.io's limits (oversized_attributes drop/truncate), by
     # Airbyte change type: NULLED (dropped), TRUNCATED.
     changed: Counter = field(default_factory=Counter)
+    # The stream's part of every record id, hashed once (values.id_seed).
+    id_seed: Any = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.id_seed = values.id_seed(self.name, self.namespace)
 
     @property
     def identifier_type(self) -> str:

@@ -19,6 +19,7 @@ import asyncio
 import gc
 import json
 import time
+from bisect import bisect_right
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
@@ -34,6 +35,7 @@ from .rejected.base import RejectedRecord, RejectedStore, StoreError
 from .limits import SEGMENT_IDS_PER_CALL
 from .track import BatchResult, TrackClient
 
+_decode = protocol.message_decoder.decode
 _EMPTY_BATCH = len(b'{"batch":[]}')
 _EMPTY_IDS = len(b'{"ids":[]}')
 _OPEN_ID_ROUTES = 16  # open id lists per lane; more routes seal the oldest (bounds memory)
@@ -79,24 +81,56 @@ Ref = tuple[bytes, Epoch]
 
 
 class Batch:
-    __slots__ = ("bodies", "refs", "size", "keys", "merged", "epochs", "opened", "rejected")
+    """Ops to send in one request, with the input line of each (to reject it if refused).
+
+    The epoch of op ``i`` is the last entry of ``epochs`` whose start (``starts``) is <= i: ops arrive
+    in input order, so epochs form runs, and a run costs one comparison per op where a (line, epoch)
+    pair and a per-epoch count cost two allocations and a dict update.
+    """
+
+    __slots__ = ("bodies", "lines", "starts", "epochs", "size", "keys", "merged", "opened", "rejected")
 
     def __init__(self, now: float) -> None:
         self.bodies: list[bytes] = []
-        self.refs: list[Ref] = []
+        self.lines: list[bytes] = []
+        self.starts: list[int] = []  # index of the first op of each epoch run
+        self.epochs: list[Epoch] = []  # the epoch of each run
         self.size = _EMPTY_BATCH
         self.keys: dict[str, tuple[int, Op]] = {}  # key -> (index, op) of its ordered op in this batch
         self.merged: dict[int, list[Ref]] = {}  # index -> further records folded into that op
-        self.epochs: dict[Epoch, int] = {}
         self.opened = now
         self.rejected = 0  # records of this batch refused by Customer.io
 
+    def append(self, body: bytes, line: bytes, epoch: Epoch) -> None:
+        if not self.epochs or self.epochs[-1] is not epoch:
+            self.starts.append(len(self.bodies))
+            self.epochs.append(epoch)
+        self.bodies.append(body)
+        self.lines.append(line)
+
     def refs_at(self, index: int) -> list[Ref]:
+        ref = (self.lines[index], self.epochs[bisect_right(self.starts, index) - 1])
         extra = self.merged.get(index)
-        return [self.refs[index], *extra] if extra else [self.refs[index]]
+        return [ref, *extra] if extra else [ref]
+
+    def epoch_counts(self) -> dict[Epoch, int]:
+        """Records per epoch, merged ones included (what an acknowledgement releases)."""
+        counts: dict[Epoch, int] = {}
+        ends = [*self.starts[1:], len(self.bodies)]
+        for epoch, start, end in zip(self.epochs, self.starts, ends):
+            counts[epoch] = counts.get(epoch, 0) + end - start
+        for refs in self.merged.values():
+            for _, epoch in refs:
+                counts[epoch] = counts.get(epoch, 0) + 1
+        return counts
 
     def body(self, indices: list[int] | range) -> bytes:
-        return b'{"batch":[' + b",".join([self.bodies[i] for i in indices]) + b"]}"
+        return b'{"batch":[' + b",".join(self.parts(indices)) + b"]}"
+
+    def parts(self, indices: list[int] | range) -> list[bytes]:
+        if len(indices) == len(self.bodies):  # the whole batch (the usual send): no copy of the list
+            return self.bodies
+        return [self.bodies[i] for i in indices]
 
 
 class IdBatch(Batch):
@@ -111,7 +145,7 @@ class IdBatch(Batch):
         self.size = _EMPTY_IDS
 
     def body(self, indices: list[int] | range) -> bytes:
-        return b'{"ids":[' + b",".join([self.bodies[i] for i in indices]) + b"]}"
+        return b'{"ids":[' + b",".join(self.parts(indices)) + b"]}"
 
 
 class Lane:
@@ -170,6 +204,7 @@ class Pipeline:
         self.flush_interval = flush_interval
         now = time.monotonic()
         self.lanes = [Lane(now) for _ in range(lanes)]
+        self._lane_count = lanes
         self._next_lane = 0
         self.epochs: deque[Epoch] = deque([Epoch()])
         self.counts = Counts()
@@ -239,27 +274,23 @@ class Pipeline:
         return self._stop_requested.done()
 
     def _handle_line(self, line: bytes, rejections: list) -> None:
-        if not line or line.isspace():
+        """One input line; a RECORD is built into an op and batched here (the hot path: one call)."""
+        try:
+            message = _decode(line)
+        except _UNDECODABLE:
+            if line and not line.isspace():
+                self.counts.lines += 1
+                self._handle_odd_line(line, rejections)
             return
         self.counts.lines += 1
-        try:
-            message = protocol.message_decoder.decode(line)
-        except _UNDECODABLE:
+        record = message.record
+        if message.type != "RECORD":
+            if message.type == "STATE" and message.state is not None:
+                self._close_epoch(message.state)
+            return  # TRACE (stream status), LOG, CONTROL...: nothing to answer.
+        if record is None:
             self._handle_odd_line(line, rejections)
             return
-        kind = message.type
-        if kind == "RECORD":
-            record = message.record
-            if record is None:
-                self._handle_odd_line(line, rejections)
-                return
-            self._handle_record(record, line, rejections)
-        elif kind == "STATE":
-            if message.state is not None:
-                self._close_epoch(message.state)
-        # TRACE (stream status), LOG, CONTROL...: nothing to answer.
-
-    def _handle_record(self, record: protocol.Record, line: bytes, rejections: list) -> None:
         epoch = self.epochs[-1]
         epoch.records += 1
         epoch.pending += 1  # released by _finish once sent and acknowledged, or rejected and stored
@@ -281,7 +312,10 @@ class Pipeline:
         if len(result.body) + _EMPTY_BATCH > self.batch_max_bytes:  # only with a tiny batch_max_bytes
             rejections.append((record, epoch, larger_than_batch(len(result.body), self.batch_max_bytes), stream))
             return
-        self._add(result, line, epoch)
+        if result.route is not None:
+            self._add_id(result, line, epoch)
+        else:
+            self._add(result, line, epoch)
 
     def _handle_odd_line(self, line: bytes, rejections: list) -> None:
         """A line the typed decoder refused: a record we can tie to a stream is rejected with a
@@ -326,14 +360,11 @@ class Pipeline:
     # --- batching --------------------------------------------------------------------------------
 
     def _add(self, op: Op, line: bytes, epoch: Epoch) -> None:
-        if op.route is not None:
-            self._add_id(op, line, epoch)
-            return
         key = op.key
         if key is not None:
-            lane = self.lanes[hash(key) % len(self.lanes)]
+            lane = self.lanes[hash(key) % self._lane_count]
         else:
-            self._next_lane = (self._next_lane + 1) % len(self.lanes)
+            self._next_lane = (self._next_lane + 1) % self._lane_count
             lane = self.lanes[self._next_lane]
         batch = lane.open
         if op.ordered and key is not None:
@@ -354,12 +385,10 @@ class Pipeline:
             size = batch.size + len(op.body)
         if not batch.bodies:
             batch.opened = time.monotonic()  # a batch's age counts from its first op
-        batch.bodies.append(op.body)
-        batch.refs.append((line, epoch))
+        batch.append(op.body, line, epoch)
         batch.size = size
         if op.ordered and key is not None:
             batch.keys[key] = (len(batch.bodies) - 1, op)
-        batch.epochs[epoch] = batch.epochs.get(epoch, 0) + 1
 
     def _merge_into(self, batch: Batch, earlier: tuple[int, Op], op: Op, line: bytes, epoch: Epoch) -> bool:
         index, first = earlier
@@ -375,7 +404,6 @@ class Pipeline:
         batch.size = size
         batch.keys[op.key] = (index, merged)  # type: ignore[index]
         batch.merged.setdefault(index, []).append((line, epoch))
-        batch.epochs[epoch] = batch.epochs.get(epoch, 0) + 1
         self.counts.merged += 1
         return True
 
@@ -396,7 +424,7 @@ class Pipeline:
     def _add_id(self, op: Op, line: bytes, epoch: Epoch) -> None:
         key = op.key
         assert key is not None and op.route is not None  # routed ops always name their person
-        lane = self.lanes[hash(key) % len(self.lanes)]
+        lane = self.lanes[hash(key) % self._lane_count]
         if key in lane.open.keys:
             self._seal(lane)
         holder = lane.id_keys.get(key)
@@ -407,7 +435,6 @@ class Pipeline:
             earlier = ids.keys.get(key)
             if earlier is not None:  # the same id again in one call: sent once, both records answered
                 ids.merged.setdefault(earlier[0], []).append((line, epoch))
-                ids.epochs[epoch] = ids.epochs.get(epoch, 0) + 1
                 self.counts.merged += 1
                 return
             if len(ids.bodies) >= SEGMENT_IDS_PER_CALL or ids.size + 1 + len(op.body) > self.batch_max_bytes:
@@ -418,10 +445,8 @@ class Pipeline:
                 self._seal_ids(lane, next(iter(lane.id_batches.values())))
             ids = lane.id_batches[op.route] = IdBatch(time.monotonic(), op.route)
         ids.size += len(op.body) + (1 if ids.bodies else 0)
-        ids.bodies.append(op.body)
-        ids.refs.append((line, epoch))
+        ids.append(op.body, line, epoch)
         ids.keys[key] = (len(ids.bodies) - 1, op)
-        ids.epochs[epoch] = ids.epochs.get(epoch, 0) + 1
         lane.id_keys[key] = ids
 
     def _seal_ids(self, lane: Lane, ids: IdBatch) -> None:
@@ -518,8 +543,9 @@ class Pipeline:
     def _acknowledge(self, batch: Batch) -> None:
         self._inflight -= batch.size
         self._room.set()
-        self.counts.accepted += sum(batch.epochs.values()) - batch.rejected
-        for epoch, count in batch.epochs.items():
+        counts = batch.epoch_counts()
+        self.counts.accepted += sum(counts.values()) - batch.rejected
+        for epoch, count in counts.items():
             self._finish(epoch, count)
 
     def _finish(self, epoch: Epoch, count: int) -> None:

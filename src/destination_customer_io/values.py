@@ -90,6 +90,7 @@ _PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
 # 16 characters (80 bits) of a ULID's random part.
 _LOW5 = bytes(_CROCKFORD[b & 31].encode("ascii")[0] for b in range(256))
 _ZERO_TIME = "0" * 10
+_HIGH_TIME: dict[int, str] = {}  # ms >> 20 -> the first 6 characters of a ULID's time part
 _MAX_ULID_MS = (1 << 48) - 1
 _CANONICAL = msgspec.json.Encoder(order="sorted")
 # Copying a ready hasher is ~20% cheaper than blake2b(data, digest_size=16) (no keyword parsing, no
@@ -119,27 +120,56 @@ def ulid(ms: int, randomness: bytes) -> str:
 def hash_ulid(ms: int, digest: bytes) -> str:
     """The ULID of time ``ms`` whose 80 random bits are the low 5 bits of each byte of a 16-byte
     ``digest``: as unpredictable as the digest's first 80 bits, and one C call instead of 8 lookups."""
-    return _time_part(ms) + digest.translate(_LOW5).decode("ascii")
+    if ms <= 0:
+        return _ZERO_TIME + digest.translate(_LOW5).decode("ascii")
+    if ms > _MAX_ULID_MS:
+        ms = _MAX_ULID_MS
+    t = _PAIRS
+    # The first 6 characters change every ~17 minutes of event time: kept, they save 3 of 5 lookups.
+    high = _HIGH_TIME.get(ms >> 20)
+    if high is None:
+        high = _high_time(ms)
+    # One f-string builds the 26 characters in one allocation.
+    return f"{high}{t[(ms >> 10) & 1023]}{t[ms & 1023]}{digest.translate(_LOW5).decode('ascii')}"
 
 
 def _time_part(ms: int) -> str:
     if ms <= 0:
         return _ZERO_TIME
-    if ms > _MAX_ULID_MS:
-        ms = _MAX_ULID_MS
+    return hash_ulid(ms, b"")
+
+
+def _high_time(ms: int) -> str:
+    if len(_HIGH_TIME) >= 4096:  # bounded: a sync spanning years of event time recomputes, never grows
+        _HIGH_TIME.clear()
     t = _PAIRS
-    # One f-string builds the 10 characters in one allocation (four `+` make four strings).
-    return f"{t[ms >> 40]}{t[(ms >> 30) & 1023]}{t[(ms >> 20) & 1023]}{t[(ms >> 10) & 1023]}{t[ms & 1023]}"
+    high = _HIGH_TIME[ms >> 20] = f"{t[ms >> 40]}{t[(ms >> 30) & 1023]}{t[(ms >> 20) & 1023]}"
+    return high
+
+
+def id_seed(stream_name: str, namespace: str | None) -> Any:
+    """A blake2b hasher fed the start of ``record_ulid``'s canonical encoding, ``["<stream>",<namespace>,``:
+    made once per stream, so each record only hashes its own data (see ``seeded_record_ulid``)."""
+    hasher = _BLAKE2B_16.copy()
+    hasher.update(_CANONICAL.encode((stream_name, namespace))[:-1] + b",")
+    return hasher
 
 
 def record_ulid(ms: int, stream_name: str, namespace: str | None, data: dict[str, Any]) -> str:
     """A ULID for a record without an event id: same stream and same data -> same id.
 
-    ``data`` is encoded canonically (sorted keys at every level); ``emitted_at`` is not part of it, so a
-    replayed sync re-sends the same ids. Two truly identical rows of one stream collapse into one event.
+    The hash covers the canonical encoding (sorted keys at every level) of ``[stream name, namespace,
+    data]``; ``emitted_at`` is not part of it, so a replayed sync re-sends the same ids. Two truly
+    identical rows of one stream collapse into one event.
     """
-    hasher = _BLAKE2B_16.copy()
-    hasher.update(_CANONICAL.encode((stream_name, namespace, data)))
+    return seeded_record_ulid(ms, id_seed(stream_name, namespace), data)
+
+
+def seeded_record_ulid(ms: int, seed: Any, data: dict[str, Any]) -> str:
+    """``record_ulid`` with the stream part already hashed (``seed`` from ``id_seed``): the same id."""
+    hasher = seed.copy()
+    hasher.update(_CANONICAL.encode(data))
+    hasher.update(b"]")
     return hash_ulid(ms, hasher.digest())
 
 

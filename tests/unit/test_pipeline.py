@@ -355,3 +355,27 @@ async def test_an_op_larger_than_a_whole_batch_is_rejected_not_sent() -> None:
     assert [(r.reason, r.data["key"]) for r in store.durable] == [("op_too_large", "a")]
     assert [op["identifiers"]["id"] for b in client.batches for op in b] == ["b"]
     assert all(len(json.dumps({"batch": b}, separators=(",", ":"))) <= 1_000 for b in client.batches)
+
+
+async def test_one_batch_spanning_epochs_charges_each_refusal_to_its_records_epoch() -> None:
+    # Batches keep each op's epoch as runs (not a pair per op): a refusal must still find its records'
+    # epochs, a merged record included, and each state must count exactly its own records.
+    async def refuse_merged_and_last(batch: list[dict[str, Any]]) -> BatchResult:
+        return BatchResult(200, [{"batch_index": 0, "reason": "invalid"}, {"batch_index": 3, "reason": "invalid"}])
+
+    store = MemoryStore()
+    client = ScriptedClient(refuse_merged_and_last)
+    pipeline, out = make_pipeline(client, store, lanes=1, state_max_delay=60.0)
+    lines = [record({"key": "p0", "kind": "set", "v": 1}), record({"key": "p1"}), state(1),
+             record({"key": "p0", "kind": "set", "v": 2}), record({"key": "p2"}), state(2),
+             record({"key": "p3"}), state(3)]
+    await pipeline.run(chunks_of(lines, size=100))
+    assert len(client.batches) == 1 and [op["identifiers"]["id"] for op in client.batches[0]] == \
+        ["p0", "p1", "p2", "p3"]
+    assert [(r.data["key"], r.data.get("v")) for r in store.durable] == [("p0", 1), ("p0", 2), ("p3", None)]
+    assert [m["state"]["destinationStats"] for m in messages(out, "STATE")] == [
+        {"recordCount": 2.0, "rejectedRecordCount": 1.0},
+        {"recordCount": 2.0, "rejectedRecordCount": 1.0},
+        {"recordCount": 1.0, "rejectedRecordCount": 1.0},
+    ]
+    assert (pipeline.counts.accepted, pipeline.counts.rejected, pipeline.counts.merged) == (2, 3, 1)

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import msgspec
+
 if TYPE_CHECKING:
     from ..catalog import Stream
 
@@ -32,7 +34,12 @@ class Rejection:
     message: str
 
 
-class Op:
+class _OpTarget(msgspec.Struct, gc=False):
+    body: bytes
+    key: str | None
+
+
+class Op(_OpTarget, kw_only=True, gc=False):
     """One Track API op ready to batch.
 
     ``body``: the op's JSON, encoded once (its length is what the batcher adds up).
@@ -46,28 +53,17 @@ class Op:
     ``route``: None for v2 ops (the usual case). Otherwise the Track API path of a v1 id-list call
     (``/api/v1/segments/7/add_customers?id_type=email``): ``body`` is then one JSON id, and ops with
     one route are sent together as ``{"ids":[...]}`` instead of in a v2 batch.
+
+    A msgspec Struct rather than a plain class: one is built per record, and building it is ~50 ns
+    instead of ~230 ns (keyword arguments into a Python ``__init__``). ``gc=False``: an op refers to
+    nothing that refers back to it, so the collector need not track the ops in flight.
     """
 
-    __slots__ = ("body", "key", "ordered", "payload", "operation", "changes", "route")
-
-    def __init__(
-        self,
-        body: bytes,
-        key: str | None,
-        *,
-        ordered: bool,
-        operation: "Operation",
-        payload: dict[str, Any] | None = None,
-        changes: list[dict[str, str]] | None = None,
-        route: str | None = None,
-    ) -> None:
-        self.body = body
-        self.key = key
-        self.ordered = ordered
-        self.payload = payload
-        self.operation = operation
-        self.changes = changes
-        self.route = route
+    ordered: bool
+    operation: "Operation"
+    payload: dict[str, Any] | None = None
+    changes: list[dict[str, str]] | None = None
+    route: str | None = None
 
     def __repr__(self) -> str:  # record contents stay out of logs: show the size only
         return f"Op({self.operation.object_name}, key={self.key!r}, {len(self.body)} bytes)"

@@ -87,8 +87,8 @@ class PersonEvent(Operation):
             op["attributes"] = event_data
         try:
             if user_id is None:  # the usual case, without the dispatch of values.event_ulid
-                op["id"] = values.record_ulid(
-                    0 if seconds is None else seconds * 1000, stream.name, stream.namespace, record
+                op["id"] = values.seeded_record_ulid(
+                    0 if seconds is None else seconds * 1000, stream.id_seed, record
                 )
             else:
                 op["id"] = values.event_ulid(
