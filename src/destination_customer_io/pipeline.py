@@ -414,7 +414,7 @@ class Pipeline:
             return
         lane.queue.append(batch)
         self._inflight += batch.size
-        batch.keys = {}  # only the open batch merges: sealed, its ops (identify payloads) can go now
+        batch.keys = {}  # only the open batch merges
         lane.wake.set()
 
     # --- v1 id lists (segment_membership): one open list per route per lane ------------------------

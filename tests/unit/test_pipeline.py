@@ -38,15 +38,15 @@ class ToyOperation(Operation):
         payload = {"type": "person", "action": kind, "identifiers": {"id": data["key"]}, "v": data.get("v"),
                    "attributes": dict(data.get("attrs", {}))}
         return Op(msgspec.json.encode(payload), f"person:id:{data['key']}", ordered=kind == "set",
-                  operation=self, payload=payload)
+                  operation=self)
 
     def merge(self, earlier: Op, later: Op) -> Op | None:
-        if earlier.payload is None or later.payload is None or later.payload["attributes"].get("nomerge"):
+        first, second = msgspec.json.decode(earlier.body), msgspec.json.decode(later.body)
+        if second["attributes"].get("nomerge"):
             return None
-        payload = dict(earlier.payload)
-        payload["attributes"] = {**earlier.payload["attributes"], **later.payload["attributes"]}
-        payload["v"] = later.payload["v"]
-        return Op(msgspec.json.encode(payload), earlier.key, ordered=True, operation=self, payload=payload)
+        first["attributes"] = {**first["attributes"], **second["attributes"]}
+        first["v"] = second["v"]
+        return Op(msgspec.json.encode(first), earlier.key, ordered=True, operation=self)
 
 
 TOY = ToyOperation()

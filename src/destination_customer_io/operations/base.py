@@ -47,7 +47,6 @@ class Op(_OpTarget, kw_only=True, gc=False):
     for ops with no entity. Ops with one key go to one lane, so they are applied in input order.
     ``ordered``: True when the op changes state whose order matters (identify, delete, devices...);
     the batcher never puts two ordered ops of one key in one batch unless ``merge`` folds them.
-    ``payload``: the op as a dict, kept only by operations that can merge (else None).
     ``operation``: the operation that built it (for ``merge``).
     ``changes``: Airbyte meta changes made to the record (attribute dropped/truncated), or None.
     ``route``: None for v2 ops (the usual case). Otherwise the Track API path of a v1 id-list call
@@ -61,7 +60,6 @@ class Op(_OpTarget, kw_only=True, gc=False):
 
     ordered: bool
     operation: "Operation"
-    payload: dict[str, Any] | None = None
     changes: list[dict[str, str]] | None = None
     route: str | None = None
 

@@ -82,6 +82,8 @@ def person_identifier(data: dict[str, Any], stream: "Stream") -> tuple[dict[str,
 def identifier_value(kind: str, raw: Any, stream: "Stream") -> str | Rejection:
     """The identifier to send, checked: emails are stripped and must be email-shaped; ids and cio_ids
     are sent exactly as given (integers become their decimal string); nothing is ever sent as "null"."""
+    if type(raw) is str and 0 < len(raw) <= _SHORT_IDENTIFIER and kind != "email" and not raw.isspace():
+        return raw  # the usual id: short enough for any limit, sent as given
     field = IDENTIFIER_FIELDS[kind]
     if isinstance(raw, str):
         value = raw.strip() if kind == "email" else raw

@@ -16,6 +16,8 @@ import copy
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
+import msgspec
+
 from .. import limits, reasons, validate
 from . import common
 from .base import DiscoverEntry, Op, Operation, Rejection
@@ -32,6 +34,7 @@ _SECONDARIES: dict[str, tuple[tuple[str, str], ...]] = {
 _PERSON_FIELDS = tuple(common.PERSON_FIELDS)
 _NOTHING_RENAMED: dict[str, str] = {}  # never mutated: _add_secondary_identifiers copies on write
 _ENCODE = common.ENCODER.encode
+_DECODE = msgspec.json.Decoder(dict[str, Any]).decode
 _SHORT_NAME = limits.ATTRIBUTE_NAME_BYTES // 4  # names this short cannot exceed 150 bytes
 _IDENTIFY_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -91,21 +94,24 @@ class PersonIdentify(Operation):
 
     def merge(self, earlier: Op, later: Op) -> Op | None:
         """One op with ``earlier``'s attributes updated by ``later``'s, or None when it would break a
-        limit or the two differ in kind (``_update`` on one only): then they go in separate batches."""
-        if earlier.payload is None or later.payload is None:
-            return None
-        old, new = earlier.payload["attributes"], later.payload["attributes"]
+        limit or the two differ in kind (``_update`` on one only): then they go in separate batches.
+
+        The payloads are decoded again from the bodies: a merge is rare (one person twice in one open
+        batch), while keeping every op's dict until its batch is sealed cost ~1.7 µs per record of
+        freeing cold memory (py-spy, identify, 200k records)."""
+        previous, payload = _DECODE(earlier.body), _DECODE(later.body)
+        old, new = previous["attributes"], payload["attributes"]
         if old.get("_update") != new.get("_update"):
             return None
         attributes = {**old, **new}
         if validate.check_attribute_count(attributes) is not None:
             return None
-        payload = {**later.payload, "attributes": attributes}
+        payload["attributes"] = attributes
         body = common.encode(payload)
         if isinstance(body, Rejection) or len(body) > limits.OP_BYTES:
             return None
         changes = (earlier.changes or []) + (later.changes or []) or None
-        return Op(body, later.key, ordered=True, operation=self, payload=payload, changes=changes)
+        return Op(body, later.key, ordered=True, operation=self, changes=changes)
 
     # --- steps ------------------------------------------------------------------------------------
 
@@ -141,7 +147,7 @@ class PersonIdentify(Operation):
             )
             if rejection is not None:
                 return rejection
-        return Op(body, key, ordered=True, operation=self, payload=payload, changes=changes)
+        return Op(body, key, ordered=True, operation=self, changes=changes)
 
 
 def _attributes(data: dict[str, Any], stream: "Stream") -> dict[str, Any] | Rejection:
