@@ -115,7 +115,7 @@ class Config(msgspec.Struct, frozen=True):
     oversized_attributes: Literal["reject", "drop", "truncate"] = "reject"
     stream_mappings: list[StreamMapping] = []
     # tuning
-    lanes: int = 8
+    lanes: int = 16  # 8 left identify at 60% of its 0 ms rate with 50 ms latency; 16 at ~87%
     batch_max_bytes: int = 500_000
     max_inflight_bytes: int = 16_000_000
     request_timeout_seconds: float = 30.0

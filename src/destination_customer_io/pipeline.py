@@ -186,7 +186,7 @@ class Pipeline:
         client: TrackClient,
         store: RejectedStore,
         output: Output,
-        lanes: int = 8,
+        lanes: int = 16,
         batch_max_bytes: int = 500_000,
         max_inflight_bytes: int = 16_000_000,
         state_max_delay: float = 1.0,
