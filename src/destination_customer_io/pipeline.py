@@ -232,10 +232,7 @@ class Pipeline:
                 lines = await self._next_chunk(iterator)
                 if lines is None:
                     break
-                rejections: list[tuple[Any, Epoch, Rejection, Stream | None]] = []
-                for line in lines:
-                    self._handle_line(line, rejections)
-                for record, epoch, rejection, stream in rejections:
+                for record, epoch, rejection, stream in self._handle_lines(lines):
                     await self._reject_record(record, epoch, rejection, stream)
                     self._finish(epoch, 1)
                 self._raise_if_failed()
@@ -273,49 +270,60 @@ class Pipeline:
     def stopped(self) -> bool:
         return self._stop_requested.done()
 
-    def _handle_line(self, line: bytes, rejections: list) -> None:
-        """One input line; a RECORD is built into an op and batched here (the hot path: one call)."""
-        try:
-            message = _decode(line)
-        except _UNDECODABLE:
-            if line and not line.isspace():
-                self.counts.lines += 1
-                self._handle_odd_line(line, rejections)
-            return
-        self.counts.lines += 1
-        record = message.record
-        if message.type != "RECORD":
-            if message.type == "STATE" and message.state is not None:
+    def _handle_lines(self, lines: list[bytes]) -> list[tuple[Any, Epoch, Rejection, Stream | None]]:
+        """One chunk of input lines, in order: each RECORD is built into an op and batched, each STATE
+        closes an epoch. Returns the records to reject (``run`` stores them: that may wait on I/O).
+        The hot path: one call per chunk, so per line only the work itself remains."""
+        rejections: list[tuple[Any, Epoch, Rejection, Stream | None]] = []
+        counts, streams, epochs = self.counts, self.streams, self.epochs
+        largest_op = self.batch_max_bytes - _EMPTY_BATCH
+        for line in lines:
+            try:
+                message = _decode(line)
+            except _UNDECODABLE:
+                if line and not line.isspace():
+                    counts.lines += 1
+                    self._handle_odd_line(line, rejections)
+                continue
+            counts.lines += 1
+            record = message.record
+            if record is None or message.type != "RECORD":
+                self._handle_other(message, line, rejections)
+                continue
+            epoch = epochs[-1]
+            epoch.records += 1
+            epoch.pending += 1  # released by _finish once sent and acknowledged, or rejected and stored
+            counts.records += 1
+            stream = streams.get((record.namespace, record.stream))
+            if stream is None and record.namespace:
+                stream = streams.get((None, record.stream))
+            if stream is None:
+                rejections.append((record, epoch, unknown_stream(record.stream), None))
+                continue
+            stream.records_read += 1
+            op = stream.operation.build(record.data, stream)
+            if type(op) is Rejection:
+                rejections.append((record, epoch, op, stream))
+                continue
+            if op.changes:
+                for change in op.changes:
+                    stream.changed[change.get("change", "CHANGED")] += 1
+            if len(op.body) > largest_op:  # only with a tiny batch_max_bytes
+                rejections.append((record, epoch, larger_than_batch(len(op.body), self.batch_max_bytes), stream))
+            elif op.route is None:
+                self._add(op, line, epoch)
+            else:
+                self._add_id(op, line, epoch)
+        return rejections
+
+    def _handle_other(self, message: protocol.Message, line: bytes, rejections: list) -> None:
+        """A message that is not a well-formed RECORD: a STATE closes the epoch; a RECORD without its
+        record is an odd line; TRACE (stream status), LOG, CONTROL...: nothing to answer."""
+        if message.type == "STATE":
+            if message.state is not None:
                 self._close_epoch(message.state)
-            return  # TRACE (stream status), LOG, CONTROL...: nothing to answer.
-        if record is None:
+        elif message.type == "RECORD":
             self._handle_odd_line(line, rejections)
-            return
-        epoch = self.epochs[-1]
-        epoch.records += 1
-        epoch.pending += 1  # released by _finish once sent and acknowledged, or rejected and stored
-        self.counts.records += 1
-        stream = self.streams.get((record.namespace, record.stream))
-        if stream is None:
-            stream = self.streams.get((None, record.stream)) if record.namespace else None
-        if stream is None:
-            rejections.append((record, epoch, unknown_stream(record.stream), None))
-            return
-        stream.records_read += 1
-        result = stream.operation.build(record.data, stream)
-        if type(result) is Rejection:
-            rejections.append((record, epoch, result, stream))
-            return
-        if result.changes:
-            for change in result.changes:
-                stream.changed[change.get("change", "CHANGED")] += 1
-        if len(result.body) + _EMPTY_BATCH > self.batch_max_bytes:  # only with a tiny batch_max_bytes
-            rejections.append((record, epoch, larger_than_batch(len(result.body), self.batch_max_bytes), stream))
-            return
-        if result.route is not None:
-            self._add_id(result, line, epoch)
-        else:
-            self._add(result, line, epoch)
 
     def _handle_odd_line(self, line: bytes, rejections: list) -> None:
         """A line the typed decoder refused: a record we can tie to a stream is rejected with a
