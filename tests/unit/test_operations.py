@@ -209,6 +209,23 @@ def test_attribute_name_byte_boundary() -> None:
     )
 
 
+def test_names_remembered_as_short_never_hide_a_long_one() -> None:
+    # One stream, many records: names measured short once are not measured again, a long name
+    # next to them still is (and is never remembered).
+    stream = make_stream(IDENTIFY)
+    long_name = EURO * 50 + "a"
+    for i in range(3):
+        assert isinstance(IDENTIFY.build({"person_email": "a@b.co", "plan": i, "seats": i}, stream), Op)
+    assert stream.short_names == {"plan", "seats"}
+    for _ in range(2):
+        assert rejected(IDENTIFY.build({"person_email": "a@b.co", "plan": 1, long_name: 1}, stream))[:2] == (
+            reasons.ATTRIBUTE_NAME_TOO_LONG, long_name)
+    assert long_name not in stream.short_names
+    assert body(IDENTIFY.build({"person_email": "a@b.co", "plan": 2, EURO * 50: 1}, stream))["attributes"] == \
+        {"plan": 2, EURO * 50: 1}  # 150 bytes: allowed, but longer than 37 characters: not remembered
+    assert EURO * 50 not in stream.short_names
+
+
 def test_attribute_count_boundary() -> None:
     attrs = {f"a{i}": i for i in range(300)}
     assert len(body(ident({"person_email": "a@b.co", **attrs}))["attributes"]) == 300

@@ -124,10 +124,13 @@ class PersonIdentify(Operation):
             rejection = validate.check_attribute_count(attributes)
             if rejection is not None:
                 return rejection
-        if attributes and max(map(len, attributes)) > _SHORT_NAME:
-            rejection = validate.check_attribute_names(attributes, _field_namer(stream, renamed))
-            if rejection is not None:
-                return rejection
+        if attributes and not attributes.keys() <= stream.short_names:
+            if max(map(len, attributes)) > _SHORT_NAME:
+                rejection = validate.check_attribute_names(attributes, _field_namer(stream, renamed))
+                if rejection is not None:
+                    return rejection
+            else:
+                stream.remember_short_names(attributes)
         try:
             body = _ENCODE(payload)
         except common.ENCODE_ERRORS as exc:
