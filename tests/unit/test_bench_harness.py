@@ -68,3 +68,21 @@ def test_event_ids_keep_their_values() -> None:
     assert values.record_ulid(0, "orders", "shop", {"b": [1, {"z": None, "a": 2.5}], "a": "é"}) == \
         "0000000000AM8RH8B8531DA3YN"
     assert values.record_ulid(2**50, "s", None, {}) == "7ZZZZZZZZZHP747XRDH5P6W789"
+
+
+def test_id_cost_experiment_replaces_the_id_the_event_operation_sends() -> None:
+    # bench/id_cost.py patches values.seeded_record_ulid: if person_event stopped calling it through
+    # the module, the "constant id" run would silently measure the shipped code.
+    from unittest import mock
+
+    import id_cost
+    import msgspec
+
+    config = parse_config({"credentials": {"siteId": "s", "apiKey": "k"}})
+    stream = Stream(name="events", namespace=None, operation=get_operation("person_event"),
+                    destination_sync_mode="append", config=config)
+    shipped = stream.operation.build(gen.event_data(3), stream)
+    with mock.patch.object(values, "seeded_record_ulid", lambda *args: id_cost._CONSTANT_ID):
+        patched = stream.operation.build(gen.event_data(3), stream)
+    assert isinstance(shipped, Op) and isinstance(patched, Op)
+    assert msgspec.json.decode(patched.body)["id"] == id_cost._CONSTANT_ID != msgspec.json.decode(shipped.body)["id"]
