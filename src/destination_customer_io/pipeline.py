@@ -194,7 +194,7 @@ class Pipeline:
         client: TrackClient,
         store: RejectedStore,
         output: Output,
-        lanes: int = 16,
+        lanes: int = 24,
         batch_max_bytes: int = 500_000,
         max_inflight_bytes: int = 16_000_000,
         state_max_delay: float = 1.0,
