@@ -116,8 +116,8 @@ class Config(msgspec.Struct, frozen=True):
     stream_mappings: list[StreamMapping] = []
     # tuning
     # Batches in flight: enough that lanes x ~1,000 ops / round trip exceeds the CPU-bound rate. With
-    # 50 ms of latency identify ran at 63k records/s with 8 lanes, 113k with 16, 127k with 24 (0 ms:
-    # 122-126k); 24 costs ~24 MB more RSS than 16 and nothing in CPU (docs/performance.md).
+    # 50 ms of latency identify ran at 63k records/s with 8 lanes (200k records), 113k with 16, 127k with
+    # 24 (1M; 0 ms: 126-131k); 24 costs ~24 MB more RSS than 16 and nothing in CPU (docs/performance.md).
     lanes: int = 24
     batch_max_bytes: int = 500_000
     max_inflight_bytes: int = 16_000_000
