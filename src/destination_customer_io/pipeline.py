@@ -129,7 +129,8 @@ class Batch:
 
     def joined(self, opening: bytes, indices: list[int] | range, closing: bytes) -> bytes:
         """``opening`` + the ops at ``indices`` comma-separated + ``closing``, in one ``join``: adding
-        the brackets to a joined 500 KB body copied it twice more, 340 µs per batch instead of 13."""
+        the brackets to a joined 500 KB body copied it twice more (``body`` took 209 ms instead of 104
+        ms over a million events)."""
         if len(indices) == len(self.bodies):  # the whole batch (the usual send)
             parts = list(self.bodies)
         else:

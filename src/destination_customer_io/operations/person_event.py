@@ -4,7 +4,7 @@
      "id":<ULID>,"timestamp":<unix seconds, only when the record has one>,"attributes":{event data}}
 
 Event data is every column except the identifier columns, ``event_name``, ``event_id`` and ``timestamp``.
-``id`` is deterministic (see ``values.event_ulid``), so a retried or replayed record is one event.
+``id`` is deterministic (see ``values.seeded_event_ulid``), so a retried or replayed record is one event.
 Without a timestamp none is sent and Customer.io uses the arrival time.
 """
 
@@ -86,13 +86,13 @@ class PersonEvent(Operation):
         if event_data:
             op["attributes"] = event_data
         try:
-            if user_id is None:  # the usual case, without the dispatch of values.event_ulid
+            if user_id is None:  # the usual case, without the dispatch of values.seeded_event_ulid
                 op["id"] = values.seeded_record_ulid(
                     0 if seconds is None else seconds * 1000, stream.id_seed, record
                 )
             else:
-                op["id"] = values.event_ulid(
-                    user_id, 0 if seconds is None else seconds * 1000, stream.name, stream.namespace, record
+                op["id"] = values.seeded_event_ulid(
+                    user_id, 0 if seconds is None else seconds * 1000, stream.id_seed, record
                 )
             body = _ENCODE(op)
         except common.ENCODE_ERRORS as exc:  # a value JSON cannot hold (object, lone surrogate...)

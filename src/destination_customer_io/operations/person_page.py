@@ -85,8 +85,8 @@ class ActivityOperation(Operation):
                 return bad
         op: dict[str, Any] = {"type": "person", "action": self.action, "identifiers": who[0], "name": name}
         try:
-            op["id"] = values.event_ulid(data.get("event_id"), 0 if seconds is None else seconds * 1000,
-                                         stream.name, stream.namespace, record)
+            op["id"] = values.seeded_event_ulid(data.get("event_id"), 0 if seconds is None else seconds * 1000,
+                                                stream.id_seed, record)
         except common.ENCODE_ERRORS as exc:
             return common.unencodable(exc)
         if seconds is not None:
