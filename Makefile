@@ -9,8 +9,9 @@ BENCH_STAMP := $(VENV)/.installed-bench
 
 venv: $(STAMP)
 
-# Reinstall only when the project's dependency list changes; the package itself is installed editable.
-$(STAMP): pyproject.toml
+# Reinstall only when the project's dependency list or the C accelerator (setup.py, _ids.c) changes; the
+# package itself is installed editable, its compiled _ids module built in place under src/.
+$(STAMP): pyproject.toml setup.py src/destination_customer_io/_ids.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
@@ -32,4 +33,4 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py $(if $(QUICK),--quick,)
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) build *.egg-info src/*.egg-info src/destination_customer_io/*.so

@@ -1,11 +1,13 @@
 """What the deterministic event id costs: its parts one by one, and the write pipeline with and without it.
 
 The id (values.seeded_record_ulid) is the canonical (sorted-keys) encoding of the record's data, blake2b
-over it with the stream's part pre-hashed, and the ULID text. Part 1 times each step on one ~300-byte
-event record (``timeit``, best of 5). Part 2 runs the real ``Pipeline`` with a null Track client (as
-bench/pipeline_bench.py does) on the event input, alternately as shipped and with the id replaced by a
-constant: the difference is what the id costs per record inside a sync (memory effects included). The
-constant-id variant is an experiment only: without ids, a retried batch could create duplicate events.
+over the stream's part, it and "]", and the ULID text. The hash and the text are one call of the C
+accelerator (_ids.c) when it is built, else five Python calls (values._python_seeded_record_ulid). Part 1
+times each step on one ~300-byte event record (``timeit``, best of 5). Part 2 runs the real ``Pipeline``
+with a null Track client (as bench/pipeline_bench.py does) on the event input, alternately with the C
+id, the pure-Python id and the id replaced by a constant: the differences are what the id costs per
+record inside a sync (memory effects included). The constant-id variant is an experiment only: without
+ids, a retried batch could create duplicate events.
 
     .venv/bin/python bench/id_cost.py [--records 200000] [--repeat 3]
 """
@@ -38,26 +40,38 @@ def parts() -> list[tuple[str, float]]:
     ms = data["timestamp"] * 1000
     seed = values.id_seed("events", None)
     canonical = values._CANONICAL.encode(data)
-    hasher = seed.copy()
-    hasher.update(canonical)
+    empty = values._BLAKE2B_16
+    hasher = empty.copy()
+    hasher.update(seed + canonical + b"]")
     digest = hasher.digest()
-    fed = seed.copy()
-    return [
-        ("whole id (seeded_record_ulid)", _ns(lambda: values.seeded_record_ulid(ms, seed, data))),
-        ("canonical encoding of the data", _ns(lambda: values._CANONICAL.encode(data))),
-        ("copy of the stream's seeded hasher", _ns(seed.copy)),
-        (f"blake2b update ({len(canonical)} bytes)", _ns(lambda: fed.update(canonical))),
-        ("blake2b digest", _ns(hasher.digest)),
-        ("ULID text (hash_ulid)", _ns(lambda: values.hash_ulid(ms, digest))),
+    fed = empty.copy()
+    steps = []
+    if values.ACCELERATED:
+        steps += [
+            ("whole id, C accelerator", _ns(lambda: values._accelerated_seeded_record_ulid(ms, seed, data))),
+            ("  its C call: blake2b + ULID text",
+             _ns(lambda: values._ACCELERATED_HASH_ULID(ms, seed, canonical, b"]"))),
+        ]
+    return steps + [
+        ("whole id, pure Python", _ns(lambda: values._python_seeded_record_ulid(ms, seed, data))),
+        ("  canonical encoding of the data", _ns(lambda: values._CANONICAL.encode(data))),
+        ("  copy of an empty 16-byte hasher", _ns(empty.copy)),
+        (f"  blake2b update ({len(canonical)} bytes)", _ns(lambda: fed.update(canonical))),
+        ("  blake2b digest", _ns(hasher.digest)),
+        ("  ULID text (hash_ulid)", _ns(lambda: values.hash_ulid(ms, digest))),
     ]
 
 
-def pipeline_us(data: bytes, records: int, *, with_ids: bool) -> float:
-    if with_ids:
+VARIANTS: dict[str, Callable[..., str]] = {
+    "C id": values._accelerated_seeded_record_ulid,
+    "Python id": values._python_seeded_record_ulid,
+    "constant id": lambda *args: _CONSTANT_ID,
+}
+
+
+def pipeline_us(data: bytes, records: int, variant: str) -> float:
+    with mock.patch.object(values, "seeded_record_ulid", VARIANTS[variant]):
         seconds = asyncio.run(pipeline_bench.run_pipeline(data))
-    else:
-        with mock.patch.object(values, "seeded_record_ulid", lambda *args: _CONSTANT_ID):
-            seconds = asyncio.run(pipeline_bench.run_pipeline(data))
     return seconds / records * 1e6
 
 
@@ -70,14 +84,17 @@ def main() -> None:
     for name, ns in parts():
         print(f"  {name:<36}{ns:>8,.0f}")
     data = gen.ensure_input("event", args.records, 10_000).read_bytes()
-    with_ids, without = [], []
-    for _ in range(args.repeat):  # alternated, so load on the machine hits both alike
-        with_ids.append(pipeline_us(data, args.records, with_ids=True))
-        without.append(pipeline_us(data, args.records, with_ids=False))
-    best_with, best_without = min(with_ids), min(without)
-    print(f"pipeline CPU µs per event record (best of {args.repeat}): with ids {best_with:.2f}, "
-          f"constant id {best_without:.2f}; the id costs {best_with - best_without:.2f} "
-          f"({(best_with - best_without) / best_with:.0%})")
+    variants = [v for v in VARIANTS if values.ACCELERATED or v != "C id"]
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    for _ in range(args.repeat):  # alternated, so load on the machine hits each alike
+        for variant in variants:
+            times[variant].append(pipeline_us(data, args.records, variant))
+    best = {v: min(t) for v, t in times.items()}
+    print(f"pipeline CPU µs per event record (best of {args.repeat}):")
+    for variant, us in best.items():
+        cost = us - best["constant id"]
+        print(f"  {variant:<12}{us:>6.2f}" + ("" if variant == "constant id" else
+                                              f"   the id costs {cost:.2f} ({cost / us:.0%})"))
 
 
 if __name__ == "__main__":

@@ -39,8 +39,8 @@ class Stream:
     # Attribute values changed to fit Customer.io's limits (oversized_attributes drop/truncate), by
     # Airbyte change type: NULLED (dropped), TRUNCATED.
     changed: Counter = field(default_factory=Counter)
-    # The stream's part of every record id, hashed once (values.id_seed).
-    id_seed: Any = field(init=False, repr=False, compare=False)
+    # The stream's part of every record id, encoded once (values.id_seed).
+    id_seed: bytes = field(init=False, repr=False, compare=False)
     # Attribute names already seen short enough for any name limit: a subset test of a record's names
     # against it is ~2x cheaper than measuring each name again. Bounded by SHORT_NAMES_KEPT.
     short_names: set[str] = field(default_factory=set, repr=False, compare=False)

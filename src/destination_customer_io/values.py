@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from hashlib import blake2b
 import math
+import os
 import re
 from datetime import datetime, timezone
 from typing import Any
@@ -96,6 +97,24 @@ _CANONICAL = msgspec.json.Encoder(order="sorted")
 # Copying a ready hasher is ~20% cheaper than blake2b(data, digest_size=16) (no keyword parsing, no
 # parameter block set-up) and gives the same digest.
 _BLAKE2B_16 = blake2b(digest_size=16)
+_RECORD_TAIL = b"]"
+_USER_ID_HEAD = b"event_id\x00"
+
+
+def _load_accelerator() -> Any:
+    """The C ``hash_ulid(ms, head, body, tail)`` (_ids.c) when it was built and not switched off
+    (``DESTINATION_CUSTOMER_IO_PURE_PYTHON=1``, for comparisons), else None: the Python path below."""
+    if os.environ.get("DESTINATION_CUSTOMER_IO_PURE_PYTHON"):
+        return None
+    try:
+        from ._ids import hash_ulid as accelerated
+    except ImportError:  # no C compiler at install time: the same ids, computed in Python
+        return None
+    return accelerated
+
+
+_ACCELERATED_HASH_ULID = _load_accelerator()
+ACCELERATED = _ACCELERATED_HASH_ULID is not None
 
 
 def is_ulid(text: str) -> bool:
@@ -145,12 +164,10 @@ def _high_time(ms: int) -> str:
     return high
 
 
-def id_seed(stream_name: str, namespace: str | None) -> Any:
-    """A blake2b hasher fed the start of ``record_ulid``'s canonical encoding, ``["<stream>",<namespace>,``:
-    made once per stream, so each record only hashes its own data (see ``seeded_record_ulid``)."""
-    hasher = _BLAKE2B_16.copy()
-    hasher.update(_CANONICAL.encode((stream_name, namespace))[:-1] + b",")
-    return hasher
+def id_seed(stream_name: str, namespace: str | None) -> bytes:
+    """The start of ``record_ulid``'s canonical encoding, ``["<stream>",<namespace>,``: encoded once per
+    stream, so each record only encodes its own data (see ``seeded_record_ulid``)."""
+    return _CANONICAL.encode((stream_name, namespace))[:-1] + b","
 
 
 def record_ulid(ms: int, stream_name: str, namespace: str | None, data: dict[str, Any]) -> str:
@@ -163,12 +180,21 @@ def record_ulid(ms: int, stream_name: str, namespace: str | None, data: dict[str
     return seeded_record_ulid(ms, id_seed(stream_name, namespace), data)
 
 
-def seeded_record_ulid(ms: int, seed: Any, data: dict[str, Any]) -> str:
-    """``record_ulid`` with the stream part already hashed (``seed`` from ``id_seed``): the same id."""
-    hasher = seed.copy()
+def _python_seeded_record_ulid(ms: int, seed: bytes, data: dict[str, Any]) -> str:
+    """``record_ulid`` with the stream part already encoded (``seed`` from ``id_seed``): the same id."""
+    hasher = _BLAKE2B_16.copy()
+    hasher.update(seed)
     hasher.update(_CANONICAL.encode(data))
-    hasher.update(b"]")
+    hasher.update(_RECORD_TAIL)
     return hash_ulid(ms, hasher.digest())
+
+
+def _accelerated_seeded_record_ulid(ms: int, seed: bytes, data: dict[str, Any]) -> str:
+    """``_python_seeded_record_ulid`` with the hash and the ULID text in one C call: the same id."""
+    return _ACCELERATED_HASH_ULID(ms, seed, _CANONICAL.encode(data), _RECORD_TAIL)
+
+
+seeded_record_ulid = _accelerated_seeded_record_ulid if ACCELERATED else _python_seeded_record_ulid
 
 
 def user_id_ulid(event_id: Any) -> str:
@@ -178,8 +204,9 @@ def user_id_ulid(event_id: Any) -> str:
     which is what a user giving ids expects. The prefix keeps these apart from ``record_ulid`` hashes.
     """
     text = event_id if isinstance(event_id, str) else _CANONICAL.encode(event_id).decode("utf-8")
-    digest = blake2b(b"event_id\x00" + text.encode("utf-8"), digest_size=16).digest()
-    return hash_ulid(0, digest)
+    if ACCELERATED:
+        return _ACCELERATED_HASH_ULID(0, _USER_ID_HEAD, text.encode("utf-8"), b"")
+    return hash_ulid(0, blake2b(_USER_ID_HEAD + text.encode("utf-8"), digest_size=16).digest())
 
 
 def event_ulid(
