@@ -220,6 +220,7 @@ class Pipeline:
         self._inflight = 0
         self._room = asyncio.Event()
         self._release_wake = asyncio.Event()
+        self._input_done = asyncio.Event()  # cuts a grouped-flush wait short: the last states go now
         self._failure: BaseException | None = None
         self._failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._stop_requested: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -494,6 +495,7 @@ class Pipeline:
             # prints "exception was never retrieved" with a traceback to stderr.
             lanes_done.add_done_callback(lambda done: done.cancelled() or done.exception())
         self._raise_if_failed()
+        self._input_done.set()
         await self._release(final=True)
         self._raise_if_failed()
 
@@ -603,7 +605,8 @@ class Pipeline:
             ))
         except StoreError as exc:
             raise store_failure(exc) from None
-        self._unflushed += 1
+        if self.store.buffers:  # else nothing to flush: the state behind this record need not wait
+            self._unflushed += 1
 
     # --- states ----------------------------------------------------------------------------------
 
@@ -636,8 +639,13 @@ class Pipeline:
             return
         if self._unflushed:
             wait = self._last_flush + self.flush_interval - time.monotonic()
-            if wait > 0 and not final:
-                await asyncio.sleep(wait)  # group flushes: frequent states must not mean tiny files
+            if wait > 0 and not final and not self._input_done.is_set():
+                # Group flushes: frequent states must not mean tiny files. The end of input (or a
+                # graceful stop) ends the wait, so a sync never finishes up to flush_interval late.
+                try:
+                    await asyncio.wait_for(self._input_done.wait(), wait)
+                except TimeoutError:
+                    pass
                 ready = self._ready()
             await self._flush_store()
         if self._failure is not None:

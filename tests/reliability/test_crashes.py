@@ -126,9 +126,12 @@ def test_sigterm_stops_gracefully_with_honest_states(emu: Any, rejected_dir: Pat
     dataset = _dataset(soak)
     emu.client.set_faults({"latency_ms": 10})
     stops = 12 if soak else 6
+    # stdin arrives at 200 lines/s, so each replay, even the short last ones, is still reading when its
+    # SIGTERM comes (0.6 s or later, once the pipeline exists). At 1,000 lines/s only 1-3 of 6 stops
+    # landed once a sync no longer waited up to 1 s at its end for a grouped rejected-store flush.
     landed, problems, runs = _crash_until_done(emu, dataset, rejected_dir, tmp_path, signum=signal.SIGTERM,
                                                attempts=stops, window=1.8, seed=22, earliest=0.6,
-                                               trickle=(50, 0.05), after_states=False)
+                                               trickle=(10, 0.05), after_states=False)
 
     assert problems == []
     stopped = [r for r in runs if r.returncode != 0]

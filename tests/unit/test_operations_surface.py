@@ -379,6 +379,8 @@ class Recorder:
 
 
 class Store:
+    buffers = True
+
     def __init__(self) -> None:
         self.added: list[RejectedRecord] = []
 

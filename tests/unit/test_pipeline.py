@@ -19,7 +19,7 @@ from destination_customer_io.errors import ConfigurationError, TransientFailure
 from destination_customer_io.operations.base import Op, Operation, Rejection
 from destination_customer_io.output import Output
 from destination_customer_io.pipeline import Pipeline
-from destination_customer_io.rejected.base import RejectedRecord
+from destination_customer_io.rejected.base import NoneStore, RejectedRecord
 from destination_customer_io.track import BatchResult, TrackStats
 
 CONFIG = parse_config({"credentials": {"siteId": "site", "apiKey": "key"}})
@@ -53,6 +53,8 @@ TOY = ToyOperation()
 
 
 class MemoryStore:
+    buffers = True
+
     def __init__(self) -> None:
         self.added: list[RejectedRecord] = []
         self.durable: list[RejectedRecord] = []
@@ -238,6 +240,30 @@ async def test_state_is_emitted_only_after_the_store_flush() -> None:
     await pipeline.run(chunks_of([record({"bad": True}), state(1)]))
     assert store.flushes >= 1 and len(store.durable) == 1
     assert len(messages(out, "STATE")) == 1
+
+
+@pytest.mark.parametrize("store_kind", ["buffering", "none"])
+async def test_states_behind_rejections_wait_for_a_grouped_flush_only_when_the_store_buffers(
+        store_kind: str) -> None:
+    # flush_interval groups flushes so frequent states do not make tiny files; storage_type None has
+    # nothing to flush, so its states must not wait.
+    store = MemoryStore() if store_kind == "buffering" else NoneStore()
+    pause = asyncio.Event()
+    pipeline, out = make_pipeline(ScriptedClient(), store, flush_interval=30.0)
+    lines = [record({"bad": True}), state(1), record({"bad": True}), state(2)]
+    task = asyncio.create_task(pipeline.run(chunks_of(lines, size=2, pause=pause)))
+    await asyncio.sleep(0.3)
+    emitted = [m["state"]["stream"]["stream_state"]["n"] for m in messages(out, "STATE")]
+    # The first flush is due at once; the second waits out the interval, unless there is nothing to flush.
+    assert emitted == ([1] if store_kind == "buffering" else [1, 2])
+    pause.set()
+    started = asyncio.get_running_loop().time()
+    await task  # the end of input cuts the 30 s wait short: every state leaves after a final flush
+    assert asyncio.get_running_loop().time() - started < 10
+    assert [m["state"]["stream"]["stream_state"]["n"] for m in messages(out, "STATE")] == [1, 2]
+    assert store.count == 2
+    if store_kind == "buffering":
+        assert len(store.durable) == 2
 
 
 async def test_unknown_stream_and_garbage_lines_do_not_stop_the_sync() -> None:

@@ -4,7 +4,9 @@
     pipeline --flush()-------------> every record added so far is durable (objects fully uploaded)
     pipeline --close()-------------> flush, then release resources
 
-A state is emitted only after ``flush()`` returned for every rejected record before it. A store that
+A state is emitted only after ``flush()`` returned for every rejected record before it. A store whose
+``buffers`` is False keeps nothing to flush (``NoneStore``): states behind its rejections leave at once
+instead of waiting to share a grouped flush. A store that
 cannot write raises :class:`StoreError`, which ends the sync with a TRACE error naming the failing step.
 """
 
@@ -39,6 +41,8 @@ class RejectedRecord:
 
 
 class RejectedStore(Protocol):
+    buffers: bool  # add() keeps records that only flush() makes durable
+
     async def add(self, record: RejectedRecord) -> None: ...
 
     async def flush(self) -> None: ...
@@ -51,6 +55,8 @@ class RejectedStore(Protocol):
 
 class NoneStore:
     """``storage_type: None``: rejected records are counted, not kept."""
+
+    buffers = False  # nothing is kept, so nothing waits for a flush
 
     def __init__(self) -> None:
         self._count = 0

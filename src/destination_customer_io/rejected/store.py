@@ -71,6 +71,8 @@ class _Uploads:
 class PartitionedStore:
     """The :class:`~.base.RejectedStore` behind ``open_store`` for S3 and Local."""
 
+    buffers = True  # records wait in open parts until flush() uploads them
+
     def __init__(self, sink: Sink, keys: KeyTemplate, new_encoder: Callable[[], PartEncoder], *,
                  options: StoreOptions | None = None, clock: Callable[[], float] = time.time) -> None:
         self._sink = sink
