@@ -16,23 +16,18 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from customerio_emulator.process import EmulatorProcess, start_emulator_process
+from customerio_emulator.process import EmulatorProcess
 from destination_customer_io.operations import OPERATIONS
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PLACEHOLDER_URL = "http://127.0.0.1:8089"
 COMMAND = Path(sys.executable).parent / "destination-customer-io"
+# No WORKSPACES: the emulator fixture (conftest.py) serves the default demo-site / demo-key workspace, US.
 FOLDERS = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir() and (p / "config.json").exists())
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorProcess]:
-    with start_emulator_process() as emu:  # the default workspace: demo-site / demo-key, US
-        yield emu
 
 
 def run(command: str, folder: Path, tmp: Path, url: str, stdin_files: list[Path]) -> list[dict[str, Any]]:

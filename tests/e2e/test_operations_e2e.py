@@ -7,46 +7,23 @@ segments, suppressions), and the exact JSON where the wire shape is the point (v
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import pytest
-
-from customerio_emulator.process import EmulatorProcess, start_emulator_process
-from tests.support.cli import Run, base_config, configured_stream, record_line, state_line
+from customerio_emulator.process import EmulatorProcess
+from tests.support.cli import (CONSOLE_SCRIPT, Run, base_config, configured_stream, record_line,
+                               run_connector, state_line)
 
 SITE, KEY = "site-ops", "key-ops-secret"
-CLI = str(Path(sys.executable).with_name("destination-customer-io"))
+WORKSPACES = [{"site_id": SITE, "api_key": KEY, "region": "us"}]  # the emulator fixture's (conftest.py)
 T = 1_700_000_000
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorProcess]:
-    with start_emulator_process([{"site_id": SITE, "api_key": KEY, "region": "us"}]) as emu:
-        yield emu
-
-
-@pytest.fixture()
-def emu(emulator: EmulatorProcess) -> EmulatorProcess:
-    emulator.client.reset()
-    return emulator
 
 
 def cli(tmp: Path, command: str, config: dict[str, Any], streams: list[dict[str, Any]] | None = None,
         lines: list[str] | None = None) -> Run:
-    """``destination-customer-io <command> --config F [--catalog F]`` with stdin from a file."""
-    (tmp / "config.json").write_text(json.dumps(config))
-    args = [CLI, command, "--config", str(tmp / "config.json")]
-    if streams is not None:
-        (tmp / "catalog.json").write_text(json.dumps({"streams": streams}))
-        args += ["--catalog", str(tmp / "catalog.json")]
-    (tmp / "input.jsonl").write_text("".join(line + "\n" for line in lines or []))
-    with (tmp / "input.jsonl").open("rb") as stdin:
-        done = subprocess.run(args, stdin=stdin, capture_output=True, timeout=120)
-    messages = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
-    return Run(done.returncode, messages, done.stdout, done.stderr)
+    """The installed console script, ``destination-customer-io <command>``, as a user runs it."""
+    catalog = None if streams is None else {"streams": streams}
+    return run_connector(tmp, command, config, catalog, lines, program=CONSOLE_SCRIPT)
 
 
 def write(emu: EmulatorProcess, tmp: Path, streams: list[dict[str, Any]], lines: list[str],

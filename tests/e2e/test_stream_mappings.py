@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from customerio_emulator.process import EmulatorProcess, start_emulator_process
+from customerio_emulator.process import EmulatorProcess
 from tests.support.cli import base_config, record_line, run_connector
 
 SITE, KEY = "site-mappings", "key-mappings"
+WORKSPACES = [{"site_id": SITE, "api_key": KEY, "region": "us"}]  # the emulator fixture's (conftest.py)
 
 USERS_MAPPING = {"stream": "users", "object": "person_identify", "fields": {"person_email": "email"}}
 ORDERS_MAPPING = {
@@ -27,18 +28,6 @@ ORDERS_MAPPING = {
     "fields": {"person_email": "customer_email", "event_name": {"const": "purchase"},
                "event_id": "order_id", "timestamp": "ordered_at"},
 }
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorProcess]:
-    with start_emulator_process([{"site_id": SITE, "api_key": KEY, "region": "us"}]) as emu:
-        yield emu
-
-
-@pytest.fixture()
-def emu(emulator: EmulatorProcess) -> EmulatorProcess:
-    emulator.client.reset()
-    return emulator
 
 
 def source_stream(name: str, properties: dict[str, Any] | None = None, *, namespace: str | None = None,

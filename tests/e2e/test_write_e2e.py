@@ -10,27 +10,16 @@ import gzip
 import json
 import random
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from customerio_emulator.process import EmulatorProcess, start_emulator_process
+from customerio_emulator.process import EmulatorProcess
 from tests.support.cli import base_config, configured_stream, record_line, run_connector, state_line
 
 SITE, KEY = "site-e2e", "key-e2e-secret"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorProcess]:
-    with start_emulator_process([{"site_id": SITE, "api_key": KEY, "region": "us"},
-                                 {"site_id": "site-eu", "api_key": "key-eu", "region": "eu"}]) as emu:
-        yield emu
-
-
-@pytest.fixture()
-def emu(emulator: EmulatorProcess) -> EmulatorProcess:
-    emulator.client.reset()  # every workspace, the request log and the faults
-    return emulator
+WORKSPACES = [{"site_id": SITE, "api_key": KEY, "region": "us"},  # the emulator fixture's (conftest.py)
+              {"site_id": "site-eu", "api_key": "key-eu", "region": "eu"}]
 
 
 def catalog() -> dict[str, Any]:

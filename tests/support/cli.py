@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 CONNECTOR = [sys.executable, "-m", "destination_customer_io"]
+CONSOLE_SCRIPT = [str(Path(sys.executable).with_name("destination-customer-io"))]  # as users run it
 
 
 def record_line(stream: str, data: Any, *, namespace: str | None = None, emitted_at: int = 1_700_000_000_000) -> str:
@@ -71,11 +72,13 @@ class Run:
 
 
 def run_connector(tmp: Path, command: str, config: dict[str, Any], catalog: dict[str, Any] | None = None,
-                  lines: list[str] | None = None, timeout: float = 120) -> Run:
-    """``destination-customer-io <command>`` in a subprocess, stdin from a file (as Airbyte pipes it)."""
+                  lines: list[str] | None = None, timeout: float = 120, *,
+                  program: list[str] = CONNECTOR) -> Run:
+    """``destination-customer-io <command>`` in a subprocess, stdin from a file (as Airbyte pipes it);
+    ``program`` is ``python -m destination_customer_io`` unless a test needs the console script."""
     config_path = tmp / "config.json"
     config_path.write_text(json.dumps(config))
-    args = [*CONNECTOR, command, "--config", str(config_path)]
+    args = [*program, command, "--config", str(config_path)]
     if catalog is not None:
         catalog_path = tmp / "catalog.json"
         catalog_path.write_text(json.dumps(catalog))
