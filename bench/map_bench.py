@@ -11,36 +11,29 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 import time
+from pathlib import Path
 from typing import Any, Iterator
 
 import msgspec
 
-from destination_customer_io.catalog import Stream
-from destination_customer_io.config import parse_config
-from destination_customer_io.operations import common, get_operation, person_event, person_identify
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import gen  # noqa: E402
+
+from destination_customer_io.catalog import Stream  # noqa: E402
+from destination_customer_io.config import parse_config  # noqa: E402
+from destination_customer_io.operations import common, get_operation, person_event, person_identify  # noqa: E402,E501
 
 _CONFIG = parse_config({"credentials": {"siteId": "site", "apiKey": "key"}})
 
 
 def event_records(n: int, *, long_text: bool = False) -> list[dict[str, Any]]:
-    pad = "x" * 900 if long_text else "summer-sale"
-    return [
-        {
-            "person_email": f"user{i}@example.com",
-            "event_name": "purchase",
-            "timestamp": 1_700_000_000 + i,
-            "order_id": f"ord-{i:08d}",
-            "amount": 19.99 + i % 100,
-            "currency": "EUR",
-            "items": [{"sku": f"sku-{i % 37}", "qty": 1 + i % 3}],
-            "coupon": pad,
-            "source": "web",
-            "session_id": f"sess-{i * 7919:012d}",
-            "user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
-        }
-        for i in range(n)
-    ]
+    """bench/gen.py's event record (the shape every benchmark uses), its ``coupon`` ~900 bytes if asked."""
+    if not long_text:
+        return [gen.event_data(i) for i in range(n)]
+    return [{**gen.event_data(i), "coupon": "x" * 900} for i in range(n)]
 
 
 def identify_records(n: int, *, long_text: bool = False) -> list[dict[str, Any]]:
