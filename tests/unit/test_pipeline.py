@@ -310,6 +310,32 @@ async def test_ordered_ops_of_one_person_are_merged_or_split_never_concurrent() 
     assert pipeline.counts.merged > 0
 
 
+async def test_merges_need_the_same_operation_in_a_batch_mixing_two() -> None:
+    # A batch remembers its ordered ops by key and index only, plus the operation of those that are
+    # not of the batch's first kind: each later op must find the right one.
+    other = ToyOperation()
+    client = ScriptedClient()
+    out = io.BytesIO()
+    streams = {(None, name): Stream(name=name, namespace=None, operation=op, destination_sync_mode="append",
+                                    config=CONFIG) for name, op in (("toys", TOY), ("others", other))}
+    pipeline = Pipeline(streams=streams, client=client, store=MemoryStore(), output=Output(out), lanes=1,
+                        batch_max_bytes=500_000, state_max_delay=0.05, flush_interval=0.0)
+    lines = [
+        record({"key": "a", "kind": "set", "v": 1, "attrs": {"x": 1}}),
+        record({"key": "b", "kind": "set", "v": 2, "attrs": {"y": 1}}, stream="others"),
+        record({"key": "b", "kind": "set", "v": 3, "attrs": {"y": 2, "z": 1}}, stream="others"),  # merged
+        record({"key": "a", "kind": "set", "v": 4, "attrs": {"x": 2}}),  # merged
+        record({"key": "b", "kind": "set", "v": 5, "attrs": {"y": 3}}),  # b's op is others': new batch
+    ]
+    await pipeline.run(chunks_of(lines, size=10))
+    assert client.batches == [
+        [{"type": "person", "action": "set", "identifiers": {"id": "a"}, "v": 4, "attributes": {"x": 2}},
+         {"type": "person", "action": "set", "identifiers": {"id": "b"}, "v": 3, "attributes": {"y": 2, "z": 1}}],
+        [{"type": "person", "action": "set", "identifiers": {"id": "b"}, "v": 5, "attributes": {"y": 3}}],
+    ]
+    assert pipeline.counts.merged == 2
+
+
 async def test_merge_keeps_every_record_accounted_for() -> None:
     store = MemoryStore()
 
