@@ -62,6 +62,14 @@ def _restore_gc(thresholds: tuple[int, int, int]) -> None:
     gc.unfreeze()
 
 
+def _count_records(counts: Counts, epoch: Epoch, read: int) -> None:
+    """``read`` RECORD lines of one epoch: counted, and pending in the epoch until each is answered."""
+    counts.lines += read
+    counts.records += read
+    epoch.records += read
+    epoch.pending += read
+
+
 class Epoch:
     """The records between two STATE messages; ``pending`` counts those not yet handled."""
 
@@ -297,10 +305,14 @@ class Pipeline:
     def _handle_lines(self, lines: list[bytes]) -> list[tuple[Any, Epoch, Rejection, Stream | None]]:
         """One chunk of input lines, in order: each RECORD is built into an op and batched, each STATE
         closes an epoch. Returns the records to reject (``run`` stores them: that may wait on I/O).
-        The hot path: one call per chunk, so per line only the work itself remains."""
+        The hot path: one call per chunk, so per line only the work itself remains. The chunk's records
+        are added to the counts and to their epoch in one step before a STATE and at the end (nothing
+        reads them in between: acknowledgements run only once this returns), ~0.1 µs per record less."""
         rejections: list[tuple[Any, Epoch, Rejection, Stream | None]] = []
         counts, streams, epochs = self.counts, self.streams, self.epochs
         largest_op = self.batch_max_bytes - _EMPTY_BATCH
+        epoch = epochs[-1]
+        read = 0  # records read into ``epoch`` and not yet counted
         for line in lines:
             try:
                 message = _decode(line)
@@ -309,15 +321,15 @@ class Pipeline:
                     counts.lines += 1
                     self._handle_odd_line(line, rejections)
                 continue
-            counts.lines += 1
             record = message.record
             if record is None or message.type != "RECORD":
+                counts.lines += 1
+                _count_records(counts, epoch, read)
+                read = 0
                 self._handle_other(message, line, rejections)
+                epoch = epochs[-1]
                 continue
-            epoch = epochs[-1]
-            epoch.records += 1
-            epoch.pending += 1  # released by _finish once sent and acknowledged, or rejected and stored
-            counts.records += 1
+            read += 1  # pending: released by _finish once sent and acknowledged, or rejected and stored
             stream = streams.get((record.namespace, record.stream))
             if stream is None and record.namespace:
                 stream = streams.get((None, record.stream))
@@ -338,6 +350,7 @@ class Pipeline:
                 self._add(op, line, epoch)
             else:
                 self._add_id(op, line, epoch)
+        _count_records(counts, epoch, read)
         return rejections
 
     def _handle_other(self, message: protocol.Message, line: bytes, rejections: list) -> None:
