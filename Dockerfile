@@ -11,8 +11,10 @@ WORKDIR /airbyte/integration_code
 
 # Only what the wheel needs (.dockerignore keeps tests, docs and local venvs out of the build context).
 # setup.py builds the optional C accelerator of the event id (src/destination_customer_io/_ids.c) when the
-# image has a C compiler; without one pip installs the package without it and the ids, identical, are
-# computed in Python (about 10% more CPU per event; docs/performance.md).
+# image has a C compiler. Airbyte's base images are built on python slim, which has none: pip then installs
+# the package without it and the ids, identical, are computed in Python (about 10% more CPU per event;
+# docs/performance.md). A builder stage with gcc would ship it; not done because no image build could be
+# run where this was written (no Docker daemon), and an untested Dockerfile is worse than a slower one.
 COPY pyproject.toml setup.py README.md ./
 COPY src ./src
 RUN pip install --no-cache-dir .
