@@ -3,8 +3,8 @@
 # connector base image (pinned by digest; 4.0.2 is its Python 3.11 line, the version this project is
 # tested on), with the package installed by pip and its console script as the entrypoint.
 #
-#   docker build -t destination-customer-io:0.1.1 .
-#   docker run --rm destination-customer-io:0.1.1 spec
+#   docker build -t destination-customer-io:0.1.2 .
+#   docker run --rm destination-customer-io:0.1.2 spec
 FROM docker.io/airbyte/python-connector-base:4.0.2@sha256:9fdb1888c4264cf6fee473649ecb593f56f58e5d0096a87ee0b231777e2e3e73
 
 WORKDIR /airbyte/integration_code
@@ -12,7 +12,7 @@ WORKDIR /airbyte/integration_code
 # Only what the wheel needs (.dockerignore keeps tests, docs and local venvs out of the build context).
 # setup.py builds the optional C accelerator of the event id (src/destination_customer_io/_ids.c) when the
 # image has a C compiler. Airbyte's base images are built on python slim, which has none: pip then installs
-# the package without it and the ids, identical, are computed in Python (about 10% more CPU per event;
+# the package without it and the ids, identical, are computed in Python (8-14% more CPU per event;
 # docs/performance.md). A builder stage with gcc would ship it; not done because no image build could be
 # run where this was written (no Docker daemon), and an untested Dockerfile is worse than a slower one.
 COPY pyproject.toml setup.py README.md ./
@@ -25,4 +25,4 @@ ENV AIRBYTE_ENTRYPOINT="destination-customer-io"
 ENTRYPOINT ["destination-customer-io"]
 
 LABEL io.airbyte.name=destination-customer-io
-LABEL io.airbyte.version=0.1.1
+LABEL io.airbyte.version=0.1.2

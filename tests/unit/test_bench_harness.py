@@ -41,6 +41,13 @@ def test_generated_input_is_deterministic_and_every_record_maps_to_an_op() -> No
     assert kinds == {"RECORD": 300, "STATE": 3}
 
 
+def test_stage_cost_builds_an_op_for_every_record() -> None:
+    import stage_cost
+
+    decode_us, both_us, built = stage_cost.measure(_input("mix", 300, 100).splitlines())
+    assert built == 300 and 0 < decode_us < both_us
+
+
 def _run(contender: str, latency: int | None, records_s: float, state_every: int | None = 10_000,
          rss: float = 80.0, size: int = 1_000_000) -> dict:
     return {"contender": contender, "workload": "event", "size": size, "latency_ms": latency,
