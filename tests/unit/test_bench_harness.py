@@ -48,6 +48,26 @@ def test_stage_cost_builds_an_op_for_every_record() -> None:
     assert built == 300 and 0 < decode_us < both_us
 
 
+def test_build_bound_minimal_builds_send_the_same_bytes_as_the_real_ones() -> None:
+    # bench/build_bound.py bounds a compiled mapping by builds that only make the unavoidable calls:
+    # the bound means something only if they produce exactly what the real builds send.
+    import build_bound
+    from destination_customer_io.operations.person_identify import PersonIdentify
+
+    config = parse_config({"credentials": {"siteId": "s", "apiKey": "k"}})
+    identify = PersonIdentify(clock=lambda: 1_700_000_000.5)
+    cases = [(get_operation("person_event"), "events", gen.event_data, build_bound.minimal_event_build),
+             (identify, "people", gen.identify_data, build_bound.minimal_identify_build)]
+    for operation, name, data_of, minimal in cases:
+        stream = Stream(name=name, namespace=None, operation=operation, destination_sync_mode="append",
+                        config=config)
+        for i in range(50):
+            real = operation.build(data_of(i), stream)
+            bound = minimal(operation, data_of(i), stream)
+            assert isinstance(real, Op)
+            assert (bound.body, bound.key, bound.ordered) == (real.body, real.key, real.ordered)
+
+
 def _run(contender: str, latency: int | None, records_s: float, state_every: int | None = 10_000,
          rss: float = 80.0, size: int = 1_000_000) -> dict:
     return {"contender": contender, "workload": "event", "size": size, "latency_ms": latency,
