@@ -20,7 +20,7 @@ from typing import Any, AsyncIterator, BinaryIO, Callable, Sequence
 
 import aiohttp
 
-from . import __version__
+from . import __version__, values
 from .catalog import Stream, load_catalog_json, timestamp_columns
 from .config import Config, ConfigError, StreamMapping, load_config
 from .errors import ConfigurationError, SyncError, TransientFailure
@@ -279,7 +279,9 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
     async with aiohttp.ClientSession(connector=connector) as session:
         client = TrackClient(config, session)
         region = await client.detect_region()
-        out.log(f"Writing to Customer.io region {region} at {client.describe_host()} with {config.lanes} lanes.")
+        ids = "the C accelerator" if values.ACCELERATED else "pure Python (no C accelerator built)"
+        out.log(f"Writing to Customer.io region {region} at {client.describe_host()} with {config.lanes} lanes; "
+                f"event ids hashed by {ids}.")
         try:
             store = open_store(config.object_storage_config, sync_id=sync_id)
         except StoreError as exc:

@@ -177,6 +177,30 @@ def test_check_reports_an_unreachable_host(tmp_path: Path) -> None:
     assert status["message"].startswith("Could not reach the Track API at 127.0.0.1:9")
 
 
+def test_event_ids_are_the_same_whichever_path_hashes_them(emu: EmulatorProcess, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # A sync replayed after the C accelerator appeared or vanished (a reinstall with or without a
+    # compiler) must not create its events twice; the log says which path hashed the ids.
+    try:
+        from destination_customer_io import _ids  # noqa: F401
+        default_path = "the C accelerator"
+    except ImportError:
+        default_path = "pure Python"
+    lines = [record_line("purchases", {"person_email": f"p{i}@example.com", "event_name": "purchase",
+                                       "timestamp": 1_700_000_000 + i, "items": [{"sku": i}]})
+             for i in range(25)] + [state_line("purchases", 1)]
+    (tmp_path / "default").mkdir()
+    (tmp_path / "pure").mkdir()
+    first = run_connector(tmp_path / "default", "write", base_config(emu.url, SITE, KEY), catalog(), lines)
+    monkeypatch.setenv("DESTINATION_CUSTOMER_IO_PURE_PYTHON", "1")
+    second = run_connector(tmp_path / "pure", "write", base_config(emu.url, SITE, KEY), catalog(), lines)
+    assert first.returncode == second.returncode == 0
+    assert any(f"event ids hashed by {default_path}" in log for log in first.logs), first.logs
+    assert any("event ids hashed by pure Python" in log for log in second.logs), second.logs
+    assert len(emu.client.events(site_id=SITE)) == 25
+    assert emu.client.counters(site_id=SITE)["duplicates"] == 25
+
+
 def test_eu_workspace_with_region_auto_writes_to_the_eu_host(emu: EmulatorProcess, tmp_path: Path) -> None:
     lines = [record_line("users", {"person_email": "eu@example.com", "plan": "eu"}), state_line("users", 1)]
     run = run_connector(tmp_path, "write", base_config(emu.url, "site-eu", "key-eu"), catalog(), lines)
