@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -43,6 +44,8 @@ def test_the_accelerator_is_built_wherever_a_c_compiler_is() -> None:
     compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
     if shutil.which(compiler) is None:
         pytest.skip(f"no C compiler ({compiler}) on this machine: the pure-Python ids are used")
+    if not (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file():
+        pytest.skip("no Python headers (Python.h) on this machine: the pure-Python ids are used")
     assert _ids is not None, "setup.py builds destination_customer_io._ids when a C compiler is present"
     assert values.ACCELERATED or os.environ.get("DESTINATION_CUSTOMER_IO_PURE_PYTHON")
 
