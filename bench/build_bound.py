@@ -37,8 +37,8 @@ from destination_customer_io.operations.base import Op  # noqa: E402
 
 _ENCODE = person_event._ENCODE
 _CANONICAL = values._CANONICAL.encode
-_EVENT_FIELDS = ("person_email", "person_id", "person_cio_id", "event_name", "event_id", "timestamp")
-_PERSON_FIELDS = ("person_email", "person_id", "person_cio_id")
+_EVENT_FIELDS = person_event._OP_FIELDS  # the columns that are not event data
+_PERSON_FIELDS = person_identify._PERSON_FIELDS  # the columns that are not attributes
 
 
 def minimal_event_build(self: Any, data: dict[str, Any], stream: Any) -> Op:

@@ -2,7 +2,7 @@
 
 The id (values.seeded_record_ulid) is the canonical (sorted-keys) encoding of the record's data, blake2b
 over the stream's part, it and "]", and the ULID text. The hash and the text are one call of the C
-accelerator (_ids.c) when it is built, else five Python calls (values._python_seeded_record_ulid). Part 1
+accelerator (_ids.c) when it is built, else five Python calls (values.python_hash_ulid). Part 1
 times each step on one ~300-byte event record (``timeit``, best of 5). Part 2 runs the real ``Pipeline``
 with a null Track client (as bench/pipeline_bench.py does) on the event input, alternately with the C
 id, the pure-Python id and the id replaced by a constant: the differences are what the id costs per
@@ -47,13 +47,13 @@ def parts() -> list[tuple[str, float]]:
     fed = empty.copy()
     steps = []
     if values.ACCELERATED:
-        steps += [
-            ("whole id, C accelerator", _ns(lambda: values._accelerated_seeded_record_ulid(ms, seed, data))),
-            ("  its C call: blake2b + ULID text",
-             _ns(lambda: values._ACCELERATED_HASH_ULID(ms, seed, canonical, b"]"))),
-        ]
+        with mock.patch.object(values, "_hash_ulid_of", HASHES["C id"]):
+            steps.append(("whole id, C accelerator", _ns(lambda: values.seeded_record_ulid(ms, seed, data))))
+        steps.append(("  its C call: blake2b + ULID text",
+                      _ns(lambda: HASHES["C id"](ms, seed, canonical, b"]"))))
+    with mock.patch.object(values, "_hash_ulid_of", HASHES["Python id"]):
+        steps.append(("whole id, pure Python", _ns(lambda: values.seeded_record_ulid(ms, seed, data))))
     return steps + [
-        ("whole id, pure Python", _ns(lambda: values._python_seeded_record_ulid(ms, seed, data))),
         ("  canonical encoding of the data", _ns(lambda: values._CANONICAL.encode(data))),
         ("  copy of an empty 16-byte hasher", _ns(empty.copy)),
         (f"  blake2b update ({len(canonical)} bytes)", _ns(lambda: fed.update(canonical))),
@@ -62,15 +62,17 @@ def parts() -> list[tuple[str, float]]:
     ]
 
 
-VARIANTS: dict[str, Callable[..., str]] = {
-    "C id": values._accelerated_seeded_record_ulid,
-    "Python id": values._python_seeded_record_ulid,
-    "constant id": lambda *args: _CONSTANT_ID,
-}
+# The id's hash, as values._hash_ulid_of would pick it (the C one only when it was built).
+HASHES: dict[str, Callable[..., str]] = {"C id": values._ACCELERATED_HASH_ULID, "Python id": values.python_hash_ulid}
+VARIANTS = ("C id", "Python id", "constant id")
 
 
 def pipeline_us(data: bytes, records: int, variant: str) -> float:
-    with mock.patch.object(values, "seeded_record_ulid", VARIANTS[variant]):
+    if variant == "constant id":
+        patch = mock.patch.object(values, "seeded_record_ulid", lambda *args: _CONSTANT_ID)
+    else:
+        patch = mock.patch.object(values, "_hash_ulid_of", HASHES[variant])
+    with patch:
         seconds = asyncio.run(pipeline_bench.run_pipeline(data))
     return seconds / records * 1e6
 

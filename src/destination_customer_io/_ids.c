@@ -1,7 +1,7 @@
 /* _ids: the deterministic event id's hash in C: blake2b-128 of three byte strings -> a ULID's text.
 
-An optional accelerator. The definition is the pure-Python path of values.py (hashlib.blake2b with
-digest_size=16, then values.hash_ulid); this returns the same 26 characters without the five Python
+An optional accelerator. The definition is values.python_hash_ulid (hashlib.blake2b with
+digest_size=16, then values.hash_ulid); this returns the same 26 characters without the six Python
 calls around them: 1.3 -> 0.5 us per ~300-byte event (bench/id_cost.py). setup.py builds it when a C
 compiler is there; without one, values.py uses the Python path. tests/unit/test_ids.py compares both.
 BLAKE2b follows RFC 7693 (its reference implementation, appendix C), with the 12 rounds unrolled.

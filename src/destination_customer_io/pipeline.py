@@ -605,7 +605,7 @@ class Pipeline:
     # --- rejections ------------------------------------------------------------------------------
 
     async def _reject_line(self, line: bytes, epoch: Epoch, rejection: Rejection) -> None:
-        message = protocol.message_decoder.decode(line)
+        message = _decode(line)
         record = message.record
         assert record is not None  # only RECORD lines ever reach a batch
         stream = self.streams.get((record.namespace, record.stream)) or self.streams.get((None, record.stream))

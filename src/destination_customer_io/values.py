@@ -103,7 +103,7 @@ _USER_ID_HEAD = b"event_id\x00"
 
 def _load_accelerator() -> Any:
     """The C ``hash_ulid(ms, head, body, tail)`` (_ids.c) when it was built and not switched off
-    (``DESTINATION_CUSTOMER_IO_PURE_PYTHON=1``, for comparisons), else None: the Python path below."""
+    (``DESTINATION_CUSTOMER_IO_PURE_PYTHON=1``, for comparisons), else None: ``python_hash_ulid``."""
     if os.environ.get("DESTINATION_CUSTOMER_IO_PURE_PYTHON"):
         return None
     try:
@@ -180,21 +180,23 @@ def record_ulid(ms: int, stream_name: str, namespace: str | None, data: dict[str
     return seeded_record_ulid(ms, id_seed(stream_name, namespace), data)
 
 
-def _python_seeded_record_ulid(ms: int, seed: bytes, data: dict[str, Any]) -> str:
-    """``record_ulid`` with the stream part already encoded (``seed`` from ``id_seed``): the same id."""
+def python_hash_ulid(ms: int, head: bytes, body: bytes, tail: bytes) -> str:
+    """The ULID of time ``ms`` and blake2b-128(head + body + tail): the definition the C accelerator
+    (``_ids.hash_ulid``) computes in one call."""
     hasher = _BLAKE2B_16.copy()
-    hasher.update(seed)
-    hasher.update(_CANONICAL.encode(data))
-    hasher.update(_RECORD_TAIL)
+    hasher.update(head)
+    hasher.update(body)
+    hasher.update(tail)
     return hash_ulid(ms, hasher.digest())
 
 
-def _accelerated_seeded_record_ulid(ms: int, seed: bytes, data: dict[str, Any]) -> str:
-    """``_python_seeded_record_ulid`` with the hash and the ULID text in one C call: the same id."""
-    return _ACCELERATED_HASH_ULID(ms, seed, _CANONICAL.encode(data), _RECORD_TAIL)
+# The one place the id's hash is chosen: C when built, else Python; the same text either way.
+_hash_ulid_of = _ACCELERATED_HASH_ULID or python_hash_ulid
 
 
-seeded_record_ulid = _accelerated_seeded_record_ulid if ACCELERATED else _python_seeded_record_ulid
+def seeded_record_ulid(ms: int, seed: bytes, data: dict[str, Any]) -> str:
+    """``record_ulid`` with the stream part already encoded (``seed`` from ``id_seed``): the same id."""
+    return _hash_ulid_of(ms, seed, _CANONICAL.encode(data), _RECORD_TAIL)
 
 
 def user_id_ulid(event_id: Any) -> str:
@@ -204,9 +206,7 @@ def user_id_ulid(event_id: Any) -> str:
     which is what a user giving ids expects. The prefix keeps these apart from ``record_ulid`` hashes.
     """
     text = event_id if isinstance(event_id, str) else _CANONICAL.encode(event_id).decode("utf-8")
-    if ACCELERATED:
-        return _ACCELERATED_HASH_ULID(0, _USER_ID_HEAD, text.encode("utf-8"), b"")
-    return hash_ulid(0, blake2b(_USER_ID_HEAD + text.encode("utf-8"), digest_size=16).digest())
+    return _hash_ulid_of(0, _USER_ID_HEAD, text.encode("utf-8"), b"")
 
 
 def event_ulid(

@@ -84,9 +84,10 @@ def test_hash_ulid_takes_any_bytes_like_and_refuses_the_rest() -> None:
 @given(ms=MS, stream=st.text(max_size=20), namespace=st.none() | st.text(max_size=10),
        data=st.dictionaries(st.text(max_size=12), JSON, max_size=25))
 def test_record_ids_are_the_same_on_both_paths(ms: int, stream: str, namespace: str | None, data: dict) -> None:
-    seed = values.id_seed(stream, namespace)
-    assert values._accelerated_seeded_record_ulid(ms, seed, data) == \
-        values._python_seeded_record_ulid(ms, seed, data)
+    seed, canonical = values.id_seed(stream, namespace), values._CANONICAL.encode(data)
+    python = values.python_hash_ulid(ms, seed, canonical, b"]")
+    assert _ids.hash_ulid(ms, seed, canonical, b"]") == python
+    assert values.seeded_record_ulid(ms, seed, data) == python
 
 
 @needs_accelerator
