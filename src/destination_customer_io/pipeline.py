@@ -26,7 +26,7 @@ from typing import Any, AsyncIterator
 
 import msgspec
 
-from . import protocol, reasons
+from . import checkpoints, protocol, reasons
 from .catalog import Stream
 from .errors import SyncError, SystemFailure, TransientFailure
 from .operations.base import Op, Operation, Rejection
@@ -71,9 +71,12 @@ def _count_records(counts: Counts, epoch: Epoch, read: int) -> None:
 
 
 class Epoch:
-    """The records between two STATE messages; ``pending`` counts those not yet handled."""
+    """The records between two STATE messages; ``pending`` counts those not yet handled.
 
-    __slots__ = ("state", "pending", "records", "rejected", "closed_at")
+    ``reads`` and ``rejects`` split the epoch's records by stream (the catalog key, or the record's own
+    (namespace, name) for a stream missing from the catalog): a STREAM state counts only its own stream."""
+
+    __slots__ = ("state", "pending", "records", "rejected", "closed_at", "reads", "rejects", "counted")
 
     def __init__(self) -> None:
         self.state: dict[str, Any] | None = None
@@ -81,7 +84,12 @@ class Epoch:
         self.records = 0
         self.rejected = 0
         self.closed_at: float | None = None
+        self.reads: dict[StreamKey, int] = {}  # filled when the epoch closes
+        self.rejects: dict[StreamKey, int] = {}
+        self.counted: checkpoints.Counted | None = None  # which records the state counts
 
+
+StreamKey = checkpoints.StreamKey
 
 # A line of input and the epoch it belongs to: enough to reject the record later (lines are re-decoded
 # only then, so an in-flight record costs its raw bytes, not a decoded dict).
@@ -250,6 +258,11 @@ class Pipeline:
         self._unflushed = 0  # rejected records added since the last store flush
         self._last_flush = 0.0
         self._started = now
+        self._tally = checkpoints.Tally()
+        self._read_marks: dict[StreamKey, int] = {}  # stream key -> its records_read at the last STATE
+        self._unknown_reads: Counter = Counter()  # records of streams missing from the catalog, by key
+        self._line_base = 0  # input lines before the current chunk (for true line numbers in logs)
+        self._statuses: dict[StreamKey, str] = {}  # last STREAM_STATUS seen per stream
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -270,6 +283,7 @@ class Pipeline:
                 self._raise_if_failed()
                 await self._wait_for_room()
             await self._drain(tasks, helpers[0])
+            self._warn_incomplete_streams()
         finally:
             for task in (*tasks, *helpers):
                 task.cancel()
@@ -313,20 +327,22 @@ class Pipeline:
         largest_op = self.batch_max_bytes - _EMPTY_BATCH
         epoch = epochs[-1]
         read = 0  # records read into ``epoch`` and not yet counted
-        for line in lines:
+        base = self._line_base
+        self._line_base += len(lines)
+        for number, line in enumerate(lines, base + 1):
             try:
                 message = _decode(line)
             except _UNDECODABLE:
                 if line and not line.isspace():
                     counts.lines += 1
-                    self._handle_odd_line(line, rejections)
+                    self._handle_odd_line(line, rejections, number)
                 continue
             record = message.record
             if record is None or message.type != "RECORD":
                 counts.lines += 1
                 _count_records(counts, epoch, read)
                 read = 0
-                self._handle_other(message, line, rejections)
+                self._handle_other(message, line, rejections, number)
                 epoch = epochs[-1]
                 continue
             read += 1  # pending: released by _finish once sent and acknowledged, or rejected and stored
@@ -334,6 +350,7 @@ class Pipeline:
             if stream is None and record.namespace:
                 stream = streams.get((None, record.stream))
             if stream is None:
+                self._unknown_reads[(record.namespace, record.stream)] += 1
                 rejections.append((record, epoch, unknown_stream(record.stream), None))
                 continue
             stream.records_read += 1
@@ -353,16 +370,29 @@ class Pipeline:
         _count_records(counts, epoch, read)
         return rejections
 
-    def _handle_other(self, message: protocol.Message, line: bytes, rejections: list) -> None:
+    def _handle_other(self, message: protocol.Message, line: bytes, rejections: list, number: int) -> None:
         """A message that is not a well-formed RECORD: a STATE closes the epoch; a RECORD without its
-        record is an odd line; TRACE (stream status), LOG, CONTROL...: nothing to answer."""
+        record is an odd line; a stream status is remembered; LOG, CONTROL...: nothing to answer."""
         if message.type == "STATE":
             if message.state is not None:
                 self._close_epoch(message.state)
         elif message.type == "RECORD":
-            self._handle_odd_line(line, rejections)
+            self._handle_odd_line(line, rejections, number)
+        elif message.type == "TRACE" and message.trace is not None:
+            status = protocol.stream_status(message.trace)
+            if status is not None:
+                self._statuses[self._key_of(*status[0])] = status[1]
 
-    def _handle_odd_line(self, line: bytes, rejections: list) -> None:
+    def _key_of(self, namespace: str | None, name: str) -> StreamKey:
+        """The key a stream's records are counted under: the catalog's (looked up as records are),
+        else the stream's own (namespace, name)."""
+        if (namespace, name) in self.streams:
+            return (namespace, name)
+        if namespace and (None, name) in self.streams:
+            return (None, name)
+        return (namespace, name)
+
+    def _handle_odd_line(self, line: bytes, rejections: list, number: int) -> None:
         """A line the typed decoder refused: a record we can tie to a stream is rejected with a
         reason; anything else is counted and logged without its content."""
         loose, note = loose_decode(line)
@@ -381,26 +411,60 @@ class Pipeline:
                 data=data if isinstance(data, dict) else {"_airbyte_data": data},
                 emitted_at=emitted if isinstance(emitted, (int, float)) and not isinstance(emitted, bool) else 0,
             )
-            stream = self.streams.get((namespace, record["stream"]))
+            key = self._key_of(namespace, record["stream"])
+            stream = self.streams.get(key)
             if stream is not None:
                 stream.records_read += 1
+            else:
+                self._unknown_reads[key] += 1
             rejections.append((loose_record, epoch, malformed_record(data, note), stream))
             return
         self.counts.unreadable_lines += 1
         if self.counts.unreadable_lines <= 10 or self.counts.unreadable_lines % 1000 == 0:
             self.out.log(
                 f"Skipped an input line that is not an Airbyte message ({len(line)} bytes, line "
-                f"{self.counts.lines}); {self.counts.unreadable_lines} skipped so far.",
+                f"{number}); {self.counts.unreadable_lines} skipped so far.",
                 "WARN",
             )
 
     def _close_epoch(self, state: dict[str, Any]) -> None:
         self.counts.states_in += 1
         epoch = self.epochs[-1]
+        epoch.counted = checkpoints.counted_by(state, self._key_of)
+        self._tally.check_kind(epoch.counted)
+        epoch.reads = self._reads_since_last_state()
         epoch.state = state
         epoch.closed_at = time.monotonic()
         self.epochs.append(Epoch())
         self._release_wake.set()
+
+    def _reads_since_last_state(self) -> dict[StreamKey, int]:
+        """Records read per stream since the previous STATE (any stream's): the streams' running
+        ``records_read`` against their marks, so the hot path counts nothing per stream."""
+        reads: dict[StreamKey, int] = {}
+        marks = self._read_marks
+        for key, stream in self.streams.items():
+            count = stream.records_read - marks.get(key, 0)
+            if count:
+                reads[key] = count
+                marks[key] = stream.records_read
+        if self._unknown_reads:
+            for key, count in self._unknown_reads.items():
+                reads[key] = reads.get(key, 0) + count
+            self._unknown_reads.clear()
+        return reads
+
+    def _warn_incomplete_streams(self) -> None:
+        """Sources that report stream statuses end each stream with COMPLETE; a catalog stream left
+        without one may have been cut short upstream. Input without any status (PyAirbyte, scripts)
+        says nothing either way."""
+        if not self._statuses:
+            return
+        for key, stream in self.streams.items():
+            status = self._statuses.get(key)
+            if status != "COMPLETE":
+                self.out.log(f"Stream {stream.label} ended without a COMPLETE stream status (last status: "
+                             f"{status or 'none'}); the source may not have sent all of its records.", "WARN")
 
     # --- batching --------------------------------------------------------------------------------
 
@@ -614,6 +678,8 @@ class Pipeline:
     async def _reject_record(self, record: protocol.Record, epoch: Epoch, rejection: Rejection,
                              stream: Stream | None) -> None:
         epoch.rejected += 1
+        key = (stream.namespace, stream.name) if stream is not None else (record.namespace, record.stream)
+        epoch.rejects[key] = epoch.rejects.get(key, 0) + 1
         self.counts.rejected += 1
         self.counts.rejected_by_reason[rejection.reason] += 1
         if stream is not None:
@@ -682,8 +748,10 @@ class Pipeline:
             return
         for epoch in ready:
             self.epochs.popleft()
-            assert epoch.state is not None
-            self.out.emit(protocol.state_message(epoch.state, epoch.records, epoch.rejected))
+            assert epoch.state is not None and epoch.counted is not None
+            self._tally.add(epoch.reads, epoch.rejects)
+            accepted, rejected = self._tally.take(epoch.counted)
+            self.out.emit(protocol.state_message(epoch.state, accepted, rejected))
             self.counts.states_out += 1
 
     async def _flush_store(self) -> None:

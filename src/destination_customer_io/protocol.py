@@ -24,6 +24,7 @@ class Message(msgspec.Struct, frozen=True):
     type: str
     record: Record | None = None
     state: dict[str, Any] | None = None
+    trace: dict[str, Any] | None = None
 
 
 message_decoder = msgspec.json.Decoder(Message)
@@ -56,9 +57,24 @@ def trace_error(text: str, failure_type: str, internal: str | None = None) -> di
     return {"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": now_ms(), "error": error}}
 
 
-def state_message(state: dict[str, Any], record_count: int, rejected_count: int) -> dict[str, Any]:
-    """The input state plus ``destinationStats`` (counts as floats, as the platform expects)."""
-    stats: dict[str, float] = {"recordCount": float(record_count)}
-    if rejected_count > 0:
-        stats["rejectedRecordCount"] = float(rejected_count)
+def stream_status(trace: dict[str, Any]) -> tuple[tuple[str | None, str], str] | None:
+    """((namespace, name), status) of a ``STREAM_STATUS`` trace, or None for any other trace."""
+    if trace.get("type") != "STREAM_STATUS":
+        return None
+    body = trace.get("stream_status")
+    descriptor = body.get("stream_descriptor") if isinstance(body, dict) else None
+    name = descriptor.get("name") if isinstance(descriptor, dict) else None
+    status = body.get("status") if isinstance(body, dict) else None
+    if not isinstance(name, str) or not isinstance(status, str):
+        return None
+    namespace = descriptor.get("namespace")  # type: ignore[union-attr]
+    return (namespace if isinstance(namespace, str) else None, name), status
+
+
+def state_message(state: dict[str, Any], accepted: int, rejected: int) -> dict[str, Any]:
+    """The input state plus ``destinationStats``: ``recordCount`` the accepted records, rejected ones
+    only in ``rejectedRecordCount`` (counts as floats, as the platform expects)."""
+    stats: dict[str, float] = {"recordCount": float(accepted)}
+    if rejected > 0:
+        stats["rejectedRecordCount"] = float(rejected)
     return {"type": "STATE", "state": {**state, "destinationStats": stats}}

@@ -89,15 +89,66 @@ def record_line(stream: str, data: dict[str, Any], namespace: str | None = NAMES
     return json.dumps({"type": "RECORD", "record": record}).encode()
 
 
-def state_line(marker: int) -> bytes:
-    """A unique input state: its ``marker`` finds its position in the input again."""
+def state_line(marker: int, stream: str = EVENTS_STREAM, *, kind: str = "STREAM", source_count: int = 0) -> bytes:
+    """A unique input state (a STREAM state of ``stream``, or GLOBAL): its ``marker`` finds its position
+    in the input again. ``with_source_stats`` sets its ``sourceStats`` as a source would."""
+    stats = {"recordCount": float(source_count)}
+    if kind == "GLOBAL":
+        return json.dumps({"type": "STATE", "state": {"type": "GLOBAL", "global": {
+            "shared_state": {"marker": marker}}, "sourceStats": stats}}).encode()
     return json.dumps({"type": "STATE", "state": {"type": "STREAM", "stream": {
-        "stream_descriptor": {"name": EVENTS_STREAM, "namespace": NAMESPACE},
-        "stream_state": {"marker": marker}}, "sourceStats": {"recordCount": 1.0}}}).encode()
+        "stream_descriptor": {"name": stream, "namespace": NAMESPACE},
+        "stream_state": {"marker": marker}}, "sourceStats": stats}}).encode()
 
 
 def state_marker(message: dict[str, Any]) -> int:
-    return int(message["state"]["stream"]["stream_state"]["marker"])
+    state = message["state"]
+    if state["type"] == "GLOBAL":
+        return int(state["global"]["shared_state"]["marker"])
+    return int(state["stream"]["stream_state"]["marker"])
+
+
+def with_source_stats(lines: list[bytes]) -> list[bytes]:
+    """``lines`` with each state's ``sourceStats.recordCount`` counted as the platform counts it: a
+    STREAM state the records of its stream since that stream's previous state in ``lines``, a GLOBAL
+    state every record since the previous GLOBAL state. A replay (lines after a state) is counted
+    afresh, as a source resuming from that state would."""
+    out, since = [], Counter[str]()
+    for line in lines:
+        try:
+            message = json.loads(line)
+        except (ValueError, RecursionError):  # hostile input: a line that is no message counts nowhere
+            out.append(line)
+            continue
+        if not isinstance(message, dict):
+            out.append(line)
+            continue
+        record = message.get("record")
+        if message.get("type") == "RECORD" and isinstance(record, dict) and isinstance(record.get("stream"), str):
+            since[record["stream"]] += 1
+        elif message.get("type") == "STATE":
+            state = message["state"]
+            if state["type"] == "GLOBAL":
+                count = sum(since.values())
+                since.clear()
+            else:
+                count = since.pop(state["stream"]["stream_descriptor"]["name"], 0)
+            state["sourceStats"] = {"recordCount": float(count)}
+            line = json.dumps(message).encode()
+        out.append(line)
+    return out
+
+
+def checksum_problem(message: dict[str, Any]) -> str | None:
+    """The platform's check of one echoed STREAM/GLOBAL state (StateCheckSumCountEventHandler):
+    destinationStats.recordCount + rejectedRecordCount == sourceStats.recordCount."""
+    state = message["state"]
+    source = state.get("sourceStats", {}).get("recordCount")
+    stats = state.get("destinationStats", {})
+    total = stats.get("recordCount", 0.0) + stats.get("rejectedRecordCount", 0.0)
+    if state.get("type") in ("STREAM", "GLOBAL") and source is not None and total != source:
+        return f"state {state_marker(message)}: destination {stats} != source {source}"
+    return None
 
 
 @dataclass
@@ -120,8 +171,9 @@ class Dataset:
         return found[-1] if found else None
 
     def after_state(self, marker: int | None) -> list[bytes]:
-        """The replay input Airbyte sends after a failure: every line after that state."""
-        return self.lines if marker is None else self.lines[self.state_index[marker] + 1:]
+        """The replay input Airbyte sends after a failure: every line after that state, its states'
+        ``sourceStats`` counted afresh."""
+        return self.lines if marker is None else with_source_stats(self.lines[self.state_index[marker] + 1:])
 
 
 def _event(rng: random.Random, row: int, email: str) -> tuple[dict[str, Any], str]:
@@ -151,9 +203,11 @@ _INVALID: list[tuple[str, Callable[[int, str], dict[str, Any]], str]] = [
 
 
 def build_dataset(*, people: int, events: int, updates: int = 3, invalid_every: int = 25,
-                  state_every: int = 20, seed: int = 0) -> Dataset:
+                  state_every: int = 20, seed: int = 0, state_kind: str = "STREAM") -> Dataset:
     """Shuffled identifies (each person ``updates`` times, ``version`` rising), events and invalid
-    records, with a unique STATE every ``state_every`` records."""
+    records, with a unique STATE every ``state_every`` records: STREAM states naming the two streams
+    in turn (so each counts its own stream over two intervals), or GLOBAL states; at the end, a state
+    for each stream (or one GLOBAL). Every state carries the ``sourceStats`` a source would send."""
     rng = random.Random(seed)
     emails = [f"person{i}@example.com" for i in range(people)]
     kinds = ["identify"] * (people * updates) + ["event"] * events
@@ -182,9 +236,13 @@ def build_dataset(*, people: int, events: int, updates: int = 3, invalid_every: 
             dataset.lines.append(record_line(PEOPLE_STREAM, {"person_email": shown, **attrs}))
         if row % state_every == 0:
             dataset.state_index[row] = len(dataset.lines)
-            dataset.lines.append(state_line(row))
-    dataset.state_index[row + 1] = len(dataset.lines)
-    dataset.lines.append(state_line(row + 1))
+            named = (PEOPLE_STREAM, EVENTS_STREAM)[(row // state_every) % 2]
+            dataset.lines.append(state_line(row, named, kind=state_kind))
+    finals = [EVENTS_STREAM] if state_kind == "GLOBAL" else [PEOPLE_STREAM, EVENTS_STREAM]
+    for marker, named in enumerate(finals, row + 1):
+        dataset.state_index[marker] = len(dataset.lines)
+        dataset.lines.append(state_line(marker, named, kind=state_kind))
+    dataset.lines = with_source_stats(dataset.lines)
     return dataset
 
 
@@ -438,6 +496,9 @@ class StateAuditor:
         self.last_index = index
         self.markers.append(marker)
         self._check_before(marker, index)
+        problem = checksum_problem(message)
+        if problem is not None:
+            self.problems.append(problem)
 
     def _check_before(self, marker: int, index: int) -> None:
         stored = {e["id"] for e in self.client.events()}

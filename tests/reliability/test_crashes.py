@@ -11,14 +11,16 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from .harness import (
     Dataset, StateAuditor, build_dataset, make_config, run_cli, snapshot, state_marker, verify_end_state,
 )
 
 
-def _dataset(soak: bool) -> Dataset:
+def _dataset(soak: bool, state_kind: str = "STREAM") -> Dataset:
     return build_dataset(people=(200 if soak else 60), events=(6_000 if soak else 1_500), seed=21,
-                         state_every=25)
+                         state_every=25, state_kind=state_kind)
 
 
 def _config(emu: Any, rejected_dir: Path) -> dict[str, Any]:
@@ -90,9 +92,12 @@ def _crash_until_done(emu: Any, dataset: Dataset, rejected_dir: Path, tmp_path: 
     return landed, problems, runs
 
 
+@pytest.mark.parametrize("state_kind", ["STREAM", "GLOBAL"])
 def test_sigkill_at_random_points_loses_and_doubles_nothing(emu: Any, rejected_dir: Path, tmp_path: Path,
-                                                           figures: Any, soak: bool) -> None:
-    dataset = _dataset(soak)
+                                                           figures: Any, soak: bool, state_kind: str) -> None:
+    # The auditor also checks every state's counts against its sourceStats (the platform's checksum),
+    # in each replay too: interleaved STREAM states of two streams, or GLOBAL states.
+    dataset = _dataset(soak, state_kind)
     emu.client.set_faults({"latency_ms": 10})  # stretches the sync so kills land inside it
     baseline = run_cli(tmp_path / "baseline", _config(emu, tmp_path / "baseline-rejected"), dataset.lines)
     assert baseline.returncode == 0

@@ -11,7 +11,7 @@ from typing import Any
 
 from .harness import (
     EVENTS_STREAM, NAMESPACE, PEOPLE_STREAM, Dataset, StateAuditor, build_dataset, make_config,
-    record_line, rejected_rows, run_cli, state_line, verify_end_state,
+    record_line, rejected_rows, run_cli, state_line, verify_end_state, with_source_stats,
 )
 
 CANARY = "c4n4ry"  # inside every hostile line: its content must never reach a log
@@ -90,6 +90,7 @@ def test_hostile_lines_are_rejected_or_counted_never_fatal(emu: Any, rejected_di
     mixed.lines += [dup, state_line(999_999)]
     mixed.state_index[999_999] = len(mixed.lines) - 1
     mixed.people["dup@example.com"] = [(len(mixed.lines) - 2, {"plan": "b", "version": 1, "row": 1})]
+    mixed.lines = with_source_stats(mixed.lines)  # hostile records count on their stream's states too
     auditor = StateAuditor(emu.client, mixed, None)
 
     run = run_cli(tmp_path / "run", make_config(emu.url, rejected_dir), mixed.lines, on_message=auditor,

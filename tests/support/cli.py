@@ -25,6 +25,12 @@ def state_line(name: str, position: int) -> str:
         "stream_descriptor": {"name": name}, "stream_state": {"position": position}}}})
 
 
+def global_state_line(position: int) -> str:
+    """A GLOBAL state: it counts the records of every stream since the previous GLOBAL state."""
+    return json.dumps({"type": "STATE", "state": {"type": "GLOBAL", "global": {
+        "shared_state": {"position": position}}}})
+
+
 def configured_stream(name: str, object_name: str, *, mode: str = "append", namespace: str | None = None,
                       properties: dict[str, Any] | None = None, primary_key: list[list[str]] | None = None,
                       sync_id: int = 7) -> dict[str, Any]:

@@ -453,7 +453,7 @@ async def test_a_refused_id_list_is_split_down_to_the_refused_id() -> None:
     client = Recorder(ids_answer=BatchResult(400, [{"reason": "invalid", "message": "no such person"}]))
     store = Store()
     lines = [line("vips", {"person_email": e, "segment_id": 7}) for e in ("a@b.co", "bad@b.co", "c@b.co")]
-    assert await run_pipeline([*lines, STATE], client, store) == [{"recordCount": 3.0, "rejectedRecordCount": 1.0}]
+    assert await run_pipeline([*lines, STATE], client, store) == [{"recordCount": 2.0, "rejectedRecordCount": 1.0}]
     assert [(r.data["person_email"], r.reason, r.message) for r in store.added] == [
         ("bad@b.co", "api_rejected", "Customer.io refused this operation (invalid): no such person")]
     assert client.calls[0] == (ADD7, ["a@b.co", "bad@b.co", "c@b.co"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 from typing import Any, Awaitable, Callable
 
 import msgspec
@@ -15,7 +16,7 @@ import pytest
 
 from destination_customer_io.catalog import Stream
 from destination_customer_io.config import parse_config
-from destination_customer_io.errors import ConfigurationError, TransientFailure
+from destination_customer_io.errors import ConfigurationError, SystemFailure, TransientFailure
 from destination_customer_io.operations.base import Op, Operation, Rejection
 from destination_customer_io.output import Output
 from destination_customer_io.pipeline import Pipeline
@@ -100,7 +101,8 @@ def record(data: dict[str, Any], stream: str = "toys") -> bytes:
 
 
 def state(n: int) -> bytes:
-    return json.dumps({"type": "STATE", "state": {"type": "STREAM", "stream": {"stream_state": {"n": n}}}}).encode()
+    return json.dumps({"type": "STATE", "state": {"type": "STREAM", "stream": {
+        "stream_descriptor": {"name": "toys"}, "stream_state": {"n": n}}}}).encode()
 
 
 async def chunks_of(lines: list[bytes], size: int = 3, pause: asyncio.Event | None = None):
@@ -111,13 +113,14 @@ async def chunks_of(lines: list[bytes], size: int = 3, pause: asyncio.Event | No
         await pause.wait()
 
 
-def make_pipeline(client: ScriptedClient, store: MemoryStore | None = None, **kw: Any) -> tuple[Pipeline, io.BytesIO]:
+def make_pipeline(client: ScriptedClient, store: MemoryStore | None = None, *, names: tuple[str, ...] = ("toys",),
+                  **kw: Any) -> tuple[Pipeline, io.BytesIO]:
     out = io.BytesIO()
-    stream = Stream(name="toys", namespace=None, operation=TOY, destination_sync_mode="append", config=CONFIG)
+    streams = {(None, name): Stream(name=name, namespace=None, operation=TOY, destination_sync_mode="append",
+                                    config=CONFIG) for name in names}
     options = {"lanes": 4, "batch_max_bytes": 500_000, "state_max_delay": 0.05, "flush_interval": 0.0}
     options.update(kw)
-    pipeline = Pipeline(streams={(None, "toys"): stream}, client=client, store=store or MemoryStore(),
-                        output=Output(out), **options)
+    pipeline = Pipeline(streams=streams, client=client, store=store or MemoryStore(), output=Output(out), **options)
     return pipeline, out
 
 
@@ -143,7 +146,8 @@ async def test_state_waits_for_the_batch_answer_then_carries_counts() -> None:
     gate.set()
     await task
     states = messages(out, "STATE")
-    assert states == [{"type": "STATE", "state": {"type": "STREAM", "stream": {"stream_state": {"n": 1}},
+    assert states == [{"type": "STATE", "state": {"type": "STREAM", "stream": {
+                                                      "stream_descriptor": {"name": "toys"}, "stream_state": {"n": 1}},
                                                   "destinationStats": {"recordCount": 5.0}}}]
 
 
@@ -189,7 +193,7 @@ async def test_207_rejects_exactly_the_listed_ops_and_counts_them_in_the_state()
     rejected = store.durable[0]
     assert (rejected.reason, rejected.field) == ("api_rejected", "attributes.x")
     assert rejected.message == "Customer.io refused this operation (invalid): bad x"
-    assert messages(out, "STATE")[0]["state"]["destinationStats"] == {"recordCount": 3.0,
+    assert messages(out, "STATE")[0]["state"]["destinationStats"] == {"recordCount": 2.0,
                                                                        "rejectedRecordCount": 1.0}
     assert pipeline.counts.accepted == 2
 
@@ -220,7 +224,7 @@ async def test_400_splits_the_batch_until_only_the_bad_op_is_rejected() -> None:
     assert [r.data["v"] for r in store.durable] == ["poison"]
     accepted = [op["v"] for b in client.batches if all(o["v"] != "poison" for o in b) for op in b]
     assert sorted(accepted, key=str) == sorted([1, 2, 4, 5, 6, 7], key=str)
-    assert messages(out, "STATE")[0]["state"]["destinationStats"] == {"recordCount": 7.0,
+    assert messages(out, "STATE")[0]["state"]["destinationStats"] == {"recordCount": 6.0,
                                                                        "rejectedRecordCount": 1.0}
 
 
@@ -274,8 +278,10 @@ async def test_unknown_stream_and_garbage_lines_do_not_stop_the_sync() -> None:
     await pipeline.run(chunks_of(lines))
     assert [r.reason for r in store.durable] == ["record_data_not_object", "stream_not_in_catalog"]
     assert pipeline.counts.unreadable_lines == 1
-    assert messages(out, "STATE")[0]["state"]["destinationStats"] == {"recordCount": 3.0,
-                                                                       "rejectedRecordCount": 2.0}
+    # The state is the `toys` stream's: its two records (one malformed). The `nope` record counts on
+    # no state here (it would on a state naming `nope`); the line that is not JSON counts nowhere.
+    assert messages(out, "STATE")[0]["state"]["destinationStats"] == {"recordCount": 1.0,
+                                                                       "rejectedRecordCount": 1.0}
     assert b"not json" not in out.getvalue()
 
 
@@ -346,7 +352,7 @@ async def test_merge_keeps_every_record_accounted_for() -> None:
     lines = [record({"key": "p", "kind": "set", "attrs": {"a": i}}) for i in range(3)] + [state(1)]
     await pipeline.run(chunks_of(lines))
     assert len(store.durable) == 3  # one merged op refused -> its three records rejected
-    assert messages(out, "STATE")[0]["state"]["destinationStats"] == {"recordCount": 3.0,
+    assert messages(out, "STATE")[0]["state"]["destinationStats"] == {"recordCount": 0.0,
                                                                        "rejectedRecordCount": 3.0}
 
 
@@ -426,8 +432,106 @@ async def test_one_batch_spanning_epochs_charges_each_refusal_to_its_records_epo
         ["p0", "p1", "p2", "p3"]
     assert [(r.data["key"], r.data.get("v")) for r in store.durable] == [("p0", 1), ("p0", 2), ("p3", None)]
     assert [m["state"]["destinationStats"] for m in messages(out, "STATE")] == [
-        {"recordCount": 2.0, "rejectedRecordCount": 1.0},
-        {"recordCount": 2.0, "rejectedRecordCount": 1.0},
         {"recordCount": 1.0, "rejectedRecordCount": 1.0},
+        {"recordCount": 1.0, "rejectedRecordCount": 1.0},
+        {"recordCount": 0.0, "rejectedRecordCount": 1.0},
     ]
     assert (pipeline.counts.accepted, pipeline.counts.rejected, pipeline.counts.merged) == (2, 3, 1)
+
+
+# --- checkpoint counts: the platform's checksum ----------------------------------------------------------
+
+def stream_state(name: str, n: int, source_count: int) -> bytes:
+    return json.dumps({"type": "STATE", "state": {"type": "STREAM", "stream": {
+        "stream_descriptor": {"name": name}, "stream_state": {"n": n}},
+        "sourceStats": {"recordCount": float(source_count)}}}).encode()
+
+
+def global_state(n: int, source_count: int) -> bytes:
+    return json.dumps({"type": "STATE", "state": {"type": "GLOBAL", "global": {"shared_state": {"n": n}},
+                                                  "sourceStats": {"recordCount": float(source_count)}}}).encode()
+
+
+def counts_of(out: io.BytesIO) -> list[tuple[float, float, float]]:
+    """(accepted, rejected, sourceStats) of every emitted state, in order."""
+    return [(m["state"]["destinationStats"]["recordCount"],
+             m["state"]["destinationStats"].get("rejectedRecordCount", 0.0),
+             m["state"]["sourceStats"]["recordCount"]) for m in messages(out, "STATE")]
+
+
+async def refuse_v_minus_one(batch: list[dict[str, Any]]) -> BatchResult:
+    """Customer.io refuses (207) every op whose ``v`` is -1."""
+    return BatchResult(200, [{"batch_index": i, "reason": "invalid"} for i, op in enumerate(batch) if op["v"] == -1])
+
+
+async def test_stream_states_count_only_their_own_stream_since_its_previous_state() -> None:
+    # users and events interleave; each state counts its own stream's records since that stream's last
+    # state: accepted in recordCount, rejected (before sending or by a 207) only in rejectedRecordCount.
+    lines = [record({"key": "u1"}, "users"), record({"bad": True}, "events"), record({"key": "e1"}, "events"),
+             record({"key": "u2", "v": -1}, "users"), stream_state("users", 1, 2),
+             record({"key": "e2"}, "events"), record({"key": "u3"}, "users"), stream_state("events", 2, 3),
+             record({"bad": True}, "users"), stream_state("users", 3, 2), stream_state("events", 4, 0)]
+    pipeline, out = make_pipeline(ScriptedClient(refuse_v_minus_one), names=("users", "events"))
+    await pipeline.run(chunks_of(lines))
+    assert counts_of(out) == [(1.0, 1.0, 2.0), (2.0, 1.0, 3.0), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0)]
+
+
+async def test_a_record_of_a_stream_missing_from_the_catalog_counts_on_a_state_naming_that_stream() -> None:
+    lines = [record({"key": "a"}, "ghosts"), record({"key": "b"}), stream_state("toys", 1, 1),
+             stream_state("ghosts", 2, 1), b"not json", stream_state("toys", 3, 0)]
+    pipeline, out = make_pipeline(ScriptedClient())
+    await pipeline.run(chunks_of(lines))
+    assert counts_of(out) == [(1.0, 0.0, 1.0), (0.0, 1.0, 1.0), (0.0, 0.0, 0.0)]  # the garbage line: no count
+
+
+async def test_global_states_count_every_stream_since_the_previous_global_state() -> None:
+    lines = [record({"key": "u1"}, "users"), record({"bad": True}, "events"), global_state(1, 2),
+             record({"key": "e1", "v": -1}, "events"), record({"key": "u2"}, "users"),
+             record({"key": "e2"}, "events"), global_state(2, 3)]
+    pipeline, out = make_pipeline(ScriptedClient(refuse_v_minus_one), names=("users", "events"))
+    await pipeline.run(chunks_of(lines))
+    assert counts_of(out) == [(1.0, 1.0, 2.0), (2.0, 1.0, 3.0)]
+
+
+async def test_legacy_states_count_every_record_since_the_previous_state() -> None:
+    legacy = json.dumps({"type": "STATE", "state": {"data": {"cursor": 1}, "sourceStats": {"recordCount": 2.0}}})
+    pipeline, out = make_pipeline(ScriptedClient())
+    await pipeline.run(chunks_of([record({"key": "a"}), record({"bad": True}), legacy.encode()]))
+    assert counts_of(out) == [(1.0, 1.0, 2.0)]
+
+
+async def test_stream_and_global_states_in_one_input_end_the_sync_as_a_system_error() -> None:
+    lines = [record({"key": "a"}), stream_state("toys", 1, 1), record({"key": "b"}), global_state(2, 1)]
+    pipeline, out = make_pipeline(ScriptedClient())
+    with pytest.raises(SystemFailure, match="mixes STREAM and GLOBAL states"):
+        await pipeline.run(chunks_of(lines, size=1))
+    assert all(m["state"]["type"] == "STREAM" for m in messages(out, "STATE"))
+
+
+def stream_status(name: str, status: str) -> bytes:
+    return json.dumps({"type": "TRACE", "trace": {"type": "STREAM_STATUS", "emitted_at": 1.0, "stream_status": {
+        "stream_descriptor": {"name": name}, "status": status}}}).encode()
+
+
+async def test_a_stream_left_without_a_complete_status_is_named_in_a_warning() -> None:
+    lines = [stream_status("users", "STARTED"), stream_status("events", "STARTED"), record({"key": "a"}, "users"),
+             stream_status("users", "COMPLETE"), record({"key": "b"}, "events"), stream_status("events", "INCOMPLETE")]
+    pipeline, out = make_pipeline(ScriptedClient(), names=("users", "events"))
+    await pipeline.run(chunks_of(lines))
+    warnings = [m["log"]["message"] for m in messages(out, "LOG") if m["log"]["level"] == "WARN"]
+    assert warnings == ["Stream events ended without a COMPLETE stream status (last status: INCOMPLETE); the "
+                        "source may not have sent all of its records."]
+
+
+async def test_input_without_stream_statuses_warns_of_nothing() -> None:
+    pipeline, out = make_pipeline(ScriptedClient())
+    await pipeline.run(chunks_of([record({"key": "a"}), state(1)]))
+    assert [m for m in messages(out, "LOG") if m["log"]["level"] == "WARN"] == []
+
+
+async def test_skipped_lines_are_logged_with_their_true_line_number() -> None:
+    lines = [b"garbage"] * 3 + [record({"key": f"k{i}"}) for i in range(6)] + [b"", b"more garbage", state(1)]
+    pipeline, out = make_pipeline(ScriptedClient())
+    await pipeline.run(chunks_of(lines, size=4))
+    logged = [m["log"]["message"] for m in messages(out, "LOG") if m["log"]["level"] == "WARN"]
+    assert [re.search(r"line (\d+)\)", text).group(1) for text in logged] == ["1", "2", "3", "11"]
