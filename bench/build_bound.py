@@ -54,11 +54,10 @@ def minimal_event_build(self: Any, data: dict[str, Any], stream: Any) -> Op:
 
 
 def minimal_identify_build(self: Any, data: dict[str, Any], stream: Any) -> Op:
-    """The bench person's op (email identifier, the id column as the `id` attribute), nothing checked."""
+    """The bench person's op (email identifier; identifier columns are not attributes), nothing checked."""
     attributes = data.copy()
     for field in _PERSON_FIELDS:
         attributes.pop(field, None)
-    attributes["id"] = data["person_id"]
     email = data["person_email"]
     op = {"type": "person", "action": "identify", "identifiers": {"email": email}, "attributes": attributes,
           "timestamp": int(self._clock())}

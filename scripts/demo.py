@@ -122,7 +122,7 @@ def catalog() -> dict[str, Any]:
                {"person_email": {"type": "string"},
                 "signed_up_at": {"type": "string", "format": "date-time", "airbyte_type": "timestamp_with_timezone"}},
                [["person_email"]]),
-        stream("purchases", "person_event", "append", {"event_name": {"type": "string"}}),
+        stream("purchases", "person_event", "append", {"person_email": {"type": "string"}, "event_name": {"type": "string"}}),
         stream("companies", "object_identify", "append_dedup", {}, [["object_type_id", "object_id"]]),
         stream("memberships", "relationship", "append_dedup", {}, [["person_email", "object_type_id", "object_id"]]),
         stream("devices", "person_device", "append_dedup", {}, [["device_token"]]),

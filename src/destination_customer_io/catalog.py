@@ -13,6 +13,7 @@ from typing import Any
 
 from . import values
 from .config import Config, ConfigError
+from .errors import ConfigurationError
 from .operations.base import Operation
 
 
@@ -29,6 +30,10 @@ class Stream:
     primary_key: list[list[str]] | None = None
     generation_id: int | None = None
     sync_id: int | None = None
+    # How people are identified on this stream: the identifier column its primary key names (the
+    # matching key the user picked), else the config's identifierType; "" = derive in __post_init__.
+    identifier_type: str = ""
+    identifier_origin: str = ""  # for messages: "identifierType `email`" or "the stream's primary key"
     # Columns whose schema says they hold a timestamp (format date-time / airbyte_type timestamp_*).
     timestamp_fields: frozenset[str] = frozenset()
     # operation field <- source column (or {"const": v}); empty when records already carry the names.
@@ -39,6 +44,12 @@ class Stream:
     # Attribute values changed to fit Customer.io's limits (oversized_attributes drop/truncate), by
     # Airbyte change type: NULLED (dropped), TRUNCATED.
     changed: Counter = field(default_factory=Counter)
+    # The first rejected_message of each reason (quoted when a stream rejects nearly everything).
+    first_messages: dict[str, str] = field(default_factory=dict)
+    # Derived event ids that repeated one already sent in this sync (identical records; counted in a
+    # window shared by every stream of the sync, see values.RepeatWindow).
+    repeated_ids: int = 0
+    repeats: values.RepeatWindow = field(default_factory=values.RepeatWindow, repr=False, compare=False)
     # The stream's part of every record id, encoded once (values.id_seed).
     id_seed: bytes = field(init=False, repr=False, compare=False)
     # Attribute names already seen short enough for any name limit: a subset test of a record's names
@@ -47,14 +58,14 @@ class Stream:
 
     def __post_init__(self) -> None:
         self.id_seed = values.id_seed(self.name, self.namespace)
+        if not self.identifier_type:
+            self.identifier_type = self.config.identifierType
+        if not self.identifier_origin:
+            self.identifier_origin = f"identifierType `{self.identifier_type}`"
 
     def remember_short_names(self, names: Any) -> None:
         if len(self.short_names) < SHORT_NAMES_KEPT:
             self.short_names.update(names)
-
-    @property
-    def identifier_type(self) -> str:
-        return self.config.identifierType
 
     @property
     def label(self) -> str:
@@ -62,6 +73,51 @@ class Stream:
 
 
 SHORT_NAMES_KEPT = 10_000
+# identifierType -> its record column (the matching keys discover offers for people)
+IDENTIFIER_COLUMNS = {"email": "person_email", "id": "person_id", "cio_id": "person_cio_id"}
+_IDENTIFIER_OF_COLUMN = {column: kind for kind, column in IDENTIFIER_COLUMNS.items()}
+
+
+def identifier_from_primary_key(primary_key: Any, field_map: dict[str, Any], label: str) -> str | None:
+    """The identifierType a stream's ``primary_key`` picks (``[["person_id"]]`` -> ``id``), or None when
+    it names no identifier column. Keys name source columns where ``stream_mappings`` renames them."""
+    if not isinstance(primary_key, list):
+        return None
+    renamed = {source: target for target, source in field_map.items() if isinstance(source, str)}
+    found = []
+    for path in primary_key:
+        if isinstance(path, list) and len(path) == 1 and isinstance(path[0], str):
+            kind = _IDENTIFIER_OF_COLUMN.get(renamed.get(path[0], path[0]))
+            if kind is not None and kind not in found:
+                found.append(kind)
+    if len(found) > 1:
+        columns = ", ".join(f"`{IDENTIFIER_COLUMNS[kind]}`" for kind in found)
+        raise ConfigurationError(f"Stream `{label}`: its primary key names {columns}; a person is matched by one "
+                          "identifier, so pick one of them as the matching key")
+    return found[0] if found else None
+
+
+def check_identifier_column(stream: Stream, needs: str | None) -> None:
+    """Before anything is sent: a stream whose schema lists its columns must have the identifier column
+    its operation will read, or every record would be rejected. ``needs`` is the operation's ``person``
+    (``required``, ``or_anonymous``, None)."""
+    properties = stream.json_schema.get("properties") if isinstance(stream.json_schema, dict) else None
+    if not needs or not isinstance(properties, dict) or not properties:
+        return
+    target = IDENTIFIER_COLUMNS[stream.identifier_type]
+    source = stream.field_map.get(target, target) if stream.field_map else target
+    if not isinstance(source, str) or source in properties:
+        return  # a constant, or present
+    if needs == "or_anonymous" and stream.field_map.get("anonymous_id", "anonymous_id") in properties:
+        return
+    like = [name for name in properties if name in _IDENTIFIER_OF_COLUMN or name == "anonymous_id"
+            or "email" in name.lower() or name.lower() == "id" or name.lower().endswith("_id")]
+    raise ConfigurationError(
+        f"Stream `{stream.label}` ({stream.operation.object_name}) identifies people by `{source}` "
+        f"({stream.identifier_origin}), but its schema has no such column; identifier-like columns it has: "
+        + (", ".join(f"`{name}`" for name in like) or "none")
+        + ". Map the right column to it, pick another matching key, or set identifierType."
+    )
 _TIMESTAMP_TYPES = {"timestamp_with_timezone", "timestamp_without_timezone"}
 
 

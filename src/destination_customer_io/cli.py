@@ -21,7 +21,8 @@ from typing import Any, AsyncIterator, BinaryIO, Callable, Sequence
 import aiohttp
 
 from . import __version__, values
-from .catalog import Stream, load_catalog_json, timestamp_columns
+from .catalog import (IDENTIFIER_COLUMNS, Stream, check_identifier_column, identifier_from_primary_key,
+                      load_catalog_json, timestamp_columns)
 from .config import Config, ConfigError, StreamMapping, load_config
 from .errors import ConfigurationError, SyncError, TransientFailure
 from .output import Output
@@ -42,6 +43,7 @@ def resolve_streams(config: Config, catalog: dict[str, Any]) -> dict[tuple[str |
     from .operations import OPERATIONS
 
     mappings = _index_mappings(config.stream_mappings, OPERATIONS)
+    repeats = values.RepeatWindow()  # one window for the sync: ids of different streams never collide
     used: set[tuple[str | None, str]] = set()
     streams: dict[tuple[str | None, str], Stream] = {}
     for entry in catalog["streams"]:
@@ -65,12 +67,17 @@ def resolve_streams(config: Config, catalog: dict[str, Any]) -> dict[tuple[str |
                 + _namespace_hint(mappings, name)
             )
         mode = str(entry.get("destination_sync_mode") or "append")
-        if mode in _SPECIFIC_MODES and mode not in operation.sync_modes:
+        # `append` is what catalogs without data activation carry (PyAirbyte, scripts): the operation's
+        # first mode. Any other mode must be one the operation implements.
+        if mode not in operation.sync_modes and mode != "append":
             raise ConfigurationError(
                 f"Stream `{_label(namespace, name)}` asks for sync mode `{mode}`, which `{object_name}` does "
                 f"not support (it supports: {', '.join(operation.sync_modes)})"
             )
         schema = info.get("json_schema") if isinstance(info.get("json_schema"), dict) else {}
+        field_map = dict(mapping.fields) if mapping else {}
+        keyed = identifier_from_primary_key(entry.get("primary_key"), field_map, _label(namespace, name)) \
+            if operation.person else None
         stream = Stream(
             name=name,
             namespace=namespace,
@@ -83,16 +90,15 @@ def resolve_streams(config: Config, catalog: dict[str, Any]) -> dict[tuple[str |
             sync_id=entry.get("sync_id"),
             timestamp_fields=_mapped_timestamps(timestamp_columns(schema), mapping)
             if config.convert_timestamps else frozenset(),
-            field_map=dict(mapping.fields) if mapping else {},
+            field_map=field_map,
+            identifier_type=keyed or config.identifierType,
+            identifier_origin=f"the stream's primary key `{IDENTIFIER_COLUMNS[keyed]}`" if keyed else "",
+            repeats=repeats,
         )
+        check_identifier_column(stream, operation.person)
         streams[(namespace, name)] = stream
     _check_mappings_used(mappings, used, streams)
     return streams
-
-
-# Modes that ask an operation for a specific behaviour: refused up front where it has none, rather than
-# rejecting every record. (append / append_dedup / overwrite only say how Airbyte read the data.)
-_SPECIFIC_MODES = frozenset({"update", "soft_delete"})
 
 
 def _label(namespace: str | None, name: str) -> str:
@@ -296,6 +302,7 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
             max_inflight_bytes=config.max_inflight_bytes,
             state_max_delay=config.state_max_delay_seconds,
             progress_interval=config.progress_interval_seconds,
+            max_rejected_percent=config.max_rejected_percent,
         )
         started = time.monotonic()
         sigterm.attach(pipeline)
@@ -371,6 +378,9 @@ def stream_summary(stream: Stream) -> str:
     if stream.changed:  # oversized_attributes drop / truncate: sent, but not as read
         text += (f"; oversized attribute values dropped: {stream.changed['NULLED']}, "
                  f"truncated: {stream.changed['TRUNCATED']}")
+    if stream.repeated_ids:
+        text += (f"; {stream.repeated_ids} records without an event_id were identical to an earlier one, so "
+                 "their derived event id repeated and Customer.io keeps one event for them")
     return text + "."
 
 

@@ -111,9 +111,12 @@ class Config(msgspec.Struct, frozen=True):
     track_api_base_url: str | None = None
     # mapping and validation
     convert_timestamps: bool = True
-    null_values: Literal["omit", "null", "empty_string"] = "omit"
+    null_values: Literal["omit", "null", "empty_string"] = "null"  # Kotlin's: a warehouse NULL clears it
     oversized_attributes: Literal["reject", "drop", "truncate"] = "reject"
     stream_mappings: list[StreamMapping] = []
+    send_other_identifiers: bool = False  # Kotlin drops the identifier columns from attributes
+    event_ids: Literal["derived", "source"] = "derived"
+    max_rejected_percent: float | None = None  # None: rejections never fail a sync
     # tuning
     # Batches in flight: enough that lanes x ~1,000 ops / round trip exceeds the CPU-bound rate. With
     # 50 ms of latency identify ran at 63k records/s with 8 lanes (200k records), 113k with 16, 127k with
@@ -131,6 +134,8 @@ class Config(msgspec.Struct, frozen=True):
 
     def __post_init__(self) -> None:
         _check_range("lanes", self.lanes, 1, 256)
+        if self.max_rejected_percent is not None and not 0 <= self.max_rejected_percent <= 100:
+            raise ValueError(f"`max_rejected_percent` must be between 0 and 100, got {self.max_rejected_percent}")
         _check_range("batch_max_bytes", self.batch_max_bytes, 1_000, 500_000)
         _check_range("max_inflight_bytes", self.max_inflight_bytes, 100_000, 2_000_000_000)
         for name in ("request_timeout_seconds", "retry_max_seconds", "state_max_delay_seconds",

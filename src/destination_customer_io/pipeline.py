@@ -26,7 +26,7 @@ from typing import Any, AsyncIterator
 
 import msgspec
 
-from . import checkpoints, protocol, reasons
+from . import checkpoints, guards, protocol, reasons
 from .catalog import Stream
 from .errors import SyncError, SystemFailure, TransientFailure
 from .operations.base import Op, Operation, Rejection
@@ -231,6 +231,7 @@ class Pipeline:
         state_max_delay: float = 1.0,
         progress_interval: float = 10.0,
         flush_interval: float = 1.0,
+        max_rejected_percent: float | None = None,
     ) -> None:
         self.streams = streams
         self.client = client
@@ -241,6 +242,9 @@ class Pipeline:
         self.state_max_delay = state_max_delay
         self.progress_interval = progress_interval
         self.flush_interval = flush_interval
+        self.max_rejected_percent = max_rejected_percent
+        self._warned: set[StreamKey] = set()  # streams already warned of for their rejected share
+        self._over_limit: SyncError | None = None  # max_rejected_percent exceeded: raised after the drain
         now = time.monotonic()
         self.lanes = [Lane(now) for _ in range(lanes)]
         self._lane_count = lanes
@@ -282,8 +286,13 @@ class Pipeline:
                     self._finish(epoch, 1)
                 self._raise_if_failed()
                 await self._wait_for_room()
+                if self._judge_rejections(final=False):
+                    break  # read no more: deliver what was read, emit its states, then stop
             await self._drain(tasks, helpers[0])
+            self._judge_rejections(final=True)
             self._warn_incomplete_streams()
+            if self._over_limit is not None:
+                raise self._over_limit
         finally:
             for task in (*tasks, *helpers):
                 task.cancel()
@@ -453,6 +462,21 @@ class Pipeline:
                 reads[key] = reads.get(key, 0) + count
             self._unknown_reads.clear()
         return reads
+
+    def _judge_rejections(self, *, final: bool) -> bool:
+        """Warn once of a stream rejecting >= 90% of its records; True when one exceeds
+        ``max_rejected_percent`` (the sync then ends with a config_error once what was read is handled)."""
+        for key, stream in self.streams.items():
+            share = guards.share_of(stream, final=final)
+            if share is None:
+                continue
+            if share.percent >= guards.WARN_PERCENT and key not in self._warned:
+                self._warned.add(key)
+                self.out.log(guards.warning(stream, share), "WARN")
+            limit = self.max_rejected_percent
+            if limit is not None and share.percent > limit and self._over_limit is None:
+                self._over_limit = guards.limit_error(stream, share, limit)
+        return self._over_limit is not None
 
     def _warn_incomplete_streams(self) -> None:
         """Sources that report stream statuses end each stream with COMPLETE; a catalog stream left
@@ -684,6 +708,8 @@ class Pipeline:
         self.counts.rejected_by_reason[rejection.reason] += 1
         if stream is not None:
             stream.rejected[rejection.reason] += 1
+            if rejection.reason not in stream.first_messages:
+                stream.first_messages[rejection.reason] = rejection.message
         meta = record.meta or {}
         changes = meta.get("changes") if isinstance(meta.get("changes"), list) else None
         try:

@@ -62,3 +62,22 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     API_REJECTED: "Customer.io refused the operation (a 207 entry, or a 400 isolated to this one operation); "
     "its reason and message follow in `rejected_message`.",
 }
+
+# What to change when a stream rejects (nearly) everything for one reason: the sentence ends the warning.
+HINTS: Final[dict[str, str]] = {
+    IDENTIFIER_MISSING: "map the column that holds the identifier to it, or pick the identifier the data has "
+    "(identifierType, or the stream's matching key)",
+    IDENTIFIER_INVALID: "check that the identifier column holds what identifierType names (email addresses "
+    "for `email`), or pick another identifier",
+    EVENT_NAME_MISSING: "map a column to `event_name` (page: `url`, screen: `screen_name`), or set it with "
+    '{"const": "..."} in stream_mappings',
+    INVALID_TIMESTAMP: "send unix seconds or ISO-8601 date-times, or set convert_timestamps to false if the "
+    "timestamp-typed columns are not dates",
+    ATTRIBUTE_VALUE_TOO_LONG: "set oversized_attributes to `drop` or `truncate`, or leave the long column out",
+    STREAM_NOT_IN_CATALOG: "add the stream to the configured catalog",
+    API_REJECTED: "read the rejected records' `rejected_message`: it is Customer.io's own reason",
+}
+
+
+def hint(reason: str) -> str:
+    return HINTS.get(reason, f"see `{reason}` in docs/rejected.md")

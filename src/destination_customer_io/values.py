@@ -224,3 +224,33 @@ def seeded_event_ulid(event_id: Any, ms: int, seed: Any, data: dict[str, Any]) -
     if isinstance(event_id, str) and is_ulid(event_id):
         return event_id.upper()
     return user_id_ulid(event_id)
+
+
+def source_event_id(event_id: Any) -> str | None:
+    """``event_ids: source``: the record's own ``event_id`` as given (other scalars as their JSON text,
+    as Airbyte's Kotlin connector sends them), None when it has none (then no ``id`` is sent)."""
+    if event_id is None or (isinstance(event_id, str) and not event_id.strip()):
+        return None
+    return event_id if isinstance(event_id, str) else _CANONICAL.encode(event_id).decode("utf-8")
+
+
+class RepeatWindow:
+    """Which ids were already seen, over the last ``limit`` to ``2 * limit`` distinct ids: two sets of
+    the ids' hashes, the older dropped when the newer fills. Bounded (at most 2 x 100,000 hashes, ~12 MB),
+    so a repeat further back than that is not counted; a hash collision (64-bit) would count one twice."""
+
+    __slots__ = ("current", "previous", "limit")
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.current: set[int] = set()
+        self.previous: set[int] = set()
+        self.limit = limit
+
+    def repeated(self, value: str) -> bool:
+        key = hash(value)
+        if key in self.current or key in self.previous:
+            return True
+        self.current.add(key)
+        if len(self.current) >= self.limit:
+            self.previous, self.current = self.current, set()
+        return False

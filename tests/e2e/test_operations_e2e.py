@@ -155,7 +155,8 @@ def test_delete_suppress_and_unsuppress(emu: EmulatorProcess, tmp_path: Path) ->
 def test_devices_added_updated_and_removed(emu: EmulatorProcess, tmp_path: Path) -> None:
     streams = [USERS,
                configured_stream("devices", "person_device", mode="append_dedup", primary_key=[["device_token"]],
-                                 properties={"last_used": {"type": "string", "format": "date-time"}}),
+                                 properties={"person_email": {"type": "string"},
+                                             "last_used": {"type": "string", "format": "date-time"}}),
                configured_stream("uninstalls", "person_device", mode="soft_delete")]
     lines = [*users("ann@example.com"),
              record_line("devices", {"person_email": "ann@example.com", "device_token": "tok-ios",

@@ -62,10 +62,13 @@ def limit_msg(subject: str, size: int, limit: int) -> str:
 # --- person_identify: the op --------------------------------------------------------------------
 
 def test_identify_op_exact() -> None:
-    op = ident({"person_email": "Ann@Example.com", "plan": "pro", "seats": 3, "tags": ["a"], "x": None})
+    # Defaults as in Airbyte's Kotlin connector: a null clears the attribute, identifier columns are
+    # never attributes.
+    op = ident({"person_email": "Ann@Example.com", "person_id": "u1", "person_cio_id": "c1", "plan": "pro",
+                "seats": 3, "tags": ["a"], "x": None})
     assert body(op) == {
         "type": "person", "action": "identify", "identifiers": {"email": "Ann@Example.com"},
-        "attributes": {"plan": "pro", "seats": 3, "tags": ["a"]}, "timestamp": NOW,
+        "attributes": {"plan": "pro", "seats": 3, "tags": ["a"], "x": None}, "timestamp": NOW,
     }
     assert op.key == "person:email:ann@example.com"
     assert op.ordered is True and op.changes is None
@@ -73,13 +76,15 @@ def test_identify_op_exact() -> None:
 
 
 def test_identify_sends_secondary_identifiers_as_attributes() -> None:
-    op = ident({"person_email": "a@b.co", "person_id": 42, "person_cio_id": "c1", "plan": "pro"})
+    op = ident({"person_email": "a@b.co", "person_id": 42, "person_cio_id": "c1", "plan": "pro"},
+               send_other_identifiers=True)
     assert body(op)["identifiers"] == {"email": "a@b.co"}
     assert body(op)["attributes"] == {"plan": "pro", "id": "42"}  # cio_id is immutable: never an attribute
 
 
 def test_identify_by_id_sets_email_attribute() -> None:
-    op = ident({"person_id": "u1", "person_email": " a@b.co ", "plan": "x"}, identifierType="id")
+    op = ident({"person_id": "u1", "person_email": " a@b.co ", "plan": "x"}, identifierType="id",
+               send_other_identifiers=True)
     assert body(op)["identifiers"] == {"id": "u1"}
     assert body(op)["attributes"] == {"plan": "x", "email": "a@b.co"}
     assert op.key == "person:id:u1"
@@ -94,12 +99,19 @@ def test_identify_by_cio_id() -> None:
 
 @pytest.mark.parametrize("policy", ["null", "empty_string"])
 def test_null_secondary_identifiers_are_never_sent(policy: str) -> None:
-    op = ident({"person_id": "u1", "person_email": None}, identifierType="id", null_values=policy)
+    op = ident({"person_id": "u1", "person_email": None}, identifierType="id", null_values=policy,
+               send_other_identifiers=True)
     assert body(op)["attributes"] == {}
 
 
+def test_identifier_columns_are_dropped_unless_send_other_identifiers() -> None:
+    op = ident({"person_id": "u1", "person_email": "nope", "person_cio_id": "c", "plan": "x"}, identifierType="id")
+    assert body(op)["attributes"] == {"plan": "x"}  # dropped, so not even checked
+
+
 def test_invalid_secondary_email_rejects() -> None:
-    assert rejected(ident({"person_id": "u1", "person_email": "nope"}, identifierType="id")) == (
+    assert rejected(ident({"person_id": "u1", "person_email": "nope"}, identifierType="id",
+                          send_other_identifiers=True)) == (
         reasons.IDENTIFIER_INVALID, "person_email",
         "`person_email` is not an email address (one @ with text on both sides, no spaces)",
     )
@@ -230,7 +242,7 @@ def test_attribute_count_boundary() -> None:
     attrs = {f"a{i}": i for i in range(300)}
     assert len(body(ident({"person_email": "a@b.co", **attrs}))["attributes"]) == 300
     assert len(body(ident({"person_email": "a@b.co", **attrs}, mode="update"))["attributes"]) == 301
-    assert rejected(ident({"person_email": "a@b.co", "person_id": "u", **attrs})) == (
+    assert rejected(ident({"person_email": "a@b.co", "person_id": "u", **attrs}, send_other_identifiers=True)) == (
         reasons.TOO_MANY_ATTRIBUTES, None, "the record sets 301 attributes; Customer.io allows at most 300 per call",
     )
 
@@ -483,9 +495,11 @@ def test_field_map_drives_ops_and_rejections_name_source_columns() -> None:
 
 def test_field_map_for_identify_secondary_identifier() -> None:
     fm = {"person_id": "uid", "person_email": "mail"}
-    op = ident({"uid": "u1", "mail": "a@b.co", "plan": "p"}, identifierType="id", field_map=fm)
+    op = ident({"uid": "u1", "mail": "a@b.co", "plan": "p"}, identifierType="id", field_map=fm,
+               send_other_identifiers=True)
     assert body(op)["identifiers"] == {"id": "u1"} and body(op)["attributes"] == {"plan": "p", "email": "a@b.co"}
-    assert rejected(ident({"uid": "u1", "mail": "bad"}, identifierType="id", field_map=fm))[:2] == (
+    assert rejected(ident({"uid": "u1", "mail": "bad"}, identifierType="id", field_map=fm,
+                          send_other_identifiers=True))[:2] == (
         reasons.IDENTIFIER_INVALID, "mail")
 
 

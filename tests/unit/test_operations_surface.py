@@ -140,7 +140,8 @@ def test_whole_person_ops(name: str) -> None:
 def test_add_device_op() -> None:
     op = build("person_device", {"person_id": 7, "person_email": A, "device_token": "t" * 200, "platform": " iOS ",
                                  "last_used": 1_700_000_000_123, "app": "1.2", "gone": None,
-                                 "_ab_cdc_deleted_at": None}, "append_dedup", identifierType="id")
+                                 "_ab_cdc_deleted_at": None}, "append_dedup", identifierType="id",
+               null_values="omit")
     assert body(op) == {"type": "person", "action": "add_device", "identifiers": {"id": "7"},
                         "device": {"token": "t" * 200, "platform": "ios", "last_used": T,
                                    "attributes": {"app": "1.2"}}}

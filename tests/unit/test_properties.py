@@ -142,7 +142,8 @@ def decoded(op: Op) -> dict[str, Any]:
 # --- person_identify -------------------------------------------------------------------------------
 
 def expected_identify(record: dict[str, Any], identifier_type: str) -> dict[str, Any] | None:
-    """The op a correct mapping sends (reject policy, nulls omitted), or None when the identifier is bad."""
+    """The op a correct mapping sends (reject policy, nulls sent as null, the default), or None when the
+    identifier is bad."""
     field = {"email": "person_email", "id": "person_id"}[identifier_type]
     raw = record.get(field)
     if isinstance(raw, int) and identifier_type == "id":
@@ -151,7 +152,7 @@ def expected_identify(record: dict[str, Any], identifier_type: str) -> dict[str,
         raw = raw.strip()
     if not isinstance(raw, str):
         return None
-    attrs = {k: v for k, v in record.items() if k != field and v is not None}
+    attrs = {k: v for k, v in record.items() if k != field}
     return {"type": "person", "action": "identify", "identifiers": {identifier_type: raw},
             "attributes": attrs, "timestamp": NOW}
 

@@ -148,3 +148,20 @@ def test_hash_ulid_is_a_valid_ulid_with_the_event_time() -> None:
     assert values.hash_ulid(T * 1000, bytes(16)) != values.hash_ulid(T * 1000, b"\x01" + bytes(15))
     # the random part carries the low 5 bits of each digest byte
     assert values.hash_ulid(0, bytes([31] * 16))[10:] == "Z" * 16
+
+
+def test_repeat_window_remembers_between_limit_and_twice_limit_ids() -> None:
+    from destination_customer_io.values import RepeatWindow
+
+    window = RepeatWindow(limit=3)
+    assert [window.repeated(x) for x in ("a", "b", "a")] == [False, False, True]
+    assert [window.repeated(x) for x in ("c", "d", "e", "f")] == [False, False, False, False]
+    # a, b, c filled the first generation; d, e, f the second: "a" is now forgotten, "d" still known
+    assert window.repeated("d") is True and window.repeated("a") is False
+
+
+def test_source_event_ids_are_sent_as_given() -> None:
+    from destination_customer_io.values import source_event_id
+
+    assert [source_event_id(v) for v in ("01hf2xq5m7t9c3n8v4b6k0w2zr", "order-7", 77, None, " ")] == [
+        "01hf2xq5m7t9c3n8v4b6k0w2zr", "order-7", "77", None, None]

@@ -95,6 +95,9 @@ class Operation:
 
     object_name: ClassVar[str]
     sync_modes: ClassVar[tuple[str, ...]]
+    # The person column it reads (chosen by the stream's identifier): "required", "or_anonymous" (page
+    # and screen views), or None (no person, or other columns). Checked against stream schemas at start.
+    person: ClassVar[str | None] = None
 
     def discover(self) -> list[DiscoverEntry]:
         raise NotImplementedError

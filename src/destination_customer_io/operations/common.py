@@ -62,7 +62,7 @@ def source_field(stream: "Stream", field: str) -> str:
 
 def person_identifier(data: dict[str, Any], stream: "Stream") -> tuple[dict[str, str], str] | Rejection:
     """Customer.io's ``identifiers`` (exactly one) and the op key, or why the record has none."""
-    kind = stream.config.identifierType
+    kind = stream.identifier_type
     raw = data.get(IDENTIFIER_FIELDS[kind])
     # Fast path for the usual value: a short string (<= 37 characters cannot exceed 150 bytes).
     if type(raw) is str and 0 < len(raw) <= _SHORT_IDENTIFIER:
@@ -115,7 +115,7 @@ def _missing(field: str, stream: "Stream") -> Rejection:
     column = source_field(stream, field)
     return Rejection(
         reasons.IDENTIFIER_MISSING, column,
-        f"`{column}` is missing, null or empty; identifierType `{stream.config.identifierType}` needs it",
+        f"`{column}` is missing, null or empty; {stream.identifier_origin} needs it",
     )
 
 
@@ -272,7 +272,7 @@ def person_or_anonymous(
     """The person (by ``identifierType``) when that column holds a value, else ``anonymous_id``:
     what Segment sends for page and screen views. A present but invalid identifier rejects the
     record (it never silently falls back to anonymous)."""
-    kind = stream.config.identifierType
+    kind = stream.identifier_type
     column = source_field(stream, IDENTIFIER_FIELDS[kind])
     value = identifier_in(kind, data.get(IDENTIFIER_FIELDS[kind]), column)
     if isinstance(value, (str, Rejection)):
@@ -280,7 +280,7 @@ def person_or_anonymous(
     if data.get("anonymous_id") is None or (
         isinstance(data["anonymous_id"], str) and not data["anonymous_id"].strip()
     ):
-        return missing(column, f"; identifierType `{kind}` needs it, or give an `anonymous_id`")
+        return missing(column, f"; {stream.identifier_origin} needs it, or give an `anonymous_id`")
     anonymous = field_identifier(data, "anonymous_id", stream)
     if isinstance(anonymous, Rejection):
         return anonymous

@@ -23,6 +23,7 @@ class _WholePerson(Operation):
     """An action on a person with no other fields (``append``: each row is one action)."""
 
     sync_modes = ("append",)
+    person = "required"
     action: ClassVar[str]
 
     def discover(self) -> list[DiscoverEntry]:

@@ -41,6 +41,7 @@ class PersonDevice(Operation):
 
     object_name = "person_device"
     sync_modes = ("append_dedup", "soft_delete")
+    person = "required"
 
     def discover(self) -> list[DiscoverEntry]:
         return [DiscoverEntry(self.object_name, mode, _schema(mode == "soft_delete"), [["device_token"]])

@@ -4,7 +4,8 @@
      "id":<ULID>,"timestamp":<unix seconds, only when the record has one>,"attributes":{event data}}
 
 Event data is every column except the identifier columns, ``event_name``, ``event_id`` and ``timestamp``.
-``id`` is deterministic (see ``values.seeded_event_ulid``), so a retried or replayed record is one event.
+``id`` is deterministic (see ``values.seeded_event_ulid``), so a retried or replayed record is one event;
+with ``event_ids: source`` it is the record's own ``event_id``, as given, or absent.
 Without a timestamp none is sent and Customer.io uses the arrival time.
 """
 
@@ -45,6 +46,7 @@ class PersonEvent(Operation):
 
     object_name = "person_event"
     sync_modes = ("append",)
+    person = "required"
 
     def discover(self) -> list[DiscoverEntry]:
         return [DiscoverEntry(self.object_name, "append", copy.deepcopy(_EVENT_SCHEMA))]
@@ -86,10 +88,17 @@ class PersonEvent(Operation):
         if event_data:
             op["attributes"] = event_data
         try:
-            if user_id is None:  # the usual case, without the dispatch of values.seeded_event_ulid
+            if stream.config.event_ids == "source":
+                if (op_id := values.source_event_id(user_id)) is None:
+                    del op["id"]
+                else:
+                    op["id"] = op_id
+            elif user_id is None:  # the usual case, without the dispatch of values.seeded_event_ulid
                 op["id"] = values.seeded_record_ulid(
                     0 if seconds is None else seconds * 1000, stream.id_seed, record
                 )
+                if stream.repeats.repeated(op["id"]):
+                    stream.repeated_ids += 1
             else:
                 op["id"] = values.seeded_event_ulid(
                     user_id, 0 if seconds is None else seconds * 1000, stream.id_seed, record

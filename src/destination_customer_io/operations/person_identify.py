@@ -3,9 +3,11 @@
     {"type":"person","action":"identify","identifiers":{"email":..},
      "attributes":{...every other column...},"timestamp":<now, unix seconds>}
 
-The identifier named by ``identifierType`` goes to ``identifiers``; the other two identifier columns are
-sent as the attributes Customer.io gives meaning to (``person_email`` -> ``email``, ``person_id`` -> ``id``;
-``person_cio_id`` is immutable in Customer.io and is never sent as an attribute). Sync mode ``update``
+The stream's identifier (its primary key's identifier column, else ``identifierType``) goes to
+``identifiers``. The identifier columns are never attributes, as in Airbyte's Kotlin connector, unless
+``send_other_identifiers`` is on: then the other two are sent as the attributes Customer.io gives meaning
+to (``person_email`` -> ``email``, ``person_id`` -> ``id``; ``person_cio_id`` is immutable in Customer.io
+and is never sent as an attribute), which can change a person's identifiers. Sync mode ``update``
 adds ``"_update": true`` (update existing people only, never create). ``timestamp`` is the build time:
 Customer.io orders attribute updates by it when calls arrive out of order.
 """
@@ -56,6 +58,7 @@ class PersonIdentify(Operation):
 
     object_name = "person_identify"
     sync_modes = ("append_dedup", "update")
+    person = "required"
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock  # injectable so tests can pin the op timestamp
@@ -78,9 +81,11 @@ class PersonIdentify(Operation):
         attributes = _attributes(data, stream)
         if type(attributes) is not dict:
             return attributes  # type: ignore[return-value]
-        renamed = _add_secondary_identifiers(attributes, data, stream)
-        if type(renamed) is Rejection:
-            return renamed  # type: ignore[return-value]
+        renamed = _NOTHING_RENAMED
+        if stream.config.send_other_identifiers:
+            renamed = _add_secondary_identifiers(attributes, data, stream)  # type: ignore[assignment]
+            if type(renamed) is Rejection:
+                return renamed  # type: ignore[return-value]
         if stream.destination_sync_mode == "update":
             attributes["_update"] = True
         payload = {
@@ -179,7 +184,7 @@ def _add_secondary_identifiers(
     attribute name -> identifier field for those set. A null or blank one is left out whatever
     ``null_values`` says: clearing a person's email or id by accident is worse than not setting it."""
     renamed = _NOTHING_RENAMED
-    for kind, field in _SECONDARIES[stream.config.identifierType]:
+    for kind, field in _SECONDARIES[stream.identifier_type]:
         raw = data.get(field)
         if raw is None or (type(raw) is str and (not raw or raw.isspace())):
             continue

@@ -61,7 +61,7 @@ class PersonMerge(Operation):
 
 def _side(data: dict[str, Any], side: str, stream: "Stream") -> tuple[str, str] | Rejection:
     """(kind, value) of one side of the merge: the identifierType column first, then the others."""
-    preferred = stream.config.identifierType
+    preferred = stream.identifier_type
     for kind in (preferred, *(k for k in _KINDS if k != preferred)):
         field = f"{side}_{kind}"
         value = common.identifier_in(kind, data.get(field), common.source_field(stream, field))

@@ -41,6 +41,19 @@ def activity_schema(name_field: str, *, person: bool) -> dict[str, Any]:
             "properties": dict(sorted(properties.items()))}
 
 
+def activity_id(event_id: Any, seconds: int | None, stream: "Stream", record: dict[str, Any]) -> str | None:
+    """The ``id`` of an activity (see ``values.seeded_event_ulid``; ``event_ids: source`` sends the
+    record's own ``event_id`` or none). Derived ids that repeat one sent earlier in the sync (identical
+    records) are counted on the stream."""
+    if stream.config.event_ids == "source":
+        return values.source_event_id(event_id)
+    derived = values.seeded_event_ulid(event_id, 0 if seconds is None else seconds * 1000, stream.id_seed, record)
+    if (event_id is None or (isinstance(event_id, str) and not event_id.strip())) \
+            and stream.repeats.repeated(derived):
+        stream.repeated_ids += 1
+    return derived
+
+
 class ActivityOperation(Operation):
     """Something a person (or an anonymous visitor) did: an event, a page view, a screen view.
 
@@ -85,10 +98,11 @@ class ActivityOperation(Operation):
                 return bad
         op: dict[str, Any] = {"type": "person", "action": self.action, "identifiers": who[0], "name": name}
         try:
-            op["id"] = values.seeded_event_ulid(data.get("event_id"), 0 if seconds is None else seconds * 1000,
-                                                stream.id_seed, record)
+            op_id = activity_id(data.get("event_id"), seconds, stream, record)
         except common.ENCODE_ERRORS as exc:
             return common.unencodable(exc)
+        if op_id is not None:
+            op["id"] = op_id
         if seconds is not None:
             op["timestamp"] = seconds
         if activity:
@@ -106,6 +120,8 @@ class ActivityOperation(Operation):
 
 class _View(ActivityOperation):
     """A page or screen view of a person, or of an anonymous visitor."""
+
+    person = "or_anonymous"
 
     def schema(self) -> dict[str, Any]:
         return activity_schema(self.name_field, person=True)

@@ -38,6 +38,7 @@ class Relationship(Operation):
 
     object_name = "relationship"
     sync_modes = ("append_dedup", "soft_delete")
+    person = "required"
 
     def discover(self) -> list[DiscoverEntry]:
         keys = [[person, "object_type_id", "object_id"] for person in _PERSON_COLUMNS]

@@ -38,6 +38,7 @@ class SegmentMembership(Operation):
 
     object_name = "segment_membership"
     sync_modes = ("append_dedup", "soft_delete")
+    person = "required"
 
     def discover(self) -> list[DiscoverEntry]:
         keys = [["segment_id", person] for person in _PERSON_COLUMNS]
