@@ -9,6 +9,7 @@ maps them to the emulator's loopback port: no DNS, no address but loopback.
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,6 +19,7 @@ from customerio_emulator.process import EmulatorProcess, start_emulator_process
 from tests.support.cli import (Run, base_config, configured_stream, network_env, record_line, run_connector,
                                state_line)
 from tests.support.proxy import ForwardProxy
+from tests.support.s3 import MotoS3
 from tests.support.tls import TestPKI
 
 SITE, KEY = "site-tls", "key-tls-secret"
@@ -267,3 +269,67 @@ def test_http_proxy_carries_a_plain_http_override_host(pki: TestPKI, tmp_path: P
     assert {(v.method, v.target, v.authorized) for v in proxy.log} == {
         ("GET", f"127.0.0.1:{port}", True), ("POST", f"127.0.0.1:{port}", True)}
     assert PROXY_PASSWORD.encode() not in run.stdout + run.stderr
+
+
+# --- the S3 store on the same way out -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def moto_tls(pki: TestPKI) -> Iterator[MotoS3]:
+    server = MotoS3(enforce_auth=False, tls=pki).start()
+    yield server
+    server.stop()
+
+
+def s3_config(emu: EmulatorProcess, moto: MotoS3, bucket: str) -> dict[str, Any]:
+    return base_config(emu.url, SITE, KEY, object_storage_config={
+        "storage_type": "S3", "s3_bucket_name": bucket, "bucket_path": "dlq", "s3_bucket_region": "us-east-1",
+        "access_key_id": moto.admin.access_key_id, "secret_access_key": moto.admin.secret_access_key,
+        "s3_endpoint": moto.endpoint})
+
+
+def moto_port(moto: MotoS3) -> int:
+    return int(moto.endpoint.rsplit(":", 1)[1])
+
+
+def test_the_s3_store_goes_through_the_proxy_trusting_aws_ca_bundle(
+        emu: EmulatorProcess, moto_tls: MotoS3, pki: TestPKI, tmp_path: Path) -> None:
+    bucket = moto_tls.create_bucket(f"dlq-{uuid.uuid4().hex[:10]}")
+    config = s3_config(emu, moto_tls, bucket)
+    lines = [record_line("users", {"plan": "no identifier"}), *users(1, "s3")]
+    with ForwardProxy(credentials=("etl", PROXY_PASSWORD)) as proxy:
+        env = network_env(HTTPS_PROXY=proxy.url_with("etl", PROXY_PASSWORD), SSL_CERT_FILE=str(pki.ca_file),
+                          AWS_CA_BUNDLE=str(pki.ca_file))
+        check = run_connector(tmp_path, "check", config, env=env)
+        assert status_of(check)["status"] == "SUCCEEDED", status_of(check)
+        run = run_connector(tmp_path, "write", config, catalog(), lines, env=env)
+    assert run.returncode == 0, run.stdout
+    stored = moto_tls.objects(bucket, "dlq/")
+    assert len(stored) == 1 and b"no identifier" in next(iter(stored.values()))
+    # both hosts were reached through tunnels only, with the proxy's credentials
+    assert set(proxy.tunnels()) == {f"127.0.0.1:{emulator_port(emu)}", f"127.0.0.1:{moto_port(moto_tls)}"}
+    assert all(v.authorized for v in proxy.log)
+    assert PROXY_PASSWORD.encode() not in run.stdout + run.stderr + check.stdout + check.stderr
+
+
+def test_the_s3_store_bypasses_the_proxy_for_no_proxy_hosts(
+        emu: EmulatorProcess, moto_tls: MotoS3, pki: TestPKI, tmp_path: Path) -> None:
+    bucket = moto_tls.create_bucket(f"dlq-{uuid.uuid4().hex[:10]}")
+    with ForwardProxy() as proxy:
+        env = network_env(HTTPS_PROXY=proxy.url, NO_PROXY="127.0.0.1", REQUESTS_CA_BUNDLE=str(pki.ca_file))
+        check = run_connector(tmp_path, "check", s3_config(emu, moto_tls, bucket), env=env)
+    assert status_of(check)["status"] == "SUCCEEDED", status_of(check)  # REQUESTS_CA_BUNDLE: boto3 too
+    assert proxy.log == []
+
+
+def test_s3_over_an_untrusted_certificate_fails_check_saying_certificate(
+        emu: EmulatorProcess, moto_tls: MotoS3, pki: TestPKI, tmp_path: Path) -> None:
+    """SSL_CERT_FILE is enough for the Track API but not for boto3, which only reads AWS_CA_BUNDLE or
+    REQUESTS_CA_BUNDLE: the S3 half of check says so."""
+    bucket = moto_tls.create_bucket(f"dlq-{uuid.uuid4().hex[:10]}")
+    check = run_connector(tmp_path, "check", s3_config(emu, moto_tls, bucket),
+                          env=network_env(SSL_CERT_FILE=str(pki.ca_file)), timeout=60)
+    status = status_of(check)
+    assert status["status"] == "FAILED"
+    assert "certificate" in status["message"] and moto_tls.endpoint in status["message"], status
+    assert "AWS_CA_BUNDLE" in status["message"]
+    assert_no_traceback(check)
