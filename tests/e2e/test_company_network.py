@@ -333,3 +333,21 @@ def test_s3_over_an_untrusted_certificate_fails_check_saying_certificate(
     assert "certificate" in status["message"] and moto_tls.endpoint in status["message"], status
     assert "AWS_CA_BUNDLE" in status["message"]
     assert_no_traceback(check)
+
+
+def test_s3_through_a_proxy_refusing_the_credentials_fails_check_naming_the_proxy(
+        emu: EmulatorProcess, moto_tls: MotoS3, pki: TestPKI, tmp_path: Path) -> None:
+    bucket = moto_tls.create_bucket(f"dlq-{uuid.uuid4().hex[:10]}")
+    config = s3_config(emu, moto_tls, bucket)
+    config["track_api_base_url"] = emu.url.replace("127.0.0.1", "localhost")  # direct: NO_PROXY=localhost
+    wrong = "Wr0ng-" + PROXY_PASSWORD
+    with ForwardProxy(credentials=("etl", PROXY_PASSWORD)) as proxy:
+        env = network_env(HTTPS_PROXY=proxy.url_with("etl", wrong), NO_PROXY="localhost",
+                          REQUESTS_CA_BUNDLE=str(pki.ca_file))
+        check = run_connector(tmp_path, "check", config, env=env, timeout=60)
+    status = status_of(check)
+    assert status["status"] == "FAILED"
+    assert "proxy" in status["message"] and bucket in status["message"], status
+    assert {v.target for v in proxy.log} == {f"127.0.0.1:{moto_port(moto_tls)}"}  # S3 only, refused
+    assert wrong.encode() not in check.stdout + check.stderr
+    assert_no_traceback(check)
