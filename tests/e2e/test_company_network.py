@@ -351,3 +351,25 @@ def test_s3_through_a_proxy_refusing_the_credentials_fails_check_naming_the_prox
     assert {v.target for v in proxy.log} == {f"127.0.0.1:{moto_port(moto_tls)}"}  # S3 only, refused
     assert wrong.encode() not in check.stdout + check.stderr
     assert_no_traceback(check)
+
+
+def test_a_proxy_forbidding_the_host_403_fails_check_at_once(emu: EmulatorProcess, pki: TestPKI,
+                                                             tmp_path: Path) -> None:
+    with ForwardProxy(refuse=403) as proxy:
+        check = run_connector(tmp_path, "check", base_config(emu.url, SITE, KEY, retry_max_seconds=120),
+                              env=network_env(HTTPS_PROXY=proxy.url, SSL_CERT_FILE=str(pki.ca_file)), timeout=60)
+    assert [v.status for v in proxy.log] == [403]  # not retried
+    status = status_of(check)
+    assert status["status"] == "FAILED" and "HTTP 403" in status["message"], status
+    assert "track.customer.io and track-eu.customer.io" in status["message"]
+
+
+def test_an_unreachable_proxy_is_retried_then_named(emu: EmulatorProcess, pki: TestPKI, tmp_path: Path) -> None:
+    with ForwardProxy() as gone:
+        url = gone.url_with("etl", PROXY_PASSWORD)  # a port nothing listens on once it stopped
+    run = run_connector(tmp_path, "write", base_config(emu.url, SITE, KEY, retry_max_seconds=1), catalog(),
+                        users(1, "x"), env=network_env(HTTPS_PROXY=url, SSL_CERT_FILE=str(pki.ca_file)), timeout=60)
+    assert run.returncode == 1 and run.errors[0]["failure_type"] == "transient_error"
+    assert f"could not connect to the proxy 127.0.0.1:{gone.port}" in run.errors[0]["message"], run.errors
+    assert PROXY_PASSWORD.encode() not in run.stdout + run.stderr
+    assert emu.client.requests(site_id=SITE) == []

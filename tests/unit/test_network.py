@@ -4,9 +4,11 @@ credentials (sent, never printed), and the CA bundle variables."""
 from __future__ import annotations
 
 import base64
+import ssl
 from pathlib import Path
 
 import pytest
+import trustme
 
 from destination_customer_io.errors import ConfigurationError
 from destination_customer_io.network import Network, bypassed, parse_proxy, proxy_secrets, tls_context
@@ -89,3 +91,11 @@ def test_a_missing_or_empty_bundle_is_a_config_error_naming_it(tmp_path: Path) -
     empty.write_text("not a certificate\n")
     with pytest.raises(ConfigurationError, match="SSL_CERT_FILE"):
         tls_context({"SSL_CERT_FILE": str(empty)})
+
+
+def test_requests_ca_bundle_adds_to_the_system_cas(tmp_path: Path) -> None:
+    bundle = tmp_path / "company-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(bundle))
+    system = ssl.create_default_context().cert_store_stats()["x509_ca"]
+    context = tls_context({"REQUESTS_CA_BUNDLE": str(bundle)})
+    assert context.cert_store_stats()["x509_ca"] == system + 1
