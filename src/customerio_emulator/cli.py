@@ -14,7 +14,7 @@ import sys
 from typing import Any, Sequence
 
 from .config import REGIONS, WorkspaceConfig, default_workspaces, load_workspaces_file
-from .emulator import Emulator
+from .emulator import Emulator, server_context
 from .faults import FaultConfig
 
 
@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key")
     p.add_argument("--region", choices=REGIONS, default="us")
     p.add_argument("--workspaces", metavar="FILE.json", help='[{"site_id":..,"api_key":..,"region":"us"|"eu"}]')
+    p.add_argument("--tls-cert", metavar="CERT.pem", help="serve HTTPS with this certificate (chain), PEM")
+    p.add_argument("--tls-key", metavar="KEY.pem", help="the private key of --tls-cert, PEM")
     p.add_argument("--lean", action="store_true", help="validate and count only; keep no state (benchmarks)")
     p.add_argument("--request-log-size", type=int, default=1_000)
     faults = p.add_argument_group("faults (Track endpoints only; changeable at run time: /_emulator/faults)")
@@ -95,7 +97,11 @@ async def serve(emulator: Emulator) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("customerio-emulator: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
     try:
+        tls = server_context(args.tls_cert, args.tls_key) if args.tls_cert else None
         emulator = Emulator(
             workspaces_from(args),
             host=args.host,
@@ -103,8 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             lean=args.lean,
             faults=faults_from(args),
             request_log_size=args.request_log_size,
+            ssl_context=tls,
         )
-    except (ValueError, OSError, json.JSONDecodeError) as exc:
+    except (ValueError, OSError, json.JSONDecodeError) as exc:  # ssl.SSLError is an OSError
         print(f"customerio-emulator: {exc}", file=sys.stderr)
         return 2
     try:

@@ -5,6 +5,7 @@ blocking call would deadlock). Both have the same methods; the async ones are co
 
 from __future__ import annotations
 
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -33,13 +34,15 @@ class _Calls:
 
 
 class EmulatorClient(_Calls):
-    """Blocking client. `EmulatorClient("http://127.0.0.1:8089")`. Never reads proxy settings."""
+    """Blocking client. `EmulatorClient("http://127.0.0.1:8089")`. Never reads proxy settings.
+    An https:// emulator is verified with `ssl_context` (default: the system's trust store)."""
 
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 10.0, *, ssl_context: ssl.SSLContext | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         # Loopback only: ignore HTTP(S)_PROXY from the environment.
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self._opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ssl_context))
 
     def _call(self, method: str, path: str, params: dict[str, Any], body: Any = None) -> tuple[int, Any]:
         data = orjson.dumps(body) if body is not None else None

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 from typing import Any, Iterable
 
 from aiohttp import web
@@ -28,11 +29,19 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def server_context(cert_file: str, key_file: str) -> ssl.SSLContext:
+    """A server-side TLS context from a PEM certificate (chain) and its private key."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
 class Emulator:
     """The Customer.io Track API emulator, in the current event loop.
 
     workspaces: WorkspaceConfig objects, dicts (`site_id`, `api_key`, `region`) or tuples; default one
-    workspace `demo-site` / `demo-key` / us. faults: a FaultConfig or its JSON dict.
+    workspace `demo-site` / `demo-key` / us. faults: a FaultConfig or its JSON dict. ssl_context: serve
+    HTTPS (``server_context(cert, key)``); the region answer then names https:// hosts.
     """
 
     def __init__(
@@ -45,6 +54,7 @@ class Emulator:
         faults: FaultConfig | dict[str, Any] | None = None,
         request_log_size: int = 1_000,
         shutdown_timeout: float = 2.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if isinstance(faults, dict):
             faults = FaultConfig.from_json(faults)
@@ -52,6 +62,7 @@ class Emulator:
         self.host = host
         self.port = port
         self.shutdown_timeout = shutdown_timeout
+        self.ssl_context = ssl_context  # serve HTTPS with it (a server-side context with a certificate)
         self._runner: web.AppRunner | None = None
         self._client: AsyncEmulatorClient | None = None
 
@@ -60,7 +71,8 @@ class Emulator:
         """The US host's base URL (also the inspection API's)."""
         shown = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         shown = f"[{shown}]" if ":" in shown else shown
-        return f"http://{shown}:{self.port}"
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://{shown}:{self.port}"
 
     @property
     def eu_url(self) -> str:
@@ -85,7 +97,7 @@ class Emulator:
             build_app(self.core), access_log=None, shutdown_timeout=self.shutdown_timeout
         )
         await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
+        await web.SockSite(self._runner, sock, ssl_context=self.ssl_context).start()
         return self
 
     async def stop(self) -> None:

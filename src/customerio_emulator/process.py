@@ -8,6 +8,7 @@ import json
 import os
 import select
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -22,11 +23,12 @@ from .faults import FaultConfig
 class EmulatorProcess:
     """A running emulator subprocess: `.url`, `.eu_url`, `.client` (sync), `.stop()`."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], url: str, temp_files: list[str]) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], url: str, temp_files: list[str],
+                 client_context: ssl.SSLContext | None = None) -> None:
         self.proc = proc
         self.url = url
         self.eu_url = url + "/eu"
-        self.client = EmulatorClient(url)
+        self.client = EmulatorClient(url, ssl_context=client_context)
         self._temp_files = temp_files
 
     @property
@@ -74,8 +76,12 @@ def start_emulator_process(
     extra_args: Sequence[str] = (),
     timeout: float = 15.0,
     env: dict[str, str] | None = None,
+    tls: tuple[str, str] | None = None,
+    client_context: ssl.SSLContext | None = None,
 ) -> EmulatorProcess:
-    """Start `python -m customerio_emulator` and wait for the URL it prints on its first line."""
+    """Start `python -m customerio_emulator` and wait for the URL it prints on its first line.
+
+    tls: (certificate file, key file) to serve HTTPS; client_context: what `.client` trusts then."""
     temp_files: list[str] = []
     args = [sys.executable, "-m", "customerio_emulator", "--host", host, "--port", str(port)]
     if workspaces is not None:
@@ -87,6 +93,8 @@ def start_emulator_process(
         args += ["--faults", json.dumps(config.to_json())]
     if lean:
         args.append("--lean")
+    if tls is not None:
+        args += ["--tls-cert", tls[0], "--tls-key", tls[1]]
     args += list(extra_args)
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
     try:
@@ -97,7 +105,7 @@ def start_emulator_process(
         for path in temp_files:
             os.unlink(path)
         raise
-    return EmulatorProcess(proc, url, temp_files)
+    return EmulatorProcess(proc, url, temp_files, client_context)
 
 
 def _read_url(proc: subprocess.Popen[bytes], timeout: float) -> str:

@@ -25,6 +25,7 @@ from .catalog import (IDENTIFIER_COLUMNS, Stream, check_identifier_column, ident
                       load_catalog_json, timestamp_columns)
 from .config import Config, ConfigError, StreamMapping, load_config
 from .errors import ConfigurationError, SyncError, TransientFailure
+from .network import proxy_secrets
 from .output import Output
 
 CHUNK_BYTES = 1 << 20
@@ -403,6 +404,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = Output()
+    out.add_secrets(proxy_secrets())  # user:password in HTTP(S)_PROXY never reaches a log line
     try:
         if args.command == "spec":
             out.emit(spec_message())

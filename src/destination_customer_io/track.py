@@ -7,7 +7,10 @@ Classification of one answer (the rules every caller relies on):
     3xx            -> followed only to *.customer.io over https, or to the override host
     408, 429, 5xx, connection errors, timeouts -> retried with exponential backoff and full jitter,
                       honouring Retry-After, for at most ``retry_max_seconds``; then TransientFailure
+    a certificate that does not verify, a proxy answering 407 or 403 -> ConfigurationError at once
     anything else  -> SystemFailure
+
+Every request goes through the proxy and with the CA bundle the environment names (``network.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import msgspec
 
 from .config import EU_TRACK_URL, US_TRACK_URL, Config
 from .errors import ConfigurationError, SystemFailure, TransientFailure
+from .network import Network, describe_connection_error, fatal_connection_error
 
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 REGION_PATH = "/api/v1/accounts/region"
@@ -197,7 +201,9 @@ class TrackClient:
         *,
         gate: ConcurrencyGate | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        network: Network | None = None,
     ) -> None:
+        self._network = network or Network.from_environ()
         self._auth = basic_auth(config.credentials.siteId, config.credentials.apiKey)
         self._override = config.track_api_base_url.rstrip("/") if config.track_api_base_url else None
         self.base_url = self._override or (EU_TRACK_URL if config.region == "eu" else US_TRACK_URL)
@@ -260,7 +266,8 @@ class TrackClient:
             headers["Content-Type"] = "application/json"
         for _ in range(_MAX_REDIRECTS + 1):
             async with self._session.request(
-                method, url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
+                method, url, data=body, headers=self._with_proxy_auth(url, headers), timeout=self._timeout,
+                allow_redirects=False, ssl=self._network.ssl, **self._proxy_arguments(url),
             ) as response:
                 payload = await response.read()
                 status = response.status
@@ -277,6 +284,20 @@ class TrackClient:
                 continue
             return status, payload, retry_after
         raise SystemFailure("Too many redirects from the Track API.")
+
+    def _proxy_arguments(self, url: str) -> dict[str, Any]:
+        proxy = self._network.proxy_for(url)
+        if proxy is None:
+            return {}
+        # Credentials go in proxy_headers: aiohttp sends them with the CONNECT of an https:// URL.
+        return {"proxy": proxy.url, "proxy_headers": proxy.headers or None}
+
+    def _with_proxy_auth(self, url: str, headers: dict[str, str]) -> dict[str, str]:
+        """A plain-http request is sent to the proxy itself (no CONNECT): the credentials ride on it."""
+        proxy = self._network.proxy_for(url)
+        if proxy is None or not proxy.headers or url.startswith("https:"):
+            return headers
+        return {**headers, **proxy.headers}
 
     def _rebase(self, url: str, target: str) -> None:
         """A regional redirect moves every later request to the new host (same path suffix)."""
@@ -344,13 +365,18 @@ class TrackClient:
                        ) -> tuple[str, float | None, tuple[int, bytes] | None]:
         """One try: (failure description, Retry-After, None) when transient, else (.., .., answer)."""
         self.stats.requests += 1
+        url = self.base_url + path
         try:
             async with self.gate:
-                status, payload, retry_after = await self._request(method, self.base_url + path, body)
+                status, payload, retry_after = await self._request(method, url, body)
         except asyncio.TimeoutError:
             return "request timed out", None, None
         except aiohttp.ClientError as exc:
-            return f"connection error: {type(exc).__name__}", None, None
+            proxy = self._network.proxy_for(url)
+            fatal = fatal_connection_error(exc, proxy)
+            if fatal is not None:
+                raise fatal from None
+            return describe_connection_error(exc, proxy), None, None
         self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
         if status in RETRYABLE:
             if status == 429:
@@ -372,8 +398,8 @@ async def check_connection(config: Config) -> tuple[bool, str]:
         request_timeout_seconds=min(config.request_timeout_seconds, 10.0),
     )
     async with aiohttp.ClientSession() as session:
-        client = TrackClient(quick, session)
         try:
+            client = TrackClient(quick, session)
             region = await client.detect_region()
         except (ConfigurationError, SystemFailure) as exc:
             return False, exc.message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -46,6 +47,19 @@ def configured_stream(name: str, object_name: str, *, mode: str = "append", name
     return entry
 
 
+# What decides the way out (proxy, trusted CAs): tests that care set them; the others run without.
+NETWORK_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE",
+                     "SSL_CERT_DIR", "AWS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def network_env(**values: str) -> dict[str, str]:
+    """This process's environment without any proxy or CA-bundle variable (either case), plus ``values``."""
+    names = {n.lower() for n in NETWORK_VARIABLES}
+    env = {k: v for k, v in os.environ.items() if k.lower() not in names}
+    env.update(values)
+    return env
+
+
 def base_config(url: str, site_id: str = "demo-site", api_key: str = "demo-key", **extra: Any) -> dict[str, Any]:
     config = {"credentials": {"siteId": site_id, "apiKey": api_key}, "track_api_base_url": url,
               "retry_initial_backoff_seconds": 0.05, "retry_max_backoff_seconds": 0.2,
@@ -79,9 +93,10 @@ class Run:
 
 def run_connector(tmp: Path, command: str, config: dict[str, Any], catalog: dict[str, Any] | None = None,
                   lines: list[str] | None = None, timeout: float = 120, *,
-                  program: list[str] = CONNECTOR) -> Run:
+                  program: list[str] = CONNECTOR, env: dict[str, str] | None = None) -> Run:
     """``destination-customer-io <command>`` in a subprocess, stdin from a file (as Airbyte pipes it);
-    ``program`` is ``python -m destination_customer_io`` unless a test needs the console script."""
+    ``program`` is ``python -m destination_customer_io`` unless a test needs the console script;
+    ``env`` replaces the inherited environment (see ``network_env``)."""
     config_path = tmp / "config.json"
     config_path.write_text(json.dumps(config))
     args = [*program, command, "--config", str(config_path)]
@@ -92,6 +107,6 @@ def run_connector(tmp: Path, command: str, config: dict[str, Any], catalog: dict
     input_path = tmp / "input.jsonl"
     input_path.write_text("".join(line + "\n" for line in lines or []))
     with input_path.open("rb") as stdin:
-        done = subprocess.run(args, stdin=stdin, capture_output=True, timeout=timeout)
+        done = subprocess.run(args, stdin=stdin, capture_output=True, timeout=timeout, env=env)
     messages = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     return Run(done.returncode, messages, done.stdout, done.stderr)

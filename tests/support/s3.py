@@ -7,20 +7,23 @@
 
 With ``enforce_auth`` the server checks signatures and IAM policies like AWS does, so wrong keys give
 InvalidAccessKeyId / SignatureDoesNotMatch and a user without rights gets AccessDenied. moto keeps
-that switch process-wide, so ``stop()`` puts the previous value back.
+that switch process-wide, so ``stop()`` puts the previous value back. ``MotoS3(tls=pki)`` serves HTTPS
+with a ``tests.support.tls.TestPKI`` certificate (an https:// endpoint its own clients trust).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import ssl
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
+from moto.server import DomainDispatcherApplication, MotoRequestHandler, ThreadedMotoServer, create_backend_app
+from werkzeug.serving import make_server
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 REGION = "us-east-1"
@@ -45,10 +48,27 @@ def _policy(actions: list[str], *, principal: bool = False) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
+class _TlsMotoServer(ThreadedMotoServer):
+    """moto's threaded server, serving HTTPS (its own class has no TLS option)."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        super().__init__(ip_address="127.0.0.1", port=0, verbose=False)
+        self._context = context
+
+    def _server_entry(self) -> None:
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server = make_server(self._ip_address, self._port, app, True,
+                                   request_handler=MotoRequestHandler, ssl_context=self._context)
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 class MotoS3:
-    def __init__(self, *, enforce_auth: bool = True) -> None:
+    def __init__(self, *, enforce_auth: bool = True, tls: Any = None) -> None:
         self._enforce_auth = enforce_auth
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._tls = tls
+        self._server = (_TlsMotoServer(tls.server_context()) if tls else
+                        ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False))
         self._previous_auth: str | None = None
         self.endpoint = ""
         self.admin = Keys("bootstrap", "bootstrap")
@@ -57,7 +77,7 @@ class MotoS3:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
         self._server.start()
         host, port = self._server.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
+        self.endpoint = f"{'https' if self._tls else 'http'}://{host}:{port}"
         if self._enforce_auth:
             # the admin user must exist before auth is on, or nobody could create it
             self.admin = self._create_user("admin", ["*"], keys=_BOOTSTRAP_KEYS)
@@ -73,6 +93,8 @@ class MotoS3:
 
     def client(self, service: str = "s3", keys: Keys | None = None, **extra: Any) -> Any:
         keys = keys or self.admin
+        if self._tls:
+            extra.setdefault("verify", str(self._tls.ca_file))
         return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
                             aws_access_key_id=keys.access_key_id,
                             aws_secret_access_key=keys.secret_access_key,
@@ -114,7 +136,8 @@ class MotoS3:
     # --- internals -----------------------------------------------------------------------------
 
     def _create_user(self, name: str, actions: list[str], *, keys: dict[str, str]) -> Keys:
-        iam = boto3.client("iam", endpoint_url=self.endpoint, region_name=REGION, **keys)
+        verify = str(self._tls.ca_file) if self._tls else None
+        iam = boto3.client("iam", endpoint_url=self.endpoint, region_name=REGION, verify=verify, **keys)
         iam.create_user(UserName=name)
         iam.put_user_policy(UserName=name, PolicyName="allow", PolicyDocument=_policy(actions))
         made = iam.create_access_key(UserName=name)["AccessKey"]
@@ -124,5 +147,6 @@ class MotoS3:
         """moto enforces auth after this many requests ("0": always, "inf": never)."""
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset-auth", data=value.encode(),
                                          method="POST", headers={"Content-Type": "text/plain"})
-        with urllib.request.urlopen(request, timeout=10) as answer:
+        context = self._tls.client_context() if self._tls else None
+        with urllib.request.urlopen(request, timeout=10, context=context) as answer:
             return json.loads(answer.read())["PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT"]

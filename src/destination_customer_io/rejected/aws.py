@@ -5,6 +5,10 @@ through STS (with the access keys, when given, else the default chain, as the ca
 default AWS chain (environment, shared config, container / instance profile). With ``s3_endpoint``
 (MinIO, moto, ...) S3 uses path-style addressing and STS is called at the same endpoint.
 
+The way out is botocore's own, from the environment: HTTPS_PROXY / HTTP_PROXY / NO_PROXY (urllib's
+rules; credentials in the URL) and AWS_CA_BUNDLE, else REQUESTS_CA_BUNDLE, else certifi's bundle
+(botocore ignores SSL_CERT_FILE); tests/e2e/test_company_network.py holds it to that.
+
 Every failure becomes a :class:`StoreError` naming the bucket, the step and the AWS error code; the
 access key, secret key and session token are scrubbed from any text that leaves this module.
 """
@@ -20,7 +24,8 @@ from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 from botocore.exceptions import ConnectionError as BotoConnectionError
-from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
+from botocore.exceptions import ConnectionClosedError, ProxyConnectionError, ReadTimeoutError
+from botocore.exceptions import SSLError as BotoSSLError
 
 from ..config import S3Storage
 from .base import StoreError
@@ -109,6 +114,11 @@ class S3Access:
             hint = _HINTS.get(code)
             text = f"{code}: {error.get('Message') or 'no message'}"
             return code, f"{text} ({hint})" if hint else text
+        if isinstance(exc, BotoSSLError):
+            return "SSLError", (f"the TLS certificate of {self.where} could not be verified (if a company proxy "
+                                "or a private CA signs it, set AWS_CA_BUNDLE to a PEM bundle that includes that CA)")
+        if isinstance(exc, ProxyConnectionError):  # its text holds the proxy URL, credentials included
+            return "ProxyError", f"the proxy (HTTPS_PROXY / HTTP_PROXY) refused or failed the connection to {self.where}"
         if isinstance(exc, (BotoConnectionError, ConnectionClosedError)):
             return "ConnectionError", f"could not connect to {self.where} ({type(exc).__name__})"
         if isinstance(exc, ReadTimeoutError):
