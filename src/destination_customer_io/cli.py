@@ -22,9 +22,10 @@ import aiohttp
 
 from . import __version__, values
 from .catalog import Stream, load_catalog_json, timestamp_columns
-from .config import Config, ConfigError, StreamMapping, load_config
+from .config import Config, ConfigError, NoStorage, StreamMapping, parse_config, read_json_file
 from .errors import ConfigurationError, SyncError, TransientFailure
 from .output import Output
+from .rawconfig import secret_values, unknown_keys, unknown_keys_sentence
 
 CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 64 << 20  # a longer line cannot be a record Customer.io would take; skipped, counted
@@ -234,7 +235,8 @@ async def read_line_chunks(source: BinaryIO, chunk_bytes: int = CHUNK_BYTES) -> 
 
 # --- commands --------------------------------------------------------------------------------------
 
-async def run_check(config: Config, out: Output) -> None:
+async def run_check(config: Config, out: Output, notes: str = "") -> None:
+    """``notes``: sentences about the config itself (unknown keys), added to the answer either way."""
     from .track import check_connection
 
     ok, message = await check_connection(config)
@@ -242,18 +244,29 @@ async def run_check(config: Config, out: Output) -> None:
         store_problem = await _check_store(config)
         if store_problem:
             ok, message = False, store_problem
-    out.emit({"type": "CONNECTION_STATUS",
-              "connectionStatus": {"status": "SUCCEEDED" if ok else "FAILED", "message": out.scrub(message)}})
+        elif not isinstance(config.object_storage_config, NoStorage):
+            message += " " + _store_verified(config)
+    out.emit({"type": "CONNECTION_STATUS", "connectionStatus": {
+        "status": "SUCCEEDED" if ok else "FAILED", "message": out.scrub(_join(message, notes))}})
 
 
 async def _check_store(config: Config) -> str | None:
-    from .config import NoStorage
-
     if isinstance(config.object_storage_config, NoStorage):
         return None
     from .rejected import check_store
 
     return await check_store(config.object_storage_config)
+
+
+def _store_verified(config: Config) -> str:
+    from .rejected import probe_location
+
+    return (f"Rejected-records storage verified: a probe object was written, listed and deleted at "
+            f"{probe_location(config.object_storage_config)}.")
+
+
+def _join(*sentences: str) -> str:
+    return " ".join(s for s in sentences if s)
 
 
 def run_discover(out: Output) -> None:
@@ -271,6 +284,12 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
 
     streams = resolve_streams(config, catalog)
     sync_id = next((s.sync_id for s in streams.values() if s.sync_id is not None), None)
+    # Probed before anything is sent: a store found broken at the first rejection would fail the sync
+    # after its valid records were delivered, and with no rejection it would go unnoticed.
+    store_problem = await _check_store(config)
+    if store_problem:
+        raise ConfigurationError(f"The rejected-records storage cannot be written; nothing was sent. "
+                                 f"{store_problem}")
     # SIGTERM (the platform cancelling, `docker stop`): stop reading, deliver what was read. Installed
     # first and never removed (closing the loop does that), so no moment of the sync dies silently.
     sigterm = _GracefulStop(config.stop_grace_seconds)
@@ -397,10 +416,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "spec":
             out.emit(spec_message())
             return 0
-        config = load_config(args.config)
+        notes = ""
+        raw = read_json_file(args.config, "Config")
+        # before validation: an error message may quote a value, and a secret in the wrong field is
+        # still a secret
+        out.add_secrets(secret_values(raw))
+        unknown = unknown_keys(raw)
+        if unknown:
+            notes = unknown_keys_sentence(unknown)
+            out.log(notes, "WARN")
+        config = parse_config(raw)
         out.add_secrets(config.secrets())
         if args.command == "check":
-            asyncio.run(run_check(config, out))
+            asyncio.run(run_check(config, out, notes))
         elif args.command == "discover":
             run_discover(out)
         else:
@@ -415,7 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         if args.command == "check":
             out.emit({"type": "CONNECTION_STATUS",
-                      "connectionStatus": {"status": "FAILED", "message": out.scrub(str(exc))}})
+                      "connectionStatus": {"status": "FAILED", "message": out.scrub(_join(str(exc), notes))}})
             return 0
         out.error(str(exc), "config_error")
         return 1
