@@ -395,28 +395,56 @@ def stream_summary(stream: Stream) -> str:
 
 # --- entry point -----------------------------------------------------------------------------------
 
+_COMMANDS = {  # what `--help` says of each command
+    "spec": "print the connector's specification: the config's fields, defaults and secrets",
+    "check": "test a config: the Track API credentials and region, and (with S3 or Local) that the "
+             "rejected-records storage can be written",
+    "discover": "list the Customer.io operations (destination objects) with their sync modes and fields",
+    "write": "read Airbyte RECORD and STATE messages on stdin, send them to Customer.io, print STATE "
+             "messages as records are acknowledged",
+}
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="destination-customer-io", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="destination-customer-io",
+        description="Airbyte destination for Customer.io (Track API). Speaks the Airbyte protocol: "
+                    "Airbyte messages on stdout, one JSON object per line.",
+        epilog="example: destination-customer-io write --config config.json --catalog catalog.json "
+               "< messages.jsonl  (docs/customer-io.md: a minimal config and catalog)")
     parser.add_argument("--version", action="version", version=__version__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("spec", help="print the connector specification")
-    for name in ("check", "discover"):
-        sub = commands.add_parser(name)
-        sub.add_argument("--config", required=True)
-    write = commands.add_parser("write", help="read Airbyte messages on stdin and write them to Customer.io")
-    write.add_argument("--config", required=True)
-    write.add_argument("--catalog", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{spec,check,discover,write}")
+    for name, text in _COMMANDS.items():
+        sub = commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        if name != "spec":
+            sub.add_argument("--config", required=True, metavar="CONFIG.json",
+                             help="the connector config (its fields: see the spec command)")
+        if name == "write":
+            sub.add_argument("--catalog", required=True, metavar="CATALOG.json",
+                             help="the configured catalog: each stream's destination_object_name, "
+                                  "destination_sync_mode and primary_key")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = Output()
+    code = _run(args, out)
+    if out.closed:
+        # No traceback and no TRACE (nobody reads stdout any more); the states not yet written were
+        # not emitted, so a resumed sync starts from the last one its reader saw.
+        sys.stderr.write(f"destination-customer-io: stdout was closed by its reader; the {args.command} "
+                         f"command stopped.\n")
+        return 1
+    return code
+
+
+def _run(args: argparse.Namespace, out: Output) -> int:
+    notes = ""
     try:
         if args.command == "spec":
             out.emit(spec_message())
             return 0
-        notes = ""
         raw = read_json_file(args.config, "Config")
         # before validation: an error message may quote a value, and a secret in the wrong field is
         # still a secret
