@@ -369,28 +369,37 @@ async def _close_quietly(store: Any) -> None:
 
 def summary(pipeline: Any, elapsed: float) -> str:
     c, stats = pipeline.counts, pipeline.client.stats
-    reasons = ", ".join(f"{code}: {n}" for code, n in sorted(c.rejected_by_reason.items())) or "none"
     mean_ops = c.ops_sent / c.batches if c.batches else 0.0
     return (
-        f"Sync summary: {c.records} records read, {c.accepted} accepted, {c.rejected} rejected "
-        f"(by reason: {reasons}); {c.unreadable_lines} unreadable lines skipped; {c.merged} identify "
-        f"updates merged; {c.states_out} of {c.states_in} states emitted; {stats.requests} requests "
-        f"({c.batches} batches, {mean_ops:.0f} ops per batch), {stats.retries} retries, "
-        f"{stats.throttled} throttled; {elapsed:.2f} s, {c.records / max(elapsed, 1e-9):,.0f} records/s."
+        f"Sync summary: {_n(c.records, 'record')} read, {c.accepted} accepted, {c.rejected} rejected"
+        f"{_by_reason(c.rejected_by_reason)}; {_n(c.unreadable_lines, 'unreadable line')} skipped; "
+        f"{_n(c.merged, 'identify update')} merged; {c.states_out} of {_n(c.states_in, 'state')} emitted; "
+        f"{_n(stats.requests, 'request')} ({_n(c.batches, 'batch', 'batches')}, {mean_ops:.0f} ops per "
+        f"batch), {_n(stats.retries, 'retry', 'retries')}, {stats.throttled} throttled; {elapsed:.2f} s, "
+        f"{c.records / max(elapsed, 1e-9):,.0f} records/s."
     )
 
 
 def stream_summary(stream: Stream) -> str:
     rejected = sum(stream.rejected.values())
-    reasons = ", ".join(f"{code}: {n}" for code, n in sorted(stream.rejected.items())) or "none"
     text = (
-        f"Stream {stream.label} -> {stream.operation.object_name}: {stream.records_read} records, "
-        f"{stream.records_read - rejected} accepted, {rejected} rejected (by reason: {reasons})"
+        f"Stream {stream.label} -> {stream.operation.object_name}: {_n(stream.records_read, 'record')}, "
+        f"{stream.records_read - rejected} accepted, {rejected} rejected{_by_reason(stream.rejected)}"
     )
     if stream.changed:  # oversized_attributes drop / truncate: sent, but not as read
         text += (f"; oversized attribute values dropped: {stream.changed['NULLED']}, "
                  f"truncated: {stream.changed['TRUNCATED']}")
     return text + "."
+
+
+def _n(count: int, singular: str, plural: str | None = None) -> str:
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
+def _by_reason(rejected: Any) -> str:
+    """`` (by reason: code: n, ...)``, or nothing when no record was rejected."""
+    reasons = ", ".join(f"{code}: {n}" for code, n in sorted(rejected.items()) if n)
+    return f" (by reason: {reasons})" if reasons else ""
 
 
 # --- entry point -----------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ import urllib.request
 from pathlib import Path
 
 from customerio_emulator.process import EmulatorProcess
-from tests.support.cli import CONSOLE_SCRIPT, base_config, configured_stream, record_line, state_line
+from tests.support.cli import (CONSOLE_SCRIPT, base_config, configured_stream, record_line, run_connector,
+                               state_line)
 
 EMULATOR = [str(Path(sys.executable).with_name("customerio-emulator"))]
 
@@ -87,3 +88,15 @@ def test_a_closed_stdout_ends_the_sync_quietly(emu: EmulatorProcess, tmp_path: P
     assert first["log"]["message"].startswith("Writing to Customer.io region us")
     assert (code, stderr) == (1, "destination-customer-io: stdout was closed by its reader; the write command "
                                  "stopped.\n")
+
+
+def test_the_summary_counts_in_singular_and_omits_empty_reasons(emu: EmulatorProcess, tmp_path: Path) -> None:
+    catalog = {"streams": [configured_stream("people", "person_identify", mode="append_dedup")]}
+    lines = [record_line("people", {"person_email": "one@example.com"}), state_line("people", 1)]
+    run = run_connector(tmp_path, "write", base_config(emu.url), catalog, lines)
+
+    summary, stream = run.logs[-2:]
+    assert summary.startswith("Sync summary: 1 record read, 1 accepted, 0 rejected; 0 unreadable lines "
+                              "skipped; 0 identify updates merged; 1 of 1 state emitted; 2 requests (1 batch, "
+                              "1 ops per batch), 0 retries, 0 throttled; ")
+    assert stream == "Stream people -> person_identify: 1 record, 1 accepted, 0 rejected."
