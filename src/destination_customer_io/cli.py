@@ -284,16 +284,16 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
 
     streams = resolve_streams(config, catalog)
     sync_id = next((s.sync_id for s in streams.values() if s.sync_id is not None), None)
+    # SIGTERM (the platform cancelling, `docker stop`): stop reading, deliver what was read. Installed
+    # first and never removed (closing the loop does that), so no moment of the sync dies silently.
+    sigterm = _GracefulStop(config.stop_grace_seconds)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, sigterm.fire)
     # Probed before anything is sent: a store found broken at the first rejection would fail the sync
     # after its valid records were delivered, and with no rejection it would go unnoticed.
     store_problem = await _check_store(config)
     if store_problem:
         raise ConfigurationError(f"The rejected-records storage cannot be written; nothing was sent. "
                                  f"{store_problem}")
-    # SIGTERM (the platform cancelling, `docker stop`): stop reading, deliver what was read. Installed
-    # first and never removed (closing the loop does that), so no moment of the sync dies silently.
-    sigterm = _GracefulStop(config.stop_grace_seconds)
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, sigterm.fire)
     connector = aiohttp.TCPConnector(limit=config.lanes + 2, ttl_dns_cache=300)
     async with aiohttp.ClientSession(connector=connector) as session:
         client = TrackClient(config, session)
