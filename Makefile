@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: test demo bench venv clean
+.PHONY: test test-pyairbyte demo bench venv clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,22 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
+# PyAirbyte pins older versions of packages the connector and its tests use (python-ulid < 4, cryptography
+# < 47, via airbyte-cdk): installed into .venv it would move them, so it gets a venv of its own, where the
+# connector runs with PyAirbyte's versions (`make test` covers the newest ones).
+PA_VENV := .venv-pyairbyte
+PA_STAMP := $(PA_VENV)/.installed
+
+$(PA_STAMP): pyproject.toml setup.py src/destination_customer_io/_ids.c
+	test -x $(PA_VENV)/bin/python || $(PYTHON) -m venv $(PA_VENV)
+	$(PA_VENV)/bin/python -m pip install -q --upgrade pip
+	$(PA_VENV)/bin/python -m pip install -q -e '.[test,pyairbyte]'
+	touch $(PA_STAMP)
+
+# PYAIRBYTE_REQUIRED turns a missing PyAirbyte into a failure instead of a skip.
+test-pyairbyte: $(PA_STAMP)
+	PYAIRBYTE_REQUIRED=1 $(PA_VENV)/bin/python -m pytest -q -m pyairbyte tests/pyairbyte
+
 # The bench extra (matplotlib, the official customerio client, py-spy) is installed for `make bench` only.
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
@@ -33,4 +49,4 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py $(if $(QUICK),--quick,)
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info src/destination_customer_io/*.so
+	rm -rf $(VENV) $(PA_VENV) build *.egg-info src/*.egg-info src/destination_customer_io/*.so

@@ -29,8 +29,8 @@ CONTENDER_CPU = 0
 EMULATOR_CPU = 1
 _SUMMARY = re.compile(
     r"(?P<records>\d+) records read, (?P<accepted>\d+) accepted, (?P<rejected>\d+) rejected.*?"
-    r"(?P<states_out>\d+) of (?P<states_in>\d+) states emitted; (?P<requests>\d+) requests "
-    r"\((?P<batches>\d+) batches, (?P<ops_per_batch>\d+) ops per batch\), (?P<retries>\d+) retries"
+    r"(?P<states_out>\d+) of (?P<states_in>\d+) states? emitted; (?P<requests>\d+) requests? "
+    r"\((?P<batches>\d+) batch(?:es)?, (?P<ops_per_batch>\d+) ops per batch\), (?P<retries>\d+) retr(?:y|ies)"
 )
 
 

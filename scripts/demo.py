@@ -4,7 +4,9 @@ Starts the Customer.io emulator (a subprocess) and a local S3 server (moto, in t
 realistic multi-object data set (people, purchases, companies, memberships, devices, page views, a
 segment) with a few invalid rows, runs `check`, `discover` and `write` through the real CLI
 with a config and catalog on disk (in demo-output/), then prints what Customer.io now holds, what was
-rejected and why, and where the rejected records are stored. Leaves no process running.
+rejected and why, where the rejected records are stored, and how the connector's figures, the rejected
+files and the emulator's counters reconcile (computed from what this run observed, never assumed).
+Leaves no process running.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import logging
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -161,6 +164,73 @@ def heading(text: str) -> None:
     print(f"\n== {text} " + "=" * max(0, 70 - len(text)))
 
 
+# --- reconciliation: every figure below is observed in this run, none is assumed -----------------------
+
+_SUMMARY = re.compile(r"Sync summary: (?P<read>\d+) records? read, (?P<accepted>\d+) accepted, "
+                      r"(?P<rejected>\d+) rejected.*?(?P<merged>\d+) identify updates? merged.*?"
+                      r"(?P<requests>\d+) requests? \(")
+
+
+def rejected_rows(s3: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(stream, row) for every row of every rejected-records file in the bucket."""
+    rows = []
+    for item in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        body = s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read()
+        if item["Key"].endswith(".gz"):
+            body = gzip.decompress(body)
+        stream = item["Key"].split("/")[-2]  # <bucket_path>/<sync_id>/<namespace>/<stream>/<file>
+        rows += [(stream, json.loads(line)["_airbyte_data"]) for line in body.splitlines() if line.strip()]
+    return rows
+
+
+def reconcile(summary: str, streams: dict[str, list[dict[str, Any]]], rejected: list[tuple[str, dict[str, Any]]],
+              requests: list[dict[str, Any]], ops_counted: int, ops_refused: int, people: list[dict[str, Any]],
+              earlier_requests: int) -> list[str]:
+    """How the connector's figures, the rejected files and the emulator's counters fit together."""
+    found = _SUMMARY.search(summary)
+    if found is None:
+        return [f"the sync summary could not be read: {summary!r}"]
+    got = {name: int(value) for name, value in found.groupdict().items()}
+    lines = [f"records: {got['read']} read = {got['accepted']} accepted + {got['rejected']} rejected; the "
+             f"rejected-records files hold {len(rejected)} rows" + _agree(len(rejected), got["rejected"])]
+    for stream, row in sorted(rejected, key=lambda item: item[0]):
+        lines.append(f"  {stream}: {row['rejected_reason']} ({row['rejected_field']}): {row['rejected_message']}")
+
+    refused_users = [row.get("person_email") for stream, row in rejected if stream == "users"]
+    identified = {row["person_email"] for row in streams["users"]} - set(refused_users)
+    held = {person["email"] for person in people}
+    others = sorted(held - identified)
+    lines.append(f"people: {len(held)} in Customer.io = {len(held & identified)} identified by the users stream "
+                 f"({len(streams['users'])} rows, {len(refused_users)} rejected above) + {len(others)} created by "
+                 f"other streams' events, devices or page views" + (f": {', '.join(others)}" if others else ""))
+
+    batches = [r for r in requests if r["path"] == "/api/v2/batch"]
+    segments = [r for r in requests if r["path"].startswith("/api/v1/segments/")]
+    lookups = [r for r in requests if r["path"] == "/api/v1/accounts/region"]
+    batch_ops = sum(len(r["body"]["batch"]) for r in batches)
+    members = sum(len(r["body"]["ids"]) for r in segments)
+    delivered = batch_ops - ops_refused + members + got["merged"]
+    lines.append(
+        f"ops: the emulator counted {ops_counted} = {batch_ops} in {_n(len(batches), 'batch request')} + "
+        f"{_n(len(segments), 'segment call')} (one op each, carrying {_n(members, 'person', 'people')}); "
+        f"{batch_ops} - {ops_refused} refused + {members} segment members + {got['merged']} identify updates "
+        f"merged = {delivered} records" + _agree(delivered, got["accepted"], "accepted"))
+    lines.append(
+        f"requests: the emulator counted {len(requests)} during write = {_n(len(lookups), 'region look-up')} + "
+        f"{_n(len(batches), 'batch request')} + {_n(len(segments), 'segment call')}; the connector's summary "
+        f"says {got['requests']}" + _agree(got["requests"], len(requests), "counted by the emulator") +
+        f"; check's region look-up made {earlier_requests} more before write (in the emulator's totals)")
+    return lines
+
+
+def _agree(ours: int, theirs: int, what: str = "rejected") -> str:
+    return f" (= {what})" if ours == theirs else f" (!= {theirs} {what}: these figures do not reconcile)"
+
+
+def _n(count: int, singular: str, plural: str | None = None) -> str:
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
 def main() -> None:
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
     OUT.mkdir(exist_ok=True)
@@ -179,7 +249,7 @@ def main() -> None:
     total = sum(len(rows) for rows in streams.values())
     (OUT / "catalog.json").write_text(json.dumps(catalog(), indent=2))
 
-    emulator = start_emulator_process()
+    emulator = start_emulator_process(extra_args=["--request-log-size", "100000"])  # all of write's
     server, endpoint, s3 = start_s3()
     try:
         config = {"credentials": {"siteId": "demo-site", "apiKey": "demo-key"},
@@ -203,6 +273,7 @@ def main() -> None:
             print(f"  {op['object_name']:<24} {op['sync_mode']:<13} matching keys: {op.get('matching_keys', '-')}")
 
         heading("write")
+        before = emulator.client.requests()  # check's
         started = time.monotonic()
         messages = run("write", OUT / "config.json", OUT / "catalog.json", OUT / "input.jsonl")
         elapsed = time.monotonic() - started
@@ -228,7 +299,8 @@ def main() -> None:
         print(f"  one event: {json.dumps({k: event[k] for k in ('name', 'id', 'timestamp', 'data')})}")
         print(f"  one object: {json.dumps(client.objects()[0])}")
         counters = client.counters()
-        print(f"  requests: {counters['requests']}, ops: {counters['ops']}, by status: {counters['status']}")
+        print(f"  requests: {counters['requests']}, ops: {counters['ops']}, by status: {counters['status']} "
+              f"(check and write)")
 
         heading(f"rejected records in s3://{BUCKET}")
         keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
@@ -239,6 +311,15 @@ def main() -> None:
             row = json.loads(body.splitlines()[0])
             print("  example row:")
             print("  " + json.dumps(row, indent=2).replace("\n", "\n  "))
+
+        heading("how the numbers reconcile")
+        summary = next(m["log"]["message"] for m in messages
+                       if m["type"] == "LOG" and m["log"]["message"].startswith("Sync summary"))
+        seen = {r["seq"] for r in before}
+        during = [r for r in client.requests() if r["seq"] not in seen]
+        for line in reconcile(summary, streams, rejected_rows(s3), during, counters["ops"],
+                              counters["ops_rejected"], client.people(), len(before)):
+            print("  " + line)
     finally:
         emulator.stop()
         server.stop()

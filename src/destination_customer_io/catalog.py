@@ -5,14 +5,13 @@ Built once before the first record; the pipeline looks streams up by ``(namespac
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import values
-from .config import Config, ConfigError
+from .config import Config, ConfigError, read_json_file
 from .errors import ConfigurationError
 from .operations.base import Operation
 
@@ -143,12 +142,7 @@ def timestamp_columns(json_schema: dict[str, Any]) -> frozenset[str]:
 
 
 def load_catalog_json(path: str | Path) -> dict[str, Any]:
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"Catalog file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"Catalog file {path} is not valid JSON: {type(exc).__name__}") from None
+    raw = read_json_file(path, "Catalog")
     if not isinstance(raw, dict) or not isinstance(raw.get("streams"), list):
         raise ConfigError("The configured catalog must be an object with a `streams` list")
     return raw

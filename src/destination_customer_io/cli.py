@@ -23,10 +23,11 @@ import aiohttp
 from . import __version__, values
 from .catalog import (IDENTIFIER_COLUMNS, Stream, check_identifier_column, identifier_from_primary_key,
                       load_catalog_json, timestamp_columns)
-from .config import Config, ConfigError, StreamMapping, load_config
+from .config import Config, ConfigError, NoStorage, StreamMapping, parse_config, read_json_file
 from .errors import ConfigurationError, SyncError, TransientFailure
 from .network import proxy_secrets
 from .output import Output
+from .rawconfig import secret_values, unknown_keys, unknown_keys_sentence
 
 CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 64 << 20  # a longer line cannot be a record Customer.io would take; skipped, counted
@@ -241,7 +242,8 @@ async def read_line_chunks(source: BinaryIO, chunk_bytes: int = CHUNK_BYTES) -> 
 
 # --- commands --------------------------------------------------------------------------------------
 
-async def run_check(config: Config, out: Output) -> None:
+async def run_check(config: Config, out: Output, notes: str = "") -> None:
+    """``notes``: sentences about the config itself (unknown keys), added to the answer either way."""
     from .track import check_connection
 
     ok, message = await check_connection(config)
@@ -249,18 +251,29 @@ async def run_check(config: Config, out: Output) -> None:
         store_problem = await _check_store(config)
         if store_problem:
             ok, message = False, store_problem
-    out.emit({"type": "CONNECTION_STATUS",
-              "connectionStatus": {"status": "SUCCEEDED" if ok else "FAILED", "message": out.scrub(message)}})
+        elif not isinstance(config.object_storage_config, NoStorage):
+            message += " " + _store_verified(config)
+    out.emit({"type": "CONNECTION_STATUS", "connectionStatus": {
+        "status": "SUCCEEDED" if ok else "FAILED", "message": out.scrub(_join(message, notes))}})
 
 
 async def _check_store(config: Config) -> str | None:
-    from .config import NoStorage
-
     if isinstance(config.object_storage_config, NoStorage):
         return None
     from .rejected import check_store
 
     return await check_store(config.object_storage_config)
+
+
+def _store_verified(config: Config) -> str:
+    from .rejected import probe_location
+
+    return (f"Rejected-records storage verified: a probe object was written, listed and deleted at "
+            f"{probe_location(config.object_storage_config)}.")
+
+
+def _join(*sentences: str) -> str:
+    return " ".join(s for s in sentences if s)
 
 
 def run_discover(out: Output) -> None:
@@ -282,6 +295,12 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
     # first and never removed (closing the loop does that), so no moment of the sync dies silently.
     sigterm = _GracefulStop(config.stop_grace_seconds)
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, sigterm.fire)
+    # Probed before anything is sent: a store found broken at the first rejection would fail the sync
+    # after its valid records were delivered, and with no rejection it would go unnoticed.
+    store_problem = await _check_store(config)
+    if store_problem:
+        raise ConfigurationError(f"The rejected-records storage cannot be written; nothing was sent. "
+                                 f"{store_problem}")
     connector = aiohttp.TCPConnector(limit=config.lanes + 2, ttl_dns_cache=300)
     async with aiohttp.ClientSession(connector=connector) as session:
         client = TrackClient(config, session)
@@ -358,23 +377,22 @@ async def _close_quietly(store: Any) -> None:
 
 def summary(pipeline: Any, elapsed: float) -> str:
     c, stats = pipeline.counts, pipeline.client.stats
-    reasons = ", ".join(f"{code}: {n}" for code, n in sorted(c.rejected_by_reason.items())) or "none"
     mean_ops = c.ops_sent / c.batches if c.batches else 0.0
     return (
-        f"Sync summary: {c.records} records read, {c.accepted} accepted, {c.rejected} rejected "
-        f"(by reason: {reasons}); {c.unreadable_lines} unreadable lines skipped; {c.merged} identify "
-        f"updates merged; {c.states_out} of {c.states_in} states emitted; {stats.requests} requests "
-        f"({c.batches} batches, {mean_ops:.0f} ops per batch), {stats.retries} retries, "
-        f"{stats.throttled} throttled; {elapsed:.2f} s, {c.records / max(elapsed, 1e-9):,.0f} records/s."
+        f"Sync summary: {_n(c.records, 'record')} read, {c.accepted} accepted, {c.rejected} rejected"
+        f"{_by_reason(c.rejected_by_reason)}; {_n(c.unreadable_lines, 'unreadable line')} skipped; "
+        f"{_n(c.merged, 'identify update')} merged; {c.states_out} of {_n(c.states_in, 'state')} emitted; "
+        f"{_n(stats.requests, 'request')} ({_n(c.batches, 'batch', 'batches')}, {mean_ops:.0f} ops per "
+        f"batch), {_n(stats.retries, 'retry', 'retries')}, {stats.throttled} throttled; {elapsed:.2f} s, "
+        f"{c.records / max(elapsed, 1e-9):,.0f} records/s."
     )
 
 
 def stream_summary(stream: Stream) -> str:
     rejected = sum(stream.rejected.values())
-    reasons = ", ".join(f"{code}: {n}" for code, n in sorted(stream.rejected.items())) or "none"
     text = (
-        f"Stream {stream.label} -> {stream.operation.object_name}: {stream.records_read} records, "
-        f"{stream.records_read - rejected} accepted, {rejected} rejected (by reason: {reasons})"
+        f"Stream {stream.label} -> {stream.operation.object_name}: {_n(stream.records_read, 'record')}, "
+        f"{stream.records_read - rejected} accepted, {rejected} rejected{_by_reason(stream.rejected)}"
     )
     if stream.changed:  # oversized_attributes drop / truncate: sent, but not as read
         text += (f"; oversized attribute values dropped: {stream.changed['NULLED']}, "
@@ -385,19 +403,46 @@ def stream_summary(stream: Stream) -> str:
     return text + "."
 
 
+def _n(count: int, singular: str, plural: str | None = None) -> str:
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
+def _by_reason(rejected: Any) -> str:
+    """`` (by reason: code: n, ...)``, or nothing when no record was rejected."""
+    reasons = ", ".join(f"{code}: {n}" for code, n in sorted(rejected.items()) if n)
+    return f" (by reason: {reasons})" if reasons else ""
+
+
 # --- entry point -----------------------------------------------------------------------------------
 
+_COMMANDS = {  # what `--help` says of each command
+    "spec": "print the connector's specification: the config's fields, defaults and secrets",
+    "check": "test a config: the Track API credentials and region, and (with S3 or Local) that the "
+             "rejected-records storage can be written",
+    "discover": "list the Customer.io operations (destination objects) with their sync modes and fields",
+    "write": "read Airbyte RECORD and STATE messages on stdin, send them to Customer.io, print STATE "
+             "messages as records are acknowledged",
+}
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="destination-customer-io", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="destination-customer-io",
+        description="Airbyte destination for Customer.io (Track API). Speaks the Airbyte protocol: "
+                    "Airbyte messages on stdout, one JSON object per line.",
+        epilog="example: destination-customer-io write --config config.json --catalog catalog.json "
+               "< messages.jsonl  (docs/customer-io.md: a minimal config and catalog)")
     parser.add_argument("--version", action="version", version=__version__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("spec", help="print the connector specification")
-    for name in ("check", "discover"):
-        sub = commands.add_parser(name)
-        sub.add_argument("--config", required=True)
-    write = commands.add_parser("write", help="read Airbyte messages on stdin and write them to Customer.io")
-    write.add_argument("--config", required=True)
-    write.add_argument("--catalog", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{spec,check,discover,write}")
+    for name, text in _COMMANDS.items():
+        sub = commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        if name != "spec":
+            sub.add_argument("--config", required=True, metavar="CONFIG.json",
+                             help="the connector config (its fields: see the spec command)")
+        if name == "write":
+            sub.add_argument("--catalog", required=True, metavar="CATALOG.json",
+                             help="the configured catalog: each stream's destination_object_name, "
+                                  "destination_sync_mode and primary_key")
     return parser
 
 
@@ -405,14 +450,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = Output()
     out.add_secrets(proxy_secrets())  # user:password in HTTP(S)_PROXY never reaches a log line
+    code = _run(args, out)
+    if out.closed:
+        # No traceback and no TRACE (nobody reads stdout any more); the states not yet written were
+        # not emitted, so a resumed sync starts from the last one its reader saw.
+        sys.stderr.write(f"destination-customer-io: stdout was closed by its reader; the {args.command} "
+                         f"command stopped.\n")
+        return 1
+    return code
+
+
+def _run(args: argparse.Namespace, out: Output) -> int:
+    notes = ""
     try:
         if args.command == "spec":
             out.emit(spec_message())
             return 0
-        config = load_config(args.config)
+        raw = read_json_file(args.config, "Config")
+        # before validation: an error message may quote a value, and a secret in the wrong field is
+        # still a secret
+        out.add_secrets(secret_values(raw))
+        unknown = unknown_keys(raw)
+        if unknown:
+            notes = unknown_keys_sentence(unknown)
+            out.log(notes, "WARN")
+        config = parse_config(raw)
         out.add_secrets(config.secrets())
         if args.command == "check":
-            asyncio.run(run_check(config, out))
+            asyncio.run(run_check(config, out, notes))
         elif args.command == "discover":
             run_discover(out)
         else:
@@ -427,7 +492,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         if args.command == "check":
             out.emit({"type": "CONNECTION_STATUS",
-                      "connectionStatus": {"status": "FAILED", "message": out.scrub(str(exc))}})
+                      "connectionStatus": {"status": "FAILED", "message": out.scrub(_join(str(exc), notes))}})
             return 0
         out.error(str(exc), "config_error")
         return 1

@@ -1,15 +1,17 @@
 """The typed connector configuration: parsed once from config.json, validated with field-precise errors.
 
 Accepts every config written for Airbyte's Kotlin connector unchanged (``credentials``, ``identifierType``,
-``object_storage_config``) and adds our own keys with defaults. Unknown keys are ignored, as Airbyte's
-spec allows (``additionalProperties: true``).
+``object_storage_config``) and adds our own keys with defaults. Unknown keys are accepted, as Airbyte's
+spec allows (``additionalProperties: true``); the CLI warns about them (rawconfig.py).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -147,6 +149,8 @@ class Config(msgspec.Struct, frozen=True):
             raise ValueError("`credentials.siteId` must not be empty")
         if not self.credentials.apiKey.strip():
             raise ValueError("`credentials.apiKey` must not be empty")
+        if self.track_api_base_url is not None:
+            _check_base_url(self.track_api_base_url)
 
     def secrets(self) -> list[str]:
         """Every secret value in this config, for the output scrubber."""
@@ -155,6 +159,14 @@ class Config(msgspec.Struct, frozen=True):
         if isinstance(storage, S3Storage):
             found += [s for s in (storage.access_key_id, storage.secret_access_key) if s]
         return [s for s in found if s]
+
+
+def _check_base_url(url: str) -> None:
+    # without a scheme aiohttp fails later with an empty host: "Could not reach the Track API at : ..."
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"`track_api_base_url` must be an http:// or https:// URL with a host "
+                         f"(e.g. `http://127.0.0.1:8089`), got `{url}`")
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> None:
@@ -169,20 +181,35 @@ def parse_config(raw: Any) -> Config:
     try:
         return msgspec.convert(raw, Config, str_keys=True)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"Invalid config: {_describe(exc)}") from None
+        raise ConfigError(f"Invalid config: {_describe(exc, raw)}") from None
 
 
-def _describe(exc: msgspec.ValidationError) -> str:
-    # msgspec says "Expected `str`, got `int` - at `$.credentials.siteId`"; values are never included.
-    text = str(exc)
-    return text.replace("$.", "").replace(" - at `$`", "")
+def _describe(exc: msgspec.ValidationError, raw: dict[str, Any]) -> str:
+    # msgspec says "Expected `str`, got `int` - at `$.credentials.siteId`"; an enum error quotes the
+    # value given (the CLI masks secrets in it) and gets the values allowed there.
+    text = str(exc).replace("$.", "").replace(" - at `$`", "")
+    invalid = re.fullmatch(r"Invalid (?:enum )?value .* - at `([\w.]+)`", text)
+    if invalid:
+        from .rawconfig import allowed_values
+
+        allowed = allowed_values(raw, invalid.group(1))
+        if allowed:
+            text += f"; allowed: {', '.join(f'`{value}`' for value in allowed)}"
+    return text
+
+
+def read_json_file(path: str | Path, what: str) -> Any:
+    """A config or catalog file, decoded; ConfigError says where the JSON breaks (line and column)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{what} file not found: {path}") from None
+    except json.JSONDecodeError as exc:  # its msg is fixed text ("Expecting ',' delimiter"), no content
+        raise ConfigError(f"{what} file {path} is not valid JSON: {exc.msg} at line {exc.lineno} "
+                          f"column {exc.colno}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{what} file {path} is not valid JSON: {type(exc).__name__}") from None
 
 
 def load_config(path: str | Path) -> Config:
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"Config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"Config file {path} is not valid JSON: {type(exc).__name__}") from None
-    return parse_config(raw)
+    return parse_config(read_json_file(path, "Config"))

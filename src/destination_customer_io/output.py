@@ -1,11 +1,13 @@
 """stdout, the only channel to Airbyte: one JSON message per line, secrets scrubbed from LOG and TRACE.
 
 STATE messages are written byte-faithful (they are the source's checkpoint); LOG and TRACE text passes
-through the scrubber, so a secret that reaches an error message never reaches the user.
+through the scrubber, so a secret that reaches an error message never reaches the user. A reader that
+closes stdout ends the sync (OutputClosed), quietly: nothing more is written.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from typing import Any, BinaryIO
@@ -15,9 +17,15 @@ from . import protocol
 _REDACTED = "***"
 
 
+class OutputClosed(Exception):
+    """stdout's reader went away (``| head -1``, a killed orchestrator): the sync cannot report any
+    more, so it ends; every later message is dropped."""
+
+
 class Output:
     def __init__(self, stream: BinaryIO | None = None, *, secrets: list[str] | None = None) -> None:
         self._stream = stream if stream is not None else sys.stdout.buffer
+        self.closed = False
         self._secrets = sorted({s for s in (secrets or []) if s}, key=len, reverse=True)
 
     def add_secrets(self, secrets: list[str]) -> None:
@@ -30,8 +38,26 @@ class Output:
         return text
 
     def emit(self, message: dict[str, Any]) -> None:
-        self._stream.write(protocol.encode(message) + b"\n")
-        self._stream.flush()
+        if self.closed:
+            return  # nobody reads any more: what was not written is simply not emitted
+        try:
+            self._stream.write(protocol.encode(message) + b"\n")
+            self._stream.flush()
+        except BrokenPipeError:
+            self._reader_left()
+            raise OutputClosed("stdout was closed by its reader") from None
+
+    def _reader_left(self) -> None:
+        self.closed = True
+        # The unwritten bytes stay in the buffer and the interpreter's exit would try to flush them
+        # again ("Exception ignored ... BrokenPipeError"): point the descriptor at /dev/null instead.
+        try:
+            fd = self._stream.fileno()
+        except (AttributeError, OSError, ValueError):  # in-memory streams (tests)
+            return
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
 
     def log(self, text: str, level: str = "INFO") -> None:
         self.emit(protocol.log_message(level, self.scrub(text)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,4 +19,18 @@ def test_demo_runs_end_to_end() -> None:
     assert "3407 records read, 3399 accepted, 8 rejected" in output
     assert "200 people, 1998 events, 999 page views, 20 objects, 100 relationships, 66 devices" in output
     assert "rejected/1001/shop/users/" in output and '"rejected_reason": ' in output
+    # every figure is explained by the others (issue 15, point 9)
+    reconciled = output.split("== how the numbers reconcile ")[1]
+    assert "do not reconcile" not in reconciled
+    assert re.search(r"records: (\d+) read = (\d+) accepted \+ (\d+) rejected; the rejected-records files "
+                     r"hold \3 rows \(= rejected\)", reconciled)
+    assert "    users: identifier_missing (person_email): `person_email` is missing, null or empty" in reconciled
+    people = re.search(r"people: (\d+) in Customer.io = (\d+) identified by the users stream \(200 rows, "
+                       r"(\d+) rejected above\) \+ (\d+) created by other streams", reconciled)
+    assert people and int(people[1]) == int(people[2]) + int(people[4])
+    assert int(people[2]) == 200 - int(people[3])
+    assert re.search(r"ops: the emulator counted \d+ = .* records \(= accepted\)", reconciled)
+    assert re.search(r"requests: the emulator counted (\d+) during write = 1 region look-up \+ .*; the "
+                     r"connector's summary says \1 \(= counted by the emulator\)", reconciled)
+    assert "1 batches" not in output and "(by reason: none)" not in output
     assert output.rstrip().endswith("Done: the emulator and the local S3 server are stopped.")

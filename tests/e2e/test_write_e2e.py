@@ -122,7 +122,7 @@ def test_a_batch_applied_then_dropped_is_retried_without_duplicates(emu: Emulato
     assert len(events) == 50 and len({e["id"] for e in events}) == 50
     counters = emu.client.counters(site_id=SITE)
     assert counters["duplicates"] == 50  # the retry re-sent every op; each was recognised and ignored
-    assert any("1 retries" in log for log in run.logs)
+    assert any("), 1 retry, 0 throttled;" in log for log in run.logs)
 
 
 def test_429_storm_with_and_without_retry_after_then_success(emu: EmulatorProcess, tmp_path: Path) -> None:

@@ -3,8 +3,9 @@ PyAirbyte from PyPI into its own venv) feeds `users` as person_identify and `pur
 through `stream_mappings`, and the installed `destination-customer-io` executable writes them to the
 emulator. Asserts what the emulator holds, record by record.
 
-Needs the `pyairbyte` extra: skipped without it in the normal run; CI installs the extra after
-`make test` and runs these with PYAIRBYTE_REQUIRED=1, which turns the skip into a failure.
+Needs the `pyairbyte` extra: skipped without it in the normal run; `make test-pyairbyte` (CI, after
+`make test`) installs it into .venv-pyairbyte and runs these with PYAIRBYTE_REQUIRED=1, which turns the
+skip into a failure.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ if os.environ.get("PYAIRBYTE_REQUIRED") and importlib.util.find_spec("airbyte") 
 pytestmark = [
     pytest.mark.pyairbyte,
     pytest.mark.skipif(importlib.util.find_spec("airbyte") is None,
-                       reason="PyAirbyte is not installed (pip install -e '.[pyairbyte]')"),
+                       reason="PyAirbyte is not installed (make test-pyairbyte)"),
 ]
 
 FAKER = "airbyte-source-faker==7.2.1"  # pinned: the assertions rely on its streams' columns

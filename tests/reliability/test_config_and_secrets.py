@@ -77,7 +77,8 @@ def test_unreachable_host_and_bad_s3_endpoint(emu: Any, tmp_path: Path, rejected
     assert "connection error" in write.errors[0]["message"]
     status = s3_check.of_type("CONNECTION_STATUS")[0]["connectionStatus"]
     assert status["status"] == "FAILED" and "could not connect" in status["message"]
-    assert s3_write.returncode == 1 and [e["failure_type"] for e in s3_write.errors] == ["system_error"]
+    # probed before anything is sent (as check does): a config error, not a failure late in the sync
+    assert s3_write.returncode == 1 and [e["failure_type"] for e in s3_write.errors] == ["config_error"]
     assert "could not connect" in s3_write.errors[0]["message"] and s3_write.states == []
     for run in (check, write, s3_check, s3_write):
         _clean(run)

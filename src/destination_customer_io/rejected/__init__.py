@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ..config import LocalStorage, NoStorage, S3Storage, StorageConfig
 from .base import NoneStore, RejectedRecord, RejectedStore, StoreError
 from .formats import encoder_factory, extension
-from .keys import KeyTemplate
+from .keys import PROBE_PREFIX, KeyTemplate, check_key
 from .local import LocalSink, check_local
 from .store import PartitionedStore, StoreOptions
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 # The S3 modules (boto3: ~0.1 s of start-up) are imported only when S3 storage is configured.
 
 __all__ = ["NoneStore", "PartitionedStore", "RejectedRecord", "RejectedStore", "StoreError",
-           "StoreOptions", "check_store", "open_store"]
+           "StoreOptions", "check_store", "open_store", "probe_location"]
 
 
 def open_store(storage_config: StorageConfig, *, sync_id: int | None = None,
@@ -69,6 +69,15 @@ async def check_store(storage_config: StorageConfig) -> str | None:
 
         return await asyncio.to_thread(check_s3, storage_config)
     return await asyncio.to_thread(check_local, storage_config.destination_path)
+
+
+def probe_location(storage_config: S3Storage | LocalStorage) -> str:
+    """Where ``check_store`` puts its probe object, for the user to find (or allow) it."""
+    if isinstance(storage_config, S3Storage):
+        prefix = check_key(storage_config.bucket_path).rpartition("/")[0]
+        where = f"s3://{storage_config.s3_bucket_name}/{prefix + '/' if prefix else ''}{PROBE_PREFIX}<random hex>"
+        return f"{where} ({storage_config.s3_endpoint})" if storage_config.s3_endpoint else where
+    return f"{storage_config.destination_path.rstrip('/')}/{PROBE_PREFIX}<random hex>"
 
 
 def _key_template(cfg: S3Storage | LocalStorage, sync_id: int | None,

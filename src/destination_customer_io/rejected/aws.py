@@ -22,7 +22,8 @@ import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
+from botocore.exceptions import (BotoCoreError, ClientError, NoCredentialsError, ParamValidationError,
+                                 PartialCredentialsError)
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.exceptions import ConnectionClosedError, ProxyConnectionError, ReadTimeoutError
 from botocore.exceptions import SSLError as BotoSSLError
@@ -126,6 +127,13 @@ class S3Access:
         if isinstance(exc, NoCredentialsError):
             return "NoCredentials", ("no AWS credentials found: set access_key_id and "
                                      "secret_access_key, or role_arn, or run with an instance profile")
+        if isinstance(exc, ParamValidationError) and "Invalid bucket name" in str(exc):
+            # boto's own text is two regular expressions; say what a bucket name looks like instead
+            return "InvalidBucketName", (
+                f"'{self.bucket}' is not a valid bucket name: give the name alone (no s3:// and no "
+                "path: the path goes in bucket_path), 3 to 63 lowercase letters, digits, dots and "
+                "hyphens, starting and ending with a letter or digit, e.g. 'my-rejected-records' "
+                "(check s3_bucket_name)")
         if isinstance(exc, PartialCredentialsError):
             return "PartialCredentials", "access_key_id and secret_access_key must be given together"
         return type(exc).__name__, str(exc)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -156,3 +157,12 @@ class KeyTemplate:
     @property
     def extension(self) -> str:
         return self._fixed["format_extension"]
+
+
+PROBE_PREFIX = "_check_test_"  # the name of `check`'s probe objects, before a random hex part
+
+
+def check_key(bucket_path: str) -> str:
+    """A fresh probe key inside bucket_path (unique, so concurrent checks do not interfere)."""
+    key = re.sub(r"/+", "/", f"{bucket_path}/{PROBE_PREFIX}{uuid.uuid4().hex}")
+    return key.lstrip("/")

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 from .base import StoreError
+from .keys import PROBE_PREFIX
 
 
 class LocalSink:
@@ -81,7 +82,7 @@ def _fsync_directory(directory: Path) -> None:
 def check_local(destination_path: str) -> str | None:
     """Create the directory, write, list and delete a probe file; None when it all works."""
     root = Path(destination_path)
-    probe = root / f"_check_test_{uuid.uuid4().hex}"
+    probe = root / f"{PROBE_PREFIX}{uuid.uuid4().hex}"
     step = "MakeDirectory"
     try:
         root.mkdir(parents=True, exist_ok=True)

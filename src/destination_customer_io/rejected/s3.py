@@ -7,9 +7,7 @@ PutObject of the same key and body is idempotent, so SDK retries never duplicate
 
 from __future__ import annotations
 
-import re
 import threading
-import uuid
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -17,6 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..config import S3Storage
 from .aws import CHECK_TIMEOUTS, S3Access, Timeouts
 from .base import StoreError
+from .keys import check_key
 
 _CONTENT_TYPES = {".csv": "text/csv", ".jsonl": "application/jsonl"}
 
@@ -62,12 +61,6 @@ class S3Sink:
             if self._client is None:
                 self._client = self._access.client()
             return self._client
-
-
-def check_key(bucket_path: str) -> str:
-    """A fresh probe key inside bucket_path (unique, so concurrent checks do not interfere)."""
-    key = re.sub(r"/+", "/", f"{bucket_path}/_check_test_{uuid.uuid4().hex}")
-    return key.lstrip("/")
 
 
 def check_s3(cfg: S3Storage) -> str | None:
