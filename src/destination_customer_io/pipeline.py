@@ -29,7 +29,8 @@ import msgspec
 from . import checkpoints, guards, protocol, reasons
 from .catalog import Stream
 from .errors import SyncError, SystemFailure, TransientFailure
-from .operations.base import Op, Operation, Rejection
+from .operations.base import Op, Operation
+from .reasons import Rejection
 from .output import Output
 from .rejected.base import RejectedRecord, RejectedStore, StoreError
 from .limits import SEGMENT_IDS_PER_CALL

@@ -7,7 +7,20 @@ source column) in ``rejected_field`` and a sentence with the actual and the allo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why one record cannot be sent: ``reason`` is a code from the vocabulary below, ``field`` the field as the user knows it: the source column (``person_email``,
+    ``plan``; the mapped column when ``field_map`` renames) or None for the whole record, ``message`` a
+    sentence with the actual and the allowed size, never the value itself (it may be personal data)."""
+
+    reason: str
+    field: str | None
+    message: str
+
 
 IDENTIFIER_MISSING: Final = "identifier_missing"
 IDENTIFIER_INVALID: Final = "identifier_invalid"

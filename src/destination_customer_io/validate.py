@@ -13,7 +13,7 @@ from typing import Any, Callable
 import msgspec
 
 from . import limits, reasons
-from .operations.base import Rejection
+from .reasons import Rejection
 
 _ENCODER = msgspec.json.Encoder()
 # Control keys Customer.io reads inside `attributes` that are not attributes of the person.

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from destination_customer_io.catalog import Stream
 from destination_customer_io.config import parse_config
 from destination_customer_io.limits import OP_BYTES
-from destination_customer_io.operations.base import Op, Rejection
+from destination_customer_io.operations.base import Op
+from destination_customer_io.reasons import Rejection
 from destination_customer_io.operations.person_event import PersonEvent
 from destination_customer_io.operations.person_identify import PersonIdentify
 from destination_customer_io.output import Output

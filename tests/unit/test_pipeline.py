@@ -17,7 +17,8 @@ import pytest
 from destination_customer_io.catalog import Stream
 from destination_customer_io.config import parse_config
 from destination_customer_io.errors import ConfigurationError, SystemFailure, TransientFailure
-from destination_customer_io.operations.base import Op, Operation, Rejection
+from destination_customer_io.operations.base import Op, Operation
+from destination_customer_io.reasons import Rejection
 from destination_customer_io.output import Output
 from destination_customer_io.pipeline import Pipeline
 from destination_customer_io.rejected.base import NoneStore, RejectedRecord

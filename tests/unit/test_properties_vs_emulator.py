@@ -19,7 +19,8 @@ from customerio_emulator.validate import validate_op
 from destination_customer_io import reasons
 from destination_customer_io.catalog import Stream
 from destination_customer_io.config import parse_config
-from destination_customer_io.operations.base import Op, Rejection
+from destination_customer_io.operations.base import Op
+from destination_customer_io.reasons import Rejection
 from destination_customer_io.operations.person_event import PersonEvent
 from destination_customer_io.operations.person_identify import PersonIdentify
 

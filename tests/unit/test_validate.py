@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from destination_customer_io import limits, reasons, validate
-from destination_customer_io.operations.base import Rejection
+from destination_customer_io.reasons import Rejection
 
 EURO = "\u20ac"  # 3 bytes
 EMOJI = "\U0001f600"  # 4 bytes

@@ -18,20 +18,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 
+from ..reasons import Rejection
+
 if TYPE_CHECKING:
     from ..catalog import Stream
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """Why one record cannot be sent: ``reason`` is a code from the documented vocabulary
-    (see ``reasons.py``), ``field`` the field as the user knows it: the source column (``person_email``,
-    ``plan``; the mapped column when ``field_map`` renames) or None for the whole record, ``message`` a
-    sentence with the actual and the allowed size, never the value itself (it may be personal data)."""
-
-    reason: str
-    field: str | None
-    message: str
 
 
 class _OpTarget(msgspec.Struct, gc=False):

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .. import limits, reasons, validate, values
-from .base import Op, Rejection
+from ..reasons import Rejection
+from .base import Op
 
 if TYPE_CHECKING:
     from ..catalog import Stream

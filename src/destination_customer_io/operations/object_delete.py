@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import common
-from .base import DiscoverEntry, Op, Operation, Rejection
+from ..reasons import Rejection
+from .base import DiscoverEntry, Op, Operation
 from .object_identify import object_schema
 
 if TYPE_CHECKING:

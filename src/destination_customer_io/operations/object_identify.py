@@ -17,8 +17,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import reasons
+from ..reasons import Rejection
 from . import common
-from .base import DiscoverEntry, Op, Operation, Rejection
+from .base import DiscoverEntry, Op, Operation
 
 if TYPE_CHECKING:
     from ..catalog import Stream

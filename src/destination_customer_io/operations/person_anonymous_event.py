@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..reasons import Rejection
 from . import common
-from .base import Rejection
 from .person_page import ActivityOperation, activity_schema
 
 if TYPE_CHECKING:

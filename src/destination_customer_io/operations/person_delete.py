@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import common
-from .base import DiscoverEntry, Op, Operation, Rejection
+from ..reasons import Rejection
+from .base import DiscoverEntry, Op, Operation
 
 if TYPE_CHECKING:
     from ..catalog import Stream

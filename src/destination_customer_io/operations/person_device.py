@@ -16,8 +16,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import reasons, values
+from ..reasons import Rejection
 from . import common
-from .base import DiscoverEntry, Op, Operation, Rejection
+from .base import DiscoverEntry, Op, Operation
 
 if TYPE_CHECKING:
     from ..catalog import Stream

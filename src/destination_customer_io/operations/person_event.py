@@ -15,8 +15,9 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 from .. import limits, reasons, validate, values
+from ..reasons import Rejection
 from . import common
-from .base import DiscoverEntry, Op, Operation, Rejection
+from .base import DiscoverEntry, Op, Operation
 
 if TYPE_CHECKING:
     from ..catalog import Stream

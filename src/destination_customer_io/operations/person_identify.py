@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any, Callable
 import msgspec
 
 from .. import limits, reasons, validate
+from ..reasons import Rejection
 from . import common
-from .base import DiscoverEntry, Op, Operation, Rejection
+from .base import DiscoverEntry, Op, Operation
 
 if TYPE_CHECKING:
     from ..catalog import Stream

@@ -17,7 +17,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import common
-from .base import DiscoverEntry, Op, Operation, Rejection
+from ..reasons import Rejection
+from .base import DiscoverEntry, Op, Operation
 
 if TYPE_CHECKING:
     from ..catalog import Stream

@@ -16,8 +16,9 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from . import common
-from .base import DiscoverEntry, Op, Operation, Rejection
+from .base import DiscoverEntry, Op, Operation
 from .. import reasons
+from ..reasons import Rejection
 
 if TYPE_CHECKING:
     from ..catalog import Stream
