@@ -179,3 +179,15 @@ def test_derived_ids_make_identical_records_one_event_and_count_them(emu: Emulat
     summary = next(text for text in run.logs if text.startswith("Stream events"))
     assert summary.endswith("; 1 records without an event_id were identical to an earlier one, so their derived "
                             "event id repeated and Customer.io keeps one event for them.")
+
+
+def test_skipped_lines_are_logged_with_their_true_line_number(emu: EmulatorProcess, tmp_path: Path) -> None:
+    # Garbage at physical lines 1, 2, 3, 10, 100 and 1001 of the input (blank lines count as lines too).
+    garbage = {1, 2, 3, 10, 100, 1001}
+    lines = ["not json" if n in garbage else ("" if n == 50 else record_line("users", {"person_email": f"p{n}@b.co"}))
+             for n in range(1, 1002)]
+    lines.append(state_line("users", 1))
+    run = write(emu, tmp_path, [configured_stream("users", "person_identify", mode="append_dedup")], lines)
+    assert run.returncode == 0, run.stdout
+    warned = [m["log"]["message"] for m in run.of_type("LOG") if m["log"]["level"] == "WARN"]
+    assert [int(re.search(r"line (\d+)\)", text).group(1)) for text in warned] == sorted(garbage)
