@@ -69,13 +69,7 @@ def resolve_streams(config: Config, catalog: dict[str, Any]) -> dict[tuple[str |
                 + _namespace_hint(mappings, name)
             )
         mode = str(entry.get("destination_sync_mode") or "append")
-        # `append` is what catalogs without data activation carry (PyAirbyte, scripts): the operation's
-        # first mode. Any other mode must be one the operation implements.
-        if mode not in operation.sync_modes and mode != "append":
-            raise ConfigurationError(
-                f"Stream `{_label(namespace, name)}` asks for sync mode `{mode}`, which `{object_name}` does "
-                f"not support (it supports: {', '.join(operation.sync_modes)})"
-            )
+        _check_mode(mode, operation, _label(namespace, name), activation=bool(entry.get("destination_object_name")))
         schema = info.get("json_schema") if isinstance(info.get("json_schema"), dict) else {}
         field_map = dict(mapping.fields) if mapping else {}
         keyed = identifier_from_primary_key(entry.get("primary_key"), field_map, _label(namespace, name)) \
@@ -101,6 +95,24 @@ def resolve_streams(config: Config, catalog: dict[str, Any]) -> dict[tuple[str |
         streams[(namespace, name)] = stream
     _check_mappings_used(mappings, used, streams)
     return streams
+
+
+# How a warehouse destination would write the stream: what catalogs without data activation carry
+# (PyAirbyte sends append_dedup for a stream with a primary key, overwrite for a replace). They ask an
+# operation for nothing, so they mean its first mode.
+_WAREHOUSE_MODES = frozenset({"append", "append_dedup", "overwrite"})
+
+
+def _check_mode(mode: str, operation: Any, label: str, *, activation: bool) -> None:
+    """A data-activation stream (it names its destination_object_name) asks for one of the modes the
+    operation implements (``append`` means its first); any stream may ask for ``update`` or
+    ``soft_delete`` only where the operation has it. Refused up front rather than every record."""
+    if mode in operation.sync_modes or mode == "append" or (not activation and mode in _WAREHOUSE_MODES):
+        return
+    raise ConfigurationError(
+        f"Stream `{label}` asks for sync mode `{mode}`, which `{operation.object_name}` does not support "
+        f"(it supports: {', '.join(operation.sync_modes)})"
+    )
 
 
 def _label(namespace: str | None, name: str) -> str:

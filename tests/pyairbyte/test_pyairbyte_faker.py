@@ -34,7 +34,7 @@ USERS = 25
 DESTINATION = Path(sys.executable).parent / "destination-customer-io"
 MAPPINGS = [
     # faker's users carry an integer `id` and an `email`; purchases only a `user_id`: so people are
-    # identified by id, and email becomes the person's email attribute.
+    # identified by id, and email becomes the person's email attribute (send_other_identifiers).
     {"stream": "users", "object": "person_identify", "fields": {"person_id": "id", "person_email": "email"}},
     {"stream": "purchases", "object": "person_event",
      "fields": {"person_id": "user_id", "event_name": {"const": "purchase"}, "event_id": "id",
@@ -77,7 +77,7 @@ def emulator() -> Iterator[EmulatorProcess]:
 def destination(ab: Any, emulator: EmulatorProcess) -> Any:
     emulator.client.reset()
     config = {"credentials": {"siteId": "demo-site", "apiKey": "demo-key"}, "identifierType": "id",
-              "track_api_base_url": emulator.url, "stream_mappings": MAPPINGS}
+              "send_other_identifiers": True, "track_api_base_url": emulator.url, "stream_mappings": MAPPINGS}
     return ab.get_destination("destination-customer-io", config=config, local_executable=str(DESTINATION))
 
 

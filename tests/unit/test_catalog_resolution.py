@@ -63,3 +63,17 @@ def test_views_accept_a_schema_with_anonymous_id_only() -> None:
     resolve_streams(CONFIG, {"streams": [entry]})
     with pytest.raises(ConfigurationError, match="identifies people by `person_email`"):
         resolve_streams(CONFIG, {"streams": [configured_stream("s", "person_page", properties={"url": {}})]})
+
+
+@pytest.mark.parametrize("mode", ["append_dedup", "overwrite", "append"])
+def test_catalogs_without_data_activation_may_carry_warehouse_modes(mode: str) -> None:
+    # PyAirbyte sends append_dedup for a stream with a primary key and names no destination object:
+    # the mode says how a warehouse would write, not what the operation should do.
+    config = parse_config({"credentials": {"siteId": "s", "apiKey": "k"},
+                           "stream_mappings": [{"stream": "purchases", "object": "person_event"}]})
+    entry = configured_stream("purchases", "person_event", mode=mode)
+    del entry["destination_object_name"]
+    assert resolve_streams(config, {"streams": [entry]})[(None, "purchases")].destination_sync_mode == mode
+    entry["destination_sync_mode"] = "soft_delete"
+    with pytest.raises(ConfigurationError, match="asks for sync mode `soft_delete`, which `person_event`"):
+        resolve_streams(config, {"streams": [entry]})
