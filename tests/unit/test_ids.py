@@ -136,6 +136,18 @@ def test_pinned_ids_keep_their_values() -> None:
     assert values.user_id_ulid(77) == values.user_id_ulid("77")
 
 
+def test_the_examples_of_the_doc() -> None:
+    record = {"person_email": "ann@example.com", "event_name": "paid", "timestamp": "2023-11-14T22:13:21Z",
+              "amount": 1.50, "tags": ["a", "é"]}
+    assert canonical(["shop", "web", record]) == (
+        '["shop","web",{"amount":1.5,"event_name":"paid","person_email":"ann@example.com","tags":["a","é"],'
+        '"timestamp":"2023-11-14T22:13:21Z"}]')
+    ms = values.unix_seconds(record["timestamp"]) * 1000
+    assert ms == 1_700_000_001_000
+    assert values.event_ulid(None, ms, "shop", "web", record) == "01HF7YATZ8DKX535W1CJHYP4ZF"
+    assert values.event_ulid("01arz3ndektsv4rrffq69g5fav", ms, "shop", "web", record) == "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+
+
 def test_there_is_one_id_path_and_no_native_code() -> None:
     # One definition, run alike by the image, the benchmarks and the tests (issue 16).
     package = ROOT / "src" / "destination_customer_io"
