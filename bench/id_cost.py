@@ -3,15 +3,16 @@ pipeline with and without it.
 
 The id (values.seeded_record_ulid, event id scheme v1 in docs/mapping.md) is the canonical (sorted-keys)
 encoding of the record's data, blake2b-128 over the stream's part, it and "]" (values.blake2b_ulid), and
-the ULID text. Part 1 times each step on one ~300-byte event record (``timeit``, best of 5), and the
-same id with the hash swapped for a candidate from a library with wheels (xxhash's xxh3_128, blake3,
-mmh3's x64_128; each only when installed: ``pip install xxhash blake3 mmh3``). Part 2 runs the real
+the ULID text. Part 1 times each step on one ~300-byte event record (``timeit``, the steps taking
+turns, best of 9 rounds), and the same id with the hash swapped for a candidate from a library with
+wheels (xxhash's xxh3_128, blake3, mmh3's x64_128; each only when installed: ``pip install xxhash
+blake3 mmh3``, not a dependency of the connector). Part 2 runs the real
 ``Pipeline`` with a null Track client (as bench/pipeline_bench.py does) on the event input, alternately
 with each id and with the id replaced by a constant: the differences are what the id costs per record
 inside a sync (memory effects included). The candidates and the constant id are experiments only: a
 candidate hash changes every id (v1 is blake2b), and without ids a retried batch could duplicate events.
 
-    .venv/bin/python bench/id_cost.py [--records 200000] [--repeat 3]
+    .venv/bin/python bench/id_cost.py [--records 200000] [--repeat 3] [--parts-only]
 """
 
 from __future__ import annotations
@@ -68,37 +69,44 @@ HASHES: dict[str, Callable[..., str]] = {
 }
 
 
-def _ns(step: Callable[[], Any], number: int = 200_000) -> float:
-    return min(timeit.repeat(step, number=number, repeat=5)) / number * 1e9
+def _alternated(steps: list[tuple[str, Callable[[], Any]]], number: int = 50_000, rounds: int = 9
+                ) -> list[tuple[str, float]]:
+    """ns per call of each step: the best of ``rounds`` timings, the steps taking turns in each round so
+    that a shared machine's drifting speed hits every step alike."""
+    best = [float("inf")] * len(steps)
+    for _ in range(rounds):
+        for i, (_, step) in enumerate(steps):
+            best[i] = min(best[i], timeit.timeit(step, number=number) / number * 1e9)
+    return [(name, ns) for (name, _), ns in zip(steps, best)]
 
 
 def parts() -> list[tuple[str, float]]:
     data = gen.event_data(12_345)
     ms = data["timestamp"] * 1000
     seed = values.id_seed("events", None)
-    canonical = values._CANONICAL.encode(data)
-    whole = seed + canonical + b"]"
+    encode = values._CANONICAL.encode
+    canonical = encode(data)
     empty = values._BLAKE2B_16
     hasher = empty.copy()
-    hasher.update(whole)
+    hasher.update(seed + canonical + b"]")
     digest = hasher.digest()
     fed = empty.copy()
     random_part = digest[:10]
-    steps = []
+    steps: list[tuple[str, Callable[[], Any]]] = [
+        ("whole id as shipped (seeded_record_ulid)", lambda: values.seeded_record_ulid(ms, seed, data))]
     for name, hash_ in HASHES.items():
-        with mock.patch.object(values, "blake2b_ulid", hash_):
-            steps.append((f"whole {name}", _ns(lambda: values.seeded_record_ulid(ms, seed, data))))
-        steps.append(("  its hash + ULID text", _ns(lambda: hash_(ms, seed, canonical, b"]"))))
-    return steps + [
-        ("  canonical encoding of the data", _ns(lambda: values._CANONICAL.encode(data))),
-        ("  copy of an empty 16-byte hasher", _ns(empty.copy)),
-        ("  blake2b(digest_size=16) instead", _ns(lambda: blake2b(digest_size=16))),
-        (f"  blake2b update ({len(canonical)} bytes)", _ns(lambda: fed.update(canonical))),
-        ("  blake2b digest", _ns(hasher.digest)),
-        ("  ULID text (hash_ulid)", _ns(lambda: values.hash_ulid(ms, digest))),
-        ("  ulid() of 10 bytes: 8 pair lookups", _ns(lambda: values.ulid(0, random_part))),
-        ("  base64.b32encode of the 10 bytes", _ns(lambda: base64.b32encode(random_part))),
-    ]
+        steps.append((f"whole {name}", lambda hash_=hash_: hash_(ms, seed, encode(data), b"]")))
+        steps.append(("  its hash + ULID text", lambda hash_=hash_: hash_(ms, seed, canonical, b"]")))
+    return _alternated(steps + [
+        ("  canonical encoding of the data", lambda: encode(data)),
+        ("  copy of an empty 16-byte hasher", empty.copy),
+        ("  blake2b(digest_size=16) instead", lambda: blake2b(digest_size=16)),
+        (f"  blake2b update ({len(canonical)} bytes)", lambda: fed.update(canonical)),
+        ("  blake2b digest", hasher.digest),
+        ("  ULID text (hash_ulid)", lambda: values.hash_ulid(ms, digest)),
+        ("  ulid() of 10 bytes: 8 pair lookups", lambda: values.ulid(0, random_part)),
+        ("  base64.b32encode of the 10 bytes", lambda: base64.b32encode(random_part)),
+    ])
 
 
 def pipeline_us(data: bytes, records: int, variant: str) -> float:
@@ -115,10 +123,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--parts-only", action="store_true", help="only part 1 (one record, each step)")
     args = parser.parse_args()
-    print("one ~300-byte event record, ns per call (best of 5):")
+    print("one ~300-byte event record, ns per call (best of 9 alternated rounds):")
     for name, ns in parts():
-        print(f"  {name:<38}{ns:>8,.0f}")
+        print(f"  {name:<42}{ns:>8,.0f}")
+    if args.parts_only:
+        return
     data = gen.ensure_input("event", args.records, 10_000).read_bytes()
     variants = [*HASHES, "constant id"]
     times: dict[str, list[float]] = {v: [] for v in variants}
