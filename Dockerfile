@@ -10,12 +10,8 @@ FROM docker.io/airbyte/python-connector-base:4.0.2@sha256:9fdb1888c4264cf6fee473
 WORKDIR /airbyte/integration_code
 
 # Only what the wheel needs (.dockerignore keeps tests, docs and local venvs out of the build context).
-# setup.py builds the optional C accelerator of the event id (src/destination_customer_io/_ids.c) when the
-# image has a C compiler. Airbyte's base images are built on python slim, which has none: pip then installs
-# the package without it and the ids, identical, are computed in Python (8-14% more CPU per event;
-# docs/performance.md). A builder stage with gcc would ship it; not done because no image build could be
-# run where this was written (no Docker daemon), and an untested Dockerfile is worse than a slower one.
-COPY pyproject.toml setup.py README.md ./
+# The package is pure Python: no compiler needed, the image runs the same code as the tests.
+COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip install --no-cache-dir .
 

@@ -9,9 +9,8 @@ BENCH_STAMP := $(VENV)/.installed-bench
 
 venv: $(STAMP)
 
-# Reinstall only when the project's dependency list or the C accelerator (setup.py, _ids.c) changes; the
-# package itself is installed editable, its compiled _ids module built in place under src/.
-$(STAMP): pyproject.toml setup.py src/destination_customer_io/_ids.c
+# Reinstall only when the project's dependency list changes; the package itself is installed editable.
+$(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
@@ -29,7 +28,7 @@ demo: $(STAMP)
 PA_VENV := .venv-pyairbyte
 PA_STAMP := $(PA_VENV)/.installed
 
-$(PA_STAMP): pyproject.toml setup.py src/destination_customer_io/_ids.c
+$(PA_STAMP): pyproject.toml
 	test -x $(PA_VENV)/bin/python || $(PYTHON) -m venv $(PA_VENV)
 	$(PA_VENV)/bin/python -m pip install -q --upgrade pip
 	$(PA_VENV)/bin/python -m pip install -q -e '.[test,pyairbyte]'
@@ -49,4 +48,4 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py $(if $(QUICK),--quick,)
 
 clean:
-	rm -rf $(VENV) $(PA_VENV) build *.egg-info src/*.egg-info src/destination_customer_io/*.so
+	rm -rf $(VENV) $(PA_VENV) build *.egg-info src/*.egg-info

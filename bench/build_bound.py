@@ -4,7 +4,7 @@
 `PersonEvent.build` / `PersonIdentify.build` for the benchmark's records (tests/unit/test_bench_harness.py
 checks it), but do nothing else: no identifier, name, timestamp, limit or null checks, no field maps,
 no fast-path tests. Only the calls a compiled `build` would still make remain (the dict copy, msgspec's
-encodings, the C id). A compiled `build` could not be cheaper than this by more than the interpreter's
+encodings, the id's hash). A compiled `build` could not be cheaper than this by more than the interpreter's
 dispatch of those few calls (~10 bytecodes), so the connector's speed with them bounds what moving the
 mapping to C could give. An experiment only: without the checks a bad record would reach Customer.io.
 

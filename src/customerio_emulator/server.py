@@ -11,12 +11,11 @@ from typing import Any, Callable
 import msgspec
 from aiohttp import web
 
-from destination_customer_io.limits import BATCH_BYTES, OP_BYTES
-
-from . import responses, timestamps
+from . import inspection, responses, timestamps, v1
 from .apply import apply_op
 from .core import EmulatorCore
 from .faults import PASS, Decision
+from .limits import BATCH_BYTES, OP_BYTES
 from .validate import validate_op
 from .workspace import Workspace
 
@@ -225,8 +224,6 @@ def make_entity_handler(core: EmulatorCore) -> TrackHandler:
 
 def build_app(core: EmulatorCore) -> web.Application:
     """The whole emulator as an aiohttp application."""
-    from . import inspection, v1  # late import: they import this module's helpers
-
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[CORE_KEY] = core
     track: list[tuple[str, str, TrackHandler, bool]] = [

@@ -12,11 +12,10 @@ from typing import Any, Callable
 import msgspec
 from aiohttp import web
 
-from destination_customer_io.limits import SEGMENT_IDS_PER_CALL
-
 from . import responses
 from .apply import apply_op, segment_members
 from .core import EmulatorCore
+from .limits import SEGMENT_IDS_PER_CALL
 from .validate import check_event_fields, validate_op
 from .workspace import Workspace
 

@@ -1,7 +1,7 @@
 """Validation of Track API v2 operations: returns the first problem as (reason, field, message).
 
 Checks what Customer.io documents (exactly one identifier, required fields per type/action, byte limits
-from `destination_customer_io.limits`, ULID event ids). Timestamps are NOT validated here: the real
+from the emulator's own `limits.py`, ULID event ids). Timestamps are NOT validated here: the real
 service replaces an invalid timestamp with "now" instead of rejecting it (see `timestamps.py`).
 The reason codes are stable and documented in docs/emulator.md.
 """
@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import orjson
 
-from destination_customer_io.limits import (
+from .limits import (
     ATTRIBUTE_NAME_BYTES,
     ATTRIBUTE_VALUE_BYTES,
     ATTRIBUTES_PER_CALL,

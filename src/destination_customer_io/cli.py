@@ -317,9 +317,8 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
     async with aiohttp.ClientSession(connector=connector) as session:
         client = TrackClient(config, session)
         region = await client.detect_region()
-        ids = "the C accelerator" if values.ACCELERATED else "pure Python (no C accelerator built)"
         out.log(f"Writing to Customer.io region {region} at {client.describe_host()} with {config.lanes} lanes; "
-                f"event ids hashed by {ids}.")
+                "derived event ids follow event id scheme v1.")
         try:
             store = open_store(config.object_storage_config, sync_id=sync_id)
         except StoreError as exc:

@@ -120,9 +120,8 @@ class Config(msgspec.Struct, frozen=True):
     event_ids: Literal["derived", "source"] = "derived"
     max_rejected_percent: float | None = None  # None: rejections never fail a sync
     # tuning
-    # Batches in flight: enough that lanes x ~1,000 ops / round trip exceeds the CPU-bound rate. With
-    # 50 ms of latency identify ran at 63k records/s with 8 lanes (200k records), 113k with 16, 127k with
-    # 24 (1M; 0 ms: 126-131k); 24 costs ~24 MB more RSS than 16 and nothing in CPU (docs/performance.md).
+    # Batches in flight: enough that lanes x ~1,000 ops per round trip exceed the CPU-bound rate at 50 ms
+    # of latency; each lane costs an open batch of memory, no CPU (measured: docs/performance.md).
     lanes: int = 24
     batch_max_bytes: int = 500_000
     max_inflight_bytes: int = 16_000_000

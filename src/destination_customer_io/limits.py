@@ -1,7 +1,9 @@
-"""Customer.io's documented Track API limits: the one table the connector and the emulator both read.
+"""Customer.io's documented Track API limits, as the connector checks them before sending.
 
 Every size is in UTF-8 bytes (Customer.io counts bytes, not characters). Source: the Track API OpenAPI
-description and Customer.io's docs, collected in shared/reference/customerio-track-api.md.
+description and Customer.io's docs, collected in shared/reference/customerio-track-api.md. The emulator
+declares its own table from the same documentation (customerio_emulator/limits.py);
+tests/emulator/test_limits.py compares the two name by name.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ BATCH_BYTES: Final = 500_000  # one v2 batch body ("< 500 KB": 500,000 is the sa
 SEGMENT_IDS_PER_CALL: Final = 1_000  # v1 manual segment add/remove
 ULID_LENGTH: Final = 26
 
-# A table for documentation, tests and the emulator's validator.
+# By name: for documentation and for the test that compares it with the emulator's table.
 LIMITS: Final[dict[str, int]] = {
     "identifier_bytes": IDENTIFIER_BYTES,
     "attribute_name_bytes": ATTRIBUTE_NAME_BYTES,

@@ -2,14 +2,14 @@
 
 Customer.io silently replaces a timestamp it cannot read with "now" and reads milliseconds as far-future
 dates, so every timestamp is converted (or refused) here, before sending. Event ids are ULIDs derived
-deterministically, so re-sending a record never creates a second event.
+deterministically ("event id scheme v1", docs/mapping.md), so re-sending a record never creates a
+second event.
 """
 
 from __future__ import annotations
 
 from hashlib import blake2b
 import math
-import os
 import re
 from datetime import datetime, timezone
 from typing import Any
@@ -84,8 +84,8 @@ def _string_seconds(text: str) -> int | None:
 
 _ULID_RE = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}", re.IGNORECASE)
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-# Two Crockford characters per 10 bits: 13 lookups make a ULID (base64.b32encode is pure Python and
-# four times slower).
+# Two Crockford characters per 10 bits: 13 lookups make a ULID (base64.b32encode is pure Python, and
+# slower: docs/performance.md).
 _PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
 # byte -> the Crockford character of its low 5 bits: one bytes.translate turns 16 hash bytes into the
 # 16 characters (80 bits) of a ULID's random part.
@@ -94,27 +94,11 @@ _ZERO_TIME = "0" * 10
 _HIGH_TIME: dict[int, str] = {}  # ms >> 20 -> the first 6 characters of a ULID's time part
 _MAX_ULID_MS = (1 << 48) - 1
 _CANONICAL = msgspec.json.Encoder(order="sorted")
-# Copying a ready hasher is ~20% cheaper than blake2b(data, digest_size=16) (no keyword parsing, no
-# parameter block set-up) and gives the same digest.
+# Copying a ready hasher skips blake2b()'s keyword parsing and parameter block set-up: the same digest,
+# cheaper (docs/performance.md).
 _BLAKE2B_16 = blake2b(digest_size=16)
 _RECORD_TAIL = b"]"
 _USER_ID_HEAD = b"event_id\x00"
-
-
-def _load_accelerator() -> Any:
-    """The C ``hash_ulid(ms, head, body, tail)`` (_ids.c) when it was built and not switched off
-    (``DESTINATION_CUSTOMER_IO_PURE_PYTHON=1``, for comparisons), else None: ``python_hash_ulid``."""
-    if os.environ.get("DESTINATION_CUSTOMER_IO_PURE_PYTHON"):
-        return None
-    try:
-        from ._ids import hash_ulid as accelerated
-    except ImportError:  # no C compiler at install time: the same ids, computed in Python
-        return None
-    return accelerated
-
-
-_ACCELERATED_HASH_ULID = _load_accelerator()
-ACCELERATED = _ACCELERATED_HASH_ULID is not None
 
 
 def is_ulid(text: str) -> bool:
@@ -138,7 +122,7 @@ def ulid(ms: int, randomness: bytes) -> str:
 
 def hash_ulid(ms: int, digest: bytes) -> str:
     """The ULID of time ``ms`` whose 80 random bits are the low 5 bits of each byte of a 16-byte
-    ``digest``: as unpredictable as the digest's first 80 bits, and one C call instead of 8 lookups."""
+    ``digest``: as unpredictable as the digest's first 80 bits, and one ``translate`` instead of 8 lookups."""
     return f"{_time_part(ms)}{digest.translate(_LOW5).decode('ascii')}"
 
 
@@ -180,9 +164,9 @@ def record_ulid(ms: int, stream_name: str, namespace: str | None, data: dict[str
     return seeded_record_ulid(ms, id_seed(stream_name, namespace), data)
 
 
-def python_hash_ulid(ms: int, head: bytes, body: bytes, tail: bytes) -> str:
-    """The ULID of time ``ms`` and blake2b-128(head + body + tail): the definition the C accelerator
-    (``_ids.hash_ulid``) computes in one call."""
+def blake2b_ulid(ms: int, head: bytes, body: bytes, tail: bytes) -> str:
+    """The ULID of time ``ms`` and blake2b-128(head + body + tail): the one hash of every derived id
+    (event id scheme v1). Three parts, so no caller concatenates bytes to hash them."""
     hasher = _BLAKE2B_16.copy()
     hasher.update(head)
     hasher.update(body)
@@ -190,13 +174,9 @@ def python_hash_ulid(ms: int, head: bytes, body: bytes, tail: bytes) -> str:
     return hash_ulid(ms, hasher.digest())
 
 
-# The one place the id's hash is chosen: C when built, else Python; the same text either way.
-_hash_ulid_of = _ACCELERATED_HASH_ULID or python_hash_ulid
-
-
 def seeded_record_ulid(ms: int, seed: bytes, data: dict[str, Any]) -> str:
     """``record_ulid`` with the stream part already encoded (``seed`` from ``id_seed``): the same id."""
-    return _hash_ulid_of(ms, seed, _CANONICAL.encode(data), _RECORD_TAIL)
+    return blake2b_ulid(ms, seed, _CANONICAL.encode(data), _RECORD_TAIL)
 
 
 def user_id_ulid(event_id: Any) -> str:
@@ -206,7 +186,7 @@ def user_id_ulid(event_id: Any) -> str:
     which is what a user giving ids expects. The prefix keeps these apart from ``record_ulid`` hashes.
     """
     text = event_id if isinstance(event_id, str) else _CANONICAL.encode(event_id).decode("utf-8")
-    return _hash_ulid_of(0, _USER_ID_HEAD, text.encode("utf-8"), b"")
+    return blake2b_ulid(0, _USER_ID_HEAD, text.encode("utf-8"), b"")
 
 
 def event_ulid(

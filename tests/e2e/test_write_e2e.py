@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from customerio_emulator.process import EmulatorProcess
+from destination_customer_io import values
 from tests.support.cli import base_config, configured_stream, record_line, run_connector, state_line
 
 SITE, KEY = "site-e2e", "key-e2e-secret"
@@ -177,28 +178,18 @@ def test_check_reports_an_unreachable_host(tmp_path: Path) -> None:
     assert status["message"].startswith("Could not reach the Track API at 127.0.0.1:9")
 
 
-def test_event_ids_are_the_same_whichever_path_hashes_them(emu: EmulatorProcess, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    # A sync replayed after the C accelerator appeared or vanished (a reinstall with or without a
-    # compiler) must not create its events twice; the log says which path hashed the ids.
-    try:
-        from destination_customer_io import _ids  # noqa: F401
-        default_path = "the C accelerator"
-    except ImportError:
-        default_path = "pure Python"
-    lines = [record_line("purchases", {"person_email": f"p{i}@example.com", "event_name": "purchase",
-                                       "timestamp": 1_700_000_000 + i, "items": [{"sku": i}]})
-             for i in range(25)] + [state_line("purchases", 1)]
-    (tmp_path / "default").mkdir()
-    (tmp_path / "pure").mkdir()
-    first = run_connector(tmp_path / "default", "write", base_config(emu.url, SITE, KEY), catalog(), lines)
-    monkeypatch.setenv("DESTINATION_CUSTOMER_IO_PURE_PYTHON", "1")
-    second = run_connector(tmp_path / "pure", "write", base_config(emu.url, SITE, KEY), catalog(), lines)
-    assert first.returncode == second.returncode == 0
-    assert any(f"event ids hashed by {default_path}" in log for log in first.logs), first.logs
-    assert any("event ids hashed by pure Python" in log for log in second.logs), second.logs
-    assert len(emu.client.events(site_id=SITE)) == 25
-    assert emu.client.counters(site_id=SITE)["duplicates"] == 25
+def test_event_ids_sent_are_scheme_v1_ids_of_the_records_as_read(emu: EmulatorProcess, tmp_path: Path) -> None:
+    # The ids on the wire are event id scheme v1 (docs/mapping.md) of each record as the source sent
+    # it, whichever process sends them: a replay by another install sends the same ids.
+    records = [{"person_email": f"p{i}@example.com", "event_name": "purchase", "timestamp": 1_700_000_000 + i,
+                "items": [{"sku": i}]} for i in range(25)]
+    lines = [record_line("purchases", r) for r in records] + [state_line("purchases", 1)]
+    run = run_connector(tmp_path, "write", base_config(emu.url, SITE, KEY), catalog(), lines)
+    assert run.returncode == 0
+    assert any("derived event ids follow event id scheme v1" in log for log in run.logs), run.logs
+    expected = {values.record_ulid(r["timestamp"] * 1000, "purchases", None, r) for r in records}
+    assert "01HF7YAT00WQZFP7GQ1HTPFJYG" in expected  # pinned: tests/unit/test_ids.py re-derives the rule
+    assert {e["id"] for e in emu.client.events(site_id=SITE)} == expected
 
 
 def test_eu_workspace_with_region_auto_writes_to_the_eu_host(emu: EmulatorProcess, tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from customerio_emulator.limits import BATCH_BYTES, OP_BYTES
 from customerio_emulator.testing import identify, person_event
-from destination_customer_io.limits import BATCH_BYTES, OP_BYTES
 
 from .conftest import US_AUTH
 

@@ -113,9 +113,9 @@ def test_id_cost_experiment_replaces_the_id_the_event_operation_sends() -> None:
         patched = stream.operation.build(gen.event_data(3), stream)
     assert isinstance(shipped, Op) and isinstance(patched, Op)
     assert msgspec.json.decode(patched.body)["id"] == id_cost._CONSTANT_ID != msgspec.json.decode(shipped.body)["id"]
-    # Its C and Python variants patch values._hash_ulid_of, the one place the id's hash is chosen.
-    with mock.patch.object(values, "_hash_ulid_of", lambda *args: id_cost._CONSTANT_ID):
+    # Its hash variants patch values.blake2b_ulid, the one hash of every derived id.
+    with mock.patch.object(values, "blake2b_ulid", lambda *args: id_cost._CONSTANT_ID):
         hashed = stream.operation.build(gen.event_data(3), stream)
     assert isinstance(hashed, Op) and msgspec.json.decode(hashed.body)["id"] == id_cost._CONSTANT_ID
-    with mock.patch.object(values, "_hash_ulid_of", id_cost.HASHES["Python id"]):
+    with mock.patch.object(values, "blake2b_ulid", id_cost.HASHES["blake2b id (v1)"]):
         assert stream.operation.build(gen.event_data(3), stream).body == shipped.body

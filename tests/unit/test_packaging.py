@@ -195,7 +195,7 @@ def _ignored(path: str, patterns: list[str]) -> bool:
 def test_dockerfile_copies_what_pip_needs_and_dockerignore_keeps_it(dockerfile: list[tuple[str, str]],
                                                                     pyproject: dict[str, Any]) -> None:
     copied = [src for args in instructions(dockerfile, "COPY") for src in args.split()[:-1]]
-    needed = {"pyproject.toml", "setup.py", pyproject["project"]["readme"], "src"}
+    needed = {"pyproject.toml", pyproject["project"]["readme"], "src"}
     assert needed <= set(copied)
     patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
                 if line.strip() and not line.startswith("#")]
