@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import values
-from .config import Config, ConfigError, read_json_file
+from .config import Config, read_json_file
 from .errors import ConfigurationError
 from .operations.base import Operation
 
@@ -144,5 +144,5 @@ def timestamp_columns(json_schema: dict[str, Any]) -> frozenset[str]:
 def load_catalog_json(path: str | Path) -> dict[str, Any]:
     raw = read_json_file(path, "Catalog")
     if not isinstance(raw, dict) or not isinstance(raw.get("streams"), list):
-        raise ConfigError("The configured catalog must be an object with a `streams` list")
+        raise ConfigurationError("The configured catalog must be an object with a `streams` list")
     return raw

@@ -23,7 +23,7 @@ import aiohttp
 from . import __version__, values
 from .catalog import (IDENTIFIER_COLUMNS, Stream, check_identifier_column, identifier_from_primary_key,
                       load_catalog_json, timestamp_columns)
-from .config import Config, ConfigError, NoStorage, StreamMapping, parse_config, read_json_file
+from .config import Config, NoStorage, StreamMapping, parse_config, read_json_file
 from .errors import ConfigurationError, SyncError, TransientFailure
 from .network import proxy_secrets
 from .output import Output
@@ -253,8 +253,12 @@ async def run_check(config: Config, out: Output, notes: str = "") -> None:
             ok, message = False, store_problem
         elif not isinstance(config.object_storage_config, NoStorage):
             message += " " + _store_verified(config)
+    _emit_status(out, ok, _join(message, notes))
+
+
+def _emit_status(out: Output, ok: bool, message: str) -> None:
     out.emit({"type": "CONNECTION_STATUS", "connectionStatus": {
-        "status": "SUCCEEDED" if ok else "FAILED", "message": out.scrub(_join(message, notes))}})
+        "status": "SUCCEEDED" if ok else "FAILED", "message": out.scrub(message)}})
 
 
 async def _check_store(config: Config) -> str | None:
@@ -489,12 +493,11 @@ def _run(args: argparse.Namespace, out: Output) -> int:
                 # not cut off the TRACE or the exit code that report how it ended.
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)
         return 0
-    except ConfigError as exc:
-        if args.command == "check":
-            out.emit({"type": "CONNECTION_STATUS",
-                      "connectionStatus": {"status": "FAILED", "message": out.scrub(_join(str(exc), notes))}})
+    except ConfigurationError as exc:
+        if args.command == "check":  # a failed check is an answer, not a failure
+            _emit_status(out, False, _join(exc.message, notes))
             return 0
-        out.error(str(exc), "config_error")
+        out.error(exc.message, exc.failure_type, exc.internal)
         return 1
     except SyncError as exc:
         out.error(exc.message, exc.failure_type, exc.internal)

@@ -43,13 +43,6 @@ def log_message(level: str, text: str) -> dict[str, Any]:
     return {"type": "LOG", "log": {"level": level, "message": text}}
 
 
-def connection_status(ok: bool, text: str) -> dict[str, Any]:
-    return {
-        "type": "CONNECTION_STATUS",
-        "connectionStatus": {"status": "SUCCEEDED" if ok else "FAILED", "message": text},
-    }
-
-
 def trace_error(text: str, failure_type: str, internal: str | None = None) -> dict[str, Any]:
     error: dict[str, Any] = {"message": text, "failure_type": failure_type}
     if internal:

@@ -218,7 +218,6 @@ class TrackClient:
         self.gate = gate or ConcurrencyGate(config.lanes)
         self.stats = TrackStats()
         self._sleep = sleep
-        self.region: str | None = None
 
     # --- hosts ---------------------------------------------------------------------------------
 
@@ -245,7 +244,6 @@ class TrackClient:
             region, url = str(info["region"]), str(info["url"]).rstrip("/")
         except (msgspec.DecodeError, KeyError, TypeError):
             raise SystemFailure("Customer.io's region endpoint answered with an unexpected body.") from None
-        self.region = region
         if self._region_mode == "auto":
             if not self._allowed(url):
                 raise SystemFailure(f"Customer.io named a Track API host that is not allowed: {urlsplit(url).netloc}")
