@@ -51,3 +51,8 @@ class StoreError(Exception):
         self.step = step
         self.target = target  # bucket / directory
         self.code = code  # the AWS error code (e.g. ``AccessDenied``) or errno name, when known
+
+
+def store_failure(exc: StoreError) -> SystemFailure:
+    """A store that could not write, as the sync reports it (the failing step as internal message)."""
+    return SystemFailure(f"Could not write rejected records: {exc}", internal=exc.step)

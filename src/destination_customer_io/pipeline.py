@@ -28,11 +28,11 @@ import msgspec
 
 from . import checkpoints, guards, protocol, reasons
 from .catalog import Stream
-from .errors import SyncError, SystemFailure, TransientFailure
+from .errors import StoreError, SyncError, SystemFailure, TransientFailure, store_failure
 from .operations.base import Op, Operation
 from .reasons import Rejection
 from .output import Output
-from .rejected.base import RejectedRecord, RejectedStore, StoreError
+from .rejected.base import RejectedRecord, RejectedStore
 from .limits import SEGMENT_IDS_PER_CALL
 from .track import BatchResult, TrackClient
 
@@ -850,10 +850,6 @@ class Pipeline:
 
 
 # --- rejections decided here (the operations' own vocabulary lives in reasons.py) -------------------
-
-def store_failure(exc: StoreError) -> SystemFailure:
-    return SystemFailure(f"Could not write rejected records: {exc}", internal=exc.step)
-
 
 def larger_than_batch(size: int, limit: int) -> Rejection:
     return Rejection(reasons.OP_TOO_LARGE, None, f"The operation is {size:,} bytes; with batch_max_bytes "

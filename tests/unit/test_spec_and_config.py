@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from destination_customer_io.cli import spec_message
+from destination_customer_io.commands import spec_message
 from destination_customer_io.config import S3Storage, parse_config
 from destination_customer_io.errors import ConfigurationError
 
