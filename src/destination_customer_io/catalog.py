@@ -72,6 +72,23 @@ class Stream:
 
 
 SHORT_NAMES_KEPT = 10_000
+
+
+def stream_key(streams: dict[tuple[str | None, str], Stream], namespace: str | None,
+               name: str) -> tuple[str | None, str] | None:
+    """The catalog key a record or state of (``namespace``, ``name``) belongs to: the exact key, else
+    (when the input names a namespace) the catalog's namespace-less stream of that name; None when the
+    catalog has neither. (The pipeline's hot path tries the exact key inline first.)"""
+    if (namespace, name) in streams:
+        return (namespace, name)
+    if namespace and (None, name) in streams:
+        return (None, name)
+    return None
+
+
+def find_stream(streams: dict[tuple[str | None, str], Stream], namespace: str | None, name: str) -> Stream | None:
+    key = stream_key(streams, namespace, name)
+    return None if key is None else streams[key]
 # identifierType -> its record column (the matching keys discover offers for people)
 IDENTIFIER_COLUMNS = {"email": "person_email", "id": "person_id", "cio_id": "person_cio_id"}
 _IDENTIFIER_OF_COLUMN = {column: kind for kind, column in IDENTIFIER_COLUMNS.items()}

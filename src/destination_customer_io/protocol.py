@@ -28,6 +28,9 @@ class Message(msgspec.Struct, frozen=True):
 
 
 message_decoder = msgspec.json.Decoder(Message)
+# What the strict decoder raises for a line that is no Airbyte message: not JSON or the wrong shape,
+# bytes that are not UTF-8, nesting deeper than the decoder's recursion limit.
+UNDECODABLE = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError)
 _encoder = msgspec.json.Encoder()
 
 

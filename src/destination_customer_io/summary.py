@@ -1,10 +1,38 @@
-"""The end-of-sync LOG lines: one for the whole sync, one per stream (counts, rejections by reason)."""
+"""What a sync counts, and the LOG lines that report it: progress every ``progress_interval_seconds``,
+then one summary for the whole sync and one per stream (counts, rejections by reason)."""
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from .catalog import Stream
+
+
+@dataclass(slots=True)
+class Counts:
+    lines: int = 0
+    records: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    unreadable_lines: int = 0
+    states_in: int = 0
+    states_out: int = 0
+    merged: int = 0
+    batches: int = 0
+    ops_sent: int = 0
+    rejected_by_reason: Counter = field(default_factory=Counter)
+
+
+def progress_line(counts: Counts, stats: Any, elapsed: float) -> str:
+    """``stats``: the client's ``TrackStats`` (requests, retries)."""
+    c, elapsed = counts, max(elapsed, 1e-9)
+    return (
+        f"Progress: {c.records} records read, {c.accepted} accepted, {c.rejected} rejected, "
+        f"{c.states_out}/{c.states_in} states emitted, {stats.requests} requests, {stats.retries} retries, "
+        f"{c.records / elapsed:,.0f} records/s"
+    )
 
 
 def summary(pipeline: Any, elapsed: float) -> str:

@@ -1,8 +1,7 @@
 """The Track API client: region detection, and one batch POST with retries, backoff and rate adaptation.
 
 Classification of one answer (the rules every caller relies on):
-    200, 207       -> BatchResult (207 / a 200 carrying ``errors``: the listed ops were refused)
-    400, 413       -> BatchResult(status=400): the whole request was refused, nothing applied (caller splits)
+    200, 207, 400, 413 (v1: 200, 201, 204, 400, 413, 404) -> a BatchResult, read by ``answers.py``
     401, 403       -> ConfigurationError at once (wrong Site ID / API key)
     3xx            -> followed only to *.customer.io over https, or to the override host
     408, 429, 5xx, connection errors, timeouts -> retried with exponential backoff and full jitter,
@@ -29,6 +28,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 import msgspec
 
+from .answers import BatchResult, batch_answer, ids_answer
 from .config import EU_TRACK_URL, US_TRACK_URL, Config
 from .errors import ConfigurationError, SystemFailure, TransientFailure
 from .network import Network, describe_connection_error, fatal_connection_error
@@ -37,12 +37,6 @@ RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 REGION_PATH = "/api/v1/accounts/region"
 BATCH_PATH = "/api/v2/batch"
 _MAX_REDIRECTS = 3
-
-
-@dataclass(frozen=True, slots=True)
-class BatchResult:
-    status: int  # 200 (all accepted, or some listed in errors) or 400 (nothing applied)
-    errors: list[dict[str, Any]]
 
 
 @dataclass(slots=True)
@@ -163,34 +157,6 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _errors_of(body: bytes) -> list[dict[str, Any]]:
-    """The ``errors`` list of an answer, tolerating any shape (missing keys, not JSON at all)."""
-    if not body:
-        return []
-    try:
-        decoded = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        return []
-    errors = decoded.get("errors") if isinstance(decoded, dict) else None
-    if not isinstance(errors, list):
-        return []
-    return [e for e in errors if isinstance(e, dict)]
-
-
-def _v1_errors(body: bytes) -> list[dict[str, Any]]:
-    """A v1 error answer (``{"meta":{"errors":["..."]}}`` or ``{"meta":{"error":"..."}}``) in the v2
-    error shape; v2-shaped bodies pass through ``_errors_of``."""
-    try:
-        decoded = msgspec.json.decode(body) if body else None
-    except msgspec.DecodeError:
-        return []
-    meta = decoded.get("meta") if isinstance(decoded, dict) else None
-    if not isinstance(meta, dict):
-        return _errors_of(body)
-    messages = meta.get("errors") if isinstance(meta.get("errors"), list) else [meta.get("error")]
-    return [{"reason": "invalid", "message": m} for m in messages if isinstance(m, str) and m]
-
-
 class TrackClient:
     """Talks to one Customer.io workspace. ``base_url`` may change once, after a regional redirect."""
 
@@ -309,32 +275,21 @@ class TrackClient:
     async def send_batch(self, body: bytes) -> BatchResult:
         """POST one batch, retrying transient failures within the retry budget."""
         status, payload = await self._retrying("POST", BATCH_PATH, body)
-        if status in (200, 207):
-            return BatchResult(200, _errors_of(payload))
-        if status in (400, 413):
-            return BatchResult(400, _errors_of(payload))
+        result = batch_answer(status, payload)
+        if result is not None:
+            return result
         if status in (401, 403):
             raise self._refused(status)
         raise SystemFailure(f"Customer.io answered a batch with unexpected HTTP {status}.")
 
     async def send_ids(self, path: str, body: bytes, count: int) -> BatchResult:
         """POST one v1 id-list call (``{"ids":[...]}``, ``count`` ids, to a manual segment's
-        add_customers / remove_customers ``path``) with the batch's retries, gate and redirects.
-
-        v1 has no per-id errors: 200 accepts every id; 400 refuses the whole call (the caller splits it
-        like a v2 batch). 404 [guess: the segment does not exist or is not a manual segment; not
-        documented] refuses every id at once, so one wrong segment id rejects its records instead of
-        failing the sync or costing a split per id.
-        """
+        add_customers / remove_customers ``path``) with the batch's retries, gate and redirects; the
+        answer is read by ``answers.ids_answer``."""
         status, payload = await self._retrying("POST", path, body)
-        if status in (200, 201, 204):
-            return BatchResult(200, [])
-        if status in (400, 413):
-            return BatchResult(400, _v1_errors(payload))
-        if status == 404:
-            error = {"reason": "segment_not_found",
-                     "message": "Customer.io answered 404 for this segment (no manual segment with this id)"}
-            return BatchResult(200, [{**error, "batch_index": index} for index in range(count)])
+        result = ids_answer(status, payload, count)
+        if result is not None:
+            return result
         if status in (401, 403):
             raise self._refused(status)
         raise SystemFailure(f"Customer.io answered a segment call with unexpected HTTP {status}.")

@@ -393,7 +393,7 @@ async def test_in_flight_bytes_stay_bounded() -> None:
 
     async def measure(batch: list[dict[str, Any]]) -> BatchResult:
         nonlocal peak
-        peak = max(peak, pipeline_ref[0]._inflight)
+        peak = max(peak, pipeline_ref[0]._batcher.inflight)
         await asyncio.sleep(0.001)
         return BatchResult(200, [])
 
