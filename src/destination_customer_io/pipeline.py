@@ -20,23 +20,23 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from typing import Any, AsyncIterator
+from typing import AsyncIterator
 
 from . import guards, protocol
 from .answers import BatchResult, refusals
-from .batching import EMPTY_BATCH, Batch, Batcher, IdBatch, Lane
+from .batching import Batch, Batcher, IdBatch, Lane
 from .catalog import Stream, find_stream
-from .checkpoints import Checkpoints, Epoch, StreamKey
+from .checkpoints import Checkpoints, Epoch
 from .errors import StoreError, SyncError, SystemFailure, TransientFailure, store_failure
 from .output import Output
 from .reasons import Rejection
-from .rejected.base import RejectedRecord, RejectedStore
-from .rejections import larger_than_batch, odd_record, unknown_stream
+from .rejected.base import RejectedStore
+from .intake import Intake
+from .rejections import rejected_record
 from .summary import Counts, progress_line
 from .track import TrackClient
 
 _decode = protocol.message_decoder.decode
-_UNDECODABLE = protocol.UNDECODABLE
 _TICK = 0.1
 # Ops stay alive until their batch is answered and the pipeline makes few reference cycles, so the
 # collector's default thresholds mostly rescan live data: collect far less often (docs/performance.md).
@@ -55,14 +55,6 @@ def _relax_gc() -> tuple[int, int, int]:
 def _restore_gc(thresholds: tuple[int, int, int]) -> None:
     gc.set_threshold(*thresholds)
     gc.unfreeze()
-
-
-def _count_records(counts: Counts, epoch: Epoch, read: int) -> None:
-    """``read`` RECORD lines of one epoch: counted, and pending in the epoch until each is answered."""
-    counts.lines += read
-    counts.records += read
-    epoch.records += read
-    epoch.pending += read
 
 
 class Pipeline:
@@ -100,8 +92,7 @@ class Pipeline:
         self._failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._stop_requested: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._started = time.monotonic()
-        self._line_base = 0  # input lines before the current chunk (for true line numbers in logs)
-        self._statuses: dict[StreamKey, str] = {}  # last STREAM_STATUS seen per stream
+        self._intake = Intake(streams, self.counts, self._checkpoints, self._batcher, output)
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -116,7 +107,7 @@ class Pipeline:
                 lines = await self._next_chunk(iterator)
                 if lines is None:
                     break
-                for record, epoch, rejection, stream in self._handle_lines(lines):
+                for record, epoch, rejection, stream in self._intake.handle_lines(lines):
                     await self._reject_record(record, epoch, rejection, stream)
                     self._checkpoints.finish(epoch, 1)
                 self._raise_if_failed()
@@ -125,7 +116,7 @@ class Pipeline:
                     break  # read no more: deliver what was read, emit its states, then stop
             await self._drain(tasks)
             self._guard.judge(final=True)
-            for warning in guards.incomplete_streams(self.streams, self._statuses):
+            for warning in guards.incomplete_streams(self.streams, self._intake.statuses):
                 self.out.log(warning, "WARN")
             if self._guard.over_limit is not None:
                 raise self._guard.over_limit
@@ -160,102 +151,6 @@ class Pipeline:
     @property
     def stopped(self) -> bool:
         return self._stop_requested.done()
-
-    def _handle_lines(self, lines: list[bytes]) -> list[tuple[Any, Epoch, Rejection, Stream | None]]:
-        """One chunk of input lines, in order: each RECORD is built into an op and batched, each STATE
-        closes an epoch. Returns the records to reject (``run`` stores them: that may wait on I/O).
-        The hot path: one call per chunk, so per line only the work itself remains; the chunk's records
-        are added to the counts and to their epoch in one step before a STATE and at the end (nothing
-        reads them in between: acknowledgements run only once this returns)."""
-        rejections: list[tuple[Any, Epoch, Rejection, Stream | None]] = []
-        counts, streams, epochs = self.counts, self.streams, self._checkpoints.epochs
-        add, add_id = self._batcher.add, self._batcher.add_id
-        largest_op = self.batch_max_bytes - EMPTY_BATCH
-        epoch = epochs[-1]
-        read = 0  # records read into ``epoch`` and not yet counted
-        base = self._line_base
-        self._line_base += len(lines)
-        for number, line in enumerate(lines, base + 1):
-            try:
-                message = _decode(line)
-            except _UNDECODABLE:
-                if line and not line.isspace():
-                    counts.lines += 1
-                    self._handle_odd_line(line, rejections, number)
-                continue
-            record = message.record
-            if record is None or message.type != "RECORD":
-                counts.lines += 1
-                _count_records(counts, epoch, read)
-                read = 0
-                self._handle_other(message, line, rejections, number)
-                epoch = epochs[-1]
-                continue
-            read += 1  # pending: released by finish() once sent and acknowledged, or rejected and stored
-            stream = streams.get((record.namespace, record.stream))  # the exact key; find_stream on a miss
-            if stream is None:
-                stream = find_stream(streams, record.namespace, record.stream)
-                if stream is None:
-                    self._checkpoints.unknown_reads[(record.namespace, record.stream)] += 1
-                    rejections.append((record, epoch, unknown_stream(record.stream), None))
-                    continue
-            stream.records_read += 1
-            op = stream.operation.build(record.data, stream)
-            if type(op) is Rejection:
-                rejections.append((record, epoch, op, stream))
-                continue
-            if op.changes:
-                for change in op.changes:
-                    stream.changed[change.get("change", "CHANGED")] += 1
-            if len(op.body) > largest_op:  # only with a tiny batch_max_bytes
-                rejections.append((record, epoch, larger_than_batch(len(op.body), self.batch_max_bytes,
-                                                                    largest_op), stream))
-            elif op.route is None:
-                add(op, line, epoch)
-            else:
-                add_id(op, line, epoch)
-        _count_records(counts, epoch, read)
-        return rejections
-
-    def _handle_other(self, message: protocol.Message, line: bytes, rejections: list, number: int) -> None:
-        """A message that is not a well-formed RECORD: a STATE closes the epoch; a RECORD without its
-        record is an odd line; a stream status is remembered; LOG, CONTROL...: nothing to answer."""
-        if message.type == "STATE":
-            if message.state is not None:
-                self.counts.states_in += 1
-                self._checkpoints.close_epoch(message.state)
-        elif message.type == "RECORD":
-            self._handle_odd_line(line, rejections, number)
-        elif message.type == "TRACE" and message.trace is not None:
-            status = protocol.stream_status(message.trace)
-            if status is not None:
-                self._statuses[self._checkpoints.key_of(*status[0])] = status[1]
-
-    def _handle_odd_line(self, line: bytes, rejections: list, number: int) -> None:
-        """A line the typed decoder refused: a record we can tie to a stream is rejected with a
-        reason; anything else is counted and logged without its content."""
-        found = odd_record(line)
-        if found is not None:
-            record, rejection = found
-            epoch = self._checkpoints.epochs[-1]
-            epoch.records += 1
-            epoch.pending += 1
-            self.counts.records += 1
-            key = self._checkpoints.key_of(record.namespace, record.stream)
-            stream = self.streams.get(key)
-            if stream is not None:
-                stream.records_read += 1
-            else:
-                self._checkpoints.unknown_reads[key] += 1
-            rejections.append((record, epoch, rejection, stream))
-            return
-        self.counts.unreadable_lines += 1
-        if self.counts.unreadable_lines <= 10 or self.counts.unreadable_lines % 1000 == 0:
-            self.out.log(
-                f"Skipped an input line that is not an Airbyte message ({len(line)} bytes, line "
-                f"{number}); {self.counts.unreadable_lines} skipped so far.",
-                "WARN",
-            )
 
     async def _wait_for_room(self) -> None:
         while self._batcher.inflight > self.max_inflight_bytes:
@@ -341,21 +236,8 @@ class Pipeline:
             stream.rejected[rejection.reason] += 1
             if rejection.reason not in stream.first_messages:
                 stream.first_messages[rejection.reason] = rejection.message
-        meta = record.meta or {}
-        changes = meta.get("changes") if isinstance(meta.get("changes"), list) else None
         try:
-            await self.store.add(RejectedRecord(
-                stream=record.stream,
-                namespace=record.namespace,
-                data=record.data,
-                emitted_at=int(record.emitted_at),
-                reason=rejection.reason,
-                field=rejection.field,
-                message=rejection.message,
-                sync_id=stream.sync_id if stream else None,
-                generation_id=stream.generation_id if stream else None,
-                changes=changes,
-            ))
+            await self.store.add(rejected_record(record, rejection, stream))
         except StoreError as exc:
             raise store_failure(exc) from None
         if self.store.buffers:  # else nothing to flush: the state behind this record need not wait

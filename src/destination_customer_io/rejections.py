@@ -6,12 +6,16 @@ an op Customer.io refused. Codes and their descriptions: ``reasons.py``.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from . import protocol, reasons
 from .reasons import Rejection
+from .rejected.base import RejectedRecord
+
+if TYPE_CHECKING:
+    from .catalog import Stream
 
 NOT_UTF8 = "The record is not valid UTF-8 (the bad bytes are shown as U+FFFD)."
 NOT_STRICT_JSON = ("The record holds a value strict JSON does not allow (NaN, Infinity or a lone UTF-16 "
@@ -45,6 +49,24 @@ def api_rejection(error: dict[str, Any]) -> Rejection:
     if isinstance(message, str) and message:
         text += f": {message}"
     return Rejection(reasons.API_REJECTED, field if isinstance(field, str) else None, text)
+
+
+def rejected_record(record: protocol.Record, rejection: Rejection, stream: Stream | None) -> RejectedRecord:
+    """What the rejected store keeps of a refused record: the record as read, why, and the sync's ids."""
+    meta = record.meta or {}
+    changes = meta.get("changes") if isinstance(meta.get("changes"), list) else None
+    return RejectedRecord(
+        stream=record.stream,
+        namespace=record.namespace,
+        data=record.data,
+        emitted_at=int(record.emitted_at),
+        reason=rejection.reason,
+        field=rejection.field,
+        message=rejection.message,
+        sync_id=stream.sync_id if stream else None,
+        generation_id=stream.generation_id if stream else None,
+        changes=changes,
+    )
 
 
 def odd_record(line: bytes) -> tuple[protocol.Record, Rejection] | None:
