@@ -40,8 +40,7 @@ class Batch:
     """Ops to send in one request, with the input line of each (to reject it if refused).
 
     The epoch of op ``i`` is the last entry of ``epochs`` whose start (``starts``) is <= i: ops arrive
-    in input order, so epochs form runs, and a run costs one comparison per op instead of a (line,
-    epoch) pair and a per-epoch count.
+    in input order, so epochs form runs: one comparison per op (figures: docs/performance.md).
 
     An ordered op is remembered by its key and index only; ``ordered_op`` rebuilds it when a later op
     of the key arrives (rare), so no ``Op`` stays alive until the batch is sealed.

@@ -52,7 +52,8 @@ class Stream:
     # The stream's part of every record id, encoded once (values.id_seed).
     id_seed: bytes = field(init=False, repr=False, compare=False)
     # Attribute names already seen short enough for any name limit: a subset test of a record's names
-    # against it is ~2x cheaper than measuring each name again. Bounded by SHORT_NAMES_KEPT.
+    # against it is cheaper than measuring each name again (docs/performance.md). Bounded by
+    # SHORT_NAMES_KEPT.
     short_names: set[str] = field(default_factory=set, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -188,23 +189,7 @@ def resolve_streams(config: Config, catalog: dict[str, Any]) -> dict[tuple[str |
         if mapping is not None:
             used.add((mapping.namespace, mapping.stream))
             _check_mapping_agrees(entry, mapping, _label(namespace, name))
-        object_name = entry.get("destination_object_name") or (mapping.object if mapping else None) or name
-        operation = OPERATIONS.get(object_name)
-        if operation is None:
-            label = f"{namespace}.{name}" if namespace else name
-            raise ConfigurationError(
-                f"Stream `{label}` maps to no Customer.io operation (`{object_name}`): set its "
-                f"destination_object_name or a `stream_mappings` entry to one of: {', '.join(sorted(OPERATIONS))}"
-                + _namespace_hint(mappings, name)
-            )
-        mode = str(entry.get("destination_sync_mode") or "append")
-        # `append` is what catalogs without data activation carry (PyAirbyte, scripts): the operation's
-        # first mode. Any other mode must be one the operation implements.
-        if mode not in operation.sync_modes and mode != "append":
-            raise ConfigurationError(
-                f"Stream `{_label(namespace, name)}` asks for sync mode `{mode}`, which `{object_name}` does "
-                f"not support (it supports: {', '.join(operation.sync_modes)})"
-            )
+        operation, mode = _operation_of(entry, mapping, mappings, namespace, name, OPERATIONS)
         schema = info.get("json_schema") if isinstance(info.get("json_schema"), dict) else {}
         field_map = dict(mapping.fields) if mapping else {}
         keyed = identifier_from_primary_key(entry.get("primary_key"), field_map, _label(namespace, name)) \
@@ -230,6 +215,30 @@ def resolve_streams(config: Config, catalog: dict[str, Any]) -> dict[tuple[str |
         streams[(namespace, name)] = stream
     _check_mappings_used(mappings, used, streams)
     return streams
+
+
+def _operation_of(entry: dict[str, Any], mapping: StreamMapping | None,
+                  mappings: dict[tuple[str | None, str], StreamMapping], namespace: str | None, name: str,
+                  operations: dict[str, Operation]) -> tuple[Operation, str]:
+    """The stream's operation (the catalog's destination_object_name, else its mapping's, else its
+    name) and sync mode; an unknown operation or a mode it does not implement is a config error."""
+    object_name = entry.get("destination_object_name") or (mapping.object if mapping else None) or name
+    operation = operations.get(object_name)
+    if operation is None:
+        raise ConfigurationError(
+            f"Stream `{_label(namespace, name)}` maps to no Customer.io operation (`{object_name}`): set its "
+            f"destination_object_name or a `stream_mappings` entry to one of: {', '.join(sorted(operations))}"
+            + _namespace_hint(mappings, name)
+        )
+    mode = str(entry.get("destination_sync_mode") or "append")
+    # `append` is what catalogs without data activation carry (PyAirbyte, scripts): the operation's
+    # first mode. Any other mode must be one the operation implements.
+    if mode not in operation.sync_modes and mode != "append":
+        raise ConfigurationError(
+            f"Stream `{_label(namespace, name)}` asks for sync mode `{mode}`, which `{object_name}` does "
+            f"not support (it supports: {', '.join(operation.sync_modes)})"
+        )
+    return operation, mode
 
 
 def _label(namespace: str | None, name: str) -> str:
