@@ -46,7 +46,7 @@ class Batch:
     of the key arrives (rare), so no ``Op`` stays alive until the batch is sealed.
     ``kind`` is the operation of the batch's ordered ops; ``kinds`` names the others (rare: one batch
     mixing, say, person_identify and person_device). A rebuilt op has no ``changes``: they were counted
-    when it was built (``Pipeline._handle_lines``), and nothing after that reads them.
+    when it was built (``Intake.handle_lines``), and nothing after that reads them.
     """
 
     __slots__ = ("bodies", "lines", "starts", "epochs", "size", "keys", "kind", "kinds", "merged", "opened",
