@@ -24,7 +24,7 @@ import gen  # noqa: E402
 
 from destination_customer_io.catalog import Stream  # noqa: E402
 from destination_customer_io.config import parse_config  # noqa: E402
-from destination_customer_io.operations import common, get_operation, person_event, person_identify  # noqa: E402,E501
+from destination_customer_io.operations import OPERATIONS, common, person_event, person_identify  # noqa: E402,E501
 
 _CONFIG = parse_config({"credentials": {"siteId": "site", "apiKey": "key"}})
 
@@ -78,7 +78,7 @@ def shortcuts_disabled() -> Iterator[None]:
 
 
 def measure(operation_name: str, mode: str, records: list[dict[str, Any]], repeat: int) -> float:
-    operation = get_operation(operation_name)
+    operation = OPERATIONS[operation_name]
     stream = Stream(name="bench", namespace="ns", operation=operation, destination_sync_mode=mode,
                     config=_CONFIG)
     build = operation.build

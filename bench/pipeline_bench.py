@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import floor  # noqa: E402
 import gen  # noqa: E402
-from destination_customer_io.cli import resolve_streams  # noqa: E402
+from destination_customer_io.catalog import resolve_streams  # noqa: E402
 from destination_customer_io.config import parse_config  # noqa: E402
 from destination_customer_io.output import Output  # noqa: E402
 from destination_customer_io.pipeline import Pipeline  # noqa: E402
@@ -43,7 +43,7 @@ class NullClient:
 
 
 async def chunks(data: bytes, size: int = 1 << 20) -> AsyncIterator[list[bytes]]:
-    """Whole lines in ~1 MB chunks, as ``cli.read_line_chunks`` yields them."""
+    """Whole lines in ~1 MB chunks, as ``stdin.read_line_chunks`` yields them."""
     start = 0
     while start < len(data):
         end = data.rfind(b"\n", start, start + size) + 1 or len(data)

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import gen  # noqa: E402
 from destination_customer_io import protocol  # noqa: E402
-from destination_customer_io.cli import resolve_streams  # noqa: E402
+from destination_customer_io.catalog import resolve_streams  # noqa: E402
 from destination_customer_io.config import parse_config  # noqa: E402
 from destination_customer_io.operations.base import Op  # noqa: E402
 

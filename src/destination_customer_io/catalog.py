@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from . import values
-from .config import Config, ConfigError, read_json_file
+from .config import Config, StreamMapping, read_json_file
 from .errors import ConfigurationError
 from .operations.base import Operation
 
@@ -52,7 +52,8 @@ class Stream:
     # The stream's part of every record id, encoded once (values.id_seed).
     id_seed: bytes = field(init=False, repr=False, compare=False)
     # Attribute names already seen short enough for any name limit: a subset test of a record's names
-    # against it is ~2x cheaper than measuring each name again. Bounded by SHORT_NAMES_KEPT.
+    # against it is cheaper than measuring each name again (docs/performance.md). Bounded by
+    # SHORT_NAMES_KEPT.
     short_names: set[str] = field(default_factory=set, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -72,6 +73,23 @@ class Stream:
 
 
 SHORT_NAMES_KEPT = 10_000
+
+
+def stream_key(streams: dict[tuple[str | None, str], Stream], namespace: str | None,
+               name: str) -> tuple[str | None, str] | None:
+    """The catalog key a record or state of (``namespace``, ``name``) belongs to: the exact key, else
+    (when the input names a namespace) the catalog's namespace-less stream of that name; None when the
+    catalog has neither. (The pipeline's hot path tries the exact key inline first.)"""
+    if (namespace, name) in streams:
+        return (namespace, name)
+    if namespace and (None, name) in streams:
+        return (None, name)
+    return None
+
+
+def find_stream(streams: dict[tuple[str | None, str], Stream], namespace: str | None, name: str) -> Stream | None:
+    key = stream_key(streams, namespace, name)
+    return None if key is None else streams[key]
 # identifierType -> its record column (the matching keys discover offers for people)
 IDENTIFIER_COLUMNS = {"email": "person_email", "id": "person_id", "cio_id": "person_cio_id"}
 _IDENTIFIER_OF_COLUMN = {column: kind for kind, column in IDENTIFIER_COLUMNS.items()}
@@ -117,6 +135,8 @@ def check_identifier_column(stream: Stream, needs: str | None) -> None:
         + (", ".join(f"`{name}`" for name in like) or "none")
         + ". Map the right column to it, pick another matching key, or set identifierType."
     )
+
+
 _TIMESTAMP_TYPES = {"timestamp_with_timezone", "timestamp_without_timezone"}
 
 
@@ -144,5 +164,154 @@ def timestamp_columns(json_schema: dict[str, Any]) -> frozenset[str]:
 def load_catalog_json(path: str | Path) -> dict[str, Any]:
     raw = read_json_file(path, "Catalog")
     if not isinstance(raw, dict) or not isinstance(raw.get("streams"), list):
-        raise ConfigError("The configured catalog must be an object with a `streams` list")
+        raise ConfigurationError("The configured catalog must be an object with a `streams` list")
     return raw
+
+
+# --- resolution: the configured catalog + stream_mappings -> one Stream per stream ------------------
+
+def resolve_streams(config: Config, catalog: dict[str, Any]) -> dict[tuple[str | None, str], Stream]:
+    """Bind each configured stream to its operation; a stream we cannot place is a config error."""
+    from .operations import OPERATIONS
+
+    mappings = _index_mappings(config.stream_mappings, OPERATIONS)
+    repeats = values.RepeatWindow()  # one window for the sync: ids of different streams never collide
+    used: set[tuple[str | None, str]] = set()
+    streams: dict[tuple[str | None, str], Stream] = {}
+    for entry in catalog["streams"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("stream"), dict):
+            raise ConfigurationError("Every configured stream needs a `stream` object")
+        info = entry["stream"]
+        name, namespace = info.get("name"), info.get("namespace")
+        if not isinstance(name, str):
+            raise ConfigurationError("A configured stream has no `name`")
+        mapping = mappings.get((namespace, name)) or mappings.get((None, name))
+        if mapping is not None:
+            used.add((mapping.namespace, mapping.stream))
+            _check_mapping_agrees(entry, mapping, _label(namespace, name))
+        operation, mode = _operation_of(entry, mapping, mappings, namespace, name, OPERATIONS)
+        schema = info.get("json_schema") if isinstance(info.get("json_schema"), dict) else {}
+        field_map = dict(mapping.fields) if mapping else {}
+        keyed = identifier_from_primary_key(entry.get("primary_key"), field_map, _label(namespace, name)) \
+            if operation.person else None
+        stream = Stream(
+            name=name,
+            namespace=namespace,
+            operation=operation,
+            destination_sync_mode=mode,
+            config=config,
+            json_schema=schema,
+            primary_key=entry.get("primary_key"),
+            generation_id=entry.get("generation_id"),
+            sync_id=entry.get("sync_id"),
+            timestamp_fields=_mapped_timestamps(timestamp_columns(schema), mapping)
+            if config.convert_timestamps else frozenset(),
+            field_map=field_map,
+            identifier_type=keyed or config.identifierType,
+            identifier_origin=f"the stream's primary key `{IDENTIFIER_COLUMNS[keyed]}`" if keyed else "",
+            repeats=repeats,
+        )
+        check_identifier_column(stream, operation.person)
+        streams[(namespace, name)] = stream
+    _check_mappings_used(mappings, used, streams)
+    return streams
+
+
+def _operation_of(entry: dict[str, Any], mapping: StreamMapping | None,
+                  mappings: dict[tuple[str | None, str], StreamMapping], namespace: str | None, name: str,
+                  operations: dict[str, Operation]) -> tuple[Operation, str]:
+    """The stream's operation (the catalog's destination_object_name, else its mapping's, else its
+    name) and sync mode; an unknown operation or a mode it does not implement is a config error."""
+    object_name = entry.get("destination_object_name") or (mapping.object if mapping else None) or name
+    operation = operations.get(object_name)
+    if operation is None:
+        raise ConfigurationError(
+            f"Stream `{_label(namespace, name)}` maps to no Customer.io operation (`{object_name}`): set its "
+            f"destination_object_name or a `stream_mappings` entry to one of: {', '.join(sorted(operations))}"
+            + _namespace_hint(mappings, name)
+        )
+    mode = str(entry.get("destination_sync_mode") or "append")
+    _check_mode(mode, operation, _label(namespace, name), activation=bool(entry.get("destination_object_name")))
+    return operation, mode
+
+
+# How a warehouse destination would write the stream: what catalogs without data activation carry
+# (PyAirbyte sends append_dedup for a stream with a primary key, overwrite for a replace). They ask an
+# operation for nothing, so they mean its first mode.
+_WAREHOUSE_MODES = frozenset({"append", "append_dedup", "overwrite"})
+
+
+def _check_mode(mode: str, operation: Operation, label: str, *, activation: bool) -> None:
+    """A data-activation stream (it names its destination_object_name) asks for one of the modes the
+    operation implements (``append`` means its first); any stream may ask for ``update`` or
+    ``soft_delete`` only where the operation has it. Refused up front rather than every record."""
+    if mode in operation.sync_modes or mode == "append" or (not activation and mode in _WAREHOUSE_MODES):
+        return
+    raise ConfigurationError(
+        f"Stream `{label}` asks for sync mode `{mode}`, which `{operation.object_name}` does not support "
+        f"(it supports: {', '.join(operation.sync_modes)})"
+    )
+
+
+def _label(namespace: str | None, name: str) -> str:
+    return f"{namespace}.{name}" if namespace else name
+
+
+def _namespace_hint(mappings: dict[tuple[str | None, str], StreamMapping], name: str) -> str:
+    """Point at a mapping for this stream name in another namespace: the likely mistake."""
+    others = [_label(namespace, stream) for namespace, stream in mappings if stream == name]
+    return f" (`stream_mappings` has {', '.join(f'`{o}`' for o in others)}: check its namespace)" if others else ""
+
+
+def _index_mappings(
+    mappings: Sequence[StreamMapping], operations: dict[str, Any]
+) -> dict[tuple[str | None, str], StreamMapping]:
+    """``stream_mappings`` by (namespace, stream); two entries for one stream or an unknown operation
+    are config errors (a silently ignored entry would send records to the wrong place or nowhere)."""
+    index: dict[tuple[str | None, str], StreamMapping] = {}
+    for mapping in mappings:
+        label = _label(mapping.namespace, mapping.stream)
+        if (mapping.namespace, mapping.stream) in index:
+            raise ConfigurationError(f"`stream_mappings` maps stream `{label}` twice; keep one entry")
+        if mapping.object not in operations:
+            raise ConfigurationError(
+                f"`stream_mappings` maps stream `{label}` to `{mapping.object}`, which is not a Customer.io "
+                f"operation; use one of: {', '.join(sorted(operations))}"
+            )
+        index[(mapping.namespace, mapping.stream)] = mapping
+    return index
+
+
+def _check_mapping_agrees(entry: dict[str, Any], mapping: StreamMapping, label: str) -> None:
+    """On the platform the catalog names the operation too; the mapping's fields were written for its
+    own ``object``, so two different answers cannot both be right."""
+    chosen = entry.get("destination_object_name")
+    if chosen and chosen != mapping.object:
+        raise ConfigurationError(
+            f"Stream `{label}` has destination_object_name `{chosen}` but its `stream_mappings` entry says "
+            f"`{mapping.object}`; make them agree or remove the mapping"
+        )
+
+
+def _check_mappings_used(
+    mappings: dict[tuple[str | None, str], StreamMapping],
+    used: set[tuple[str | None, str]],
+    streams: dict[tuple[str | None, str], Stream],
+) -> None:
+    """A mapping that matched no configured stream is most likely a typo in a stream name."""
+    unused = [_label(*key) for key in mappings if key not in used]
+    if unused:
+        present = ", ".join(f"`{_label(*key)}`" for key in streams) or "none"
+        raise ConfigurationError(
+            f"`stream_mappings` names stream `{unused[0]}`, which is not in the configured catalog "
+            f"(its streams: {present})"
+        )
+
+
+def _mapped_timestamps(columns: frozenset[str], mapping: StreamMapping | None) -> frozenset[str]:
+    """Timestamp-typed source columns under their mapped names: the field map renames columns before
+    the operation converts them, so a renamed date column must stay a timestamp."""
+    if mapping is None or not columns:
+        return columns
+    renamed = {source: target for target, source in mapping.fields.items() if isinstance(source, str)}
+    return frozenset(renamed.get(column, column) for column in columns)

@@ -1,4 +1,10 @@
-"""Checkpoint counts: which records each echoed STATE counts, so the platform's checksum holds.
+"""Checkpoints: when a STATE may leave, and with which counts, so the platform's checksum holds.
+
+    RECORD lines ... STATE  = one Epoch: its records are ``pending`` until each is accepted by
+                              Customer.io or stored as rejected (the pipeline calls ``finish``)
+    release                 the oldest epochs whose records are all handled, in input order, after one
+                              store flush makes every rejected record before them durable (flushes are
+                              grouped: at most one per ``flush_interval`` while input keeps coming)
 
 The platform (airbyte-platform ``StateCheckSumCountEventHandler.validateStateChecksum``) checks, for every
 STREAM or GLOBAL state a destination echoes, that
@@ -19,10 +25,17 @@ state is released every record it counts has an outcome.
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import SystemFailure
+from . import protocol
+from .catalog import Stream, stream_key
+from .errors import StoreError, SystemFailure, store_failure
+from .output import Output
+from .rejected.base import RejectedStore
 
 StreamKey = tuple[str | None, str]
 
@@ -100,3 +113,139 @@ class Tally:
         if entry is None:
             entry = self._by_stream[key] = [0, 0]
         return entry
+
+
+class Epoch:
+    """The records between two STATE messages; ``pending`` counts those not yet handled.
+
+    ``reads`` and ``rejects`` split the epoch's records by stream (the catalog key, or the record's own
+    (namespace, name) for a stream missing from the catalog): a STREAM state counts only its own stream."""
+
+    __slots__ = ("state", "pending", "records", "rejected", "closed_at", "reads", "rejects", "counted")
+
+    def __init__(self) -> None:
+        self.state: dict[str, Any] | None = None
+        self.pending = 0
+        self.records = 0
+        self.rejected = 0
+        self.closed_at: float | None = None
+        self.reads: dict[StreamKey, int] = {}  # filled when the epoch closes
+        self.rejects: dict[StreamKey, int] = {}
+        self.counted: Counted | None = None  # which records the state counts
+
+
+class Checkpoints:
+    """The input's epochs, oldest first, and the release of their states with honest counts.
+
+    ``wake`` is set when an epoch may have become releasable; ``input_done`` cuts a grouped-flush wait
+    short (the last states go at once); ``unflushed`` counts rejected records the store has not yet made
+    durable (the pipeline adds to it as it stores them)."""
+
+    def __init__(self, streams: dict[StreamKey, Stream], store: RejectedStore, out: Output,
+                 flush_interval: float) -> None:
+        self.streams = streams
+        self.store = store
+        self.out = out
+        self.flush_interval = flush_interval
+        self.epochs: deque[Epoch] = deque([Epoch()])
+        self.wake = asyncio.Event()
+        self.input_done = asyncio.Event()
+        self.unflushed = 0
+        self.unknown_reads: Counter = Counter()  # records of streams missing from the catalog, by key
+        self._tally = Tally()
+        self._read_marks: dict[StreamKey, int] = {}  # stream key -> its records_read at the last STATE
+        self._last_flush = 0.0
+        self._lock = asyncio.Lock()
+
+    def key_of(self, namespace: str | None, name: str) -> StreamKey:
+        """The key a stream's records are counted under: the catalog's (looked up as records are),
+        else the stream's own (namespace, name)."""
+        return stream_key(self.streams, namespace, name) or (namespace, name)
+
+    def finish(self, epoch: Epoch, count: int) -> None:
+        """``count`` records of ``epoch`` are handled (accepted, or stored as rejected)."""
+        epoch.pending -= count
+        if epoch.pending == 0:
+            self.wake.set()
+
+    def close_epoch(self, state: dict[str, Any]) -> None:
+        """A STATE: the current epoch ends with it, counting what ``counted_by`` says; a new one opens."""
+        epoch = self.epochs[-1]
+        epoch.counted = counted_by(state, self.key_of)
+        self._tally.check_kind(epoch.counted)
+        epoch.reads = self._reads_since_last_state()
+        epoch.state = state
+        epoch.closed_at = time.monotonic()
+        self.epochs.append(Epoch())
+        self.wake.set()
+
+    def _reads_since_last_state(self) -> dict[StreamKey, int]:
+        """Records read per stream since the previous STATE (any stream's): the streams' running
+        ``records_read`` against their marks, so the hot path counts nothing per stream."""
+        reads: dict[StreamKey, int] = {}
+        marks = self._read_marks
+        for key, stream in self.streams.items():
+            count = stream.records_read - marks.get(key, 0)
+            if count:
+                reads[key] = count
+                marks[key] = stream.records_read
+        if self.unknown_reads:
+            for key, count in self.unknown_reads.items():
+                reads[key] = reads.get(key, 0) + count
+            self.unknown_reads.clear()
+        return reads
+
+    def oldest_wait(self) -> float | None:
+        """When the oldest state still waiting on records was read, or None."""
+        for epoch in self.epochs:
+            if epoch.state is not None and epoch.pending:
+                return epoch.closed_at
+        return None
+
+    def _ready(self) -> list[Epoch]:
+        ready = []
+        for epoch in self.epochs:
+            if epoch.pending != 0 or epoch.state is None:
+                break
+            ready.append(epoch)
+        return ready
+
+    async def release(self, *, final: bool, failed: Callable[[], bool]) -> int:
+        """Emit the state of every releasable epoch, in input order; returns how many were emitted.
+        ``failed`` is asked after the store flush: a failed sync emits no further state."""
+        async with self._lock:
+            return await self._release_locked(final, failed)
+
+    async def _release_locked(self, final: bool, failed: Callable[[], bool]) -> int:
+        ready = self._ready()
+        if not ready:
+            return 0
+        if self.unflushed:
+            wait = self._last_flush + self.flush_interval - time.monotonic()
+            if wait > 0 and not final and not self.input_done.is_set():
+                # Group flushes: frequent states must not mean tiny files. The end of input (or a
+                # graceful stop) ends the wait, so a sync never finishes up to flush_interval late.
+                try:
+                    await asyncio.wait_for(self.input_done.wait(), wait)
+                except TimeoutError:
+                    pass
+                ready = self._ready()
+            await self._flush_store()
+        if failed():
+            return 0
+        for epoch in ready:
+            self.epochs.popleft()
+            assert epoch.state is not None and epoch.counted is not None
+            self._tally.add(epoch.reads, epoch.rejects)
+            accepted, rejected = self._tally.take(epoch.counted)
+            self.out.emit(protocol.state_message(epoch.state, accepted, rejected))
+        return len(ready)
+
+    async def _flush_store(self) -> None:
+        pending = self.unflushed
+        try:
+            await self.store.flush()
+        except StoreError as exc:
+            raise store_failure(exc) from None
+        self.unflushed -= pending
+        self._last_flush = time.monotonic()

@@ -15,12 +15,10 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from .errors import ConfigurationError
+
 US_TRACK_URL = "https://track.customer.io"
 EU_TRACK_URL = "https://track-eu.customer.io"
-
-
-class ConfigError(Exception):
-    """The configuration is unusable; the message names the field and never contains a secret."""
 
 
 class Credentials(msgspec.Struct, frozen=True):
@@ -174,13 +172,13 @@ def _check_range(name: str, value: int, low: int, high: int) -> None:
 
 
 def parse_config(raw: Any) -> Config:
-    """Validate a decoded config.json; ConfigError names the offending field."""
+    """Validate a decoded config.json; ConfigurationError names the offending field."""
     if not isinstance(raw, dict):
-        raise ConfigError("The config must be a JSON object")
+        raise ConfigurationError("The config must be a JSON object")
     try:
         return msgspec.convert(raw, Config, str_keys=True)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"Invalid config: {_describe(exc, raw)}") from None
+        raise ConfigurationError(f"Invalid config: {_describe(exc, raw)}") from None
 
 
 def _describe(exc: msgspec.ValidationError, raw: dict[str, Any]) -> str:
@@ -198,16 +196,16 @@ def _describe(exc: msgspec.ValidationError, raw: dict[str, Any]) -> str:
 
 
 def read_json_file(path: str | Path, what: str) -> Any:
-    """A config or catalog file, decoded; ConfigError says where the JSON breaks (line and column)."""
+    """A config or catalog file, decoded; ConfigurationError says where the JSON breaks (line and column)."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{what} file not found: {path}") from None
+        raise ConfigurationError(f"{what} file not found: {path}") from None
     except json.JSONDecodeError as exc:  # its msg is fixed text ("Expecting ',' delimiter"), no content
-        raise ConfigError(f"{what} file {path} is not valid JSON: {exc.msg} at line {exc.lineno} "
+        raise ConfigurationError(f"{what} file {path} is not valid JSON: {exc.msg} at line {exc.lineno} "
                           f"column {exc.colno}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{what} file {path} is not valid JSON: {type(exc).__name__}") from None
+        raise ConfigurationError(f"{what} file {path} is not valid JSON: {type(exc).__name__}") from None
 
 
 def load_config(path: str | Path) -> Config:

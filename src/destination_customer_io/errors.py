@@ -1,10 +1,20 @@
 """The connector's exception tree: what ends a sync, and how it is reported.
 
-    SyncError                 ends the sync: a TRACE error with ``failure_type``, then exit 1
-    +-- ConfigurationError    config_error: bad credentials (401/403), bad config, unknown stream mapping
-    +-- TransientFailure      transient_error: an outage (429/5xx/timeouts) that outlasted the retry budget
-    +-- SystemFailure         system_error: anything else the connector cannot recover from
-                              (an unexpected HTTP status, the rejected-record store failing)
+    Exception
+    +-- SyncError                 ends the sync: a TRACE error with ``failure_type``, then exit 1
+    |   +-- ConfigurationError    config_error: bad credentials (401/403), a config or catalog file that is
+    |   |                         missing, not JSON or invalid, an unknown stream mapping; in ``check`` a
+    |   |                         CONNECTION_STATUS FAILED (exit 0) instead of a TRACE
+    |   +-- TransientFailure      transient_error: an outage (429/5xx/timeouts) that outlasted the retry budget
+    |   +-- SystemFailure         system_error: anything else the connector cannot recover from
+    |                             (an unexpected HTTP status, the rejected-record store failing)
+    +-- StoreError                the rejected-record store could not write (``step``, ``target``, ``code``);
+    |                             raised inside ``rejected/`` only, and turned into a SystemFailure (or, when
+    |                             the store is opened, a ConfigurationError) before it reaches the CLI
+    +-- output.OutputClosed       stdout was closed by its reader: ``main`` stops, one line on stderr, exit 1
+
+A ValueError raised while the config is validated (``config.py``) or a date pattern is read
+(``rejected/keys.py``) never leaves its module: it becomes a ConfigurationError / StoreError there.
 
 Nothing in between: a problem with one record is never an exception; it is a Rejection.
 """
@@ -31,3 +41,18 @@ class TransientFailure(SyncError):
 
 class SystemFailure(SyncError):
     failure_type = "system_error"
+
+
+class StoreError(Exception):
+    """The store could not write; ``step`` names what failed (e.g. ``PutObject``), never a secret."""
+
+    def __init__(self, message: str, *, step: str, target: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.step = step
+        self.target = target  # bucket / directory
+        self.code = code  # the AWS error code (e.g. ``AccessDenied``) or errno name, when known
+
+
+def store_failure(exc: StoreError) -> SystemFailure:
+    """A store that could not write, as the sync reports it (the failing step as internal message)."""
+    return SystemFailure(f"Could not write rejected records: {exc}", internal=exc.step)

@@ -7,12 +7,14 @@
                                                                          is delivered and its states out
 
 The share is rejected / read so far: records still in flight count as not rejected, so a check before
-the end can only understate it.
+the end can only understate it. Also here: the end-of-sync warning for streams the source left without a
+COMPLETE stream status.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from . import reasons
 from .catalog import Stream
@@ -56,3 +58,46 @@ def limit_error(stream: Stream, share: Share, limit: float) -> ConfigurationErro
         f"\"{stream.first_messages.get(share.top, '')}\". To fix it: {reasons.hint(share.top)}. The records read "
         "so far were delivered or stored as rejected, and their states emitted."
     )
+
+
+class RejectionGuard:
+    """Judges every stream's share at each chunk and at the end; ``over_limit`` is the error to raise
+    once what was read is handled (the first stream over ``max_rejected_percent``)."""
+
+    def __init__(self, streams: dict[tuple[str | None, str], Stream], log: Callable[[str, str], None],
+                 max_rejected_percent: float | None) -> None:
+        self.streams = streams
+        self.log = log
+        self.limit = max_rejected_percent
+        self.warned: set[tuple[str | None, str]] = set()  # streams already warned of
+        self.over_limit: ConfigurationError | None = None
+
+    def judge(self, *, final: bool) -> bool:
+        """Warn once of a stream rejecting >= WARN_PERCENT of its records; True when one exceeds the
+        limit (the sync then ends with a config_error once what was read is handled)."""
+        for key, stream in self.streams.items():
+            share = share_of(stream, final=final)
+            if share is None:
+                continue
+            if share.percent >= WARN_PERCENT and key not in self.warned:
+                self.warned.add(key)
+                self.log(warning(stream, share), "WARN")
+            if self.limit is not None and share.percent > self.limit and self.over_limit is None:
+                self.over_limit = limit_error(stream, share, self.limit)
+        return self.over_limit is not None
+
+
+def incomplete_streams(streams: dict[tuple[str | None, str], Stream],
+                       statuses: dict[tuple[str | None, str], str]) -> list[str]:
+    """Sources that report stream statuses end each stream with COMPLETE; a catalog stream left without
+    one may have been cut short upstream. Input without any status (PyAirbyte, scripts) says nothing
+    either way. Returns the warnings, one per such stream."""
+    if not statuses:
+        return []
+    warnings = []
+    for key, stream in streams.items():
+        status = statuses.get(key)
+        if status != "COMPLETE":
+            warnings.append(f"Stream {stream.label} ended without a COMPLETE stream status (last status: "
+                            f"{status or 'none'}); the source may not have sent all of its records.")
+    return warnings

@@ -28,6 +28,9 @@ class Message(msgspec.Struct, frozen=True):
 
 
 message_decoder = msgspec.json.Decoder(Message)
+# What the strict decoder raises for a line that is no Airbyte message: not JSON or the wrong shape,
+# bytes that are not UTF-8, nesting deeper than the decoder's recursion limit.
+UNDECODABLE = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError)
 _encoder = msgspec.json.Encoder()
 
 
@@ -41,13 +44,6 @@ def now_ms() -> float:
 
 def log_message(level: str, text: str) -> dict[str, Any]:
     return {"type": "LOG", "log": {"level": level, "message": text}}
-
-
-def connection_status(ok: bool, text: str) -> dict[str, Any]:
-    return {
-        "type": "CONNECTION_STATUS",
-        "connectionStatus": {"status": "SUCCEEDED" if ok else "FAILED", "message": text},
-    }
 
 
 def trace_error(text: str, failure_type: str, internal: str | None = None) -> dict[str, Any]:

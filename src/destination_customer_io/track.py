@@ -1,8 +1,8 @@
-"""The Track API client: region detection, and one batch POST with retries, backoff and rate adaptation.
+"""The Track API client: region detection, and one batch POST with retries, backoff and rate adaptation
+(the pacing rules: ``pacing.py``).
 
 Classification of one answer (the rules every caller relies on):
-    200, 207       -> BatchResult (207 / a 200 carrying ``errors``: the listed ops were refused)
-    400, 413       -> BatchResult(status=400): the whole request was refused, nothing applied (caller splits)
+    200, 207, 400, 413 (v1: 200, 201, 204, 400, 413, 404) -> a BatchResult, read by ``answers.py``
     401, 403       -> ConfigurationError at once (wrong Site ID / API key)
     3xx            -> followed only to *.customer.io over https, or to the override host
     408, 429, 5xx, connection errors, timeouts -> retried with exponential backoff and full jitter,
@@ -17,11 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextvars
-import email.utils
-import random
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 from urllib.parse import urljoin, urlsplit
@@ -29,20 +25,16 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 import msgspec
 
+from .answers import BatchResult, batch_answer, ids_answer
 from .config import EU_TRACK_URL, US_TRACK_URL, Config
 from .errors import ConfigurationError, SystemFailure, TransientFailure
 from .network import Network, describe_connection_error, fatal_connection_error
+from .pacing import ConcurrencyGate, RetryPolicy, parse_retry_after
 
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 REGION_PATH = "/api/v1/accounts/region"
 BATCH_PATH = "/api/v2/batch"
 _MAX_REDIRECTS = 3
-
-
-@dataclass(frozen=True, slots=True)
-class BatchResult:
-    status: int  # 200 (all accepted, or some listed in errors) or 400 (nothing applied)
-    errors: list[dict[str, Any]]
 
 
 @dataclass(slots=True)
@@ -53,142 +45,9 @@ class TrackStats:
     by_status: dict[int, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter, bounded in total time (not in attempts)."""
-
-    max_seconds: float = 300.0
-    initial: float = 0.5
-    maximum: float = 30.0
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        jittered = random.uniform(0, min(self.maximum, self.initial * (2 ** attempt)))
-        if retry_after is not None:
-            # Honour the server's word, plus a little jitter so lanes do not return in lockstep.
-            return max(retry_after, 0.0) + jittered * 0.1
-        return jittered
-
-
-# When the request the current task is sending started (set by the gate), so a 429 can tell whether
-# it was sent before or after the last cut.
-_STARTED: contextvars.ContextVar[float] = contextvars.ContextVar("gate_started", default=0.0)
-_RATE_CUT = 0.7  # multiplicative decrease of the request rate on 429
-_RATE_GROWTH = 1.1  # per second since the last cut, while requests succeed
-_MIN_RATE = 2.0
-
-
-class ConcurrencyGate:
-    """AIMD on requests in flight and on the request rate: on 429, halve the concurrency and pace
-    request starts at 70% of the rate measured over the last second; on success, grow back (the rate
-    by 10% per second; unpaced again once it is far above what is being sent).
-
-    Concurrency alone cannot keep a requests/s limit: with fast answers even one request in flight
-    exceeds it, and measured 429s were two thirds of all answers. Only a 429 for a request started
-    after the last cut cuts again (the burst in flight when the limit was hit counts once).
-    """
-
-    def __init__(self, maximum: int) -> None:
-        self.maximum = maximum
-        self.limit = float(maximum)
-        self.rate: float | None = None  # requests/s; None: unpaced until the first 429
-        self._active = 0
-        self._changed = asyncio.Condition()
-        self._next_start = 0.0
-        self._cut_at = float("-inf")
-        self._grown_at = 0.0
-        self._starts: deque[float] = deque(maxlen=256)
-
-    async def __aenter__(self) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._active < max(1, int(self.limit)))
-            self._active += 1
-        now = time.monotonic()
-        start = now if self.rate is None else max(now, self._next_start)
-        if self.rate is not None:
-            self._next_start = start + 1.0 / self.rate
-        if start > now:
-            await asyncio.sleep(start - now)
-        self._starts.append(start)
-        _STARTED.set(start)
-
-    async def __aexit__(self, *exc: object) -> None:
-        async with self._changed:
-            self._active -= 1
-            self._changed.notify_all()
-
-    def throttled(self) -> None:
-        if _STARTED.get() < self._cut_at:
-            return  # sent before the last cut, which already answered this burst
-        now = time.monotonic()
-        measured = self._measured_rate(now)
-        base = measured if self.rate is None else min(self.rate, measured)
-        self.rate = max(_MIN_RATE, base * _RATE_CUT)
-        self.limit = max(1.0, self.limit / 2)
-        self._cut_at = self._grown_at = now
-
-    def succeeded(self) -> None:
-        if self.limit < self.maximum:
-            self.limit = min(float(self.maximum), self.limit + 1.0 / max(1.0, self.limit))
-        if self.rate is not None:
-            now = time.monotonic()
-            self.rate *= _RATE_GROWTH ** (now - self._grown_at)
-            self._grown_at = now
-            if self.rate > 4 * self._measured_rate(now):
-                self.rate = None  # far above what is being sent: no limit near, stop pacing
-
-    def _measured_rate(self, now: float) -> float:
-        recent = [s for s in self._starts if s >= now - 1.0]
-        if len(recent) < 2:
-            return self.rate or 1.0
-        return len(recent) / max(now - recent[0], 1e-3)
-
-
 def basic_auth(site_id: str, api_key: str) -> str:
     token = base64.b64encode(f"{site_id}:{api_key}".encode()).decode("ascii")
     return f"Basic {token}"
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _errors_of(body: bytes) -> list[dict[str, Any]]:
-    """The ``errors`` list of an answer, tolerating any shape (missing keys, not JSON at all)."""
-    if not body:
-        return []
-    try:
-        decoded = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        return []
-    errors = decoded.get("errors") if isinstance(decoded, dict) else None
-    if not isinstance(errors, list):
-        return []
-    return [e for e in errors if isinstance(e, dict)]
-
-
-def _v1_errors(body: bytes) -> list[dict[str, Any]]:
-    """A v1 error answer (``{"meta":{"errors":["..."]}}`` or ``{"meta":{"error":"..."}}``) in the v2
-    error shape; v2-shaped bodies pass through ``_errors_of``."""
-    try:
-        decoded = msgspec.json.decode(body) if body else None
-    except msgspec.DecodeError:
-        return []
-    meta = decoded.get("meta") if isinstance(decoded, dict) else None
-    if not isinstance(meta, dict):
-        return _errors_of(body)
-    messages = meta.get("errors") if isinstance(meta.get("errors"), list) else [meta.get("error")]
-    return [{"reason": "invalid", "message": m} for m in messages if isinstance(m, str) and m]
 
 
 class TrackClient:
@@ -218,7 +77,6 @@ class TrackClient:
         self.gate = gate or ConcurrencyGate(config.lanes)
         self.stats = TrackStats()
         self._sleep = sleep
-        self.region: str | None = None
 
     # --- hosts ---------------------------------------------------------------------------------
 
@@ -245,7 +103,6 @@ class TrackClient:
             region, url = str(info["region"]), str(info["url"]).rstrip("/")
         except (msgspec.DecodeError, KeyError, TypeError):
             raise SystemFailure("Customer.io's region endpoint answered with an unexpected body.") from None
-        self.region = region
         if self._region_mode == "auto":
             if not self._allowed(url):
                 raise SystemFailure(f"Customer.io named a Track API host that is not allowed: {urlsplit(url).netloc}")
@@ -311,32 +168,21 @@ class TrackClient:
     async def send_batch(self, body: bytes) -> BatchResult:
         """POST one batch, retrying transient failures within the retry budget."""
         status, payload = await self._retrying("POST", BATCH_PATH, body)
-        if status in (200, 207):
-            return BatchResult(200, _errors_of(payload))
-        if status in (400, 413):
-            return BatchResult(400, _errors_of(payload))
+        result = batch_answer(status, payload)
+        if result is not None:
+            return result
         if status in (401, 403):
             raise self._refused(status)
         raise SystemFailure(f"Customer.io answered a batch with unexpected HTTP {status}.")
 
     async def send_ids(self, path: str, body: bytes, count: int) -> BatchResult:
         """POST one v1 id-list call (``{"ids":[...]}``, ``count`` ids, to a manual segment's
-        add_customers / remove_customers ``path``) with the batch's retries, gate and redirects.
-
-        v1 has no per-id errors: 200 accepts every id; 400 refuses the whole call (the caller splits it
-        like a v2 batch). 404 [guess: the segment does not exist or is not a manual segment; not
-        documented] refuses every id at once, so one wrong segment id rejects its records instead of
-        failing the sync or costing a split per id.
-        """
+        add_customers / remove_customers ``path``) with the batch's retries, gate and redirects; the
+        answer is read by ``answers.ids_answer``."""
         status, payload = await self._retrying("POST", path, body)
-        if status in (200, 201, 204):
-            return BatchResult(200, [])
-        if status in (400, 413):
-            return BatchResult(400, _v1_errors(payload))
-        if status == 404:
-            error = {"reason": "segment_not_found",
-                     "message": "Customer.io answered 404 for this segment (no manual segment with this id)"}
-            return BatchResult(200, [{**error, "batch_index": index} for index in range(count)])
+        result = ids_answer(status, payload, count)
+        if result is not None:
+            return result
         if status in (401, 403):
             raise self._refused(status)
         raise SystemFailure(f"Customer.io answered a segment call with unexpected HTTP {status}.")

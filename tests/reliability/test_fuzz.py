@@ -85,7 +85,7 @@ LINES = (
 @given(lines=st.lists(LINES, max_size=10))
 def test_any_line_is_handled_without_an_exception(lines: list[bytes]) -> None:
     pipeline = _pipeline()
-    rejections = pipeline._handle_lines(lines)  # the decoder + mapper step of the pipeline
+    rejections = pipeline._intake.handle_lines(lines)  # the decoder + mapper step of the pipeline
     counts = pipeline.counts
     sent = sum(len(lane.open.bodies) for lane in pipeline.lanes) + counts.merged
     assert counts.records == len(rejections) + sent  # every record is either batched or rejected

@@ -10,7 +10,7 @@ from pathlib import Path
 from destination_customer_io import protocol, values
 from destination_customer_io.catalog import Stream
 from destination_customer_io.config import parse_config
-from destination_customer_io.operations import get_operation
+from destination_customer_io.operations import OPERATIONS
 from destination_customer_io.operations.base import Op
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
@@ -29,7 +29,7 @@ def test_generated_input_is_deterministic_and_every_record_maps_to_an_op() -> No
     data = _input("mix", 300, 100)
     assert data == _input("mix", 300, 100)
     config = parse_config({"credentials": {"siteId": "s", "apiKey": "k"}})
-    streams = {name: Stream(name=name, namespace=None, operation=get_operation(op), destination_sync_mode=mode,
+    streams = {name: Stream(name=name, namespace=None, operation=OPERATIONS[op], destination_sync_mode=mode,
                             config=config) for name, op, mode in gen.STREAMS.values()}
     kinds = {"RECORD": 0, "STATE": 0}
     for line in data.splitlines():
@@ -56,7 +56,7 @@ def test_build_bound_minimal_builds_send_the_same_bytes_as_the_real_ones() -> No
 
     config = parse_config({"credentials": {"siteId": "s", "apiKey": "k"}})
     identify = PersonIdentify(clock=lambda: 1_700_000_000.5)
-    cases = [(get_operation("person_event"), "events", gen.event_data, build_bound.minimal_event_build),
+    cases = [(OPERATIONS["person_event"], "events", gen.event_data, build_bound.minimal_event_build),
              (identify, "people", gen.identify_data, build_bound.minimal_identify_build)]
     for operation, name, data_of, minimal in cases:
         stream = Stream(name=name, namespace=None, operation=operation, destination_sync_mode="append",
@@ -106,7 +106,7 @@ def test_id_cost_experiment_replaces_the_id_the_event_operation_sends() -> None:
     import msgspec
 
     config = parse_config({"credentials": {"siteId": "s", "apiKey": "k"}})
-    stream = Stream(name="events", namespace=None, operation=get_operation("person_event"),
+    stream = Stream(name="events", namespace=None, operation=OPERATIONS["person_event"],
                     destination_sync_mode="append", config=config)
     shipped = stream.operation.build(gen.event_data(3), stream)
     with mock.patch.object(values, "seeded_record_ulid", lambda *args: id_cost._CONSTANT_ID):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from destination_customer_io.cli import resolve_streams
+from destination_customer_io.catalog import resolve_streams
 from destination_customer_io.config import parse_config
 from destination_customer_io.errors import ConfigurationError
 from tests.support.cli import configured_stream

@@ -23,7 +23,8 @@ from destination_customer_io.operations.common import fold_identical
 from destination_customer_io.output import Output
 from destination_customer_io.pipeline import Pipeline
 from destination_customer_io.rejected.base import RejectedRecord
-from destination_customer_io.track import BatchResult, TrackClient, TrackStats
+from destination_customer_io.answers import BatchResult
+from destination_customer_io.track import TrackClient, TrackStats
 
 T = 1_700_000_000
 A = "a@b.co"

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from destination_customer_io.cli import spec_message
+from destination_customer_io.commands import spec_message
 from destination_customer_io.config import EU_TRACK_URL, US_TRACK_URL
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,7 +22,8 @@ from destination_customer_io.reasons import Rejection
 from destination_customer_io.output import Output
 from destination_customer_io.pipeline import Pipeline
 from destination_customer_io.rejected.base import NoneStore, RejectedRecord
-from destination_customer_io.track import BatchResult, TrackStats
+from destination_customer_io.answers import BatchResult
+from destination_customer_io.track import TrackStats
 
 CONFIG = parse_config({"credentials": {"siteId": "site", "apiKey": "key"}})
 
@@ -393,7 +394,7 @@ async def test_in_flight_bytes_stay_bounded() -> None:
 
     async def measure(batch: list[dict[str, Any]]) -> BatchResult:
         nonlocal peak
-        peak = max(peak, pipeline_ref[0]._inflight)
+        peak = max(peak, pipeline_ref[0]._batcher.inflight)
         await asyncio.sleep(0.001)
         return BatchResult(200, [])
 

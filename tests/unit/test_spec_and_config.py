@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from destination_customer_io.cli import spec_message
-from destination_customer_io.config import ConfigError, S3Storage, parse_config
+from destination_customer_io.commands import spec_message
+from destination_customer_io.config import S3Storage, parse_config
+from destination_customer_io.errors import ConfigurationError
 
 # What Airbyte's published spec for destination-customer-io (0.0.8) declares, property by property:
 # path -> (type, enum, default, airbyte_secret). Recorded from its expected-spec-oss.json.
@@ -136,7 +137,7 @@ def test_a_kotlin_connector_config_validates_unchanged() -> None:
     ({"credentials": {"siteId": " ", "apiKey": "b"}}, "`credentials.siteId` must not be empty"),
 ])
 def test_bad_config_names_the_field(raw: dict[str, Any], expected: str) -> None:
-    with pytest.raises(ConfigError) as raised:
+    with pytest.raises(ConfigurationError) as raised:
         parse_config(raw)
     assert expected in str(raised.value)
 

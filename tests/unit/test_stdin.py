@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import io
 
-from destination_customer_io import cli
+from destination_customer_io import stdin
 
 
 async def collect(data: bytes, chunk: int) -> list[bytes]:
     lines: list[bytes] = []
-    async for part in cli.read_line_chunks(io.BufferedReader(io.BytesIO(data)), chunk):
+    async for part in stdin.read_line_chunks(io.BufferedReader(io.BytesIO(data)), chunk):
         lines.extend(part)
     return lines
 
@@ -27,7 +27,7 @@ async def test_last_line_without_newline_is_kept() -> None:
 
 
 async def test_oversized_line_becomes_one_unreadable_marker(monkeypatch) -> None:
-    monkeypatch.setattr(cli, "MAX_LINE_BYTES", 100)
+    monkeypatch.setattr(stdin, "MAX_LINE_BYTES", 100)
     lines = await collect(b"first\n" + b"y" * 1000 + b"\nlast\n", 10)
     assert lines[0] == b"first" and lines[-1] == b"last"
     assert len(lines) == 3 and not lines[1].startswith(b"y")

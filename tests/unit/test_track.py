@@ -13,7 +13,8 @@ from aiohttp import web
 
 from destination_customer_io.config import parse_config
 from destination_customer_io.errors import ConfigurationError, SystemFailure, TransientFailure
-from destination_customer_io.track import ConcurrencyGate, TrackClient, parse_retry_after
+from destination_customer_io.pacing import ConcurrencyGate, parse_retry_after
+from destination_customer_io.track import TrackClient
 
 
 class Script:
@@ -200,7 +201,7 @@ async def test_gate_halves_on_throttle_and_recovers() -> None:
             gate.throttled()
     assert gate.limit == 2.0
     stale = gate._cut_at - 1.0  # a 429 for a request sent before the last cut is the same burst
-    from destination_customer_io.track import _STARTED
+    from destination_customer_io.pacing import _STARTED
     _STARTED.set(stale)
     gate.throttled()
     assert gate.limit == 2.0 and gate.rate is not None

@@ -38,27 +38,11 @@ _ALL: tuple[Operation, ...] = (
 OPERATIONS: dict[str, Operation] = {operation.object_name: operation for operation in _ALL}
 
 
-class UnknownOperation(KeyError):
-    """A stream names an operation this connector does not have."""
-
-    def __str__(self) -> str:  # KeyError would quote the whole message
-        return str(self.args[0]) if self.args else "unknown operation"
-
-
-def get_operation(name: str) -> Operation:
-    try:
-        return OPERATIONS[name]
-    except KeyError:
-        known = ", ".join(sorted(OPERATIONS))
-        raise UnknownOperation(f"Unknown Customer.io operation `{name}`; supported: {known}") from None
-
-
 def discover_entries() -> list[DiscoverEntry]:
     """The ``operations`` of the ``discover`` answer, in registry order (``.to_json()`` each)."""
     return [entry for operation in _ALL for entry in operation.discover()]
 
 
 __all__ = [
-    "OPERATIONS", "DiscoverEntry", "Op", "Operation", "Rejection", "UnknownOperation",
-    "discover_entries", "get_operation",
+    "OPERATIONS", "DiscoverEntry", "Op", "Operation", "Rejection", "discover_entries",
 ]

@@ -7,7 +7,8 @@
 A state is emitted only after ``flush()`` returned for every rejected record before it. A store whose
 ``buffers`` is False keeps nothing to flush (``NoneStore``): states behind its rejections leave at once
 instead of waiting to share a grouped flush. A store that
-cannot write raises :class:`StoreError`, which ends the sync with a TRACE error naming the failing step.
+cannot write raises :class:`~destination_customer_io.errors.StoreError`, which ends the sync with a TRACE
+error naming the failing step.
 """
 
 from __future__ import annotations
@@ -15,15 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..errors import StoreError  # defined in the connector's one exception tree
 
-class StoreError(Exception):
-    """The store could not write; ``step`` names what failed (e.g. ``PutObject``), never a secret."""
-
-    def __init__(self, message: str, *, step: str, target: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.step = step
-        self.target = target  # bucket / directory
-        self.code = code  # the AWS error code (e.g. ``AccessDenied``) or errno name, when known
+__all__ = ["NoneStore", "RejectedRecord", "RejectedStore", "StoreError"]
 
 
 @dataclass(slots=True)

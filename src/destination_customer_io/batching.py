@@ -1,0 +1,280 @@
+"""Batching: ops routed to lanes by key, gathered into batches (v2) and id lists (v1), merged, sealed.
+
+    Op --key--> Lane (hash of the person key; keyless ops round-robin)
+         route None  -> the lane's open Batch      ``{"batch":[op,op,...]}``, at most batch_max_bytes
+         route set   -> the lane's open IdBatch    ``{"ids":[id,id,...]}``, one per route, at most
+                                                    SEGMENT_IDS_PER_CALL ids
+    sealed -> the lane's queue, sent in order by the pipeline (one request of a lane at a time)
+
+Per-person order: two ordered ops of one key are never in one batch unless merged (Customer.io may apply
+a batch's ops in any order), and a key lives in at most one open container of its lane, so adding it
+elsewhere first seals the container that holds it. No I/O here and no asyncio: the pipeline is told of
+each sealed batch through ``on_sealed`` and wakes the lane's sender itself.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_right
+from collections import deque
+from typing import TYPE_CHECKING, Callable
+
+from .limits import SEGMENT_IDS_PER_CALL
+from .operations.base import Op, Operation
+
+if TYPE_CHECKING:
+    from .checkpoints import Epoch
+    from .summary import Counts
+
+EMPTY_BATCH = len(b'{"batch":[]}')
+EMPTY_IDS = len(b'{"ids":[]}')
+OPEN_ID_ROUTES = 16  # open id lists per lane; more routes seal the oldest (bounds memory)
+BATCH_MAX_AGE = 5.0  # an open batch is sent after this long even when no state waits on it
+
+# A line of input and the epoch it belongs to: enough to reject the record later (lines are re-decoded
+# only then, so an in-flight record costs its raw bytes, not a decoded dict).
+Ref = tuple[bytes, "Epoch"]
+
+
+class Batch:
+    """Ops to send in one request, with the input line of each (to reject it if refused).
+
+    The epoch of op ``i`` is the last entry of ``epochs`` whose start (``starts``) is <= i: ops arrive
+    in input order, so epochs form runs: one comparison per op (figures: docs/performance.md).
+
+    An ordered op is remembered by its key and index only; ``ordered_op`` rebuilds it when a later op
+    of the key arrives (rare), so no ``Op`` stays alive until the batch is sealed.
+    ``kind`` is the operation of the batch's ordered ops; ``kinds`` names the others (rare: one batch
+    mixing, say, person_identify and person_device). A rebuilt op has no ``changes``: they were counted
+    when it was built (``Intake.handle_lines``), and nothing after that reads them.
+    """
+
+    __slots__ = ("bodies", "lines", "starts", "epochs", "size", "keys", "kind", "kinds", "merged", "opened",
+                 "rejected")
+
+    def __init__(self, now: float) -> None:
+        self.bodies: list[bytes] = []
+        self.lines: list[bytes] = []
+        self.starts: list[int] = []  # index of the first op of each epoch run
+        self.epochs: list[Epoch] = []  # the epoch of each run
+        self.size = EMPTY_BATCH
+        self.keys: dict[str, int] = {}  # key -> index of its ordered op in this batch
+        self.kind: Operation | None = None
+        self.kinds: dict[int, Operation] = {}  # index -> operation, where it is not ``kind``
+        self.merged: dict[int, list[Ref]] = {}  # index -> further records folded into that op
+        self.opened = now
+        self.rejected = 0  # records of this batch refused by Customer.io
+
+    def append(self, body: bytes, line: bytes, epoch: Epoch) -> None:
+        if not self.epochs or self.epochs[-1] is not epoch:
+            self.starts.append(len(self.bodies))
+            self.epochs.append(epoch)
+        self.bodies.append(body)
+        self.lines.append(line)
+
+    def ordered_op(self, key: str, index: int) -> Op:
+        """The ordered op of ``key`` at ``index``, as it was added (or last merged)."""
+        return Op(self.bodies[index], key, ordered=True, operation=self.kinds.get(index, self.kind))
+
+    def refs_at(self, index: int) -> list[Ref]:
+        ref = (self.lines[index], self.epochs[bisect_right(self.starts, index) - 1])
+        extra = self.merged.get(index)
+        return [ref, *extra] if extra else [ref]
+
+    def epoch_counts(self) -> dict[Epoch, int]:
+        """Records per epoch, merged ones included (what an acknowledgement releases)."""
+        counts: dict[Epoch, int] = {}
+        ends = [*self.starts[1:], len(self.bodies)]
+        for epoch, start, end in zip(self.epochs, self.starts, ends):
+            counts[epoch] = counts.get(epoch, 0) + end - start
+        for refs in self.merged.values():
+            for _, epoch in refs:
+                counts[epoch] = counts.get(epoch, 0) + 1
+        return counts
+
+    def body(self, indices: list[int] | range) -> bytes:
+        return self.joined(b'{"batch":[', indices, b"]}")
+
+    def joined(self, opening: bytes, indices: list[int] | range, closing: bytes) -> bytes:
+        """``opening`` + the ops at ``indices`` comma-separated + ``closing``, in one ``join`` (adding
+        the brackets to a joined body would copy it twice more)."""
+        if len(indices) == len(self.bodies):  # the whole batch (the usual send)
+            parts = list(self.bodies)
+        else:
+            parts = [self.bodies[i] for i in indices]
+        if not parts:
+            return opening + closing
+        parts[0] = opening + parts[0]
+        parts[-1] += closing
+        return b",".join(parts)
+
+
+class IdBatch(Batch):
+    """The ids of one v1 route (``Op.route``: a manual segment's add or remove call) in one lane,
+    sent as ``{"ids":[...]}``. Answered, split and acknowledged exactly like a v2 batch."""
+
+    __slots__ = ("route",)
+
+    def __init__(self, now: float, route: str) -> None:
+        Batch.__init__(self, now)
+        self.route = route
+        self.size = EMPTY_IDS
+
+    def body(self, indices: list[int] | range) -> bytes:
+        return self.joined(b'{"ids":[', indices, b"]}")
+
+
+class Lane:
+    """One open batch, the open id lists and the sealed batches waiting to be sent, in order."""
+
+    __slots__ = ("index", "open", "queue", "closing", "id_batches", "id_keys")
+
+    def __init__(self, index: int, now: float) -> None:
+        self.index = index
+        self.open = Batch(now)
+        self.queue: deque[Batch] = deque()
+        self.closing = False
+        self.id_batches: dict[str, IdBatch] = {}  # route -> its open id list (oldest first)
+        self.id_keys: dict[str, IdBatch] = {}  # key -> the open id list holding it
+
+
+class Batcher:
+    """Adds ops to their lane's open containers and seals them into the lane's queue.
+
+    ``inflight`` counts the bytes of sealed, unacknowledged batches (the pipeline subtracts a batch's
+    ``size`` when it is answered); ``counts.merged`` the records folded into an earlier op of their key."""
+
+    __slots__ = ("lanes", "_count", "_next", "batch_max_bytes", "inflight", "counts", "_on_sealed")
+
+    def __init__(self, lanes: int, batch_max_bytes: int, counts: Counts,
+                 on_sealed: Callable[[Lane], None]) -> None:
+        now = time.monotonic()
+        self.lanes = [Lane(index, now) for index in range(lanes)]
+        self._count = lanes
+        self._next = 0
+        self.batch_max_bytes = batch_max_bytes
+        self.inflight = 0
+        self.counts = counts
+        self._on_sealed = on_sealed
+
+    def add(self, op: Op, line: bytes, epoch: Epoch) -> None:
+        """A v2 op (``op.route`` is None) into its lane's open batch."""
+        key = op.key
+        if key is not None:
+            lane = self.lanes[hash(key) % self._count]
+        else:
+            self._next = (self._next + 1) % self._count
+            lane = self.lanes[self._next]
+        batch = lane.open
+        if op.ordered and key is not None:
+            if lane.id_keys and key in lane.id_keys:  # this key's earlier id-list op goes out first
+                self.seal_ids(lane, lane.id_keys[key])
+            earlier = batch.keys.get(key)
+            if earlier is not None:
+                if self._merge_into(batch, batch.ordered_op(key, earlier), earlier, op, line, epoch):
+                    return
+                # Never two unmerged ordered ops of one key in one batch: Customer.io may apply
+                # a batch's ops in any order. The next batch of this lane goes after this one.
+                self.seal(lane)
+                batch = lane.open
+        size = batch.size + len(op.body) + (1 if batch.bodies else 0)
+        if size > self.batch_max_bytes:
+            self.seal(lane)
+            batch = lane.open
+            size = batch.size + len(op.body)
+        if not batch.bodies:
+            batch.opened = time.monotonic()  # a batch's age counts from its first op
+        batch.append(op.body, line, epoch)
+        batch.size = size
+        if op.ordered and key is not None:
+            index = batch.keys[key] = len(batch.bodies) - 1
+            if op.operation is not batch.kind:
+                if batch.kind is None:
+                    batch.kind = op.operation
+                else:
+                    batch.kinds[index] = op.operation
+
+    def _merge_into(self, batch: Batch, first: Op, index: int, op: Op, line: bytes, epoch: Epoch) -> bool:
+        if first.operation is not op.operation:
+            return False
+        merged = op.operation.merge(first, op)
+        if merged is None:
+            return False
+        size = batch.size - len(first.body) + len(merged.body)
+        if size > self.batch_max_bytes:
+            return False
+        batch.bodies[index] = merged.body
+        batch.size = size
+        batch.merged.setdefault(index, []).append((line, epoch))
+        self.counts.merged += 1
+        return True
+
+    def seal(self, lane: Lane) -> None:
+        batch = lane.open
+        lane.open = Batch(time.monotonic())
+        if not batch.bodies:
+            return
+        lane.queue.append(batch)
+        self.inflight += batch.size
+        batch.keys = {}  # only the open batch merges
+        self._on_sealed(lane)
+
+    def add_id(self, op: Op, line: bytes, epoch: Epoch) -> None:
+        """A v1 op (``op.route`` set: segment_membership) into its lane's open id list for that route."""
+        key = op.key
+        assert key is not None and op.route is not None  # routed ops always name their person
+        lane = self.lanes[hash(key) % self._count]
+        if key in lane.open.keys:
+            self.seal(lane)
+        holder = lane.id_keys.get(key)
+        if holder is not None and holder.route != op.route:
+            self.seal_ids(lane, holder)
+        ids = lane.id_batches.get(op.route)
+        if ids is not None:
+            earlier = ids.keys.get(key)
+            if earlier is not None:  # the same id again in one call: sent once, both records answered
+                ids.merged.setdefault(earlier, []).append((line, epoch))
+                self.counts.merged += 1
+                return
+            if len(ids.bodies) >= SEGMENT_IDS_PER_CALL or ids.size + 1 + len(op.body) > self.batch_max_bytes:
+                self.seal_ids(lane, ids)
+                ids = None
+        if ids is None:
+            if len(lane.id_batches) >= OPEN_ID_ROUTES:
+                self.seal_ids(lane, next(iter(lane.id_batches.values())))
+            ids = lane.id_batches[op.route] = IdBatch(time.monotonic(), op.route)
+        ids.size += len(op.body) + (1 if ids.bodies else 0)
+        ids.append(op.body, line, epoch)
+        ids.keys[key] = len(ids.bodies) - 1
+        lane.id_keys[key] = ids
+
+    def seal_ids(self, lane: Lane, ids: IdBatch) -> None:
+        del lane.id_batches[ids.route]
+        for key in ids.keys:
+            del lane.id_keys[key]
+        lane.queue.append(ids)
+        self.inflight += ids.size
+        self._on_sealed(lane)
+
+    def seal_all(self) -> None:
+        """The end of input: every open container goes to its lane's queue."""
+        for lane in self.lanes:
+            for ids in list(lane.id_batches.values()):
+                self.seal_ids(lane, ids)
+            self.seal(lane)
+
+    def seal_waiting(self, now: float, oldest_wait: float | None, state_max_delay: float) -> None:
+        """A state waiting (since ``oldest_wait``) longer than ``state_max_delay`` sends the open batches
+        that may hold its records; otherwise an open batch goes out when it is ``BATCH_MAX_AGE`` old."""
+        for lane in self.lanes:
+            for ids in list(lane.id_batches.values()):
+                if (oldest_wait is not None and ids.opened <= oldest_wait
+                        and now - oldest_wait >= state_max_delay) or now - ids.opened >= BATCH_MAX_AGE:
+                    self.seal_ids(lane, ids)
+            batch = lane.open
+            if not batch.bodies:
+                continue
+            waited_on = oldest_wait is not None and batch.opened <= oldest_wait and \
+                now - oldest_wait >= state_max_delay
+            if waited_on or now - batch.opened >= BATCH_MAX_AGE:
+                self.seal(lane)

@@ -1,0 +1,180 @@
+"""The four commands, each given a parsed config: ``spec``, ``check``, ``discover``, ``write``.
+
+``cli.py`` parses the arguments and turns failures into TRACE errors; what each command emits is here.
+Heavy modules (the pipeline, the HTTP client, the stores) are imported by the command that needs them,
+so ``spec`` and ``discover`` start quickly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from importlib import resources
+from typing import Any, BinaryIO
+
+import aiohttp
+
+from .catalog import Stream, resolve_streams
+from .config import Config, NoStorage
+from .errors import ConfigurationError, StoreError, TransientFailure, store_failure
+from .output import Output
+from .stdin import read_line_chunks
+from .summary import stream_summary, summary
+
+
+def spec_message() -> dict[str, Any]:
+    spec = json.loads(resources.files(__package__).joinpath("spec.json").read_text(encoding="utf-8"))
+    return {"type": "SPEC", "spec": spec}
+
+
+# --- check -----------------------------------------------------------------------------------------
+
+async def run_check(config: Config, out: Output, notes: str = "") -> None:
+    """``notes``: sentences about the config itself (unknown keys), added to the answer either way."""
+    from .track import check_connection
+
+    ok, message = await check_connection(config)
+    if ok:
+        store_problem = await _check_store(config)
+        if store_problem:
+            ok, message = False, store_problem
+        elif not isinstance(config.object_storage_config, NoStorage):
+            message += " " + _store_verified(config)
+    emit_status(out, ok, join(message, notes))
+
+
+def emit_status(out: Output, ok: bool, message: str) -> None:
+    out.emit({"type": "CONNECTION_STATUS", "connectionStatus": {
+        "status": "SUCCEEDED" if ok else "FAILED", "message": out.scrub(message)}})
+
+
+async def _check_store(config: Config) -> str | None:
+    if isinstance(config.object_storage_config, NoStorage):
+        return None
+    from .rejected import check_store
+
+    return await check_store(config.object_storage_config)
+
+
+def _store_verified(config: Config) -> str:
+    from .rejected import probe_location
+
+    return (f"Rejected-records storage verified: a probe object was written, listed and deleted at "
+            f"{probe_location(config.object_storage_config)}.")
+
+
+def join(*sentences: str) -> str:
+    return " ".join(s for s in sentences if s)
+
+
+# --- discover --------------------------------------------------------------------------------------
+
+def run_discover(out: Output) -> None:
+    from .operations import discover_entries
+
+    out.emit({"type": "DESTINATION_CATALOG",
+              "destination_catalog": {"operations": [e.to_json() for e in discover_entries()]}})
+
+
+# --- write -----------------------------------------------------------------------------------------
+
+async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, out: Output) -> None:
+    from .track import TrackClient
+
+    streams = resolve_streams(config, catalog)
+    sync_id = next((s.sync_id for s in streams.values() if s.sync_id is not None), None)
+    # SIGTERM (the platform cancelling, `docker stop`): stop reading, deliver what was read. Installed
+    # first and never removed (closing the loop does that), so no moment of the sync dies silently.
+    sigterm = _GracefulStop(config.stop_grace_seconds)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, sigterm.fire)
+    # Probed before anything is sent: a store found broken at the first rejection would fail the sync
+    # after its valid records were delivered, and with no rejection it would go unnoticed.
+    store_problem = await _check_store(config)
+    if store_problem:
+        raise ConfigurationError(f"The rejected-records storage cannot be written; nothing was sent. "
+                                 f"{store_problem}")
+    connector = aiohttp.TCPConnector(limit=config.lanes + 2, ttl_dns_cache=300)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        client = TrackClient(config, session)
+        region = await client.detect_region()
+        out.log(f"Writing to Customer.io region {region} at {client.describe_host()} with {config.lanes} lanes; "
+                "derived event ids follow event id scheme v1.")
+        store = _open_store(config, sync_id)
+        await _write(config, streams, client, store, source, out, sigterm)
+
+
+def _open_store(config: Config, sync_id: int | None) -> Any:
+    from .rejected import open_store
+
+    try:
+        return open_store(config.object_storage_config, sync_id=sync_id)
+    except StoreError as exc:
+        raise ConfigurationError(f"The rejected-record storage is misconfigured: {exc}") from None
+
+
+async def _write(config: Config, streams: dict[tuple[str | None, str], Stream], client: Any, store: Any,
+                 source: BinaryIO, out: Output, sigterm: _GracefulStop) -> None:
+    """The sync itself, once the store is open: the pipeline, the store's close, the summaries."""
+    from .pipeline import Pipeline
+
+    pipeline = Pipeline(
+        streams=streams,
+        client=client,
+        store=store,
+        output=out,
+        lanes=config.lanes,
+        batch_max_bytes=config.batch_max_bytes,
+        max_inflight_bytes=config.max_inflight_bytes,
+        state_max_delay=config.state_max_delay_seconds,
+        progress_interval=config.progress_interval_seconds,
+        max_rejected_percent=config.max_rejected_percent,
+    )
+    started = time.monotonic()
+    sigterm.attach(pipeline)
+    try:
+        await pipeline.run(read_line_chunks(source))
+    except BaseException:
+        await _close_quietly(store)  # the original failure is the one to report
+        raise
+    stopped = pipeline.stopped  # a SIGTERM from here on finds everything delivered: ignored
+    try:
+        await store.close()
+    except StoreError as exc:
+        raise store_failure(exc) from None
+    out.log(summary(pipeline, time.monotonic() - started))
+    for stream in streams.values():
+        out.log(stream_summary(stream))
+    if stopped:
+        raise TransientFailure(
+            "The sync was stopped (SIGTERM) before the end of its input; the records read were "
+            "delivered and every state emitted is backed by acknowledged records."
+        )
+
+
+class _GracefulStop:
+    """SIGTERM during ``write``: stops the pipeline gracefully; one that arrives before the pipeline
+    exists is remembered and stops it as soon as it starts (nothing read, nothing sent)."""
+
+    def __init__(self, grace: float) -> None:
+        self.grace = grace
+        self.requested = False
+        self._pipeline: Any = None
+
+    def fire(self) -> None:
+        self.requested = True
+        if self._pipeline is not None:
+            self._pipeline.stop(self.grace)
+
+    def attach(self, pipeline: Any) -> None:
+        self._pipeline = pipeline
+        if self.requested:
+            pipeline.stop(self.grace)
+
+
+async def _close_quietly(store: Any) -> None:
+    try:
+        await store.close()
+    except StoreError:
+        pass

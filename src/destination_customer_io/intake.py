@@ -1,0 +1,155 @@
+"""Intake: one chunk of input lines, in order, turned into batched ops, listed rejections and epochs.
+
+    line --decode--> RECORD --find its stream--> Operation.build --> Op --> Batcher.add / add_id
+           |                      \\-> not in the catalog -> rejection (stream_not_in_catalog)
+           |                                     \\-> Rejection (the operation's own) --> rejections
+           +--> STATE: closes the current epoch (Checkpoints.close_epoch)
+           +--> TRACE stream status: remembered; anything else: nothing to answer
+           \\-> not an Airbyte message: a record still tied to a stream is rejected (malformed_record),
+                the rest counted and skipped
+
+The hot path of the connector: one call per chunk, so per line only the work itself remains.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import protocol
+from .batching import EMPTY_BATCH, Batcher
+from .catalog import Stream, find_stream
+from .checkpoints import Checkpoints, Epoch, StreamKey
+from .output import Output
+from .reasons import Rejection
+from .rejections import larger_than_batch, odd_record, unknown_stream
+from .summary import Counts
+
+_decode = protocol.message_decoder.decode
+_UNDECODABLE = protocol.UNDECODABLE
+
+# A record to reject, its epoch, why, and its stream (None: not in the catalog). Stored by the
+# pipeline: storing may wait on I/O.
+Refused = tuple[Any, Epoch, Rejection, "Stream | None"]
+
+
+def _count_records(counts: Counts, epoch: Epoch, read: int) -> None:
+    """``read`` RECORD lines of one epoch: counted, and pending in the epoch until each is answered."""
+    counts.lines += read
+    counts.records += read
+    epoch.records += read
+    epoch.pending += read
+
+
+class Intake:
+    """Reads chunks for one sync; ``statuses`` keeps the last stream status per stream."""
+
+    def __init__(self, streams: dict[StreamKey, Stream], counts: Counts, checkpoints: Checkpoints,
+                 batcher: Batcher, out: Output) -> None:
+        self.streams = streams
+        self.counts = counts
+        self.checkpoints = checkpoints
+        self.batcher = batcher
+        self.batch_max_bytes = batcher.batch_max_bytes
+        self.out = out
+        self.line_base = 0  # input lines before the current chunk (for true line numbers in logs)
+        self.statuses: dict[StreamKey, str] = {}  # last STREAM_STATUS seen per stream
+
+    def handle_lines(self, lines: list[bytes]) -> list[Refused]:
+        """One chunk of input lines, in order: each RECORD is built into an op and batched, each STATE
+        closes an epoch. Returns the records to reject (``run`` stores them: that may wait on I/O).
+        The hot path: one call per chunk, so per line only the work itself remains; the chunk's records
+        are added to the counts and to their epoch in one step before a STATE and at the end (nothing
+        reads them in between: acknowledgements run only once this returns)."""
+        rejections: list[Refused] = []
+        counts, streams, epochs = self.counts, self.streams, self.checkpoints.epochs
+        add, add_id = self.batcher.add, self.batcher.add_id
+        largest_op = self.batch_max_bytes - EMPTY_BATCH
+        epoch = epochs[-1]
+        read = 0  # records read into ``epoch`` and not yet counted
+        base = self.line_base
+        self.line_base += len(lines)
+        for number, line in enumerate(lines, base + 1):
+            try:
+                message = _decode(line)
+            except _UNDECODABLE:
+                if line and not line.isspace():
+                    counts.lines += 1
+                    self._handle_odd_line(line, rejections, number)
+                continue
+            record = message.record
+            if record is None or message.type != "RECORD":
+                counts.lines += 1
+                _count_records(counts, epoch, read)
+                read = 0
+                self._handle_other(message, line, rejections, number)
+                epoch = epochs[-1]
+                continue
+            read += 1  # pending: released by finish() once sent and acknowledged, or rejected and stored
+            stream = streams.get((record.namespace, record.stream))  # the exact key; the full rule on a miss
+            if stream is None and (stream := self._stream_of(record, epoch, rejections)) is None:
+                continue
+            stream.records_read += 1
+            op = stream.operation.build(record.data, stream)
+            if type(op) is Rejection:
+                rejections.append((record, epoch, op, stream))
+                continue
+            if op.changes:
+                stream.changed.update(change.get("change", "CHANGED") for change in op.changes)
+            if len(op.body) > largest_op:  # only with a tiny batch_max_bytes
+                rejections.append((record, epoch, larger_than_batch(len(op.body), self.batch_max_bytes,
+                                                                    largest_op), stream))
+            elif op.route is None:
+                add(op, line, epoch)
+            else:
+                add_id(op, line, epoch)
+        _count_records(counts, epoch, read)
+        return rejections
+
+    def _stream_of(self, record: protocol.Record, epoch: Epoch, rejections: list) -> Stream | None:
+        """A record whose exact (namespace, name) is not in the catalog: its stream by the fallback
+        rule, or None after queueing its rejection (counted under its own key)."""
+        stream = find_stream(self.streams, record.namespace, record.stream)
+        if stream is None:
+            self.checkpoints.unknown_reads[(record.namespace, record.stream)] += 1
+            rejections.append((record, epoch, unknown_stream(record.stream), None))
+        return stream
+
+    def _handle_other(self, message: protocol.Message, line: bytes, rejections: list, number: int) -> None:
+        """A message that is not a well-formed RECORD: a STATE closes the epoch; a RECORD without its
+        record is an odd line; a stream status is remembered; LOG, CONTROL...: nothing to answer."""
+        if message.type == "STATE":
+            if message.state is not None:
+                self.counts.states_in += 1
+                self.checkpoints.close_epoch(message.state)
+        elif message.type == "RECORD":
+            self._handle_odd_line(line, rejections, number)
+        elif message.type == "TRACE" and message.trace is not None:
+            status = protocol.stream_status(message.trace)
+            if status is not None:
+                self.statuses[self.checkpoints.key_of(*status[0])] = status[1]
+
+    def _handle_odd_line(self, line: bytes, rejections: list, number: int) -> None:
+        """A line the typed decoder refused: a record we can tie to a stream is rejected with a
+        reason; anything else is counted and logged without its content."""
+        found = odd_record(line)
+        if found is not None:
+            record, rejection = found
+            epoch = self.checkpoints.epochs[-1]
+            epoch.records += 1
+            epoch.pending += 1
+            self.counts.records += 1
+            key = self.checkpoints.key_of(record.namespace, record.stream)
+            stream = self.streams.get(key)
+            if stream is not None:
+                stream.records_read += 1
+            else:
+                self.checkpoints.unknown_reads[key] += 1
+            rejections.append((record, epoch, rejection, stream))
+            return
+        self.counts.unreadable_lines += 1
+        if self.counts.unreadable_lines <= 10 or self.counts.unreadable_lines % 1000 == 0:
+            self.out.log(
+                f"Skipped an input line that is not an Airbyte message ({len(line)} bytes, line "
+                f"{number}); {self.counts.unreadable_lines} skipped so far.",
+                "WARN",
+            )
