@@ -270,7 +270,7 @@ def activity_time(raw: Any, stream: "Stream") -> int | None | Rejection:
     return seconds
 
 
-# --- attribute sections of the wider surface (objects, devices, relationships) --------------------
+# --- attributes of objects, devices and relationships ----------------------------------------------
 
 def attribute_columns(
     data: dict[str, Any], exclude: frozenset[str], stream: "Stream"
@@ -308,6 +308,17 @@ def fit_attributes(
     if rejection is not None:
         return rejection, None
     return validate.fit_attribute_values(attributes, stream.config.oversized_attributes, field_of)
+
+
+def fitted_attributes(
+    data: dict[str, Any], exclude: frozenset[str], stream: "Stream"
+) -> tuple[dict[str, Any], list[dict[str, str]] | None] | Rejection:
+    """``attribute_columns`` within the per-call limits (``fit_attributes``): (attributes, meta changes)."""
+    attributes = attribute_columns(data, exclude, stream)
+    if isinstance(attributes, Rejection):
+        return attributes
+    rejection, changes = fit_attributes(attributes, stream)
+    return (attributes, changes) if rejection is None else rejection
 
 
 def encode_within_limits(payload: dict[str, Any], section: dict[str, Any] | None) -> bytes | Rejection:

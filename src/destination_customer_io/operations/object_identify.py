@@ -51,11 +51,9 @@ class ObjectIdentify(ObjectOperation):
         return super().build(data, stream)
 
     def op(self, data: dict[str, Any], who: Who, stream: "Stream", record: dict[str, Any]) -> Op | Rejection:
-        attributes = common.attribute_columns(data, _IDENTIFIER_FIELDS, stream)
-        if isinstance(attributes, Rejection):
-            return attributes
-        rejection, changes = common.fit_attributes(attributes, stream)
-        if rejection is not None:
-            return rejection
+        fitted = common.fitted_attributes(data, _IDENTIFIER_FIELDS, stream)
+        if isinstance(fitted, Rejection):
+            return fitted
+        attributes, changes = fitted
         payload = {"type": "object", "action": "identify", "identifiers": who[0], "attributes": attributes}
         return self.encoded(payload, who[1], attributes, changes)

@@ -82,12 +82,9 @@ def _device(
             return common.invalid_timestamp(common.source_field(stream, "last_used"), last_used,
                                             allow_negative=False)
         device["last_used"] = seconds
-    attributes = common.attribute_columns(data, _OP_FIELDS, stream)
-    if isinstance(attributes, Rejection):
-        return attributes
-    rejection, changes = common.fit_attributes(attributes, stream)
-    if rejection is not None:
-        return rejection
-    if attributes:
-        device["attributes"] = attributes
-    return device, changes
+    fitted = common.fitted_attributes(data, _OP_FIELDS, stream)
+    if isinstance(fitted, Rejection):
+        return fitted
+    if fitted[0]:
+        device["attributes"] = fitted[0]
+    return device, fitted[1]

@@ -20,23 +20,23 @@ from .activity import ActivityOperation, activity_schema
 _PERSON_FIELDS = tuple(sorted(common.PERSON_FIELDS))
 
 
-class PersonPage(ActivityOperation):
+class _View(ActivityOperation):
+    """A view of a person, or of a visitor known only by ``anonymous_id``."""
+
+    person = "or_anonymous"
+
+
+class PersonPage(_View):
     """A page view (``append``): ``url`` is sent as the view's name."""
 
-    object_name = "person_page"
-    json_schema = activity_schema("url", person=True)
-    person = "or_anonymous"
-    action = "page"
-    name_field = "url"
-    op_fields = (*_PERSON_FIELDS, "anonymous_id", "url", "event_id", "timestamp")
+    object_name, action, name_field = "person_page", "page", "url"
+    json_schema = activity_schema(name_field, person=True)
+    op_fields = (*_PERSON_FIELDS, "anonymous_id", name_field, "event_id", "timestamp")
 
 
-class PersonScreen(ActivityOperation):
+class PersonScreen(_View):
     """A mobile screen view (``append``): ``screen_name`` is sent as the view's name."""
 
-    object_name = "person_screen"
-    json_schema = activity_schema("screen_name", person=True)
-    person = "or_anonymous"
-    action = "screen"
-    name_field = "screen_name"
-    op_fields = (*_PERSON_FIELDS, "anonymous_id", "screen_name", "event_id", "timestamp")
+    object_name, action, name_field = "person_screen", "screen", "screen_name"
+    json_schema = activity_schema(name_field, person=True)
+    op_fields = (*_PERSON_FIELDS, "anonymous_id", name_field, "event_id", "timestamp")

@@ -49,12 +49,10 @@ class Relationship(Operation):
             action = "delete_relationships"
         else:
             action = "add_relationships"
-            attributes = common.attribute_columns(data, _OP_FIELDS, stream)
-            if isinstance(attributes, Rejection):
-                return attributes
-            rejection, changes = common.fit_attributes(attributes, stream)
-            if rejection is not None:
-                return rejection
+            fitted = common.fitted_attributes(data, _OP_FIELDS, stream)
+            if isinstance(fitted, Rejection):
+                return fitted
+            attributes, changes = fitted
             if attributes:
                 relationship["relationship_attributes"] = attributes
         payload = {"type": "person", "action": action, "identifiers": who[0], "cio_relationships": [relationship]}
