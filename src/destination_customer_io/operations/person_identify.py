@@ -57,7 +57,7 @@ class PersonIdentify(Operation):
         self._clock = clock  # injectable so tests can pin the op timestamp
 
     def op(self, data: dict[str, Any], who: Who, stream: "Stream", record: dict[str, Any]) -> Op | Rejection:
-        attributes = _attributes(data, stream)
+        attributes = common.attribute_columns(data, _PERSON_FIELDS, stream)
         if type(attributes) is not dict:
             return attributes  # type: ignore[return-value]
         renamed = _NOTHING_RENAMED
@@ -135,25 +135,6 @@ class PersonIdentify(Operation):
             if rejection is not None:
                 return rejection
         return Op(body, key, ordered=True, operation=self, changes=changes)
-
-
-def _attributes(data: dict[str, Any], stream: "Stream") -> dict[str, Any] | Rejection:
-    """Every non-identifier column, nulls per ``null_values``, timestamp columns as unix seconds."""
-    attributes = data.copy()  # copy + a few pops beat a filtering comprehension
-    pop = attributes.pop
-    for field in _PERSON_FIELDS:
-        pop(field, None)
-    if None in attributes.values():
-        blank = common.null_replacement(stream)
-        if blank is common.OMIT:
-            attributes = {k: v for k, v in attributes.items() if v is not None}
-        elif blank is not None:
-            attributes = {k: blank if v is None else v for k, v in attributes.items()}
-    if stream.timestamp_fields and stream.config.convert_timestamps:
-        bad = common.convert_timestamp_columns(attributes, stream, common.null_replacement(stream))
-        if bad is not None:
-            return bad
-    return attributes
 
 
 def _add_secondary_identifiers(
