@@ -32,12 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen  # noqa: E402
 import harness  # noqa: E402
 from destination_customer_io import cli, values  # noqa: E402
-from destination_customer_io.operations import person_event, person_identify  # noqa: E402
+from destination_customer_io.operations import common, person_event, person_identify  # noqa: E402
 from destination_customer_io.operations.base import Op  # noqa: E402
 
-_ENCODE = person_event._ENCODE
+_ENCODE = common.ENCODER.encode
 _CANONICAL = values._CANONICAL.encode
-_EVENT_FIELDS = person_event._OP_FIELDS  # the columns that are not event data
+_EVENT_FIELDS = person_event.PersonEvent.op_fields  # the columns that are not event data
 _PERSON_FIELDS = person_identify._PERSON_FIELDS  # the columns that are not attributes
 
 

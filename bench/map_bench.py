@@ -24,7 +24,7 @@ import gen  # noqa: E402
 
 from destination_customer_io.catalog import Stream  # noqa: E402
 from destination_customer_io.config import parse_config  # noqa: E402
-from destination_customer_io.operations import OPERATIONS, common, person_event, person_identify  # noqa: E402,E501
+from destination_customer_io.operations import OPERATIONS, activity, common, person_identify  # noqa: E402
 
 _CONFIG = parse_config({"credentials": {"siteId": "site", "apiKey": "key"}})
 
@@ -64,8 +64,8 @@ def measure_bare(records: list[dict[str, Any]], repeat: int) -> float:
 @contextlib.contextmanager
 def shortcuts_disabled() -> Iterator[None]:
     """Force every record through the full checks: byte-count every identifier, name and value."""
-    patches = [(common, "_SHORT_IDENTIFIER", -1), (person_event, "_SHORT_NAME", -1),
-               (person_event, "_SECONDS_BOUND", 0), (person_identify, "_SHORT_NAME", -1),
+    patches = [(common, "_SHORT_IDENTIFIER", -1), (activity, "_SHORT_NAME", -1),
+               (activity, "_SECONDS_BOUND", 0), (person_identify, "_SHORT_NAME", -1),
                (person_identify, "_VALUES_SHORTCUT_BYTES", -1)]
     saved = [(module, name, getattr(module, name)) for module, name, _ in patches]
     for module, name, value in patches:

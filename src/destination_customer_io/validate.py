@@ -86,7 +86,10 @@ def value_size(value: Any) -> int | None:
     if isinstance(value, str):
         return oversize(value, limits.ATTRIBUTE_VALUE_BYTES)
     if isinstance(value, (dict, list)):
-        size = len(_ENCODER.encode(value))
+        try:
+            size = len(_ENCODER.encode(value))
+        except (msgspec.EncodeError, TypeError, OverflowError, UnicodeEncodeError):
+            return None  # not JSON (a lone surrogate): the op's encoding rejects it as invalid_value
         return size if size > limits.ATTRIBUTE_VALUE_BYTES else None
     return None
 

@@ -252,6 +252,18 @@ def test_object_attribute_limits() -> None:
         == (reasons.OP_TOO_LARGE, None)
 
 
+@pytest.mark.parametrize("value", [{"k": "\ud800"}, ["\udfff"]])
+@pytest.mark.parametrize(("name", "mode", "data"), [
+    ("object_identify", "append_dedup", {"object_type_id": 1, "object_id": "a"}),
+    ("person_device", "append_dedup", {"person_email": A, "device_token": "t", "platform": "ios"}),
+    ("relationship", "append_dedup", {"person_email": A, "object_type_id": 1, "object_id": "a"}),
+    ("person_identify", "append_dedup", {"person_email": A}),
+])
+def test_a_nested_value_json_cannot_hold_is_rejected_not_raised(
+        name: str, mode: str, data: dict[str, Any], value: Any) -> None:
+    assert rejected(build(name, {**data, "meta": value}, mode))[:2] == ("invalid_value", None)
+
+
 def test_object_delete_op() -> None:
     op = build("object_delete", {"object_type_id": 2, "object_id": "acme", "name": "ignored"})
     assert body(op) == {"type": "object", "action": "delete", "identifiers": {"object_type_id": "2", "object_id": "acme"}}

@@ -1,10 +1,15 @@
 """The contract between one Customer.io operation module and the write pipeline.
 
-An operation turns one record's ``data`` (a dict, field names already mapped) into one Track API v2 op, or
-into a :class:`Rejection` that says exactly why it cannot be sent. It never does I/O.
+An operation turns one record's ``data`` into one Track API op, or into a :class:`Rejection` that says
+exactly why it cannot be sent. It never does I/O. ``Operation.build`` is shared: it applies the stream's
+field map and resolves who the op is about once, then hands the ready values to the module's ``op``:
 
-    record data --Operation.build(data, stream)--> Op        (encoded JSON + ordering key)
-                                               \\-> Rejection (reason code, field path, message)
+    record data --build: field map, who (person / object / anonymous)--> op(data, who, stream, record)
+                                                                           |-> Op        (encoded JSON + key)
+                                                                           \\-> Rejection (reason, field, message)
+
+An operation module is a declaration: ``object_name``, ``sync_modes``, ``json_schema`` (discover),
+``matching_keys``, ``person`` (which identifier it needs), ``ordered``, ``idempotent`` and ``op``.
 
 The pipeline then batches ``Op.body`` bytes, routes by ``Op.key`` (same key -> same lane -> applied in
 input order), and asks ``Operation.merge`` whether a later op on the same key may be folded into an
@@ -13,12 +18,14 @@ earlier one still waiting in the same batch (identify: later attributes win).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+import copy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import msgspec
 
 from ..reasons import Rejection
+from . import common
 
 if TYPE_CHECKING:
     from ..catalog import Stream
@@ -43,9 +50,9 @@ class Op(_OpTarget, kw_only=True, gc=False):
     (``/api/v1/segments/7/add_customers?id_type=email``): ``body`` is then one JSON id, and ops with
     one route are sent together as ``{"ids":[...]}`` instead of in a v2 batch.
 
-    A msgspec Struct rather than a plain class: one is built per record, and building it is ~50 ns
-    instead of ~230 ns (keyword arguments into a Python ``__init__``). ``gc=False``: an op refers to
-    nothing that refers back to it, so the collector need not track the ops in flight.
+    A msgspec Struct: one is built per record and it is cheaper to build than a plain class (see
+    docs/performance.md). ``gc=False``: an op refers to nothing that refers back to it, so the
+    collector need not track the ops in flight.
     """
 
     ordered: bool
@@ -77,24 +84,71 @@ class DiscoverEntry:
         return out
 
 
-class Operation:
-    """Base class of one Customer.io operation (one module under ``operations/``).
+Who = tuple[dict[str, str], str]  # (Customer.io's ``identifiers``, the op key)
 
-    Subclasses set ``object_name`` and ``sync_modes`` and implement ``discover`` and ``build``.
-    """
+
+def _nobody(data: dict[str, Any], stream: "Stream") -> None:
+    return None
+
+
+# Operation.person -> how the person is found (resolved once per class, not per record)
+_PERSON_RESOLVERS: dict[str | None, Callable[..., Any]] = {
+    "required": common.person_identifier, "or_anonymous": common.person_or_anonymous, None: _nobody,
+}
+
+
+class Operation:
+    """Base class of one Customer.io operation (one module under ``operations/``): see the module doc."""
 
     object_name: ClassVar[str]
     sync_modes: ClassVar[tuple[str, ...]]
+    json_schema: ClassVar[dict[str, Any]]  # discover's schema (``schema(mode)`` may vary it by mode)
+    matching_keys: ClassVar[tuple[tuple[str, ...], ...] | None] = None
     # The person column it reads (chosen by the stream's identifier): "required", "or_anonymous" (page
     # and screen views), or None (no person, or other columns). Checked against stream schemas at start.
     person: ClassVar[str | None] = None
+    ordered: ClassVar[bool] = True  # see Op.ordered
+    idempotent: ClassVar[bool] = False  # two identical ops of one key in one batch are sent once
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "person" in vars(cls) and "who" not in vars(cls):
+            cls.who = staticmethod(_PERSON_RESOLVERS[cls.person])  # type: ignore[method-assign]
+
+    def schema(self, mode: str) -> dict[str, Any]:
+        return self.json_schema
 
     def discover(self) -> list[DiscoverEntry]:
-        raise NotImplementedError
+        # copies: a caller editing its answer must not change the next one
+        keys = None if self.matching_keys is None else [list(key) for key in self.matching_keys]
+        return [DiscoverEntry(self.object_name, mode, copy.deepcopy(self.schema(mode)), copy.deepcopy(keys))
+                for mode in self.sync_modes]
+
+    def who(self, data: dict[str, Any], stream: "Stream") -> Who | Rejection | None:
+        """Who or what the op is about; by ``person`` unless the operation says otherwise."""
+        return None
 
     def build(self, data: dict[str, Any], stream: "Stream") -> Op | Rejection:
+        record = data  # as read: activity ids hash it before mapping or conversion
+        if stream.field_map:
+            data = common.apply_field_map(data, stream.field_map)
+        who = self.who(data, stream)
+        if type(who) is Rejection:
+            return who
+        return self.op(data, who, stream, record)  # type: ignore[arg-type]
+
+    def op(self, data: dict[str, Any], who: Any, stream: "Stream", record: dict[str, Any]) -> Op | Rejection:
+        """The op of one record: ``data`` mapped, ``who`` resolved (None when ``who`` finds nobody)."""
         raise NotImplementedError
+
+    def encoded(self, payload: dict[str, Any], key: str | None, section: dict[str, Any] | None = None,
+                changes: list[dict[str, str]] | None = None) -> Op | Rejection:
+        """``payload`` encoded as an op (over 32,768 bytes, ``section`` is named when it is the bigger problem)."""
+        body = common.encode_within_limits(payload, section)
+        if type(body) is Rejection:
+            return body
+        return Op(body, key, ordered=self.ordered, operation=self, changes=changes)  # type: ignore[arg-type]
 
     def merge(self, earlier: Op, later: Op) -> Op | None:
         """Fold ``later`` into ``earlier`` (same key, same batch); None when they cannot be folded."""
-        return None
+        return common.fold_identical(earlier, later) if self.idempotent else None

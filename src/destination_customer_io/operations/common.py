@@ -1,4 +1,4 @@
-"""Helpers every person operation shares: field mapping, the person identifier, typed values, encoding.
+"""What the operations share: field mapping, the one identifier parser, typed values, limits, encoding.
 
 Like the ``utils`` module of Segment's Customer.io integration: identifiers, timestamps and null handling
 live here once, so each operation module is only the shape of its op.
@@ -7,22 +7,22 @@ live here once, so each operation module is only the shape of its op.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 import msgspec
 
 from .. import limits, reasons, validate, values
 from ..reasons import Rejection
-from .base import Op
-
 if TYPE_CHECKING:
     from ..catalog import Stream
+    from .base import Op
 
 # identifierType -> (record field, key in Customer.io's `identifiers`)
 IDENTIFIER_FIELDS: dict[str, str] = {"email": "person_email", "id": "person_id", "cio_id": "person_cio_id"}
 PERSON_FIELDS = frozenset(IDENTIFIER_FIELDS.values())
 # A pragmatic shape check, not RFC 5322: one @, non-empty parts, no whitespace.
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+_WHOLE_NUMBER = re.compile(r"[0-9]+")
 
 _SHORT_IDENTIFIER = limits.IDENTIFIER_BYTES // 4
 ENCODER = msgspec.json.Encoder()
@@ -59,65 +59,127 @@ def source_field(stream: "Stream", field: str) -> str:
     return source if isinstance(source, str) else field
 
 
-# --- the person -----------------------------------------------------------------------------------
+# --- identifiers ----------------------------------------------------------------------------------
 
-def person_identifier(data: dict[str, Any], stream: "Stream") -> tuple[dict[str, str], str] | Rejection:
-    """Customer.io's ``identifiers`` (exactly one) and the op key, or why the record has none."""
-    kind = stream.identifier_type
-    raw = data.get(IDENTIFIER_FIELDS[kind])
-    # Fast path for the usual value: a short string (<= 37 characters cannot exceed 150 bytes).
-    if type(raw) is str and 0 < len(raw) <= _SHORT_IDENTIFIER:
-        if kind == "email":
-            if _EMAIL.fullmatch(raw) is not None:  # also proves there is no surrounding whitespace
-                # Emails are case-insensitive in Customer.io, ids are not: one person, one key.
-                return {kind: raw}, "person:email:" + raw.lower()
-        elif not raw.isspace():
-            return {kind: raw}, f"person:{kind}:{raw}"
-    value = identifier_value(kind, raw, stream)
-    if isinstance(value, Rejection):
-        return value
-    key = "person:email:" + value.lower() if kind == "email" else f"person:{kind}:{value}"
-    return {kind: value}, key
-
-
-def identifier_value(kind: str, raw: Any, stream: "Stream") -> str | Rejection:
-    """The identifier to send, checked: emails are stripped and must be email-shaped; ids and cio_ids
-    are sent exactly as given (integers become their decimal string); nothing is ever sent as "null"."""
+def identifier(kind: str, raw: Any, column: str, *, limit: bool = True) -> str | Rejection | None:
+    """The one identifier parser: a person's ``email`` / ``id`` / ``cio_id`` (``kind``), or any other
+    id-like column (``kind="other"``: anonymous_id, object_id, device_token). None when ``raw`` is absent,
+    null or blank (the caller says what is missing). Emails are stripped and must be email-shaped; other
+    ids are sent exactly as given (integers as their decimal string); at most 150 bytes unless ``limit``
+    is False (device tokens have no documented limit and FCM's exceed 150)."""
     if type(raw) is str and 0 < len(raw) <= _SHORT_IDENTIFIER and kind != "email" and not raw.isspace():
         return raw  # the usual id: short enough for any limit, sent as given
-    field = IDENTIFIER_FIELDS[kind]
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    email = kind == "email"
     if isinstance(raw, str):
-        value = raw.strip() if kind == "email" else raw
-        if not value.strip():
-            return _missing(field, stream)
-    elif isinstance(raw, int) and not isinstance(raw, bool) and kind != "email":
+        value = raw.strip() if email else raw
+    elif isinstance(raw, int) and not isinstance(raw, bool) and not email:
         value = str(raw)
-    elif raw is None:
-        return _missing(field, stream)
     else:
-        return Rejection(
-            reasons.IDENTIFIER_INVALID, source_field(stream, field),
-            f"`{source_field(stream, field)}` holds a value of type {type(raw).__name__}; "
-            "Customer.io needs a string"
-            + ("" if kind == "email" else " (integers are accepted)"),
-        )
-    too_long = validate.check_identifier_size(value, source_field(stream, field))
-    if too_long is not None:
-        return too_long
-    if kind == "email" and _EMAIL.fullmatch(value) is None:
-        return Rejection(
-            reasons.IDENTIFIER_INVALID, source_field(stream, field),
-            f"`{source_field(stream, field)}` is not an email address (one @ with text on both sides, no spaces)",
-        )
+        return wrong_type(reasons.IDENTIFIER_INVALID, column, raw,
+                          "Customer.io needs a string" + ("" if email else " (integers are accepted)"))
+    if limit:
+        too_long = validate.check_identifier_size(value, column)
+        if too_long is not None:
+            return too_long
+    if email and _EMAIL.fullmatch(value) is None:
+        return Rejection(reasons.IDENTIFIER_INVALID, column,
+                         f"`{column}` is not an email address (one @ with text on both sides, no spaces)")
     return value
 
 
-def _missing(field: str, stream: "Stream") -> Rejection:
+def person_key(kind: str, value: str) -> str:
+    """The op key of a person (emails are case-insensitive in Customer.io, the others are not)."""
+    return "person:email:" + value.lower() if kind == "email" else f"person:{kind}:{value}"
+
+
+def person_identifier(data: dict[str, Any], stream: "Stream") -> tuple[dict[str, str], str] | Rejection:
+    """Customer.io's ``identifiers`` (exactly one, of the stream's identifier type) and the op key."""
+    kind = stream.identifier_type
+    raw = data.get(IDENTIFIER_FIELDS[kind])
+    # The usual value, a short string (<= 37 characters cannot exceed 150 bytes), skips the parser;
+    # the email pattern also proves there is no surrounding whitespace.
+    if type(raw) is str and 0 < len(raw) <= _SHORT_IDENTIFIER and (
+            _EMAIL.fullmatch(raw) is not None if kind == "email" else not raw.isspace()):
+        value = raw
+    else:
+        column = source_field(stream, IDENTIFIER_FIELDS[kind])
+        checked = identifier(kind, raw, column)
+        if checked is None:
+            return missing(column, f"; {stream.identifier_origin} needs it")
+        if type(checked) is Rejection:
+            return checked
+        value = checked  # type: ignore[assignment]
+    return {kind: value}, person_key(kind, value)
+
+
+def person_or_anonymous(
+    data: dict[str, Any], stream: "Stream"
+) -> tuple[dict[str, str], str] | Rejection:
+    """The person (by ``identifierType``) when that column holds a value, else ``anonymous_id``:
+    what Segment sends for page and screen views. A present but invalid identifier rejects the
+    record (it never silently falls back to anonymous)."""
+    kind = stream.identifier_type
+    column = source_field(stream, IDENTIFIER_FIELDS[kind])
+    value = identifier(kind, data.get(IDENTIFIER_FIELDS[kind]), column)
+    if value is not None:
+        return value if type(value) is Rejection else ({kind: value}, person_key(kind, value))  # type: ignore
+    anonymous = identifier("other", data.get("anonymous_id"), source_field(stream, "anonymous_id"))
+    if anonymous is None:
+        return missing(column, f"; {stream.identifier_origin} needs it, or give an `anonymous_id`")
+    if type(anonymous) is Rejection:
+        return anonymous
+    return {"anonymous_id": anonymous}, "anonymous:" + anonymous  # type: ignore[operator]
+
+
+def anonymous_identifier(data: dict[str, Any], stream: "Stream") -> tuple[dict[str, str], str] | Rejection:
+    """``{"anonymous_id": ...}`` and its op key, for activities of visitors not yet identified."""
+    anonymous = field_identifier(data, "anonymous_id", stream)
+    if type(anonymous) is Rejection:
+        return anonymous
+    return {"anonymous_id": anonymous}, "anonymous:" + anonymous  # type: ignore[operator]
+
+
+def field_identifier(data: dict[str, Any], field: str, stream: "Stream", *, limit: bool = True) -> str | Rejection:
+    """A required id-like field (``anonymous_id``, ``object_id``, ``device_token``...), see ``identifier``."""
     column = source_field(stream, field)
-    return Rejection(
-        reasons.IDENTIFIER_MISSING, column,
-        f"`{column}` is missing, null or empty; {stream.identifier_origin} needs it",
-    )
+    value = identifier("other", data.get(field), column, limit=limit)
+    return missing(column) if value is None else value
+
+
+def whole_number(raw: Any, column: str, example: str, what: str) -> str | Rejection:
+    """An id Customer.io writes as a whole number (object type, manual segment): an integer or a string
+    of digits, sent as its canonical decimal string ("01" and "1" are one id)."""
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+        return str(raw)
+    if isinstance(raw, str) and _WHOLE_NUMBER.fullmatch(raw.strip()):
+        return str(int(raw.strip()))
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return missing(column)
+    # the value stays out of the message: only its type, or that it is not a whole number
+    return Rejection(reasons.IDENTIFIER_INVALID, column, f"`{column}` must be a whole number such as "
+                     f"{example} ({what}; got a {type(raw).__name__} that is not one)")
+
+
+def object_identifiers(data: dict[str, Any], stream: "Stream") -> tuple[dict[str, str], str] | Rejection:
+    """``{"object_type_id": "<string integer>", "object_id": ...}`` and the object's op key."""
+    type_id = whole_number(data.get("object_type_id"), source_field(stream, "object_type_id"),
+                           "1", "Customer.io's object type id")
+    if type(type_id) is Rejection:
+        return type_id
+    object_id = field_identifier(data, "object_id", stream)
+    if type(object_id) is Rejection:
+        return object_id
+    return {"object_type_id": type_id, "object_id": object_id}, f"object:{type_id}:{object_id}"  # type: ignore
+
+
+def missing(column: str, hint: str = "") -> Rejection:
+    return Rejection(reasons.IDENTIFIER_MISSING, column, f"`{column}` is missing, null or empty{hint}")
+
+
+def wrong_type(reason: str, column: str, raw: Any, need: str) -> Rejection:
+    return Rejection(reason, column, f"`{column}` holds a value of type {type(raw).__name__}; {need}")
 
 
 # --- typed values ---------------------------------------------------------------------------------
@@ -178,8 +240,7 @@ def encode(op: dict[str, Any]) -> bytes | Rejection:
         return unencodable(exc)
 
 
-# --- the wider surface: removals, other identifiers, attribute sections ---------------------------
-# (used by the operations beyond person_identify/person_event; the helpers above are unchanged)
+# --- removals and activities --------------------------------------------------------------------
 
 CDC_DELETED = "_ab_cdc_deleted_at"  # Airbyte CDC: set (non-null) when the source row was deleted
 
@@ -188,14 +249,6 @@ def is_removal(data: dict[str, Any], stream: "Stream") -> bool:
     """True when this record removes what its operation would add: the stream is in ``soft_delete``
     mode, or Airbyte's CDC marks the row deleted (``_ab_cdc_deleted_at`` non-null)."""
     return stream.destination_sync_mode == "soft_delete" or data.get(CDC_DELETED) is not None
-
-
-def missing(column: str, hint: str = "") -> Rejection:
-    return Rejection(reasons.IDENTIFIER_MISSING, column, f"`{column}` is missing, null or empty{hint}")
-
-
-def wrong_type(reason: str, column: str, raw: Any, need: str) -> Rejection:
-    return Rejection(reason, column, f"`{column}` holds a value of type {type(raw).__name__}; {need}")
 
 
 def activity_name(raw: Any, column: str) -> str | Rejection:
@@ -217,119 +270,25 @@ def activity_time(raw: Any, stream: "Stream") -> int | None | Rejection:
     return seconds
 
 
-def field_identifier(
-    data: dict[str, Any], field: str, stream: "Stream", *, limit: bool = True
-) -> str | Rejection:
-    """A required identifier-like field (``anonymous_id``, ``object_id``, ``device_token``...): a
-    non-blank string sent exactly as given, or an integer sent as its decimal string; at most 150
-    bytes unless ``limit`` is False (device tokens have no documented limit and FCM's exceed 150)."""
-    raw = data.get(field)
-    column = source_field(stream, field)
-    if type(raw) is str and raw and not raw.isspace():
-        value = raw
-    elif isinstance(raw, int) and not isinstance(raw, bool):
-        value = str(raw)
-    elif raw is None or isinstance(raw, str):
-        return missing(column)
-    else:
-        return wrong_type(reasons.IDENTIFIER_INVALID, column, raw,
-                          "Customer.io needs a string (integers are accepted)")
-    if limit:
-        too_long = validate.check_identifier_size(value, column)
-        if too_long is not None:
-            return too_long
-    return value
-
-
-def person_key(kind: str, value: str) -> str:
-    """The op key of a person (emails are case-insensitive in Customer.io, the others are not)."""
-    return "person:email:" + value.lower() if kind == "email" else f"person:{kind}:{value}"
-
-
-def identifier_in(kind: str, raw: Any, column: str) -> str | Rejection | None:
-    """A person identifier of ``kind`` read from ``column``, checked like ``identifier_value``;
-    None when the column is absent, null or blank (the caller decides whether that is an error)."""
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return None
-    if isinstance(raw, str):
-        value = raw.strip() if kind == "email" else raw
-    elif isinstance(raw, int) and not isinstance(raw, bool) and kind != "email":
-        value = str(raw)
-    else:
-        return wrong_type(reasons.IDENTIFIER_INVALID, column, raw, "Customer.io needs a string"
-                          + ("" if kind == "email" else " (integers are accepted)"))
-    too_long = validate.check_identifier_size(value, column)
-    if too_long is not None:
-        return too_long
-    if kind == "email" and _EMAIL.fullmatch(value) is None:
-        return Rejection(reasons.IDENTIFIER_INVALID, column,
-                         f"`{column}` is not an email address (one @ with text on both sides, no spaces)")
-    return value
-
-
-def person_or_anonymous(
-    data: dict[str, Any], stream: "Stream"
-) -> tuple[dict[str, str], str] | Rejection:
-    """The person (by ``identifierType``) when that column holds a value, else ``anonymous_id``:
-    what Segment sends for page and screen views. A present but invalid identifier rejects the
-    record (it never silently falls back to anonymous)."""
-    kind = stream.identifier_type
-    column = source_field(stream, IDENTIFIER_FIELDS[kind])
-    value = identifier_in(kind, data.get(IDENTIFIER_FIELDS[kind]), column)
-    if isinstance(value, (str, Rejection)):
-        return value if isinstance(value, Rejection) else ({kind: value}, person_key(kind, value))
-    if data.get("anonymous_id") is None or (
-        isinstance(data["anonymous_id"], str) and not data["anonymous_id"].strip()
-    ):
-        return missing(column, f"; {stream.identifier_origin} needs it, or give an `anonymous_id`")
-    anonymous = field_identifier(data, "anonymous_id", stream)
-    if isinstance(anonymous, Rejection):
-        return anonymous
-    return {"anonymous_id": anonymous}, "anonymous:" + anonymous
-
-
-_OBJECT_TYPE_ID = re.compile(r"[0-9]+")
-
-
-def object_identifiers(data: dict[str, Any], stream: "Stream") -> tuple[dict[str, str], str] | Rejection:
-    """``{"object_type_id": "<string integer>", "object_id": ...}`` and the object's op key."""
-    raw = data.get("object_type_id")
-    column = source_field(stream, "object_type_id")
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
-        type_id = str(raw)
-    elif isinstance(raw, str) and _OBJECT_TYPE_ID.fullmatch(raw.strip()):
-        type_id = str(int(raw.strip()))  # "01" and "1" are one object type
-    elif raw is None or (isinstance(raw, str) and not raw.strip()):
-        return missing(column)
-    else:  # the value stays out of the message: only its type, or that it is not a whole number
-        return Rejection(reasons.IDENTIFIER_INVALID, column,
-                         f"`{column}` must be a whole number such as 1 (Customer.io's object type id; "
-                         f"got a {type(raw).__name__} that is not one)")
-    object_id = field_identifier(data, "object_id", stream)
-    if isinstance(object_id, Rejection):
-        return object_id
-    return {"object_type_id": type_id, "object_id": object_id}, f"object:{type_id}:{object_id}"
-
-
-# --- attribute sections of the wider surface (objects, devices, relationships) --------------------
+# --- attributes -----------------------------------------------------------------------------------
 
 def attribute_columns(
-    data: dict[str, Any], exclude: frozenset[str], stream: "Stream"
+    data: dict[str, Any], exclude: Iterable[str], stream: "Stream"
 ) -> dict[str, Any] | Rejection:
-    """Every column not in ``exclude``, nulls per ``null_values``, timestamp columns as unix seconds
-    (the same rules as a person's attributes)."""
-    blank = null_replacement(stream)
-    attributes: dict[str, Any] = {}
-    for name, value in data.items():
-        if name in exclude:
-            continue
-        if value is None:
-            if blank is OMIT:
-                continue
-            value = blank
-        attributes[name] = value
+    """Every column not in ``exclude``, nulls per ``null_values``, timestamp columns as unix seconds:
+    a person's, an object's, a device's or a relationship's attributes."""
+    attributes = data.copy()  # a copy and a few pops: keeps the columns' order
+    pop = attributes.pop
+    for field in exclude:
+        pop(field, None)
+    if None in attributes.values():
+        blank = null_replacement(stream)
+        if blank is OMIT:
+            attributes = {k: v for k, v in attributes.items() if v is not None}
+        elif blank is not None:
+            attributes = {k: blank if v is None else v for k, v in attributes.items()}
     if stream.timestamp_fields and stream.config.convert_timestamps:
-        bad = convert_timestamp_columns(attributes, stream, blank)
+        bad = convert_timestamp_columns(attributes, stream, null_replacement(stream))
         if bad is not None:
             return bad
     return attributes
@@ -349,6 +308,17 @@ def fit_attributes(
     if rejection is not None:
         return rejection, None
     return validate.fit_attribute_values(attributes, stream.config.oversized_attributes, field_of)
+
+
+def fitted_attributes(
+    data: dict[str, Any], exclude: Iterable[str], stream: "Stream"
+) -> tuple[dict[str, Any], list[dict[str, str]] | None] | Rejection:
+    """``attribute_columns`` within the per-call limits (``fit_attributes``): (attributes, meta changes)."""
+    attributes = attribute_columns(data, exclude, stream)
+    if isinstance(attributes, Rejection):
+        return attributes
+    rejection, changes = fit_attributes(attributes, stream)
+    return (attributes, changes) if rejection is None else rejection
 
 
 def encode_within_limits(payload: dict[str, Any], section: dict[str, Any] | None) -> bytes | Rejection:

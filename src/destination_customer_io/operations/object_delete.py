@@ -11,34 +11,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import common
-from ..reasons import Rejection
-from .base import DiscoverEntry, Op, Operation
-from .object_identify import object_schema
+from .base import Op, Operation, Who
+from .object_identify import ObjectOperation
 
 if TYPE_CHECKING:
     from ..catalog import Stream
+    from ..reasons import Rejection
 
 
-class ObjectDelete(Operation):
+class ObjectDelete(ObjectOperation):
     """Delete an object and its relationships (``append``: each row deletes one object)."""
 
     object_name = "object_delete"
     sync_modes = ("append",)
 
-    def discover(self) -> list[DiscoverEntry]:
-        return [DiscoverEntry(self.object_name, "append", object_schema())]
-
-    def build(self, data: dict[str, Any], stream: "Stream") -> Op | Rejection:
-        if stream.field_map:
-            data = common.apply_field_map(data, stream.field_map)
-        target = common.object_identifiers(data, stream)
-        if isinstance(target, Rejection):
-            return target
-        body = common.encode({"type": "object", "action": "delete", "identifiers": target[0]})
-        if isinstance(body, Rejection):
-            return body
-        return Op(body, target[1], ordered=True, operation=self)
-
-    def merge(self, earlier: Op, later: Op) -> Op | None:
-        return common.fold_identical(earlier, later)
+    def op(self, data: dict[str, Any], who: Who, stream: "Stream", record: dict[str, Any]) -> Op | Rejection:
+        return self.encoded({"type": "object", "action": "delete", "identifiers": who[0]}, who[1])

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .. import reasons
 from ..reasons import Rejection
 from . import common
-from .base import DiscoverEntry, Op, Operation
+from .base import Op, Operation, Who
 
 if TYPE_CHECKING:
     from ..catalog import Stream
@@ -27,43 +27,33 @@ if TYPE_CHECKING:
 _IDENTIFIER_FIELDS = frozenset({"object_type_id", "object_id"})
 
 
-def object_schema() -> dict[str, Any]:
-    return {"type": "object", "required": ["object_type_id", "object_id"], "additionalProperties": True,
-            "properties": {"object_type_id": {"type": "string"}, "object_id": {"type": "string"}}}
+class ObjectOperation(Operation):
+    """An op about one object: ``who`` is its ``object_type_id`` and ``object_id``."""
+
+    json_schema = {"type": "object", "required": ["object_type_id", "object_id"], "additionalProperties": True,
+                   "properties": {"object_type_id": {"type": "string"}, "object_id": {"type": "string"}}}
+    idempotent = True
+    who = staticmethod(common.object_identifiers)
 
 
-class ObjectIdentify(Operation):
+class ObjectIdentify(ObjectOperation):
     """Create or update an object (``append_dedup``)."""
 
     object_name = "object_identify"
     sync_modes = ("append_dedup",)
-
-    def discover(self) -> list[DiscoverEntry]:
-        return [DiscoverEntry(self.object_name, "append_dedup", object_schema(),
-                              [["object_type_id", "object_id"]])]
+    matching_keys = (("object_type_id", "object_id"),)
 
     def build(self, data: dict[str, Any], stream: "Stream") -> Op | Rejection:
-        if stream.destination_sync_mode == "update":
+        if stream.destination_sync_mode == "update":  # refused before anything is read
             return Rejection(reasons.SYNC_MODE_UNSUPPORTED, None,
                              "object_identify cannot update only: Customer.io documents no update-only "
                              "flag for objects; use append_dedup (create or update)")
-        if stream.field_map:
-            data = common.apply_field_map(data, stream.field_map)
-        target = common.object_identifiers(data, stream)
-        if isinstance(target, Rejection):
-            return target
-        attributes = common.attribute_columns(data, _IDENTIFIER_FIELDS, stream)
-        if isinstance(attributes, Rejection):
-            return attributes
-        rejection, changes = common.fit_attributes(attributes, stream)
-        if rejection is not None:
-            return rejection
-        payload = {"type": "object", "action": "identify", "identifiers": target[0], "attributes": attributes}
-        body = common.encode_within_limits(payload, attributes)
-        if isinstance(body, Rejection):
-            return body
-        return Op(body, target[1], ordered=True, operation=self, changes=changes)
+        return super().build(data, stream)
 
-    def merge(self, earlier: Op, later: Op) -> Op | None:
-        return common.fold_identical(earlier, later)
-
+    def op(self, data: dict[str, Any], who: Who, stream: "Stream", record: dict[str, Any]) -> Op | Rejection:
+        fitted = common.fitted_attributes(data, _IDENTIFIER_FIELDS, stream)
+        if isinstance(fitted, Rejection):
+            return fitted
+        attributes, changes = fitted
+        payload = {"type": "object", "action": "identify", "identifiers": who[0], "attributes": attributes}
+        return self.encoded(payload, who[1], attributes, changes)

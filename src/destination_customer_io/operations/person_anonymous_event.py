@@ -10,29 +10,16 @@ names that anonymous id. Event data is every column except ``anonymous_id``, ``e
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from ..reasons import Rejection
 from . import common
-from .person_page import ActivityOperation, activity_schema
-
-if TYPE_CHECKING:
-    from ..catalog import Stream
+from .activity import ActivityOperation, activity_schema
 
 
 class PersonAnonymousEvent(ActivityOperation):
     """Track an event of an anonymous visitor (``append``)."""
 
     object_name = "person_anonymous_event"
+    json_schema = activity_schema("event_name", person=False)
+    who = staticmethod(common.anonymous_identifier)
     action = "event"
     name_field = "event_name"
-    op_fields = frozenset({"anonymous_id", "event_name", "event_id", "timestamp"})
-
-    def schema(self) -> dict[str, Any]:
-        return activity_schema(self.name_field, person=False)
-
-    def who(self, data: dict[str, Any], stream: "Stream") -> tuple[dict[str, str], str] | Rejection:
-        anonymous = common.field_identifier(data, "anonymous_id", stream)
-        if isinstance(anonymous, Rejection):
-            return anonymous
-        return {"anonymous_id": anonymous}, "anonymous:" + anonymous
+    op_fields = ("anonymous_id", "event_name", "event_id", "timestamp")

@@ -13,38 +13,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import common
-from ..reasons import Rejection
-from .base import DiscoverEntry, Op, Operation
+from .base import Op, Operation, Who
 
 if TYPE_CHECKING:
     from ..catalog import Stream
+    from ..reasons import Rejection
 
 
 class _WholePerson(Operation):
     """An action on a person with no other fields (``append``: each row is one action)."""
 
     sync_modes = ("append",)
+    json_schema = {"type": "object", "additionalProperties": True,
+                   "properties": {field: {"type": "string"} for field in sorted(common.PERSON_FIELDS)}}
     person = "required"
+    idempotent = True  # deleting twice is deleting once
     action: ClassVar[str]
 
-    def discover(self) -> list[DiscoverEntry]:
-        schema = {"type": "object", "additionalProperties": True,
-                  "properties": {field: {"type": "string"} for field in sorted(common.PERSON_FIELDS)}}
-        return [DiscoverEntry(self.object_name, "append", schema)]
-
-    def build(self, data: dict[str, Any], stream: "Stream") -> Op | Rejection:
-        if stream.field_map:
-            data = common.apply_field_map(data, stream.field_map)
-        person = common.person_identifier(data, stream)
-        if isinstance(person, Rejection):
-            return person
-        body = common.encode({"type": "person", "action": self.action, "identifiers": person[0]})
-        if isinstance(body, Rejection):
-            return body
-        return Op(body, person[1], ordered=True, operation=self)
-
-    def merge(self, earlier: Op, later: Op) -> Op | None:
-        return common.fold_identical(earlier, later)  # deleting twice is deleting once
+    def op(self, data: dict[str, Any], who: Who, stream: "Stream", record: dict[str, Any]) -> Op | Rejection:
+        return self.encoded({"type": "person", "action": self.action, "identifiers": who[0]}, who[1])
 
 
 class PersonDelete(_WholePerson):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .. import reasons, values
 from ..reasons import Rejection
 from . import common
-from .base import DiscoverEntry, Op, Operation
+from .base import Op, Operation, Who
 
 if TYPE_CHECKING:
     from ..catalog import Stream
@@ -27,53 +27,39 @@ PLATFORMS = frozenset({"ios", "android"})
 _OP_FIELDS = common.PERSON_FIELDS | {"device_token", "platform", "last_used", common.CDC_DELETED}
 
 
-def _schema(removal: bool) -> dict[str, Any]:
-    properties: dict[str, Any] = {field: {"type": "string"} for field in sorted(common.PERSON_FIELDS)}
-    properties["device_token"] = {"type": "string"}
-    if not removal:
-        properties["platform"] = {"type": "string", "enum": ["ios", "android"]}
-        properties["last_used"] = {"type": "integer"}
-    return {"type": "object", "required": ["device_token"] if removal else ["device_token", "platform"],
-            "additionalProperties": True, "properties": properties}
-
-
 class PersonDevice(Operation):
     """Add or update a person's device (``append_dedup``), or remove it (``soft_delete``)."""
 
     object_name = "person_device"
     sync_modes = ("append_dedup", "soft_delete")
+    matching_keys = (("device_token",),)
     person = "required"
+    idempotent = True
 
-    def discover(self) -> list[DiscoverEntry]:
-        return [DiscoverEntry(self.object_name, mode, _schema(mode == "soft_delete"), [["device_token"]])
-                for mode in self.sync_modes]
+    def schema(self, mode: str) -> dict[str, Any]:
+        removal = mode == "soft_delete"
+        properties: dict[str, Any] = {field: {"type": "string"} for field in sorted(common.PERSON_FIELDS)}
+        properties["device_token"] = {"type": "string"}
+        if not removal:
+            properties["platform"] = {"type": "string", "enum": ["ios", "android"]}
+            properties["last_used"] = {"type": "integer"}
+        return {"type": "object", "required": ["device_token"] if removal else ["device_token", "platform"],
+                "additionalProperties": True, "properties": properties}
 
-    def build(self, data: dict[str, Any], stream: "Stream") -> Op | Rejection:
-        if stream.field_map:
-            data = common.apply_field_map(data, stream.field_map)
-        person = common.person_identifier(data, stream)
-        if isinstance(person, Rejection):
-            return person
+    def op(self, data: dict[str, Any], who: Who, stream: "Stream", record: dict[str, Any]) -> Op | Rejection:
         token = common.field_identifier(data, "device_token", stream, limit=False)
         if isinstance(token, Rejection):
             return token
         if common.is_removal(data, stream):
-            payload = {"type": "person", "action": "delete_device", "identifiers": person[0],
-                       "device": {"token": token}}
-            changes = None
+            device: dict[str, Any] = {"token": token}
+            action, changes = "delete_device", None
         else:
-            device = _device(data, token, stream)
-            if isinstance(device, Rejection):
-                return device
-            payload = {"type": "person", "action": "add_device", "identifiers": person[0], "device": device[0]}
-            changes = device[1]
-        body = common.encode_within_limits(payload, payload["device"].get("attributes"))
-        if isinstance(body, Rejection):
-            return body
-        return Op(body, person[1], ordered=True, operation=self, changes=changes)
-
-    def merge(self, earlier: Op, later: Op) -> Op | None:
-        return common.fold_identical(earlier, later)
+            built = _device(data, token, stream)
+            if isinstance(built, Rejection):
+                return built
+            (device, changes), action = built, "add_device"
+        payload = {"type": "person", "action": action, "identifiers": who[0], "device": device}
+        return self.encoded(payload, who[1], device.get("attributes"), changes)
 
 
 def _device(
@@ -96,12 +82,9 @@ def _device(
             return common.invalid_timestamp(common.source_field(stream, "last_used"), last_used,
                                             allow_negative=False)
         device["last_used"] = seconds
-    attributes = common.attribute_columns(data, _OP_FIELDS, stream)
-    if isinstance(attributes, Rejection):
-        return attributes
-    rejection, changes = common.fit_attributes(attributes, stream)
-    if rejection is not None:
-        return rejection
-    if attributes:
-        device["attributes"] = attributes
-    return device, changes
+    fitted = common.fitted_attributes(data, _OP_FIELDS, stream)
+    if isinstance(fitted, Rejection):
+        return fitted
+    if fitted[0]:
+        device["attributes"] = fitted[0]
+    return device, fitted[1]

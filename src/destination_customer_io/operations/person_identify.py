@@ -14,7 +14,6 @@ Customer.io orders attribute updates by it when calls arrive out of order.
 
 from __future__ import annotations
 
-import copy
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -23,7 +22,7 @@ import msgspec
 from .. import limits, reasons, validate
 from ..reasons import Rejection
 from . import common
-from .base import DiscoverEntry, Op, Operation
+from .base import Op, Operation, Who
 
 if TYPE_CHECKING:
     from ..catalog import Stream
@@ -39,16 +38,6 @@ _NOTHING_RENAMED: dict[str, str] = {}  # never mutated: _add_secondary_identifie
 _ENCODE = common.ENCODER.encode
 _DECODE = msgspec.json.Decoder(dict[str, Any]).decode
 _SHORT_NAME = limits.ATTRIBUTE_NAME_BYTES // 4  # names this short cannot exceed 150 bytes
-_IDENTIFY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": True,
-    "properties": {
-        "person_email": {"type": "string"},
-        "person_id": {"type": "string"},
-        "person_cio_id": {"type": "string"},
-    },
-}
-_MATCHING_KEYS = [["person_email"], ["person_id"], ["person_cio_id"]]
 # A body this short cannot hold a 1,000-byte value (every value is a substring of the body) nor 300
 # attributes (each needs at least `"x":0,`, 6 bytes): the per-value checks are skipped.
 _VALUES_SHORTCUT_BYTES = limits.ATTRIBUTE_VALUE_BYTES
@@ -59,27 +48,16 @@ class PersonIdentify(Operation):
 
     object_name = "person_identify"
     sync_modes = ("append_dedup", "update")
+    json_schema = {"type": "object", "additionalProperties": True, "properties": {
+        "person_email": {"type": "string"}, "person_id": {"type": "string"}, "person_cio_id": {"type": "string"}}}
+    matching_keys = (("person_email",), ("person_id",), ("person_cio_id",))
     person = "required"
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock  # injectable so tests can pin the op timestamp
 
-    def discover(self) -> list[DiscoverEntry]:
-        return [
-            # copies: a caller editing its answer must not change the next one
-            DiscoverEntry(
-                self.object_name, mode, copy.deepcopy(_IDENTIFY_SCHEMA), copy.deepcopy(_MATCHING_KEYS)
-            )
-            for mode in self.sync_modes
-        ]
-
-    def build(self, data: dict[str, Any], stream: "Stream") -> Op | Rejection:
-        if stream.field_map:
-            data = common.apply_field_map(data, stream.field_map)
-        person = common.person_identifier(data, stream)
-        if type(person) is not tuple:
-            return person  # type: ignore[return-value]
-        attributes = _attributes(data, stream)
+    def op(self, data: dict[str, Any], who: Who, stream: "Stream", record: dict[str, Any]) -> Op | Rejection:
+        attributes = common.attribute_columns(data, _PERSON_FIELDS, stream)
         if type(attributes) is not dict:
             return attributes  # type: ignore[return-value]
         renamed = _NOTHING_RENAMED
@@ -92,19 +70,19 @@ class PersonIdentify(Operation):
         payload = {
             "type": "person",
             "action": "identify",
-            "identifiers": person[0],
+            "identifiers": who[0],
             "attributes": attributes,
             "timestamp": int(self._clock()),
         }
-        return self._checked_op(payload, person[1], stream, renamed)  # type: ignore[arg-type]
+        return self._checked_op(payload, who[1], stream, renamed)
 
     def merge(self, earlier: Op, later: Op) -> Op | None:
         """One op with ``earlier``'s attributes updated by ``later``'s, or None when it would break a
         limit or the two differ in kind (``_update`` on one only): then they go in separate batches.
 
         The payloads are decoded again from the bodies: a merge is rare (one person twice in one open
-        batch), while keeping every op's dict until its batch is sealed cost ~1.7 µs per record of
-        freeing cold memory (py-spy, identify, 200k records)."""
+        batch), and keeping every op's dict until its batch is sealed costs more than decoding the few
+        merged ones (docs/performance.md, "Operations")."""
         previous, payload = _DECODE(earlier.body), _DECODE(later.body)
         old, new = previous["attributes"], payload["attributes"]
         if old.get("_update") != new.get("_update"):
@@ -159,25 +137,6 @@ class PersonIdentify(Operation):
         return Op(body, key, ordered=True, operation=self, changes=changes)
 
 
-def _attributes(data: dict[str, Any], stream: "Stream") -> dict[str, Any] | Rejection:
-    """Every non-identifier column, nulls per ``null_values``, timestamp columns as unix seconds."""
-    attributes = data.copy()  # copy + a few pops beat a filtering comprehension
-    pop = attributes.pop
-    for field in _PERSON_FIELDS:
-        pop(field, None)
-    if None in attributes.values():
-        blank = common.null_replacement(stream)
-        if blank is common.OMIT:
-            attributes = {k: v for k, v in attributes.items() if v is not None}
-        elif blank is not None:
-            attributes = {k: blank if v is None else v for k, v in attributes.items()}
-    if stream.timestamp_fields and stream.config.convert_timestamps:
-        bad = common.convert_timestamp_columns(attributes, stream, common.null_replacement(stream))
-        if bad is not None:
-            return bad
-    return attributes
-
-
 def _add_secondary_identifiers(
     attributes: dict[str, Any], data: dict[str, Any], stream: "Stream"
 ) -> dict[str, str] | Rejection:
@@ -189,7 +148,7 @@ def _add_secondary_identifiers(
         raw = data.get(field)
         if raw is None or (type(raw) is str and (not raw or raw.isspace())):
             continue
-        value = common.identifier_value(kind, raw, stream)
+        value = common.identifier(kind, raw, common.source_field(stream, field))
         if type(value) is Rejection:
             return value
         attributes[kind] = value

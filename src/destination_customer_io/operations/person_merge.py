@@ -17,17 +17,13 @@ from typing import TYPE_CHECKING, Any
 from .. import reasons
 from ..reasons import Rejection
 from . import common
-from .base import DiscoverEntry, Op, Operation
+from .base import Op, Operation
 
 if TYPE_CHECKING:
     from ..catalog import Stream
 
 SIDES = ("primary", "secondary")
 _KINDS = ("id", "email", "cio_id")
-_SCHEMA: dict[str, Any] = {
-    "type": "object", "additionalProperties": True,
-    "properties": {f"{side}_{kind}": {"type": "string"} for side in SIDES for kind in _KINDS},
-}
 
 
 class PersonMerge(Operation):
@@ -35,14 +31,10 @@ class PersonMerge(Operation):
 
     object_name = "person_merge"
     sync_modes = ("append",)
+    json_schema = {"type": "object", "additionalProperties": True,
+                   "properties": {f"{side}_{kind}": {"type": "string"} for side in SIDES for kind in _KINDS}}
 
-    def discover(self) -> list[DiscoverEntry]:
-        schema = {**_SCHEMA, "properties": {k: dict(v) for k, v in _SCHEMA["properties"].items()}}
-        return [DiscoverEntry(self.object_name, "append", schema)]
-
-    def build(self, data: dict[str, Any], stream: "Stream") -> Op | Rejection:
-        if stream.field_map:
-            data = common.apply_field_map(data, stream.field_map)
+    def op(self, data: dict[str, Any], who: None, stream: "Stream", record: dict[str, Any]) -> Op | Rejection:
         primary = _side(data, "primary", stream)
         if isinstance(primary, Rejection):
             return primary
@@ -53,11 +45,9 @@ class PersonMerge(Operation):
             column = common.source_field(stream, f"secondary_{secondary[0]}")
             return Rejection(reasons.MERGE_SAME_PERSON, column,
                              f"`{column}` names the same person as the primary; nothing to merge")
-        body = common.encode({"type": "person", "action": "merge",
-                              "primary": {primary[0]: primary[1]}, "secondary": {secondary[0]: secondary[1]}})
-        if isinstance(body, Rejection):
-            return body
-        return Op(body, common.person_key(*primary), ordered=True, operation=self)
+        payload = {"type": "person", "action": "merge",
+                   "primary": {primary[0]: primary[1]}, "secondary": {secondary[0]: secondary[1]}}
+        return self.encoded(payload, common.person_key(*primary))
 
 
 def _side(data: dict[str, Any], side: str, stream: "Stream") -> tuple[str, str] | Rejection:
@@ -65,7 +55,7 @@ def _side(data: dict[str, Any], side: str, stream: "Stream") -> tuple[str, str] 
     preferred = stream.identifier_type
     for kind in (preferred, *(k for k in _KINDS if k != preferred)):
         field = f"{side}_{kind}"
-        value = common.identifier_in(kind, data.get(field), common.source_field(stream, field))
+        value = common.identifier(kind, data.get(field), common.source_field(stream, field))
         if value is not None:
             return value if isinstance(value, Rejection) else (kind, value)
     columns = [common.source_field(stream, f"{side}_{kind}") for kind in (preferred, *_KINDS)]

@@ -12,26 +12,16 @@ identified earlier in the input exists before being added (Customer.io ignores u
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
-from . import common
-from .base import DiscoverEntry, Op, Operation
-from .. import reasons
 from ..reasons import Rejection
+from . import common
+from .base import Op, Operation, Who
 
 if TYPE_CHECKING:
     from ..catalog import Stream
 
-_SEGMENT_ID = re.compile(r"[0-9]+")
 _PERSON_COLUMNS = ("person_email", "person_id", "person_cio_id")
-
-
-def _schema() -> dict[str, Any]:
-    properties: dict[str, Any] = {field: {"type": "string"} for field in _PERSON_COLUMNS}
-    properties["segment_id"] = {"type": "integer"}
-    return {"type": "object", "required": ["segment_id"], "additionalProperties": True,
-            "properties": properties}
 
 
 class SegmentMembership(Operation):
@@ -39,39 +29,21 @@ class SegmentMembership(Operation):
 
     object_name = "segment_membership"
     sync_modes = ("append_dedup", "soft_delete")
+    json_schema = {"type": "object", "required": ["segment_id"], "additionalProperties": True,
+                   "properties": {**{field: {"type": "string"} for field in _PERSON_COLUMNS},
+                                  "segment_id": {"type": "integer"}}}
+    matching_keys = tuple(("segment_id", person) for person in _PERSON_COLUMNS)
     person = "required"
 
-    def discover(self) -> list[DiscoverEntry]:
-        keys = [["segment_id", person] for person in _PERSON_COLUMNS]
-        return [DiscoverEntry(self.object_name, mode, _schema(), [list(k) for k in keys])
-                for mode in self.sync_modes]
-
-    def build(self, data: dict[str, Any], stream: "Stream") -> Op | Rejection:
-        if stream.field_map:
-            data = common.apply_field_map(data, stream.field_map)
-        person = common.person_identifier(data, stream)
-        if isinstance(person, Rejection):
-            return person
-        segment_id = _segment_id(data.get("segment_id"), common.source_field(stream, "segment_id"))
+    def op(self, data: dict[str, Any], who: Who, stream: "Stream", record: dict[str, Any]) -> Op | Rejection:
+        segment_id = common.whole_number(data.get("segment_id"), common.source_field(stream, "segment_id"),
+                                         "7", "a manual segment's id")
         if isinstance(segment_id, Rejection):
             return segment_id
-        ((kind, value),) = person[0].items()
+        ((kind, value),) = who[0].items()
         action = "remove_customers" if common.is_removal(data, stream) else "add_customers"
         body = common.encode(value)  # type: ignore[arg-type]
         if isinstance(body, Rejection):
             return body
-        return Op(body, person[1], ordered=True, operation=self,
+        return Op(body, who[1], ordered=True, operation=self,
                   route=f"/api/v1/segments/{segment_id}/{action}?id_type={kind}")
-
-
-def _segment_id(raw: Any, column: str) -> str | Rejection:
-    """A manual segment's id: a whole number (an integer, or a string of digits)."""
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
-        return str(raw)
-    if isinstance(raw, str) and _SEGMENT_ID.fullmatch(raw.strip()):
-        return str(int(raw.strip()))
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return common.missing(column)
-    return Rejection(reasons.IDENTIFIER_INVALID, column,
-                     f"`{column}` must be a whole number such as 7 (a manual segment's id; "
-                     f"got a {type(raw).__name__} that is not one)")
