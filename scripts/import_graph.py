@@ -88,8 +88,7 @@ def layers(edges: dict[str, set[str]]) -> tuple[dict[str, int], list[list[str]]]
             if len(component) > 1:
                 loops.append(sorted(component))
 
-    sys.setrecursionlimit(10_000)
-    for v in edges:
+    for v in edges:  # recursion depth is at most the number of modules (~60): the default limit holds
         if v not in index:
             connect(v)
     level: dict[str, int] = {}

@@ -121,13 +121,11 @@ class Epoch:
     ``reads`` and ``rejects`` split the epoch's records by stream (the catalog key, or the record's own
     (namespace, name) for a stream missing from the catalog): a STREAM state counts only its own stream."""
 
-    __slots__ = ("state", "pending", "records", "rejected", "closed_at", "reads", "rejects", "counted")
+    __slots__ = ("state", "pending", "closed_at", "reads", "rejects", "counted")
 
     def __init__(self) -> None:
         self.state: dict[str, Any] | None = None
         self.pending = 0
-        self.records = 0
-        self.rejected = 0
         self.closed_at: float | None = None
         self.reads: dict[StreamKey, int] = {}  # filled when the epoch closes
         self.rejects: dict[StreamKey, int] = {}

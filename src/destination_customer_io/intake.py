@@ -36,7 +36,6 @@ def _count_records(counts: Counts, epoch: Epoch, read: int) -> None:
     """``read`` RECORD lines of one epoch: counted, and pending in the epoch until each is answered."""
     counts.lines += read
     counts.records += read
-    epoch.records += read
     epoch.pending += read
 
 
@@ -135,7 +134,6 @@ class Intake:
         if found is not None:
             record, rejection = found
             epoch = self.checkpoints.epochs[-1]
-            epoch.records += 1
             epoch.pending += 1
             self.counts.records += 1
             key = self.checkpoints.key_of(record.namespace, record.stream)

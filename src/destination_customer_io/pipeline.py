@@ -227,7 +227,6 @@ class Pipeline:
 
     async def _reject_record(self, record: protocol.Record, epoch: Epoch, rejection: Rejection,
                              stream: Stream | None) -> None:
-        epoch.rejected += 1
         key = (stream.namespace, stream.name) if stream is not None else (record.namespace, record.stream)
         epoch.rejects[key] = epoch.rejects.get(key, 0) + 1
         self.counts.rejected += 1
