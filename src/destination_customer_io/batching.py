@@ -50,7 +50,7 @@ class Batch:
     """
 
     __slots__ = ("bodies", "lines", "starts", "epochs", "size", "keys", "kind", "kinds", "merged", "opened",
-                 "rejected")
+                 "rejected", "marks")
 
     def __init__(self, now: float) -> None:
         self.bodies: list[bytes] = []
@@ -64,6 +64,7 @@ class Batch:
         self.merged: dict[int, list[Ref]] = {}  # index -> further records folded into that op
         self.opened = now
         self.rejected = 0  # records of this batch refused by Customer.io
+        self.marks: dict[int, object] = {}  # index -> the sync ledger's Mark of that op (ledgered streams)
 
     def append(self, body: bytes, line: bytes, epoch: Epoch) -> None:
         if not self.epochs or self.epochs[-1] is not epoch:
@@ -186,6 +187,8 @@ class Batcher:
             batch.opened = time.monotonic()  # a batch's age counts from its first op
         batch.append(op.body, line, epoch)
         batch.size = size
+        if op.mark is not None:
+            batch.marks[len(batch.bodies) - 1] = op.mark
         if op.ordered and key is not None:
             index = batch.keys[key] = len(batch.bodies) - 1
             if op.operation is not batch.kind:
@@ -205,6 +208,8 @@ class Batcher:
             return False
         batch.bodies[index] = merged.body
         batch.size = size
+        if merged is not first:  # a new body: the ledger forgets it (re-sent next time) rather than guess
+            batch.marks.pop(index, None)
         batch.merged.setdefault(index, []).append((line, epoch))
         self.counts.merged += 1
         return True
@@ -245,6 +250,8 @@ class Batcher:
             ids = lane.id_batches[op.route] = IdBatch(time.monotonic(), op.route)
         ids.size += len(op.body) + (1 if ids.bodies else 0)
         ids.append(op.body, line, epoch)
+        if op.mark is not None:
+            ids.marks[len(ids.bodies) - 1] = op.mark
         ids.keys[key] = len(ids.bodies) - 1
         lane.id_keys[key] = ids
 

@@ -55,6 +55,8 @@ class Stream:
     # against it is cheaper than measuring each name again (docs/performance.md). Bounded by
     # SHORT_NAMES_KEPT.
     short_names: set[str] = field(default_factory=set, repr=False, compare=False)
+    # The stream's sync ledger for this sync (ledger/book.py StreamBook), when a feature needs one.
+    book: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.id_seed = values.id_seed(self.name, self.namespace)
@@ -68,11 +70,21 @@ class Stream:
             self.short_names.update(names)
 
     @property
+    def mirror(self) -> bool:
+        """``overwrite`` on a set-like operation: Customer.io follows the stream, removals included."""
+        return self.destination_sync_mode == "overwrite" and "overwrite" in self.operation.sync_modes
+
+    @property
+    def skips_unchanged(self) -> bool:
+        return self.config.skip_unchanged and self.operation.object_name in SKIPPABLE
+
+    @property
     def label(self) -> str:
         return f"{self.namespace}.{self.name}" if self.namespace else self.name
 
 
 SHORT_NAMES_KEPT = 10_000
+SKIPPABLE = frozenset({"person_identify", "object_identify"})  # what skip_unchanged applies to
 
 
 def stream_key(streams: dict[tuple[str | None, str], Stream], namespace: str | None,

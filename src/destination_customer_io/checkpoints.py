@@ -29,7 +29,7 @@ import asyncio
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from . import protocol
 from .catalog import Stream, stream_key
@@ -140,11 +140,13 @@ class Checkpoints:
     durable (the pipeline adds to it as it stores them)."""
 
     def __init__(self, streams: dict[StreamKey, Stream], store: RejectedStore, out: Output,
-                 flush_interval: float) -> None:
+                 flush_interval: float, before_release: Callable[[], Awaitable[None]] | None = None) -> None:
         self.streams = streams
         self.store = store
         self.out = out
         self.flush_interval = flush_interval
+        # Makes what the states will vouch for durable elsewhere too (the sync ledger's deltas).
+        self.before_release = before_release
         self.epochs: deque[Epoch] = deque([Epoch()])
         self.wake = asyncio.Event()
         self.input_done = asyncio.Event()
@@ -229,6 +231,8 @@ class Checkpoints:
                     pass
                 ready = self._ready()
             await self._flush_store()
+        if self.before_release is not None:
+            await self.before_release()
         if failed():
             return 0
         for epoch in ready:

@@ -102,7 +102,8 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
         out.log(f"Writing to Customer.io region {region} at {client.describe_host()} with {config.lanes} lanes; "
                 "derived event ids follow event id scheme v1.")
         store = _open_store(config, sync_id)
-        await _write(config, streams, client, store, source, out, sigterm)
+        ledger = await open_ledger(config, streams, out)
+        await _write(config, streams, client, store, source, out, sigterm, ledger)
 
 
 def _open_store(config: Config, sync_id: int | None) -> Any:
@@ -114,8 +115,45 @@ def _open_store(config: Config, sync_id: int | None) -> Any:
         raise ConfigurationError(f"The rejected-record storage is misconfigured: {exc}") from None
 
 
+async def open_ledger(config: Config, streams: dict[tuple[str | None, str], Stream], out: Output) -> Any:
+    """The sync ledger (keeper, mirror judge) when a stream needs it, its books loaded; else (None, None).
+    Needs object storage: with storage_type None a stream asking for it is a config error."""
+    needing = [s for s in streams.values() if s.mirror or s.skips_unchanged]
+    if not needing:
+        return None, None
+    from .ledger import files
+    from .ledger.keeper import Keeper
+    from .mirroring import MirrorJudge
+    from .rejected.objects import open_objects
+
+    objects = open_objects(config.object_storage_config)
+    if objects is None:
+        stream = needing[0]
+        feature = "mirror mode (overwrite)" if stream.mirror else "skip_unchanged"
+        raise ConfigurationError(
+            f"Stream `{stream.label}` uses {feature}, which keeps a sync ledger in object storage, but "
+            "object_storage_config is None: configure S3 or Local storage (the ledger lives beside the "
+            "rejected records), or turn the feature off.")
+    keeper = Keeper(objects, files.scope_prefix(config.credentials.siteId, config.ledger_scope),
+                    lambda text: out.log(text, "WARN"), readonly=config.dry_run)
+    for stream in needing:
+        started = time.monotonic()
+        directory = files.stream_dir(stream.namespace, stream.name, stream.operation.object_name)
+        stream.book = await keeper.open_book(
+            stream.label, directory, stream.generation_id, mirror=stream.mirror, skip=stream.skips_unchanged,
+            resend_after_days=config.resend_unchanged_after_days)
+        out.log(f"Sync ledger of stream {stream.label}: {len(stream.book.base)} keys (generation "
+                f"{stream.book.generation}) loaded in {time.monotonic() - started:.2f} s from "
+                f"{keeper.where(directory)}.")
+    judge = None
+    if any(stream.mirror for stream in needing):
+        judge = MirrorJudge(keeper, without_status=config.mirror_without_stream_status,
+                            max_percent=config.max_mirror_removal_percent, log=out.log)
+    return keeper, judge
+
+
 async def _write(config: Config, streams: dict[tuple[str | None, str], Stream], client: Any, store: Any,
-                 source: BinaryIO, out: Output, sigterm: _GracefulStop) -> None:
+                 source: BinaryIO, out: Output, sigterm: _GracefulStop, ledger: Any = (None, None)) -> None:
     """The sync itself, once the store is open: the pipeline, the store's close, the summaries."""
     from .pipeline import Pipeline
 
@@ -130,6 +168,8 @@ async def _write(config: Config, streams: dict[tuple[str | None, str], Stream], 
         state_max_delay=config.state_max_delay_seconds,
         progress_interval=config.progress_interval_seconds,
         max_rejected_percent=config.max_rejected_percent,
+        keeper=ledger[0],
+        mirror=ledger[1],
     )
     started = time.monotonic()
     sigterm.attach(pipeline)

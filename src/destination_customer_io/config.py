@@ -117,6 +117,13 @@ class Config(msgspec.Struct, frozen=True):
     send_other_identifiers: bool = False  # Kotlin drops the identifier columns from attributes
     event_ids: Literal["derived", "source"] = "derived"
     max_rejected_percent: float | None = None  # None: rejections never fail a sync
+    # the sync ledger (docs/mirror.md): change-only resyncs, mirror removals, dry runs
+    skip_unchanged: bool = False
+    resend_unchanged_after_days: float = 30.0
+    mirror_without_stream_status: bool = False
+    max_mirror_removal_percent: float = 20.0
+    ledger_scope: str = "default"  # tells apart two connections sharing one store and workspace
+    dry_run: bool = False
     # tuning
     # Batches in flight: enough that lanes x ~1,000 ops per round trip exceed the CPU-bound rate at 50 ms
     # of latency; each lane costs an open batch of memory, no CPU (measured: docs/performance.md).
@@ -135,6 +142,13 @@ class Config(msgspec.Struct, frozen=True):
         _check_range("lanes", self.lanes, 1, 256)
         if self.max_rejected_percent is not None and not 0 <= self.max_rejected_percent <= 100:
             raise ValueError(f"`max_rejected_percent` must be between 0 and 100, got {self.max_rejected_percent}")
+        if not 0 <= self.max_mirror_removal_percent <= 100:
+            raise ValueError("`max_mirror_removal_percent` must be between 0 and 100, got "
+                             f"{self.max_mirror_removal_percent}")
+        if self.resend_unchanged_after_days <= 0:
+            raise ValueError("`resend_unchanged_after_days` must be > 0")
+        if not self.ledger_scope.strip():
+            raise ValueError("`ledger_scope` must not be empty")
         _check_range("batch_max_bytes", self.batch_max_bytes, 1_000, 500_000)
         _check_range("max_inflight_bytes", self.max_inflight_bytes, 100_000, 2_000_000_000)
         for name in ("request_timeout_seconds", "retry_max_seconds", "state_max_delay_seconds",

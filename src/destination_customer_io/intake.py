@@ -32,11 +32,14 @@ _UNDECODABLE = protocol.UNDECODABLE
 Refused = tuple[Any, Epoch, Rejection, "Stream | None"]
 
 
-def _count_records(counts: Counts, epoch: Epoch, read: int) -> None:
-    """``read`` RECORD lines of one epoch: counted, and pending in the epoch until each is answered."""
+def _count_records(counts: Counts, epoch: Epoch, read: int, unchanged: int = 0) -> None:
+    """``read`` RECORD lines of one epoch: counted, and pending in the epoch until each is answered,
+    except the ``unchanged`` ones (skip_unchanged: already delivered, so accepted as they are read)."""
     counts.lines += read
     counts.records += read
-    epoch.pending += read
+    counts.accepted += unchanged
+    counts.unchanged += unchanged
+    epoch.pending += read - unchanged
 
 
 class Intake:
@@ -65,6 +68,7 @@ class Intake:
         largest_op = self.batch_max_bytes - EMPTY_BATCH
         epoch = epochs[-1]
         read = 0  # records read into ``epoch`` and not yet counted
+        unchanged = 0  # of which the ledger says they were delivered as they are (skip_unchanged)
         base = self.line_base
         self.line_base += len(lines)
         for number, line in enumerate(lines, base + 1):
@@ -78,8 +82,8 @@ class Intake:
             record = message.record
             if record is None or message.type != "RECORD":
                 counts.lines += 1
-                _count_records(counts, epoch, read)
-                read = 0
+                _count_records(counts, epoch, read, unchanged)
+                read = unchanged = 0
                 self._handle_other(message, line, rejections, number)
                 epoch = epochs[-1]
                 continue
@@ -92,6 +96,11 @@ class Intake:
             if type(op) is Rejection:
                 rejections.append((record, epoch, op, stream))
                 continue
+            if stream.book is not None:
+                mark = op.mark = stream.book.mark(stream.operation, op)
+                if stream.book.skip and stream.book.unchanged(mark):
+                    unchanged += 1
+                    continue
             if op.changes:
                 stream.changed.update(change.get("change", "CHANGED") for change in op.changes)
             if len(op.body) > largest_op:  # only with a tiny batch_max_bytes
@@ -101,7 +110,7 @@ class Intake:
                 add(op, line, epoch)
             else:
                 add_id(op, line, epoch)
-        _count_records(counts, epoch, read)
+        _count_records(counts, epoch, read, unchanged)
         return rejections
 
     def _stream_of(self, record: protocol.Record, epoch: Epoch, rejections: list) -> Stream | None:

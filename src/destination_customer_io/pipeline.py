@@ -32,6 +32,8 @@ from .output import Output
 from .reasons import Rejection
 from .rejected.base import RejectedStore
 from .intake import Intake
+from .ledger.keeper import Keeper
+from .mirroring import MirrorJudge, queue_removals
 from .rejections import rejected_record
 from .summary import Counts, progress_line
 from .track import TrackClient
@@ -72,6 +74,8 @@ class Pipeline:
         progress_interval: float = 10.0,
         flush_interval: float = 1.0,
         max_rejected_percent: float | None = None,
+        keeper: Keeper | None = None,
+        mirror: MirrorJudge | None = None,
     ) -> None:
         self.streams = streams
         self.client = client
@@ -85,7 +89,11 @@ class Pipeline:
         wakes = self._wakes = [asyncio.Event() for _ in range(lanes)]  # a lane's sender has work
         self._batcher = Batcher(lanes, batch_max_bytes, self.counts, lambda lane: wakes[lane.index].set())
         self.lanes = self._batcher.lanes
-        self._checkpoints = Checkpoints(streams, store, output, flush_interval)
+        self._keeper = keeper  # the sync ledger's files, when a stream keeps a ledger
+        self._mirror = mirror
+        self._removing: Epoch | None = None  # the epoch of mirror removals, once they are queued
+        self._checkpoints = Checkpoints(streams, store, output, flush_interval,
+                                        before_release=keeper.persist if keeper is not None else None)
         self._guard = guards.RejectionGuard(streams, output.log, max_rejected_percent)
         self._room = asyncio.Event()
         self._failure: BaseException | None = None
@@ -114,12 +122,19 @@ class Pipeline:
                 await self._wait_for_room()
                 if self._guard.judge(final=False):
                     break  # read no more: deliver what was read, emit its states, then stop
+            if self._mirror is not None:
+                await self._remove_mirrored()
             await self._drain(tasks)
+            if self._keeper is not None:
+                await self._keeper.persist()
+                await self._keeper.compact()
             self._guard.judge(final=True)
             for warning in guards.incomplete_streams(self.streams, self._intake.statuses):
                 self.out.log(warning, "WARN")
             if self._guard.over_limit is not None:
                 raise self._guard.over_limit
+            if self._mirror is not None and (held := self._mirror.failure()) is not None:
+                raise held
         finally:
             for task in (*tasks, *helpers):
                 task.cancel()
@@ -174,6 +189,26 @@ class Pipeline:
         await self._release(final=True)
         self._raise_if_failed()
 
+    # --- mirror removals -------------------------------------------------------------------------
+
+    async def _settle(self) -> None:
+        """Seal every open batch and wait until each lane has had all it holds answered."""
+        self._batcher.seal_all()
+        while any(lane.queue for lane in self.lanes):
+            await asyncio.sleep(0.01)
+            self._raise_if_failed()
+
+    async def _remove_mirrored(self) -> None:
+        """Once every op of the input is answered: the mirror streams' removals (mirroring.py)."""
+        await self._settle()
+        halted = "the sync was stopped" if self.stopped else \
+            "max_rejected_percent was exceeded" if self._guard.over_limit is not None else None
+        self._removing = Epoch()
+        queued = await queue_removals(self._mirror, self._keeper, self.streams, self._intake.statuses,  # type: ignore[arg-type]
+                                      halted, self._removing, self._batcher, self._wait_for_room)
+        if queued:
+            await self._settle()
+
     # --- sending ---------------------------------------------------------------------------------
 
     async def _lane_loop(self, lane: Lane) -> None:
@@ -204,7 +239,10 @@ class Pipeline:
                 return await self.client.send_ids(batch.route, batch.body(indices), len(indices))
             return await self.client.send_batch(batch.body(indices))
 
+        if batch.marks and self._keeper is not None:
+            await self._keeper.write_ahead(batch.marks.values())
         async for index, rejection in refusals(send, range(len(batch.bodies))):
+            batch.marks.pop(index, None)  # refused: the ledger records nothing of it
             for line, epoch in batch.refs_at(index):
                 batch.rejected += 1
                 await self._reject_line(line, epoch, rejection)
@@ -213,7 +251,14 @@ class Pipeline:
         self._batcher.inflight -= batch.size
         self._room.set()
         counts = batch.epoch_counts()
-        self.counts.accepted += sum(counts.values()) - batch.rejected
+        removals = self._removing is not None and self._removing in counts
+        if removals:
+            self.counts.removed += sum(counts.values()) - batch.rejected
+        else:
+            self.counts.accepted += sum(counts.values()) - batch.rejected
+        for mark in batch.marks.values():
+            mark.book.delivered(mark)
+            mark.book.removed += removals
         for epoch, count in counts.items():
             self._checkpoints.finish(epoch, count)
 
@@ -228,6 +273,18 @@ class Pipeline:
     async def _reject_record(self, record: protocol.Record, epoch: Epoch, rejection: Rejection,
                              stream: Stream | None) -> None:
         key = (stream.namespace, stream.name) if stream is not None else (record.namespace, record.stream)
+        if epoch is self._removing:  # a refused mirror removal: stored, but no record of any state
+            self.counts.removals_refused += 1
+        else:
+            self._count_rejection(key, epoch, rejection, stream)
+        try:
+            await self.store.add(rejected_record(record, rejection, stream))
+        except StoreError as exc:
+            raise store_failure(exc) from None
+        if self.store.buffers:  # else nothing to flush: the state behind this record need not wait
+            self._checkpoints.unflushed += 1
+
+    def _count_rejection(self, key: tuple, epoch: Epoch, rejection: Rejection, stream: Stream | None) -> None:
         epoch.rejects[key] = epoch.rejects.get(key, 0) + 1
         self.counts.rejected += 1
         self.counts.rejected_by_reason[rejection.reason] += 1
@@ -235,12 +292,6 @@ class Pipeline:
             stream.rejected[rejection.reason] += 1
             if rejection.reason not in stream.first_messages:
                 stream.first_messages[rejection.reason] = rejection.message
-        try:
-            await self.store.add(rejected_record(record, rejection, stream))
-        except StoreError as exc:
-            raise store_failure(exc) from None
-        if self.store.buffers:  # else nothing to flush: the state behind this record need not wait
-            self._checkpoints.unflushed += 1
 
     # --- states and timers -----------------------------------------------------------------------
 

@@ -22,6 +22,9 @@ class Counts:
     merged: int = 0
     batches: int = 0
     ops_sent: int = 0
+    unchanged: int = 0  # skip_unchanged: accepted without being sent
+    removed: int = 0  # mirror removals Customer.io accepted
+    removals_refused: int = 0
     rejected_by_reason: Counter = field(default_factory=Counter)
 
 
@@ -41,11 +44,21 @@ def summary(pipeline: Any, elapsed: float) -> str:
     return (
         f"Sync summary: {_n(c.records, 'record')} read, {c.accepted} accepted, {c.rejected} rejected"
         f"{_by_reason(c.rejected_by_reason)}; {_n(c.unreadable_lines, 'unreadable line')} skipped; "
-        f"{_n(c.merged, 'identify update')} merged; {c.states_out} of {_n(c.states_in, 'state')} emitted; "
+        f"{_n(c.merged, 'identify update')} merged; {_ledger_part(c)}{c.states_out} of {_n(c.states_in, 'state')} emitted; "
         f"{_n(stats.requests, 'request')} ({_n(c.batches, 'batch', 'batches')}, {mean_ops:.0f} ops per "
         f"batch), {_n(stats.retries, 'retry', 'retries')}, {stats.throttled} throttled; {elapsed:.2f} s, "
         f"{c.records / max(elapsed, 1e-9):,.0f} records/s."
     )
+
+
+def _ledger_part(c: Counts) -> str:
+    """Unchanged records skipped and mirror removals, when the sync had any."""
+    parts = []
+    if c.unchanged:
+        parts.append(f"{c.unchanged} unchanged (not sent again)")
+    if c.removed or c.removals_refused:
+        parts.append(f"{_n(c.removed, 'mirror removal')} applied, {c.removals_refused} refused")
+    return "".join(part + "; " for part in parts)
 
 
 def stream_summary(stream: Stream) -> str:
@@ -57,6 +70,11 @@ def stream_summary(stream: Stream) -> str:
     if stream.changed:  # oversized_attributes drop / truncate: sent, but not as read
         text += (f"; oversized attribute values dropped: {stream.changed['NULLED']}, "
                  f"truncated: {stream.changed['TRUNCATED']}")
+    book = stream.book
+    if book is not None and book.unchanged_count:
+        text += f"; {book.unchanged_count} unchanged, not sent again"
+    if book is not None and book.mirror:
+        text += f"; mirror: {book.removed} removed, {book.removal_note}"
     if stream.repeated_ids:
         text += (f"; {stream.repeated_ids} records without an event_id were identical to an earlier one, so "
                  "their derived event id repeated and Customer.io keeps one event for them")

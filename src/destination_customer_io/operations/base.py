@@ -59,6 +59,7 @@ class Op(_OpTarget, kw_only=True, gc=False):
     operation: "Operation"
     changes: list[dict[str, str]] | None = None
     route: str | None = None
+    mark: Any = None  # the sync ledger's entry for this op (ledger/book.py Mark), on ledgered streams only
 
     def __repr__(self) -> str:  # record contents stay out of logs: show the size only
         return f"Op({self.operation.object_name}, key={self.key!r}, {len(self.body)} bytes)"
@@ -152,3 +153,13 @@ class Operation:
     def merge(self, earlier: Op, later: Op) -> Op | None:
         """Fold ``later`` into ``earlier`` (same key, same batch); None when they cannot be folded."""
         return common.fold_identical(earlier, later) if self.idempotent else None
+
+    # --- the sync ledger (skip_unchanged, mirror mode) ---------------------------------------------
+
+    def ledger_entry(self, op: Op) -> tuple[bytes, bool]:
+        """The ledger's key text for ``op`` and whether ``op`` removes what the key names. A mirror
+        operation's key text is its removal op (``removal_op`` rebuilds it)."""
+        return (op.key or "").encode(), False
+
+    def removal_op(self, text: bytes) -> Op:
+        raise NotImplementedError(f"{self.object_name} has no mirror mode")

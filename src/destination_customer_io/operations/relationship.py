@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from ..reasons import Rejection
 from . import common
 from .base import Op, Operation, Who
@@ -28,10 +30,11 @@ _PERSON_COLUMNS = ("person_email", "person_id", "person_cio_id")
 
 
 class Relationship(Operation):
-    """Relate a person to an object (``append_dedup``), or unrelate them (``soft_delete``)."""
+    """Relate a person to an object (``append_dedup``), or unrelate them (``soft_delete``);
+    ``overwrite`` mirrors the stream into the person's relationships (docs/mirror.md)."""
 
     object_name = "relationship"
-    sync_modes = ("append_dedup", "soft_delete")
+    sync_modes = ("append_dedup", "soft_delete", "overwrite")
     json_schema = {"type": "object", "required": ["object_type_id", "object_id"], "additionalProperties": True,
                    "properties": {**{field: {"type": "string"} for field in _PERSON_COLUMNS},
                                   "object_type_id": {"type": "string"}, "object_id": {"type": "string"}}}
@@ -57,3 +60,15 @@ class Relationship(Operation):
                 relationship["relationship_attributes"] = attributes
         payload = {"type": "person", "action": action, "identifiers": who[0], "cio_relationships": [relationship]}
         return self.encoded(payload, who[1], attributes, changes)
+
+    def ledger_entry(self, op: Op) -> tuple[bytes, bool]:
+        payload = msgspec.json.decode(op.body)
+        target = payload["cio_relationships"][0]["identifiers"]
+        removal = {"type": "person", "action": "delete_relationships", "identifiers": payload["identifiers"],
+                   "cio_relationships": [{"identifiers": target}]}
+        text = msgspec.json.encode([op.key, msgspec.json.encode(removal).decode()])
+        return text, payload["action"] == "delete_relationships"
+
+    def removal_op(self, text: bytes) -> Op:
+        key, body = msgspec.json.decode(text)
+        return Op(body.encode(), key, ordered=True, operation=self)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from ..reasons import Rejection
 from . import common
 from .base import Op, Operation, Who
@@ -25,10 +27,11 @@ _PERSON_COLUMNS = ("person_email", "person_id", "person_cio_id")
 
 
 class SegmentMembership(Operation):
-    """Add a person to a manual segment (``append_dedup``), or remove them (``soft_delete``)."""
+    """Add a person to a manual segment (``append_dedup``), or remove them (``soft_delete``);
+    ``overwrite`` mirrors the stream into the segment (docs/mirror.md)."""
 
     object_name = "segment_membership"
-    sync_modes = ("append_dedup", "soft_delete")
+    sync_modes = ("append_dedup", "soft_delete", "overwrite")
     json_schema = {"type": "object", "required": ["segment_id"], "additionalProperties": True,
                    "properties": {**{field: {"type": "string"} for field in _PERSON_COLUMNS},
                                   "segment_id": {"type": "integer"}}}
@@ -47,3 +50,13 @@ class SegmentMembership(Operation):
             return body
         return Op(body, who[1], ordered=True, operation=self,
                   route=f"/api/v1/segments/{segment_id}/{action}?id_type={kind}")
+
+    def ledger_entry(self, op: Op) -> tuple[bytes, bool]:
+        segment, _, rest = (op.route or "").removeprefix("/api/v1/segments/").partition("/")
+        action, _, query = rest.partition("?")
+        removal = f"/api/v1/segments/{segment}/remove_customers?{query}"
+        return msgspec.json.encode([op.key, removal, op.body.decode()]), action == "remove_customers"
+
+    def removal_op(self, text: bytes) -> Op:
+        key, route, body = msgspec.json.decode(text)
+        return Op(body.encode(), key, ordered=True, operation=self, route=route)

@@ -1,0 +1,116 @@
+"""One stream's ledger during a sync: look-ups for ``skip_unchanged``, outcomes recorded, mirror removals.
+
+    intake    mark(op)          -> Mark: key hash, print, key text (mirror), MEMBER or GONE (a removal)
+              unchanged(mark)   -> True: the same print was delivered before (and recently): not sent
+    pipeline  intend(marks)     -> a mirror's new members written ahead as MAYBE, before they are sent
+              delivered(mark)   -> Customer.io accepted the op: a MEMBER / GONE row in the log
+    the end   removals()        -> the mirror rows of earlier generations this sync did not contain
+
+No I/O: ``keeper.py`` loads and writes the files. Only acknowledged outcomes become MEMBER or GONE, so a
+crash can only make the ledger forget a delivery (it is re-sent), never claim one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from .table import GONE, MAYBE, MEMBER, Log, Rows, digest, fingerprint, merge, take
+
+DAY = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """What the ledger will record of one op once Customer.io accepts it."""
+
+    book: "StreamBook"
+    key: int
+    print: int
+    text: bytes | None
+    flag: int  # MEMBER, or GONE for a removal
+
+
+class StreamBook:
+    """The ledger of one stream for one sync (``generation``): the base as loaded, and this sync's log.
+
+    ``skip``: the stream skips unchanged records (``resend_after`` seconds after their last send they
+    are sent again). ``mirror``: an ``overwrite`` stream of a set-like operation (key texts are kept)."""
+
+    def __init__(self, label: str, base: Rows, generation: int, *, mirror: bool, skip: bool,
+                 resend_after: float = 30 * DAY, clock: Callable[[], float] = time.time) -> None:
+        self.label = label
+        self.base = base
+        self.generation = generation
+        self.mirror = mirror
+        self.skip = skip
+        self.resend_after = resend_after
+        self.clock = clock
+        self.log = Log(mirror)
+        self.seen = np.zeros(len(base), bool) if skip else None  # base rows met once in this sync
+        self.unchanged_count = 0
+        self.removed = 0  # removals Customer.io accepted
+        self.removal_note = "no removals computed"  # why removals ran or not, for the stream summary
+        self.previous_members = int(np.count_nonzero(base.flags == MEMBER)) if len(base) else 0
+
+    def find(self, key: int) -> int:
+        """The base row of ``key``, or -1."""
+        keys = self.base.keys
+        at = int(np.searchsorted(keys, key))
+        return at if at < len(keys) and int(keys[at]) == key else -1
+
+    def mark(self, operation: Any, op: Any) -> Mark:
+        text, removes = operation.ledger_entry(op)
+        return Mark(self, digest(text), fingerprint(op.body), text if self.mirror else None,
+                    GONE if removes else MEMBER)
+
+    def unchanged(self, mark: Mark) -> bool:
+        """True when ``mark``'s op was delivered with the same print less than ``resend_after`` ago and
+        its key is met for the first time in this sync (a later row of one key is always sent, so the
+        last row wins as it did when it was sent)."""
+        row = self.find(mark.key)
+        if row < 0 or self.seen[row]:  # type: ignore[index]
+            return False
+        self.seen[row] = True  # type: ignore[index]
+        base = self.base
+        if int(base.flags[row]) != MEMBER or int(base.prints[row]) != mark.print or \
+                self.clock() - int(base.sent[row]) >= self.resend_after:
+            return False
+        base.gens[row] = self.generation  # seen in this generation, though not sent again
+        self.unchanged_count += 1
+        return True
+
+    def delivered(self, mark: Mark) -> None:
+        self.log.append(mark.key, mark.print, self.generation, int(self.clock()), mark.flag, mark.text)
+
+    def intend(self, marks: list[Mark]) -> bool:
+        """Write ahead the mirror members about to be sent that the base does not hold as MEMBER:
+        if the sync dies after Customer.io applied them, the next one still knows to remove them.
+        Returns True when rows were added (the caller persists them before sending)."""
+        added = False
+        for mark in marks:
+            if mark.flag == MEMBER:
+                row = self.find(mark.key)
+                if row < 0 or int(self.base.flags[row]) != MEMBER:
+                    self.log.append(mark.key, mark.print, self.generation, 0, MAYBE, mark.text)
+                    added = True
+        return added
+
+    def view(self) -> Rows:
+        """The ledger as it stands: the base with this sync's log applied."""
+        return merge(self.base, self.log.rows())
+
+    def removals(self) -> Rows:
+        """Rows of earlier generations that this sync did not deliver: a mirror's removals."""
+        rows = self.view()
+        return take(rows, np.flatnonzero(rows.gens < np.uint32(self.generation)))
+
+    def intend_removals(self, rows: Rows) -> None:
+        """Before removals are sent: their rows become MAYBE (keeping their generation), so a crash
+        while removing never leaves the ledger claiming members Customer.io no longer has."""
+        for index in range(len(rows)):
+            self.log.append(int(rows.keys[index]), int(rows.prints[index]), int(rows.gens[index]),
+                            int(rows.sent[index]), MAYBE, rows.texts.at(index) if rows.texts else None)

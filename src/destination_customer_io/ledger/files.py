@@ -1,0 +1,117 @@
+"""Ledger files: where a stream's ledger lives in the store, and the one file format of its snapshots and deltas.
+
+    <root>/_customerio_ledger/site-<hash of siteId>/<ledger_scope>/<namespace>__<stream>__<operation>/
+        snapshot-00000004.ldg             everything delivered up to the end of sync 4's compaction
+        delta-00000004-00000001.ldg       outcomes since, written at each state release (and intents)
+        removals-held-<utc time>.jsonl    the removals a mirror guard held back, for the user to read
+        allow-removals.json               ``ledger allow-removals``: the next sync may remove up to N
+
+A file: ``CIOLEDGER1\\n`` + one JSON header line + the body (the five columns, then for a mirror the key
+texts' offsets and blob). The header names the body's length and BLAKE2b-256; a file whose body is
+short, longer or differs (an interrupted upload, a disk that lost the tail, an edit) is ignored with a
+warning, which only forgets deliveries (they are re-sent). Deltas name the snapshot they follow: deltas of
+an older snapshot were folded into a newer one already and are ignored (and deleted by the next compaction).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..rejected.keys import s3_safe
+from .table import COLUMNS, Rows, Texts
+
+MAGIC = b"CIOLEDGER1\n"
+ROOT = "_customerio_ledger"
+_SNAPSHOT = re.compile(r"snapshot-(\d{8})\.ldg$")
+_DELTA = re.compile(r"delta-(\d{8})-(\d{8})\.ldg$")
+
+
+def scope_prefix(site_id: str, ledger_scope: str) -> str:
+    """The workspace and connection part of every ledger key: never the site id itself (a secret)."""
+    site = hashlib.blake2b(site_id.encode(), digest_size=6).hexdigest()
+    return f"{ROOT}/site-{site}/{s3_safe(ledger_scope) or 'default'}/"
+
+
+def stream_dir(namespace: str | None, name: str, operation: str) -> str:
+    return f"{s3_safe(namespace or '_')}__{s3_safe(name)}__{operation}/"
+
+
+def snapshot_name(seq: int) -> str:
+    return f"snapshot-{seq:08d}.ldg"
+
+
+def delta_name(snapshot: int, number: int) -> str:
+    return f"delta-{snapshot:08d}-{number:08d}.ldg"
+
+
+@dataclass(slots=True)
+class Listing:
+    """The files of one stream directory, by role."""
+
+    snapshots: dict[int, str]
+    deltas: dict[tuple[int, int], str]
+
+    @classmethod
+    def of(cls, keys: list[str]) -> "Listing":
+        snapshots, deltas = {}, {}
+        for key in keys:
+            name = key.rsplit("/", 1)[-1]
+            if found := _SNAPSHOT.match(name):
+                snapshots[int(found.group(1))] = key
+            elif found := _DELTA.match(name):
+                deltas[(int(found.group(1)), int(found.group(2)))] = key
+        return cls(snapshots, deltas)
+
+    def all(self) -> list[str]:
+        return [*self.snapshots.values(), *self.deltas.values()]
+
+
+def encode(rows: Rows, header: dict) -> bytes:
+    parts = [np.ascontiguousarray(column).tobytes() for column in rows.columns()]
+    if rows.texts is not None:
+        parts += [np.asarray(rows.texts.offsets, np.uint64).tobytes(), bytes(rows.texts.blob)]
+    body = b"".join(parts)
+    header = {**header, "rows": len(rows), "mirror": rows.texts is not None, "body_bytes": len(body),
+              "blake2b": hashlib.blake2b(body, digest_size=32).hexdigest()}
+    return MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + body
+
+
+class Unreadable(Exception):
+    """A ledger file that is not whole (or not a ledger file): ignored by the loader."""
+
+
+def decode(data: bytes) -> tuple[dict, Rows]:
+    if not data.startswith(MAGIC):
+        raise Unreadable("it does not start with the ledger file marker")
+    end = data.find(b"\n", len(MAGIC))
+    if end < 0:
+        raise Unreadable("its header is cut short")
+    try:
+        header = json.loads(data[len(MAGIC):end])
+    except ValueError:
+        raise Unreadable("its header is not JSON") from None
+    body = memoryview(data)[end + 1:]
+    if len(body) != header.get("body_bytes") or \
+            hashlib.blake2b(body, digest_size=32).hexdigest() != header.get("blake2b"):
+        raise Unreadable(f"its body has {len(body)} bytes, not the {header.get('body_bytes')} whose "
+                         "checksum the header names (a half-written file)")
+    return header, _rows(body, int(header["rows"]), bool(header.get("mirror")))
+
+
+def _rows(body: memoryview, count: int, mirror: bool) -> Rows:
+    columns, at = [], 0
+    for _, kind in COLUMNS:
+        size = count * np.dtype(kind).itemsize
+        columns.append(np.frombuffer(body[at:at + size], kind).copy())
+        at += size
+    texts = None
+    if mirror:
+        size = (count + 1) * 8
+        offsets = np.frombuffer(body[at:at + size], np.uint64).copy()
+        texts = Texts(bytes(body[at + size:]), offsets)
+    return Rows(*columns, texts=texts)

@@ -1,0 +1,177 @@
+"""The ledger's I/O: load each stream's book at start, write deltas at state releases, compact at the end.
+
+    open_book(stream)   newest readable snapshot + its readable deltas, in order -> StreamBook
+    persist()           every book's log rows not yet written -> one delta file per book (before states)
+    compact()           each book's view -> the next snapshot; then older snapshots and deltas deleted
+    hold_removals(...)  a mirror guard's would-be removals -> a JSONL file the user can read
+
+A dry run opens books read-only (``readonly``): look-ups happen, nothing is written. Blocking store calls
+run in a worker thread; a store failure ends the sync as a SystemFailure naming the step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable
+
+from ..errors import StoreError, SystemFailure
+from ..rejected.objects import Objects
+from . import files
+from .book import DAY, Mark, StreamBook
+from .table import Rows, merge
+
+Warn = Callable[[str], None]
+
+
+@dataclass(slots=True)
+class _Place:
+    """Where one book's files are, which exist, and the names the next writes take."""
+
+    directory: str
+    snapshot: int  # the snapshot the book was loaded from (0: none yet)
+    next_delta: int
+    stale: list[str] = field(default_factory=list)  # files the next snapshot makes obsolete
+
+
+class Keeper:
+    """The ledger files of one sync: one directory per stream under ``prefix`` in ``objects``."""
+
+    def __init__(self, objects: Objects, prefix: str, warn: Warn, *, readonly: bool = False) -> None:
+        self.objects = objects
+        self.prefix = prefix
+        self.warn = warn
+        self.readonly = readonly
+        self.books: list[StreamBook] = []
+        self._places: dict[int, _Place] = {}
+        self._lock = asyncio.Lock()
+
+    async def _io(self, call: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return await asyncio.to_thread(call, *args)
+        except StoreError as exc:
+            raise SystemFailure(f"The sync ledger could not be read or written: {exc}",
+                                internal=exc.step) from None
+
+    def where(self, directory: str) -> str:
+        return f"{self.objects.root}/{self.prefix}{directory}"
+
+    async def open_book(self, label: str, directory: str, generation: int | None, *, mirror: bool,
+                        skip: bool, resend_after_days: float) -> StreamBook:
+        rows, place, last_generation = await self._load(directory, mirror)
+        book = StreamBook(label, rows, generation if generation is not None else last_generation + 1,
+                          mirror=mirror, skip=skip, resend_after=resend_after_days * DAY)
+        self.books.append(book)
+        self._places[id(book)] = place
+        return book
+
+    async def _load(self, directory: str, mirror: bool) -> tuple[Rows, _Place, int]:
+        keys = await self._io(self.objects.list, self.prefix + directory)
+        listing = files.Listing.of([key[len(self.prefix):] for key in keys])
+        rows, snapshot, last_generation = Rows.empty(mirror), 0, 0
+        for seq in sorted(listing.snapshots, reverse=True):
+            found = await self._read(listing.snapshots[seq], mirror)
+            if found is not None:
+                (header, rows), snapshot = found, seq
+                last_generation = int(header.get("generation", 0))
+                break
+        place = _Place(directory, snapshot, 1, stale=listing.all())
+        for (base, number), key in sorted(listing.deltas.items()):
+            if base != snapshot:
+                continue
+            place.next_delta = number + 1
+            found = await self._read(key, mirror)
+            if found is not None:
+                rows = merge(rows, found[1])
+                last_generation = max(last_generation, int(found[0].get("generation", 0)))
+        return rows, place, last_generation
+
+    async def _read(self, key: str, mirror: bool) -> tuple[dict, Rows] | None:
+        data = await self._io(self.objects.get, self.prefix + key)
+        if data is None:
+            return None
+        try:
+            header, rows = files.decode(data)
+        except files.Unreadable as exc:
+            self.warn(f"Ignored ledger file {self.objects.root}/{self.prefix}{key}: {exc}. The deliveries it "
+                      "listed are forgotten and will be sent again.")
+            return None
+        if (rows.texts is not None) != mirror:
+            self.warn(f"Ignored ledger file {key}: it was written for a stream in another mode.")
+            return None
+        return header, rows
+
+    async def persist(self) -> None:
+        """Every book's unwritten log rows, as one delta file per book; returns when they are durable."""
+        if self.readonly:
+            return
+        async with self._lock:
+            for book in self.books:
+                end = len(book.log)
+                if end == book.log.persisted:
+                    continue
+                place = self._places[id(book)]
+                name = files.delta_name(place.snapshot, place.next_delta)
+                body = files.encode(book.log.rows(book.log.persisted, end),
+                                    {"kind": "delta", "stream": book.label, "generation": book.generation,
+                                     "written_at": _now()})
+                await self._io(self.objects.put, self.prefix + place.directory + name, body)
+                place.next_delta += 1
+                place.stale.append(place.directory + name)
+                book.log.persisted = end
+
+    async def write_ahead(self, marks: Iterable[Mark]) -> None:
+        """A mirror's new members, written to the ledger as MAYBE (durably) before they are sent."""
+        found: dict[StreamBook, list[Mark]] = {}
+        for mark in marks:
+            if mark.book.mirror:
+                found.setdefault(mark.book, []).append(mark)
+        if found and any([book.intend(group) for book, group in found.items()]):
+            await self.persist()
+
+    async def compact(self) -> None:
+        """Each book's view becomes the next snapshot; the files it replaces are deleted afterwards (a
+        crash in between leaves deltas of the older snapshot, which loading ignores)."""
+        if self.readonly:
+            return
+        async with self._lock:
+            for book in self.books:
+                place = self._places[id(book)]
+                name = files.snapshot_name(place.snapshot + 1)
+                body = files.encode(book.view(), {"kind": "snapshot", "stream": book.label,
+                                                  "generation": book.generation, "written_at": _now()})
+                await self._io(self.objects.put, self.prefix + place.directory + name, body)
+                written = place.directory + name
+                await self._io(self.objects.delete, [self.prefix + key for key in place.stale if key != written])
+                place.snapshot, place.next_delta, place.stale = place.snapshot + 1, 1, [written]
+
+    async def hold_removals(self, book: StreamBook, lines: list[bytes]) -> str:
+        """The removals a guard held back, one JSON line each; returns where the file is."""
+        place = self._places[id(book)]
+        name = f"{place.directory}removals-held-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.jsonl"
+        await self._io(self.objects.put, self.prefix + name, b"".join(line + b"\n" for line in lines))
+        return f"{self.objects.root}/{self.prefix}{name}"
+
+    async def allowance(self, book: StreamBook) -> int:
+        """Removals ``ledger allow-removals`` permits for this stream's next sync (0: none)."""
+        key = self.prefix + self._places[id(book)].directory + ALLOW
+        data = await self._io(self.objects.get, key)
+        try:
+            return int(json.loads(data)["removals"]) if data else 0
+        except (ValueError, KeyError, TypeError):
+            self.warn(f"Ignored {self.objects.root}/{key}: not an allowance written by `ledger allow-removals`.")
+            return 0
+
+    async def use_allowance(self, book: StreamBook) -> None:
+        if not self.readonly:
+            await self._io(self.objects.delete, [self.prefix + self._places[id(book)].directory + ALLOW])
+
+
+ALLOW = "allow-removals.json"
+
+
+def _now() -> str:
+    return datetime.fromtimestamp(time.time(), timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,145 @@
+"""One stream's sync ledger in memory: what was last delivered, per key, and this sync's log of outcomes.
+
+    base (sorted by key hash, one row a key)          log (this sync, in the order outcomes happened)
+    key u64 | print u64 | gen u32 | sent u32 | flag u8    same columns, appended as Customer.io answers
+
+    key    64-bit BLAKE2b of the key text (``person:email:a@b.co``; for a mirror, the removal op itself)
+    print  64-bit BLAKE2b of exactly what was sent (an identify without its ``timestamp``)
+    gen    the generation in which the key was last seen; sent: unix seconds of the last send
+    flag   MEMBER (Customer.io accepted it), MAYBE (sent or being removed, not confirmed: a mirror's
+           write-ahead intent), GONE (a removal Customer.io accepted)
+
+Mirror streams also keep each key's text (``texts``: one bytes blob + offsets), from which the removal
+op is rebuilt. ``merged()`` folds the log into the base (the last outcome of a key wins, GONE drops the
+key): the next snapshot. Numpy arrays: 25 bytes a key in the base, 25 more for a key in the log
+(figures: docs/performance.md "Ledger").
+"""
+
+from __future__ import annotations
+
+import hashlib
+from array import array
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MEMBER, MAYBE, GONE = 1, 2, 3
+COLUMNS = (("keys", np.uint64), ("prints", np.uint64), ("gens", np.uint32), ("sent", np.uint32),
+           ("flags", np.uint8))
+_ARRAY_CODES = {"keys": "Q", "prints": "Q", "gens": "I", "sent": "I", "flags": "B"}
+
+
+def digest(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+def fingerprint(body: bytes) -> int:
+    """The print of an op body, without the ``timestamp`` the connector adds at build time (last key)."""
+    cut = body.rfind(b',"timestamp":')
+    if cut > 0 and body.endswith(b"}") and body[cut + 13:-1].isdigit():
+        body = body[:cut]
+    return digest(body)
+
+
+@dataclass(slots=True)
+class Texts:
+    """Key texts of a mirror stream, in row order: ``blob[offsets[i]:offsets[i + 1]]``."""
+
+    blob: bytes | bytearray = b""
+    offsets: np.ndarray | array = field(default_factory=lambda: np.zeros(1, np.uint64))
+
+    def at(self, index: int) -> bytes:
+        return bytes(self.blob[int(self.offsets[index]):int(self.offsets[index + 1])])
+
+
+@dataclass(slots=True)
+class Rows:
+    """Columns of equal length (numpy arrays), sorted by key unless said otherwise."""
+
+    keys: np.ndarray
+    prints: np.ndarray
+    gens: np.ndarray
+    sent: np.ndarray
+    flags: np.ndarray
+    texts: Texts | None = None
+
+    @classmethod
+    def empty(cls, mirror: bool) -> "Rows":
+        return cls(*(np.zeros(0, kind) for _, kind in COLUMNS), texts=Texts() if mirror else None)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def columns(self) -> list[np.ndarray]:
+        return [self.keys, self.prints, self.gens, self.sent, self.flags]
+
+
+class Log:
+    """This sync's outcomes, appended in order; ``persisted`` rows of it are already in a delta file."""
+
+    def __init__(self, mirror: bool) -> None:
+        self.columns = {name: array(code) for name, code in _ARRAY_CODES.items()}
+        self.blob = bytearray() if mirror else None
+        self.offsets = array("Q", [0]) if mirror else None
+        self.persisted = 0
+
+    def __len__(self) -> int:
+        return len(self.columns["keys"])
+
+    def append(self, key: int, print_: int, gen: int, sent: int, flag: int, text: bytes | None) -> None:
+        c = self.columns
+        c["keys"].append(key)
+        c["prints"].append(print_)
+        c["gens"].append(gen)
+        c["sent"].append(sent)
+        c["flags"].append(flag)
+        if self.blob is not None:
+            self.blob += text or b""
+            self.offsets.append(len(self.blob))  # type: ignore[union-attr]
+
+    def rows(self, start: int = 0, end: int | None = None) -> Rows:
+        """Rows ``start:end`` as numpy columns (log order, not sorted)."""
+        end = len(self) if end is None else end
+        cols = [np.frombuffer(self.columns[name], kind)[start:end].copy() if len(self) else np.zeros(0, kind)
+                for name, kind in COLUMNS]
+        texts = None
+        if self.blob is not None:
+            offsets = np.frombuffer(self.offsets, np.uint64)[start:end + 1]  # type: ignore[arg-type]
+            low = int(offsets[0])
+            texts = Texts(bytes(self.blob[low:int(offsets[-1])]), offsets - np.uint64(low))
+        return Rows(*cols, texts=texts)
+
+
+def take(rows: Rows, pick: np.ndarray) -> Rows:
+    """Rows ``pick`` (indices) of ``rows``, texts included."""
+    taken = Rows(*(column[pick] for column in rows.columns()))
+    if rows.texts is not None:
+        blob, offsets = memoryview(bytes(rows.texts.blob)), np.asarray(rows.texts.offsets, np.uint64)
+        starts, ends = offsets[:-1][pick].tolist(), offsets[1:][pick].tolist()
+        new_offsets = np.zeros(len(pick) + 1, np.uint64)
+        np.cumsum(offsets[1:][pick] - offsets[:-1][pick], out=new_offsets[1:])
+        taken.texts = Texts(b"".join([blob[s:e] for s, e in zip(starts, ends)]), new_offsets)
+    return taken
+
+
+def concat(first: Rows, second: Rows) -> Rows:
+    rows = Rows(*(np.concatenate((a, b)) for a, b in zip(first.columns(), second.columns())))
+    if first.texts is not None and second.texts is not None:
+        shift = np.uint64(len(first.texts.blob))
+        offsets = np.concatenate((np.asarray(first.texts.offsets, np.uint64)[:-1],
+                                  np.asarray(second.texts.offsets, np.uint64) + shift))
+        rows.texts = Texts(bytes(first.texts.blob) + bytes(second.texts.blob), offsets)
+    return rows
+
+
+def merge(base: Rows, later: Rows) -> Rows:
+    """``base`` with ``later``'s rows applied in order (the last row of a key wins; GONE removes it)."""
+    if not len(later):
+        return base
+    rows = concat(base, later)
+    order = np.argsort(rows.keys, kind="stable")
+    keys = rows.keys[order]
+    last = np.ones(len(keys), bool)
+    last[:-1] = keys[1:] != keys[:-1]
+    pick = order[last]
+    return take(rows, pick[rows.flags[pick] != GONE])

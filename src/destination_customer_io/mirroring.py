@@ -1,0 +1,152 @@
+"""Mirror mode's decision at the end of the input: which removals to send, or why none.
+
+    per overwrite stream of segment_membership / relationship, once every op of the input is answered:
+      known complete?   a STREAM_STATUS COMPLETE for it (or no statuses at all and
+                        ``mirror_without_stream_status``); INCOMPLETE, a stopped or failed sync: nothing
+      removals          the ledger's rows of earlier generations that this sync did not deliver
+      guard             more than ``max_mirror_removal_percent`` of the previous members and more than
+                        100: nothing removed, the list written to the store, a config_error at the end
+                        (``ledger allow-removals`` lets the next sync remove up to that many, once)
+
+The pipeline sends the removals this returns through its lanes like any op (batching, retries,
+refusals); ``ledger/book.py`` records each acknowledged one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+import msgspec
+
+from .batching import Batcher
+from .catalog import Stream
+from .checkpoints import Epoch
+from .errors import ConfigurationError
+from .ledger.book import Mark, StreamBook
+from .ledger.keeper import Keeper
+from .ledger.table import GONE, Rows
+
+GUARD_FLOOR = 100  # removals at or below this count never trip the guard
+
+
+@dataclass(slots=True)
+class Plan:
+    stream: Stream
+    book: StreamBook
+    rows: Rows
+
+
+class MirrorJudge:
+    """Decides each mirror stream's removals; ``held`` collects the guard's config_error messages."""
+
+    def __init__(self, keeper: Keeper, *, without_status: bool, max_percent: float,
+                 log: Callable[[str, str], None]) -> None:
+        self.keeper = keeper
+        self.without_status = without_status
+        self.max_percent = max_percent
+        self.log = log
+        self.held: list[str] = []
+
+    def complete(self, stream: Stream, statuses: dict) -> str | None:
+        """None when the stream's input is known complete, else why removals are skipped."""
+        status = statuses.get((stream.namespace, stream.name))
+        if status == "COMPLETE":
+            return None
+        if status is not None:
+            return f"its stream status is {status}, so the input may be partial"
+        if statuses:
+            return "the input carried stream statuses but none COMPLETE for it"
+        if self.without_status:
+            return None
+        return ("the input carried no stream status (PyAirbyte, scripts), so it is not known to be "
+                "complete; set mirror_without_stream_status: true to remove anyway")
+
+    async def plans(self, streams: dict, statuses: dict, *, halted: str | None) -> list[Plan]:
+        found = []
+        for stream in streams.values():
+            book = stream.book
+            if book is None or not book.mirror:
+                continue
+            why = halted or self.complete(stream, statuses)
+            if why is not None:
+                book.removal_note = f"no removals: {why}"
+                self.log(f"Stream {stream.label} (mirror): nothing removed: {why}.", "WARN")
+                continue
+            plan = await self._judge(stream, book)
+            if plan is not None:
+                found.append(plan)
+        return found
+
+    async def _judge(self, stream: Stream, book: StreamBook) -> Plan | None:
+        rows = book.removals()
+        count, previous = len(rows), book.previous_members
+        if not count:
+            book.removal_note = "nothing to remove"
+            return None
+        limit = previous * self.max_percent / 100
+        if count > GUARD_FLOOR and count > limit:
+            allowed = await self.keeper.allowance(book)
+            if allowed < count:
+                await self._hold(stream, book, rows, limit)
+                return None
+            await self.keeper.use_allowance(book)
+            self.log(f"Stream {stream.label} (mirror): {count} removals allowed once by `ledger "
+                     f"allow-removals` ({allowed}).", "INFO")
+        book.removal_note = f"{count} removals sent of {previous} previous members"
+        return Plan(stream, book, rows)
+
+    async def _hold(self, stream: Stream, book: StreamBook, rows: Rows, limit: float) -> None:
+        where = await self.keeper.hold_removals(book, removal_lines(stream, rows))
+        count, previous = len(rows), book.previous_members
+        book.removal_note = f"{count} removals held back by the guard"
+        self.held.append(
+            f"Stream `{stream.label}` (mirror) would remove {count} of its {previous} previous members, more "
+            f"than max_mirror_removal_percent ({self.max_percent:g}%: {limit:.0f}); nothing was removed. "
+            f"The list is at {where}. If it is right, allow it once with `destination-customer-io ledger "
+            f"--config <config.json> allow-removals --stream {stream.label} --count {count}` (or raise "
+            "max_mirror_removal_percent), then sync again.")
+
+    def failure(self) -> ConfigurationError | None:
+        return ConfigurationError(" ".join(self.held)) if self.held else None
+
+
+def removal_lines(stream: Stream, rows: Rows) -> list[bytes]:
+    """One JSON line per removal: the stream, and the op that would be sent (path and body)."""
+    lines = []
+    for index in range(len(rows)):
+        op = stream.operation.removal_op(rows.texts.at(index))  # type: ignore[union-attr]
+        lines.append(msgspec.json.encode({"stream": stream.label, "path": op.route or "/api/v2/batch",
+                                          "op": msgspec.Raw(op.body)}))
+    return lines
+
+
+def removal_record_line(stream: Stream, op_body: bytes, route: str | None) -> bytes:
+    """A RECORD line standing for one removal, so a refused removal is stored like a rejected record."""
+    return msgspec.json.encode({"type": "RECORD", "record": {
+        "stream": stream.name, "namespace": stream.namespace, "emitted_at": 0,
+        "data": {"_mirror_removal": msgspec.Raw(op_body), "_path": route or "/api/v2/batch"}}})
+
+
+async def queue_removals(judge: MirrorJudge, keeper: Keeper, streams: dict, statuses: dict, halted: str | None,
+                         epoch: Epoch, batcher: Batcher, wait_for_room: Callable[[], Awaitable[Any]]) -> int:
+    """The removals ``judge`` allows, written ahead in the ledger (their rows become MAYBE, durably),
+    then added to the lanes under ``epoch`` (no state counts it). Returns how many were queued."""
+    plans = await judge.plans(streams, statuses, halted=halted)
+    for plan in plans:
+        plan.book.intend_removals(plan.rows)
+    await keeper.persist()
+    queued = 0
+    for plan in plans:
+        rows, texts = plan.rows, plan.rows.texts
+        assert texts is not None
+        for index in range(len(rows)):
+            text = texts.at(index)
+            op = plan.stream.operation.removal_op(text)
+            op.mark = Mark(plan.book, int(rows.keys[index]), int(rows.prints[index]), text, GONE)
+            epoch.pending += 1
+            line = removal_record_line(plan.stream, op.body, op.route)
+            (batcher.add if op.route is None else batcher.add_id)(op, line, epoch)
+            queued += 1
+            await wait_for_room()
+    return queued

@@ -1,0 +1,147 @@
+"""Whole objects in the configured store, by key: what the sync ledger and dry runs keep beside the
+rejected records.
+
+    objects = open_objects(config.object_storage_config)     # None for storage_type None
+    objects.put("…/delta-00000003.ldg", body); objects.get(key); objects.list(prefix); objects.delete(keys)
+
+S3: keys live under ``bucket_path`` in the bucket (one PutObject / GetObject / ListObjectsV2 / DeleteObjects
+each). Local: files under ``destination_path`` (written durably: temp file, fsync, rename). Blocking:
+callers run these in a worker thread. Every failure is a :class:`StoreError` naming the step.
+"""
+
+from __future__ import annotations
+
+import errno
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..config import LocalStorage, S3Storage, StorageConfig
+from .base import StoreError
+from .local import write_durably
+
+
+class Objects(Protocol):
+    root: str  # where the keys live, for messages: s3://bucket/path or a directory
+
+    def put(self, key: str, body: bytes) -> None: ...
+
+    def get(self, key: str) -> bytes | None: ...  # None: no such object
+
+    def list(self, prefix: str) -> list[str]: ...  # keys under prefix, sorted
+
+    def delete(self, keys: list[str]) -> None: ...
+
+
+def open_objects(storage: StorageConfig) -> Objects | None:
+    if isinstance(storage, S3Storage):
+        return S3Objects(storage)
+    if isinstance(storage, LocalStorage):
+        return LocalObjects(storage.destination_path)
+    return None
+
+
+class LocalObjects:
+    def __init__(self, directory: str) -> None:
+        self._root = Path(directory)
+        self.root = str(self._root)
+
+    def _path(self, key: str) -> Path:
+        path = self._root / key
+        if not path.resolve().is_relative_to(self._root.resolve()):
+            raise StoreError(f"Key {key!r} leaves {self._root}", step="ResolvePath", target=self.root)
+        return path
+
+    def put(self, key: str, body: bytes) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_durably(path, body)
+        except OSError as exc:
+            raise self._error(exc, "WriteFile", key) from None
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise self._error(exc, "ReadFile", key) from None
+
+    def list(self, prefix: str) -> list[str]:
+        base = self._path(prefix) if prefix else self._root
+        directory = base if prefix.endswith("/") or not prefix else base.parent
+        if not directory.is_dir():
+            return []
+        found = []
+        for path in directory.rglob("*"):
+            key = path.relative_to(self._root).as_posix()
+            if path.is_file() and key.startswith(prefix) and not path.name.startswith("."):
+                found.append(key)
+        return sorted(found)
+
+    def delete(self, keys: list[str]) -> None:
+        for key in keys:
+            try:
+                self._path(key).unlink(missing_ok=True)
+            except OSError as exc:
+                raise self._error(exc, "DeleteFile", key) from None
+
+    def _error(self, exc: OSError, step: str, key: str) -> StoreError:
+        code = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+        return StoreError(f"Directory '{self._root}': {step} failed for {key}: {code}: {exc.strerror or exc}",
+                          step=step, target=self.root, code=code)
+
+
+class S3Objects:
+    def __init__(self, cfg: S3Storage) -> None:
+        from .aws import S3Access, Timeouts
+
+        self._access = S3Access(cfg, Timeouts(max_attempts=5, connect_timeout=10.0, read_timeout=60.0))
+        self._prefix = cfg.bucket_path.strip("/")
+        self.root = f"s3://{cfg.s3_bucket_name}/{self._prefix}".rstrip("/")
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def _key(self, key: str) -> str:
+        return f"{self._prefix}/{key}" if self._prefix else key
+
+    def _call(self, step: str, call: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        with self._lock:
+            if self._client is None:
+                self._client = self._access.client()
+            client = self._client
+        try:
+            return call(client)
+        except ClientError as exc:
+            if step == "GetObject" and exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise self._access.error(exc, step=step) from None
+        except BotoCoreError as exc:
+            raise self._access.error(exc, step=step) from None
+
+    def put(self, key: str, body: bytes) -> None:
+        self._call("PutObject", lambda c: c.put_object(Bucket=self._access.bucket, Key=self._key(key), Body=body))
+
+    def get(self, key: str) -> bytes | None:
+        answer = self._call("GetObject", lambda c: c.get_object(Bucket=self._access.bucket, Key=self._key(key)))
+        return None if answer is None else answer["Body"].read()
+
+    def list(self, prefix: str) -> list[str]:
+        def pages(client: Any) -> list[str]:
+            found = []
+            for page in client.get_paginator("list_objects_v2").paginate(
+                    Bucket=self._access.bucket, Prefix=self._key(prefix)):
+                found += [item["Key"] for item in page.get("Contents", [])]
+            return found
+        cut = len(self._prefix) + 1 if self._prefix else 0
+        return sorted(key[cut:] for key in self._call("ListObjectsV2", pages))
+
+    def delete(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):
+            chunk = [{"Key": self._key(key)} for key in keys[start:start + 1000]]
+            self._call("DeleteObjects", lambda c: c.delete_objects(
+                Bucket=self._access.bucket, Delete={"Objects": chunk, "Quiet": True}))
+
