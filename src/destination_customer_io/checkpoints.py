@@ -140,13 +140,15 @@ class Checkpoints:
     durable (the pipeline adds to it as it stores them)."""
 
     def __init__(self, streams: dict[StreamKey, Stream], store: RejectedStore, out: Output,
-                 flush_interval: float, before_release: Callable[[], Awaitable[None]] | None = None) -> None:
+                 flush_interval: float, before_release: Callable[[], Awaitable[None]] | None = None,
+                 emit_states: bool = True) -> None:
         self.streams = streams
         self.store = store
         self.out = out
         self.flush_interval = flush_interval
         # Makes what the states will vouch for durable elsewhere too (the sync ledger's deltas).
         self.before_release = before_release
+        self.emit_states = emit_states  # False in a dry run: epochs are settled, their states withheld
         self.epochs: deque[Epoch] = deque([Epoch()])
         self.wake = asyncio.Event()
         self.input_done = asyncio.Event()
@@ -240,7 +242,8 @@ class Checkpoints:
             assert epoch.state is not None and epoch.counted is not None
             self._tally.add(epoch.reads, epoch.rejects)
             accepted, rejected = self._tally.take(epoch.counted)
-            self.out.emit(protocol.state_message(epoch.state, accepted, rejected))
+            if self.emit_states:
+                self.out.emit(protocol.state_message(epoch.state, accepted, rejected))
         return len(ready)
 
     async def _flush_store(self) -> None:

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 import aiohttp
 
 from .catalog import Stream, resolve_streams
-from .config import Config, NoStorage
+from .config import Config, NoStorage, S3Storage
 from .errors import ConfigurationError, StoreError, TransientFailure, store_failure
 from .output import Output
 from .stdin import read_line_chunks
@@ -84,6 +84,7 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
     from .track import TrackClient
 
     streams = resolve_streams(config, catalog)
+    ledgered_streams(config, streams)  # storage None with a ledger feature: refused before any request
     sync_id = next((s.sync_id for s in streams.values() if s.sync_id is not None), None)
     # SIGTERM (the platform cancelling, `docker stop`): stop reading, deliver what was read. Installed
     # first and never removed (closing the loop does that), so no moment of the sync dies silently.
@@ -95,6 +96,9 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
     if store_problem:
         raise ConfigurationError(f"The rejected-records storage cannot be written; nothing was sent. "
                                  f"{store_problem}")
+    if config.dry_run:
+        await _dry_write(config, streams, source, out, sigterm, sync_id)
+        return
     connector = aiohttp.TCPConnector(limit=config.lanes + 2, ttl_dns_cache=300)
     async with aiohttp.ClientSession(connector=connector) as session:
         client = TrackClient(config, session)
@@ -115,10 +119,53 @@ def _open_store(config: Config, sync_id: int | None) -> Any:
         raise ConfigurationError(f"The rejected-record storage is misconfigured: {exc}") from None
 
 
-async def open_ledger(config: Config, streams: dict[tuple[str | None, str], Stream], out: Output) -> Any:
+async def _dry_write(config: Config, streams: dict[tuple[str | None, str], Stream], source: BinaryIO,
+                     out: Output, sigterm: _GracefulStop, sync_id: int | None) -> None:
+    """``dry_run``: no request to Customer.io; the ops, the would-be rejections and a summary go to a
+    dry-run folder of the store (dryrun.py). The ledger is read, never written."""
+    import msgspec
+
+    from .dryrun import DryRun, DryRunClient
+    from .rejected.objects import open_objects
+
+    objects = open_objects(config.object_storage_config)
+    if objects is None:
+        raise ConfigurationError("dry_run writes the ops it would send to object storage, but "
+                                 "object_storage_config is None: configure S3 or Local storage.")
+    dry = DryRun(objects, streams)
+    storage = config.object_storage_config
+    if isinstance(storage, S3Storage):
+        storage = msgspec.structs.replace(storage, bucket_path=f"{storage.bucket_path.rstrip('/')}/{dry.prefix}rejected")
+    else:
+        storage = msgspec.structs.replace(storage, destination_path=f"{storage.destination_path}/{dry.prefix}rejected")
+    store = _open_store(msgspec.structs.replace(config, object_storage_config=storage), sync_id)
+    out.log(f"Dry run: nothing is sent to Customer.io and no state is emitted; the ops go to {dry.where}.")
+    ledger = await open_ledger(config, streams, out, dry=dry)
+    await _write(config, streams, DryRunClient(), store, source, out, sigterm, ledger, dry=dry)
+    found = await dry.finish(ledger[1].held if ledger[1] is not None else [])
+    totals = {key: sum(s[key] for s in found["streams"].values()) for key in ("would_send", "would_remove")}
+    out.log(f"Dry run summary: {totals['would_send']} ops would be sent, {totals['would_remove']} mirror removals; "
+            f"ops and summary.json at {dry.where}.")
+
+
+def ledgered_streams(config: Config, streams: dict[tuple[str | None, str], Stream]) -> list[Stream]:
+    """The streams that keep a sync ledger; refused up front (before any request) without storage."""
+    needing = [s for s in streams.values() if s.mirror or s.skips_unchanged]
+    if needing and isinstance(config.object_storage_config, NoStorage):
+        stream = needing[0]
+        feature = "mirror mode (overwrite)" if stream.mirror else "skip_unchanged"
+        raise ConfigurationError(
+            f"Stream `{stream.label}` uses {feature}, which keeps a sync ledger in object storage, but "
+            "object_storage_config is None: configure S3 or Local storage (the ledger lives beside the "
+            "rejected records), or turn the feature off.")
+    return needing
+
+
+async def open_ledger(config: Config, streams: dict[tuple[str | None, str], Stream], out: Output,
+                      dry: Any = None) -> Any:
     """The sync ledger (keeper, mirror judge) when a stream needs it, its books loaded; else (None, None).
     Needs object storage: with storage_type None a stream asking for it is a config error."""
-    needing = [s for s in streams.values() if s.mirror or s.skips_unchanged]
+    needing = ledgered_streams(config, streams)
     if not needing:
         return None, None
     from .ledger import files
@@ -127,13 +174,7 @@ async def open_ledger(config: Config, streams: dict[tuple[str | None, str], Stre
     from .rejected.objects import open_objects
 
     objects = open_objects(config.object_storage_config)
-    if objects is None:
-        stream = needing[0]
-        feature = "mirror mode (overwrite)" if stream.mirror else "skip_unchanged"
-        raise ConfigurationError(
-            f"Stream `{stream.label}` uses {feature}, which keeps a sync ledger in object storage, but "
-            "object_storage_config is None: configure S3 or Local storage (the ledger lives beside the "
-            "rejected records), or turn the feature off.")
+    assert objects is not None  # ledgered_streams refused storage None
     keeper = Keeper(objects, files.scope_prefix(config.credentials.siteId, config.ledger_scope),
                     lambda text: out.log(text, "WARN"), readonly=config.dry_run)
     for stream in needing:
@@ -148,12 +189,13 @@ async def open_ledger(config: Config, streams: dict[tuple[str | None, str], Stre
     judge = None
     if any(stream.mirror for stream in needing):
         judge = MirrorJudge(keeper, without_status=config.mirror_without_stream_status,
-                            max_percent=config.max_mirror_removal_percent, log=out.log)
+                            max_percent=config.max_mirror_removal_percent, log=out.log, dry=dry)
     return keeper, judge
 
 
 async def _write(config: Config, streams: dict[tuple[str | None, str], Stream], client: Any, store: Any,
-                 source: BinaryIO, out: Output, sigterm: _GracefulStop, ledger: Any = (None, None)) -> None:
+                 source: BinaryIO, out: Output, sigterm: _GracefulStop, ledger: Any = (None, None),
+                 dry: Any = None) -> None:
     """The sync itself, once the store is open: the pipeline, the store's close, the summaries."""
     from .pipeline import Pipeline
 
@@ -170,6 +212,7 @@ async def _write(config: Config, streams: dict[tuple[str | None, str], Stream], 
         max_rejected_percent=config.max_rejected_percent,
         keeper=ledger[0],
         mirror=ledger[1],
+        dry=dry,
     )
     started = time.monotonic()
     sigterm.attach(pipeline)

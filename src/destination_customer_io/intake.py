@@ -42,6 +42,12 @@ def _count_records(counts: Counts, epoch: Epoch, read: int, unchanged: int = 0) 
     epoch.pending += read - unchanged
 
 
+def _skipped(book: Any, operation: Any, op: Any) -> bool:
+    """Marks ``op`` for the stream's ledger; True when skip_unchanged finds it delivered as it is."""
+    mark = op.mark = book.mark(operation, op)
+    return book.skip and book.unchanged(mark)
+
+
 class Intake:
     """Reads chunks for one sync; ``statuses`` keeps the last stream status per stream."""
 
@@ -96,11 +102,9 @@ class Intake:
             if type(op) is Rejection:
                 rejections.append((record, epoch, op, stream))
                 continue
-            if stream.book is not None:
-                mark = op.mark = stream.book.mark(stream.operation, op)
-                if stream.book.skip and stream.book.unchanged(mark):
-                    unchanged += 1
-                    continue
+            if stream.book is not None and _skipped(stream.book, stream.operation, op):
+                unchanged += 1
+                continue
             if op.changes:
                 stream.changed.update(change.get("change", "CHANGED") for change in op.changes)
             if len(op.body) > largest_op:  # only with a tiny batch_max_bytes

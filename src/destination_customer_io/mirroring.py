@@ -41,8 +41,9 @@ class MirrorJudge:
     """Decides each mirror stream's removals; ``held`` collects the guard's config_error messages."""
 
     def __init__(self, keeper: Keeper, *, without_status: bool, max_percent: float,
-                 log: Callable[[str, str], None]) -> None:
+                 log: Callable[[str, str], None], dry: Any = None) -> None:
         self.keeper = keeper
+        self.dry = dry  # a dry run (dryrun.DryRun): held removals are previewed there, no error
         self.without_status = without_status
         self.max_percent = max_percent
         self.log = log
@@ -97,7 +98,8 @@ class MirrorJudge:
         return Plan(stream, book, rows)
 
     async def _hold(self, stream: Stream, book: StreamBook, rows: Rows, limit: float) -> None:
-        where = await self.keeper.hold_removals(book, removal_lines(stream, rows))
+        lines = removal_lines(stream, rows)
+        where = await (self.dry.hold(stream, lines) if self.dry is not None else self.keeper.hold_removals(book, lines))
         count, previous = len(rows), book.previous_members
         book.removal_note = f"{count} removals held back by the guard"
         self.held.append(
@@ -108,6 +110,8 @@ class MirrorJudge:
             "max_mirror_removal_percent), then sync again.")
 
     def failure(self) -> ConfigurationError | None:
+        if self.dry is not None:  # a dry run previews the guard: its summary says what it would hold
+            return None
         return ConfigurationError(" ".join(self.held)) if self.held else None
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from typing import AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator
 
 from . import guards, protocol
 from .answers import BatchResult, refusals
@@ -34,6 +34,9 @@ from .rejected.base import RejectedStore
 from .intake import Intake
 from .ledger.keeper import Keeper
 from .mirroring import MirrorJudge, queue_removals
+
+if TYPE_CHECKING:
+    from .dryrun import DryRun
 from .rejections import rejected_record
 from .summary import Counts, progress_line
 from .track import TrackClient
@@ -76,6 +79,7 @@ class Pipeline:
         max_rejected_percent: float | None = None,
         keeper: Keeper | None = None,
         mirror: MirrorJudge | None = None,
+        dry: DryRun | None = None,
     ) -> None:
         self.streams = streams
         self.client = client
@@ -92,8 +96,10 @@ class Pipeline:
         self._keeper = keeper  # the sync ledger's files, when a stream keeps a ledger
         self._mirror = mirror
         self._removing: Epoch | None = None  # the epoch of mirror removals, once they are queued
+        self._dry = dry  # a dry run: batches go to it instead of Customer.io, and no state is emitted
         self._checkpoints = Checkpoints(streams, store, output, flush_interval,
-                                        before_release=keeper.persist if keeper is not None else None)
+                                        before_release=keeper.persist if keeper is not None else None,
+                                        emit_states=dry is None)
         self._guard = guards.RejectionGuard(streams, output.log, max_rejected_percent)
         self._room = asyncio.Event()
         self._failure: BaseException | None = None
@@ -232,6 +238,9 @@ class Pipeline:
 
     async def _deliver(self, batch: Batch) -> None:
         """Send the batch (halved while Customer.io's answer names no op) and store what it refused."""
+        if self._dry is not None:
+            await self._dry.take(batch, removal=self._removing is not None and self._removing in batch.epochs)
+            return
         async def send(indices: list[int] | range) -> BatchResult:
             self.counts.batches += 1
             self.counts.ops_sent += len(indices)

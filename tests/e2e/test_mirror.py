@@ -80,3 +80,96 @@ def test_a_second_generation_removes_who_left_and_only_them(emu: EmulatorProcess
                                            ("remove_customers", [EMAILS[1]])]
     assert [s["destinationStats"] for s in second.states] == [{"recordCount": 3.0}]
     assert any("1 mirror removal applied" in line for line in second.logs)
+
+
+def test_no_removal_without_a_complete_status(emu: EmulatorProcess, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    people(emu, tmp_path, EMAILS)
+    assert mirror(emu, tmp_path, store, EMAILS[:4], 1).returncode == 0
+    before = len(segment_calls(emu))
+    # INCOMPLETE: the source failed part-way; nothing may be removed
+    lines = [record_line("vips", {"person_email": EMAILS[0], "segment_id": 7}), state_line("vips", 2),
+             status_line("vips", "INCOMPLETE")]
+    run = run_connector(tmp_path, "write", config(emu, store), {"streams": [members_stream("vips", 2)]}, lines)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert segment_calls(emu)[before:] == [("add_customers", [EMAILS[0]])]
+    assert any("nothing removed: its stream status is INCOMPLETE" in line for line in run.logs)
+    # no stream status at all (PyAirbyte, scripts): nothing removed, and a warning says how to allow it
+    run = mirror(emu, tmp_path, store, EMAILS[:1], 3, statuses=False)
+    assert run.returncode == 0
+    assert segment_calls(emu)[before + 1:] == [("add_customers", [EMAILS[0]])]
+    assert any("set mirror_without_stream_status: true" in line for line in run.logs)
+    assert segment(emu) == EMAILS[:4]
+    # ... which removes once the user says the input is complete
+    run = mirror(emu, tmp_path, store, EMAILS[:1], 4, statuses=False, mirror_without_stream_status=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert segment_calls(emu)[before + 2:] == [("add_customers", [EMAILS[0]]),
+                                               ("remove_customers", EMAILS[1:4])]
+    assert segment(emu) == EMAILS[:1]
+
+
+def test_mirror_needs_object_storage(emu: EmulatorProcess, tmp_path: Path) -> None:
+    lines = [record_line("vips", {"person_email": EMAILS[0], "segment_id": 7}), state_line("vips", 1)]
+    run = run_connector(tmp_path, "write", base_config(emu.url, SITE, KEY), {"streams": [members_stream()]}, lines)
+    assert run.returncode == 1 and run.states == []
+    assert [e["failure_type"] for e in run.errors] == ["config_error"]
+    assert "object_storage_config is None" in run.errors[0]["message"]
+    assert emu.client.requests(site_id=SITE) == []
+
+
+def relationships(emu: EmulatorProcess) -> list[tuple[str, str]]:
+    return sorted((r["email"], r["object_id"]) for r in emu.client.relationships(site_id=SITE))
+
+
+def test_relationships_follow_the_stream(emu: EmulatorProcess, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    people(emu, tmp_path, EMAILS)
+
+    def sync(pairs: list[tuple[str, str]], generation: int) -> Run:
+        lines = [record_line("links", {"person_email": e, "object_type_id": "1", "object_id": o, "role": "admin"})
+                 for e, o in pairs] + [state_line("links", generation), status_line("links")]
+        catalog = {"streams": [members_stream("links", generation, "relationship")]}
+        return run_connector(tmp_path, "write", config(emu, store), catalog, lines)
+
+    assert sync([(EMAILS[0], "acme"), (EMAILS[1], "acme"), (EMAILS[1], "globex")], 1).returncode == 0
+    before = len(emu.client.requests(site_id=SITE))
+    run = sync([(EMAILS[0], "acme"), (EMAILS[1], "globex")], 2)
+    assert run.returncode == 0, run.stdout + run.stderr
+    bodies = [op for r in emu.client.requests(site_id=SITE)[before:] for op in (r["body"] or {}).get("batch", [])]
+    removals = [op for op in bodies if op["action"] == "delete_relationships"]
+    assert removals == [{"type": "person", "action": "delete_relationships", "identifiers": {"email": EMAILS[1]},
+                         "cio_relationships": [{"identifiers": {"object_type_id": "1", "object_id": "acme"}}]}]
+    assert len(bodies) == 3
+    assert relationships(emu) == [(EMAILS[0], "acme"), (EMAILS[1], "globex")]
+
+
+def test_a_dry_run_previews_removals_and_the_guard(emu: EmulatorProcess, tmp_path: Path) -> None:
+    many = [f"m{i}@example.com" for i in range(120)]
+    store = tmp_path / "store"
+    people(emu, tmp_path, many)
+    # preview of a first mirror: every member would be added, nothing removed
+    run = mirror(emu, tmp_path, store, many, 1, dry_run=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.states == [] and segment_calls(emu) == [] and not (store / "_customerio_ledger").exists()
+    (folder,) = (store / "_customerio_dry_run").iterdir()
+    summary = json.loads((folder / "summary.json").read_text())["streams"]["vips"]
+    assert (summary["would_add"], summary["would_remove"], summary["by_action"]) == (
+        120, 0, {"add_customers": 120})
+    assert mirror(emu, tmp_path, store, many, 1).returncode == 0
+    calls = len(segment_calls(emu))
+    # a shrink to 5 members: the guard would hold 115 removals; the dry run shows them, sends nothing
+    run = mirror(emu, tmp_path, store, many[:5], 2, dry_run=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert len(segment_calls(emu)) == calls
+    folder = max((store / "_customerio_dry_run").iterdir())
+    found = json.loads((folder / "summary.json").read_text())
+    assert (found["streams"]["vips"]["would_update"], found["streams"]["vips"]["removals_held_back"]) == (5, 115)
+    assert "would remove 115 of its 120 previous members" in found["guard"][0]
+    held = [json.loads(line) for line in (folder / "vips-held-removals.jsonl").read_text().splitlines()]
+    assert sorted(h["op"] for h in held) == sorted(many[5:])
+    assert {h["path"] for h in held} == {"/api/v1/segments/7/remove_customers?id_type=email"}
+    # the ledger was not touched: the real run still sees generation 1's 120 members, and the guard trips
+    real = mirror(emu, tmp_path, store, many[:5], 2)
+    assert real.returncode == 1 and [e["failure_type"] for e in real.errors] == ["config_error"]
+    assert segment_calls(emu)[calls:] == [("add_customers", many[:5])]
+    assert len(segment(emu)) == 120

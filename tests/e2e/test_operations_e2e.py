@@ -75,10 +75,14 @@ def test_discover_lists_every_operation_mode_and_matching_keys(emu: EmulatorProc
                                           for p in ("person_email", "person_id", "person_cio_id")]),
         ("relationship", "soft_delete", [[p, "object_type_id", "object_id"]
                                          for p in ("person_email", "person_id", "person_cio_id")]),
+        ("relationship", "overwrite", [[p, "object_type_id", "object_id"]
+                                       for p in ("person_email", "person_id", "person_cio_id")]),
         ("segment_membership", "append_dedup", [["segment_id", p]
                                                 for p in ("person_email", "person_id", "person_cio_id")]),
         ("segment_membership", "soft_delete", [["segment_id", p]
                                                for p in ("person_email", "person_id", "person_cio_id")]),
+        ("segment_membership", "overwrite", [["segment_id", p]
+                                             for p in ("person_email", "person_id", "person_cio_id")]),
     ]
     for entry in entries:
         assert entry["json_schema"]["type"] == "object" and entry["json_schema"]["additionalProperties"] is True

@@ -14,7 +14,7 @@ CONFIG = parse_config({"credentials": {"siteId": "s", "apiKey": "k"}})
 
 @pytest.mark.parametrize("obj, mode", [("object_identify", "update"), ("person_event", "soft_delete"),
                                        ("person_identify", "soft_delete"), ("person_event", "append_dedup"),
-                                       ("person_identify", "overwrite"), ("segment_membership", "overwrite")])
+                                       ("person_identify", "overwrite"), ("object_identify", "overwrite")])
 def test_a_mode_the_operation_lacks_is_refused_before_any_record(obj: str, mode: str) -> None:
     with pytest.raises(ConfigurationError) as raised:
         resolve_streams(CONFIG, {"streams": [configured_stream("s", obj, mode=mode)]})
@@ -77,3 +77,19 @@ def test_catalogs_without_data_activation_may_carry_warehouse_modes(mode: str) -
     entry["destination_sync_mode"] = "soft_delete"
     with pytest.raises(ConfigurationError, match="asks for sync mode `soft_delete`, which `person_event`"):
         resolve_streams(config, {"streams": [entry]})
+
+
+@pytest.mark.parametrize("obj", ["segment_membership", "relationship"])
+def test_overwrite_is_mirror_mode_for_set_like_operations_only(obj: str) -> None:
+    (stream,) = resolve_streams(CONFIG, {"streams": [configured_stream("s", obj, mode="overwrite")]}).values()
+    assert stream.mirror and not stream.skips_unchanged
+    # a catalog without destination_object_name (PyAirbyte's `replace`) means the same
+    entry = configured_stream(obj, obj, mode="overwrite")
+    del entry["destination_object_name"]
+    (plain,) = resolve_streams(CONFIG, {"streams": [entry]}).values()
+    assert plain.mirror
+    # elsewhere, a warehouse overwrite still means the operation's default
+    entry = configured_stream("person_identify", "person_identify", mode="overwrite")
+    del entry["destination_object_name"]
+    (other,) = resolve_streams(CONFIG, {"streams": [entry]}).values()
+    assert not other.mirror

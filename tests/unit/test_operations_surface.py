@@ -331,7 +331,7 @@ def test_messages_hold_no_values(name: str, data: dict[str, Any]) -> None:
 def test_every_append_dedup_entry_has_matching_keys_and_every_mode_one_entry() -> None:
     entries = [e.to_json() for e in discover_entries()]
     pairs = [(e["object_name"], e["sync_mode"]) for e in entries]
-    assert len(pairs) == len(set(pairs)) == 18
+    assert len(pairs) == len(set(pairs)) == 20
     assert {name for name, _ in pairs} == set(OPERATIONS)
     for entry in entries:
         if entry["sync_mode"] in ("append_dedup", "soft_delete"):

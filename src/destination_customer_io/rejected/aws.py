@@ -41,7 +41,8 @@ _HINTS = {
     "SignatureDoesNotMatch": "check secret_access_key",
     "NoSuchBucket": "check s3_bucket_name",
     "AccessDenied": "the credentials need s3:PutObject, s3:ListBucket and s3:DeleteObject on the "
-                    "bucket path (and sts:AssumeRole when role_arn is set)",
+                    "bucket path, s3:GetObject too for the sync ledger (skip_unchanged, mirror mode), "
+                    "and sts:AssumeRole when role_arn is set",
     "PermanentRedirect": "check s3_bucket_region",
     "AuthorizationHeaderMalformed": "check s3_bucket_region",
     "IllegalLocationConstraintException": "check s3_bucket_region",

@@ -1,0 +1,163 @@
+"""Dry run: every step up to the send runs, and the ops that would be sent are written to the store.
+
+    <store>/_customerio_dry_run/<UTC time>/
+        <stream>-00000.jsonl      one line per op that would be sent: {"path": ..., "op": {...}}
+        <stream>-held-removals.jsonl   removals a mirror guard would hold back (none sent)
+        rejected/...              the records that would be rejected, in the usual rejected-records format
+        summary.json              per stream: records, would add / update / send by action, unchanged,
+                                  would remove, held back, rejected by reason
+
+The pipeline hands each sealed batch to ``take`` instead of Customer.io and treats it as accepted, so
+mapping, validation, ledger look-ups, mirror removals and guards run as in a real sync. Nothing reaches
+Customer.io, the ledger's files are not written (its keeper is read-only), and no STATE is emitted: a
+platform that saw states would advance its cursors past records that were never delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from . import protocol
+from .batching import Batch, IdBatch
+from .catalog import Stream, find_stream
+from .ledger.table import GONE
+from .rejected.objects import Objects
+
+PART_BYTES = 8_000_000  # a part file is written once this much is buffered
+_decode = protocol.message_decoder.decode
+
+
+@dataclass
+class _StreamRun:
+    label: str
+    operation: str
+    buffer: bytearray = field(default_factory=bytearray)
+    parts: list[str] = field(default_factory=list)
+    ops: int = 0
+    by_action: Counter = field(default_factory=Counter)
+    added: int = 0
+    updated: int = 0
+    removals: int = 0
+
+
+@dataclass
+class DryStats:
+    """What the summary line reads from a client: nothing was requested."""
+
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    by_status: dict = field(default_factory=dict)
+
+
+class DryRunClient:
+    """Stands in for the Track API client: never called for ops (the pipeline hands batches to
+    ``DryRun.take``), it only answers the summary's questions."""
+
+    def __init__(self) -> None:
+        self.stats = DryStats()
+
+    def describe_host(self) -> str:
+        return "nowhere (dry run)"
+
+
+class DryRun:
+    """Collects the ops of one dry run per stream and writes them, in parts, to ``objects``."""
+
+    def __init__(self, objects: Objects, streams: dict, now: datetime | None = None) -> None:
+        self.objects = objects
+        self.streams = streams
+        moment = now or datetime.now(timezone.utc)
+        self.prefix = f"_customerio_dry_run/{moment:%Y%m%dT%H%M%S}Z/"
+        self.runs: dict[int, _StreamRun] = {}
+        self.held: dict[str, int] = {}
+
+    @property
+    def where(self) -> str:
+        return f"{self.objects.root}/{self.prefix}"
+
+    async def take(self, batch: Batch, removal: bool) -> None:
+        """The ops of ``batch``, as they would have been sent."""
+        path = batch.route if type(batch) is IdBatch else "/api/v2/batch"
+        for index, body in enumerate(batch.bodies):
+            stream = self._stream_of(batch.lines[index])
+            run = self._run(stream)
+            run.ops += 1
+            run.buffer += b'{"path":' + json.dumps(path).encode() + b',"op":' + body + b"}\n"
+            self._classify(run, batch, index, body, path, removal)
+            if len(run.buffer) >= PART_BYTES:
+                await self._write_part(run)
+
+    def _stream_of(self, line: bytes) -> Stream:
+        record = _decode(line).record
+        stream = find_stream(self.streams, record.namespace, record.stream)
+        assert stream is not None  # only records of the catalog's streams become ops
+        return stream
+
+    def _run(self, stream: Stream) -> _StreamRun:
+        run = self.runs.get(id(stream))
+        if run is None:
+            run = self.runs[id(stream)] = _StreamRun(stream.label, stream.operation.object_name)
+        return run
+
+    @staticmethod
+    def _classify(run: _StreamRun, batch: Batch, index: int, body: bytes, path: str, removal: bool) -> None:
+        mark = batch.marks.get(index)
+        if removal:
+            run.removals += 1
+            return
+        if mark is not None and mark.flag != GONE:
+            if mark.book.find(mark.key) >= 0:
+                run.updated += 1
+            else:
+                run.added += 1
+        if path != "/api/v2/batch":
+            run.by_action[path.rsplit("/", 1)[-1].split("?")[0]] += 1
+        else:
+            start = body.find(b'"action":"')
+            run.by_action[body[start + 10:body.find(b'"', start + 10)].decode() if start >= 0 else "?"] += 1
+
+    async def _write_part(self, run: _StreamRun) -> None:
+        name = f"{self.prefix}{_safe(run.label)}-{len(run.parts):05d}.jsonl"
+        body, run.buffer = bytes(run.buffer), bytearray()
+        await asyncio.to_thread(self.objects.put, name, body)
+        run.parts.append(name)
+
+    async def hold(self, stream: Stream, lines: list[bytes]) -> str:
+        """Removals a mirror guard would hold back: listed beside the ops, never sent."""
+        name = f"{self.prefix}{_safe(stream.label)}-held-removals.jsonl"
+        await asyncio.to_thread(self.objects.put, name, b"".join(line + b"\n" for line in lines))
+        self.held[stream.label] = len(lines)
+        return f"{self.objects.root}/{name}"
+
+    async def finish(self, guard_messages: list[str]) -> dict[str, Any]:
+        """Writes the last parts and ``summary.json``; returns the summary."""
+        for run in self.runs.values():
+            if run.buffer:
+                await self._write_part(run)
+        summary = {"dry_run": True, "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   "streams": {stream.label: self._stream_summary(stream) for stream in self.streams.values()},
+                   "guard": guard_messages}
+        await asyncio.to_thread(self.objects.put, self.prefix + "summary.json",
+                                json.dumps(summary, indent=2).encode())
+        return summary
+
+    def _stream_summary(self, stream: Stream) -> dict[str, Any]:
+        run = self.runs.get(id(stream)) or _StreamRun(stream.label, stream.operation.object_name)
+        book = stream.book
+        return {"operation": run.operation, "records": stream.records_read, "would_send": run.ops - run.removals,
+                "by_action": dict(run.by_action), "would_add": run.added, "would_update": run.updated,
+                "unchanged": book.unchanged_count if book is not None else 0, "would_remove": run.removals,
+                "removals_held_back": self.held.get(stream.label, 0),
+                "rejected": dict(stream.rejected), "files": [f"{self.objects.root}/{p}" for p in run.parts]}
+
+
+def _safe(label: str) -> str:
+    from .rejected.keys import s3_safe
+
+    return s3_safe(label)
