@@ -131,16 +131,16 @@ class Pipeline:
             if self._mirror is not None:
                 await self._remove_mirrored()
             await self._drain(tasks)
-            if self._keeper is not None:
-                await self._keeper.persist()
-                await self._keeper.compact()
             self._guard.judge(final=True)
             for warning in guards.incomplete_streams(self.streams, self._intake.statuses):
                 self.out.log(warning, "WARN")
-            if self._guard.over_limit is not None:
-                raise self._guard.over_limit
-            if self._mirror is not None and (held := self._mirror.failure()) is not None:
-                raise held
+            failure = self._guard.over_limit or (self._mirror.failure() if self._mirror is not None else None)
+            if self._keeper is not None:
+                await self._keeper.persist()
+                if failure is None and not self.stopped:  # a snapshot marks a completed sync
+                    await self._keeper.compact()
+            if failure is not None:
+                raise failure
         finally:
             for task in (*tasks, *helpers):
                 task.cancel()

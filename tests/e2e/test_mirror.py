@@ -173,3 +173,13 @@ def test_a_dry_run_previews_removals_and_the_guard(emu: EmulatorProcess, tmp_pat
     assert real.returncode == 1 and [e["failure_type"] for e in real.errors] == ["config_error"]
     assert segment_calls(emu)[calls:] == [("add_customers", many[:5])]
     assert len(segment(emu)) == 120
+
+
+def test_a_catalog_whose_generation_never_changes_still_mirrors(emu: EmulatorProcess, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    people(emu, tmp_path, EMAILS)
+    assert mirror(emu, tmp_path, store, EMAILS[:3], 1).returncode == 0
+    run = mirror(emu, tmp_path, store, EMAILS[:2], 1)  # a script's fixed catalog: generation_id 1 again
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert segment(emu) == EMAILS[:2]
+    assert segment_calls(emu)[-1] == ("remove_customers", [EMAILS[2]])

@@ -138,3 +138,13 @@ def test_write_ahead_covers_new_members_and_removals_keep_their_generation() -> 
     book.delivered(Mark(book, digest(b"gone"), 0, b"gone", GONE))
     assert sorted(book.view().keys.tolist()) == sorted([digest(b"old"), digest(b"new")])
     assert np.all(book.view().flags == MEMBER)
+
+
+def test_the_generation_of_a_sync() -> None:
+    from destination_customer_io.ledger.keeper import this_generation
+
+    assert this_generation(5, completed=4, newest=5) == 5  # a retried attempt of sync 5 stays 5
+    assert this_generation(6, completed=5, newest=5) == 6  # the platform's next overwrite sync
+    assert this_generation(1, completed=3, newest=3) == 4  # a catalog that never changes it: counted on
+    assert this_generation(None, completed=0, newest=0) == 1
+    assert this_generation(None, completed=2, newest=3) == 4  # after a crashed sync 3

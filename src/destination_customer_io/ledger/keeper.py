@@ -61,14 +61,16 @@ class Keeper:
 
     async def open_book(self, label: str, directory: str, generation: int | None, *, mirror: bool,
                         skip: bool, resend_after_days: float) -> StreamBook:
-        rows, place, last_generation = await self._load(directory, mirror)
-        book = StreamBook(label, rows, generation if generation is not None else last_generation + 1,
+        rows, place, (completed, last_generation) = await self._load(directory, mirror)
+        book = StreamBook(label, rows, this_generation(generation, completed, last_generation),
                           mirror=mirror, skip=skip, resend_after=resend_after_days * DAY)
         self.books.append(book)
         self._places[id(book)] = place
         return book
 
-    async def _load(self, directory: str, mirror: bool) -> tuple[Rows, _Place, int]:
+    async def _load(self, directory: str, mirror: bool) -> tuple[Rows, _Place, tuple[int, int]]:
+        """The stream's rows, its place, and (the generation of the last completed sync, the newest
+        generation any file names)."""
         keys = await self._io(self.objects.list, self.prefix + directory)
         listing = files.Listing.of([key[len(self.prefix):] for key in keys])
         rows, snapshot, last_generation = Rows.empty(mirror), 0, 0
@@ -78,6 +80,7 @@ class Keeper:
                 (header, rows), snapshot = found, seq
                 last_generation = int(header.get("generation", 0))
                 break
+        completed = last_generation
         place = _Place(directory, snapshot, 1, stale=listing.all())
         for (base, number), key in sorted(listing.deltas.items()):
             if base != snapshot:
@@ -87,7 +90,7 @@ class Keeper:
             if found is not None:
                 rows = merge(rows, found[1])
                 last_generation = max(last_generation, int(found[0].get("generation", 0)))
-        return rows, place, last_generation
+        return rows, place, (completed, last_generation)
 
     async def _read(self, key: str, mirror: bool) -> tuple[dict, Rows] | None:
         data = await self._io(self.objects.get, self.prefix + key)
@@ -171,6 +174,17 @@ class Keeper:
 
 
 ALLOW = "allow-removals.json"
+
+
+def this_generation(given: int | None, completed: int, newest: int) -> int:
+    """This sync's generation: Airbyte's ``generation_id`` when it is newer than the last completed
+    sync's (attempts of one sync share it), else one more than the newest the ledger saw. A snapshot
+    is written only by a sync that completed, so a ``generation_id`` that is not newer comes from a
+    catalog that never changes it (scripts): taking it would make every sync one generation, and a
+    mirror would never remove anything."""
+    if given is not None and given > completed:
+        return given
+    return newest + 1
 
 
 def _now() -> str:
