@@ -59,7 +59,9 @@ class StreamBook:
     def find(self, key: int) -> int:
         """The base row of ``key``, or -1."""
         keys = self.base.keys
-        at = int(np.searchsorted(keys, key))
+        # np.uint64: a Python int makes numpy compare in float64, casting every key per call (O(n), and
+        # keys closer than float64's spacing compare equal: a key held was not found).
+        at = int(keys.searchsorted(np.uint64(key)))
         return at if at < len(keys) and int(keys[at]) == key else -1
 
     def mark(self, operation: Any, op: Any) -> Mark:
