@@ -15,6 +15,7 @@ Each run is a process of its own pinned to CPU 0 (``harness.measure``), the emul
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sys
@@ -74,6 +75,7 @@ def run_sync(emu: Any, contender: str, source: Path, size: int, store: Path, ski
     config, catalog = harness.connector_files(work, emu.url)
     config.write_text(json.dumps(config_for(emu.url, store, skip)))
     out = work / "ledger-connector.out"
+    load = os.getloadavg()[0]
     cmd = [sys.executable, "-m", "destination_customer_io", "write", "--config", str(config),
            "--catalog", str(catalog)]
     wall, cpu, rss, code = harness.measure(cmd, source, out)
@@ -89,7 +91,8 @@ def run_sync(emu: Any, contender: str, source: Path, size: int, store: Path, ski
     return harness.Run(contender, "ledger", size, 0, 10_000, size, wall, cpu, rss,
                        requests=summary["requests"], mean_ops_per_batch=sent / max(summary["batches"], 1),
                        retries=summary["retries"],
-                       extra={"ops_sent": counters["ops"], "states_emitted": summary["states_out"], **logs})
+                       extra={"ops_sent": counters["ops"], "states_emitted": summary["states_out"],
+                              "load_avg_1m_before": round(load, 2), **logs})
 
 
 def ledger_logs(out: Path) -> dict[str, Any]:
