@@ -107,16 +107,47 @@ def write_input(out: BinaryIO, workload: str, records: int, state_every: int) ->
         out.write(b"\n".join(chunk) + b"\n")
 
 
-def ensure_input(workload: str, records: int, state_every: int) -> Path:
-    """The cached input file for these settings, generated on first use (atomically, via a temp name)."""
+def changed_identify_data(i: int, every: int) -> dict[str, Any]:
+    """``identify_data(i)``, with one attribute changed for one person in ``every`` (a resync's edits)."""
+    data = identify_data(i)
+    if i % every == 0:
+        data["orders"] += 1
+    return data
+
+
+def write_changed_input(out: BinaryIO, records: int, state_every: int, every: int) -> None:
+    """The identify workload's lines again, one person in ``every`` changed (the ledger's resync)."""
+    for start in range(0, records, 10_000):
+        chunk = []
+        for i in range(start, min(start + 10_000, records)):
+            chunk.append(_encode({"type": "RECORD", "record": {"stream": STREAMS["identify"][0],
+                                  "data": changed_identify_data(i, every), "emitted_at": EMITTED_AT}}))
+            if (i + 1) % state_every == 0 or i + 1 == records:
+                chunk.append(_state_line(i + 1))
+        out.write(b"\n".join(chunk) + b"\n")
+
+
+def _cached(name: str, write: Any) -> Path:
+    """The cached input file ``name``, written by ``write(out)`` on first use (atomically, via a temp name)."""
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    path = DATA_DIR / f"v{GENERATOR_VERSION}-{workload}-{records}-s{state_every}.jsonl"
+    path = DATA_DIR / f"v{GENERATOR_VERSION}-{name}.jsonl"
     if not path.exists():
         temp = path.with_suffix(".tmp")
         with temp.open("wb") as out:
-            write_input(out, workload, records, state_every)
+            write(out)
         temp.replace(path)
     return path
+
+
+def ensure_input(workload: str, records: int, state_every: int) -> Path:
+    """The cached input file for these settings, generated on first use."""
+    return _cached(f"{workload}-{records}-s{state_every}",
+                   lambda out: write_input(out, workload, records, state_every))
+
+
+def ensure_changed_input(records: int, state_every: int, every: int) -> Path:
+    return _cached(f"identify-changed{every}-{records}-s{state_every}",
+                   lambda out: write_changed_input(out, records, state_every, every))
 
 
 def catalog() -> dict[str, Any]:

@@ -2,6 +2,11 @@
 
     .venv/bin/python bench/profile_connector.py --workload event --records 100000 [--latency-ms 0]
         [--state-every 10000] [--top 25] [--svg out.svg]
+    .venv/bin/python bench/profile_connector.py --resync --records 1000000     # skip_unchanged's sync 2
+
+``--resync``: the ledger bench's change-only resync (bench/ledger_bench.py): sync 1 of the identify people
+with skip_unchanged builds a ledger in a Local store (not profiled), then sync 2, one person in 100
+changed, is profiled with skip_unchanged on.
 
 Prints the functions with the most samples, by self time (the line itself) and by inclusive time (the
 function and everything it calls), as % of all samples of the process, all threads (the stdin reader
@@ -40,6 +45,18 @@ def aggregate(raw: Path) -> tuple[collections.Counter, collections.Counter, int]
     return own, inclusive, total
 
 
+def resync_setup(write: list[str], config: Path, url: str, work: Path, records: int, state_every: int) -> Path:
+    """skip_unchanged on, a Local store; sync 1 run here (builds the ledger); returns sync 2's input."""
+    import json
+
+    import ledger_bench
+
+    config.write_text(json.dumps(ledger_bench.config_for(url, work / "store", True)))
+    with gen.ensure_input("identify", records, state_every).open("rb") as stdin:
+        subprocess.run(write, stdin=stdin, stdout=subprocess.DEVNULL, check=True)
+    return gen.ensure_changed_input(records, state_every, ledger_bench.CHANGED_EVERY)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", default="event", choices=gen.WORKLOADS)
@@ -50,6 +67,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=500, help="samples per second")
     parser.add_argument("--idle", action="store_true", help="also count threads waiting (py-spy --idle)")
     parser.add_argument("--svg", help="also write a flame graph here")
+    parser.add_argument("--resync", action="store_true", help="profile skip_unchanged's sync 2 (identify)")
     args = parser.parse_args()
     source = gen.ensure_input(args.workload, args.records, args.state_every)
     with harness.emulator(args.latency_ms) as emu, tempfile.TemporaryDirectory() as temp:
@@ -57,6 +75,8 @@ def main() -> None:
         config, catalog = harness.connector_files(work, emu.url)
         write = [sys.executable, "-m", "destination_customer_io", "write", "--config", str(config),
                  "--catalog", str(catalog)]
+        if args.resync:
+            source = resync_setup(write, config, emu.url, work, args.records, args.state_every)
         raw = work / "profile.txt"
         spy = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw", "-r", str(args.rate),
                "-o", str(raw), *(["--idle"] if args.idle else []), "--"]

@@ -19,6 +19,12 @@ LABELS = {
     "official_v1": "official client, v1 per record",
 }
 ORDER = ("floor", "connector", "connector_s100", "official_batch", "official_v1")
+LEDGER_LABELS = {
+    "ledger_first_off": "sync 1, skip_unchanged off (no ledger)",
+    "ledger_build": "sync 1, skip_unchanged on (builds the ledger)",
+    "ledger_resync_off": "sync 2 (1% changed), skip_unchanged off",
+    "ledger_resync_on": "sync 2 (1% changed), skip_unchanged on",
+}
 
 
 def row_key(run: dict[str, Any]) -> str:
@@ -114,8 +120,75 @@ def targets_lines(found: Iterable[dict[str, Any]]) -> list[str]:
     return lines + [""]
 
 
+GIB = 2**30
+CONTAINER = 2 * GIB
+
+
+def ledger_store_lines(rows: list[dict[str, Any]], connector_mb: float | None) -> list[str]:
+    """The ledger's file size, load time and memory per key (bench/ledger_store.py's figures)."""
+    lines = ["#### Ledger: size, load time, memory per key", "",
+             "| ledger | keys | file bytes/key | open_book s (read / checksum / decode) | RSS while syncing "
+             "B/key (counted) | look-up + delivery µs/key | compaction s | compaction peak B/key "
+             "| process peak B/key |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in sorted(rows, key=lambda r: (r["kind"], r["keys"])):
+        counted = sum(row["counted_bytes_per_key"].values())
+        lines.append(
+            f"| {row['kind']} | {row['keys']:,} | {row['file_bytes_per_key']:.1f} | {row['load_s']:.2f} "
+            f"({row['read_s']:.2f} / {row['checksum_s']:.2f} / {row['decode_s']:.2f}) "
+            f"| {row['syncing_bytes_per_key']:.1f} ({counted:.1f}) | {row['resync_us_per_key']:.2f} "
+            f"| {row['compact_s']:.2f} | {row['compact_peak_bytes_per_key']:.0f} "
+            f"| {row['process_peak_bytes_per_key']:.0f} |")
+    biggest = max((r for r in rows if r["kind"] == "identify"), key=lambda r: r["keys"], default=None)
+    if biggest is not None:
+        base = connector_mb if connector_mb is not None else biggest["rss_before_mb"]
+        most = (CONTAINER - base * 2**20) / biggest["process_peak_bytes_per_key"]
+        lines += ["", f"A 2 GB container holds a full resync of at most ~{most / 1e6:.1f}M keys (identify): "
+                      f"2 GiB less {base:.0f} MB for the connector without its ledger, divided by the "
+                      f"process peak per key at {biggest['keys']:,} keys (the compaction's)."]
+    return lines + [""]
+
+
+def ledger_resync_lines(runs: list[dict[str, Any]], size: int) -> list[str]:
+    """Sync 1 (builds the ledger) and sync 2 (1% changed), skip_unchanged on against off."""
+    found = {r["contender"]: r for r in runs if r["workload"] == "ledger" and r["size"] == size}
+    lines = [f"#### Ledger: change-only resync, {size:,} people (1% changed in sync 2)", "",
+             "| run | records/s | wall s | CPU s | peak RSS MB | requests | ops sent | unchanged "
+             "| ledger load s | load before |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for key, label in LEDGER_LABELS.items():
+        if (run := found.get(key)) is None:
+            continue
+        extra = run["extra"]
+        lines.append(
+            f"| {label} | {_fmt(run['records_s'])} | {run['wall_s']:.2f} | {run['cpu_s']:.2f} "
+            f"| {run['peak_rss_mb']:.0f} | {_fmt(run['requests'])} | {_fmt(extra.get('ops_sent'))} "
+            f"| {_fmt(extra.get('unchanged'))} | {_fmt(extra.get('ledger_load_s'), '{:.2f}')} "
+            f"| {_fmt(extra.get('load_avg_1m_before'), '{:.1f}')} |")
+    on, off = found.get("ledger_resync_on"), found.get("ledger_resync_off")
+    if on and off:
+        lines += ["", f"Sync 2, on / off: records/s {on['records_s'] / off['records_s']:.2f}x, requests "
+                      f"{on['requests'] / off['requests']:.3f}x, ops sent {on['extra']['ops_sent'] / off['extra']['ops_sent']:.3f}x, "
+                      f"CPU s {on['cpu_s'] / off['cpu_s']:.2f}x, peak RSS {on['peak_rss_mb'] / off['peak_rss_mb']:.2f}x."]
+    return lines + [""]
+
+
+def ledger_markdown(summary: dict[str, Any]) -> list[str]:
+    runs = [r for r in summary["runs"] if r["workload"] == "ledger"]
+    store = summary.get("ledger_store", [])
+    if not runs and not store:
+        return []
+    when = summary.get("meta", {}).get("ledger") or {}
+    out = ["### ledger", "", f"Measured {when.get('date', '?')} (each resync row the fastest of "
+           f"{when.get('repeat', '?')} alternated runs). {summary.get('meta', {}).get('ledger_method', '')}", ""]
+    plain = [r["peak_rss_mb"] for r in runs if r["contender"] == "ledger_resync_off"]
+    if store:
+        out += ledger_store_lines(store, max(plain) if plain else None)
+    for size in sorted({r["size"] for r in runs}):
+        out += ledger_resync_lines(runs, size)
+    return out
+
+
 def markdown(summary: dict[str, Any]) -> str:
-    runs, meta = summary["runs"], summary["meta"]
+    runs, meta = [r for r in summary["runs"] if r["workload"] != "ledger"], summary["meta"]
     sizes = sorted({r["size"] for r in runs})
     workloads = [w for w in ("event", "identify", "mix") if any(r["workload"] == w for r in runs)]
     out = [f"### Benchmark results ({meta['date']}, {meta['machine']})", "", meta["method"], ""]
@@ -127,7 +200,7 @@ def markdown(summary: dict[str, Any]) -> str:
         out.append(f"Targets ({workload}, {sizes[-1]:,} records):")
         out.append("")
         out += targets_lines(targets(runs, workload, sizes[-1], sizes[0] if len(sizes) > 1 else None))
-    return "\n".join(out)
+    return "\n".join(out + ledger_markdown(summary))
 
 
 def chart(summary: dict[str, Any], path: Path) -> None:
@@ -137,7 +210,7 @@ def chart(summary: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = summary["runs"]
+    runs = [r for r in summary["runs"] if r["workload"] != "ledger"]
     size = max(r["size"] for r in runs)
     workloads = [w for w in ("event", "identify", "mix") if any(r["workload"] == w for r in runs)]
     groups = [(w, lat) for w in workloads for lat in (0, 50)]
@@ -165,7 +238,8 @@ def write_all(summary: dict[str, Any], results: Path = RESULTS_DIR) -> None:
     results.mkdir(parents=True, exist_ok=True)
     (results / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     (results / "results.md").write_text(markdown(summary) + "\n")
-    chart(summary, results / "throughput.png")
+    if any(r["workload"] != "ledger" for r in summary["runs"]):  # the chart compares contenders only
+        chart(summary, results / "throughput.png")
 
 
 if __name__ == "__main__":

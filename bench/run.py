@@ -1,6 +1,7 @@
 """``make bench``: measured throughput, CPU, memory of the connector beside the floor and the alternatives.
 
-For each workload (event, identify, mix) and size (100k and 1M records by default):
+For each workload (event, identify, mix; ``ledger`` is described in bench/ledger_bench.py) and size (100k
+and 1M records by default):
     floor           bench/floor.py: decode + map + encode + batch, no I/O (what Python cannot avoid)
     connector       the real CLI, ``destination-customer-io write`` at default settings, states every
                     10k records, and again with a state every 100 records
@@ -12,6 +13,7 @@ each against the emulator in lean mode (validates and counts only) with 0 ms and
     make bench QUICK=1                  # 100k records only, ~3 minutes
     BENCH_SIZES=100000 BENCH_WORKLOADS=event .venv/bin/python bench/run.py
     BENCH_REPEAT=2 .venv/bin/python bench/run.py --latencies 0 --merge   # re-measure some cells only
+    BENCH_WORKLOADS=ledger .venv/bin/python bench/run.py --merge         # the ledger's rows only
 
 Options (and environment): --sizes (BENCH_SIZES), --workloads (BENCH_WORKLOADS), --latencies
 (BENCH_LATENCIES), --repeat (BENCH_REPEAT: the fastest of N runs is kept), --skip-official, --no-floor,
@@ -37,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import gen  # noqa: E402
 import harness  # noqa: E402
+import ledger_bench  # noqa: E402
 import report  # noqa: E402
 
 V1_SAMPLE = {0: 2_000, 50: 100}  # per-record calls: 50 ms each makes a big sample take minutes
@@ -66,7 +69,7 @@ def options() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", default=bool(os.environ.get("QUICK")),
                         help="100k records only (also QUICK=1)")
     parser.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", ""))
-    parser.add_argument("--workloads", default=os.environ.get("BENCH_WORKLOADS", "event,identify,mix"))
+    parser.add_argument("--workloads", default=os.environ.get("BENCH_WORKLOADS", "event,identify,mix,ledger"))
     parser.add_argument("--skip-official", action="store_true", help="only the floor and the connector")
     parser.add_argument("--latencies", default=os.environ.get("BENCH_LATENCIES", "0,50"))
     parser.add_argument("--floor", action=argparse.BooleanOptionalAction, default=True,
@@ -107,10 +110,32 @@ def record(runs: list[harness.Run], run: harness.Run, log: Any) -> None:
           f"requests {run.requests if run.requests is not None else '-'}", flush=True)
 
 
+def contenders(args: argparse.Namespace) -> list[str]:
+    """The workloads the floor, the connector and the official client run (``ledger`` has rows of its own)."""
+    return [w for w in args.workloads if w != "ledger"]
+
+
+def run_ledger(args: argparse.Namespace, runs: list[harness.Run], log: Any, work: Path) -> list[dict[str, Any]]:
+    """The ledger workload: its store rows (returned) and its resync runs (recorded), at 0 ms."""
+    keys, mirror_keys = ledger_bench.store_sizes(args.quick)
+    store = []
+    for count, mirror in [(k, False) for k in keys] + [(mirror_keys, True)]:
+        row = ledger_bench.store_row(count, mirror, work)
+        store.append(row)
+        log.write(json.dumps({"ledger_store": row}) + "\n")
+        print(f"ledger store {row['kind']:<9}{count:>11,} keys  {row['file_bytes_per_key']:.1f} B/key in the file  "
+              f"load {row['load_s']:.2f} s  syncing {row['syncing_bytes_per_key']:.1f} B/key  "
+              f"compaction {row['compact_s']:.2f} s, peak {row['compact_peak_bytes_per_key']:.0f} B/key", flush=True)
+    with harness.emulator(0) as emu:
+        for size in args.sizes:
+            ledger_bench.resync_rows(emu, size, args.repeat, work, lambda run: record(runs, run, log))
+    return store
+
+
 def run_latency(args: argparse.Namespace, latency: int, runs: list[harness.Run], log: Any, work: Path) -> None:
     n = args.repeat
     with harness.emulator(latency) as emu:
-        for workload in args.workloads:
+        for workload in contenders(args):
             for size in args.sizes:
                 for every in (10_000, 100):
                     record(runs, fastest(n, lambda: harness.run_connector(emu, workload, size, every, latency, work)), log)
@@ -124,34 +149,55 @@ def _cell(run: dict[str, Any]) -> tuple:
     return run["contender"], run["workload"], run["size"], run["latency_ms"], run["state_every"]
 
 
-def merged(fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The earlier summary's runs, each replaced by this run's measurement of the same cell."""
+def earlier_meta() -> dict[str, Any]:
     path = report.RESULTS_DIR / "summary.json"
-    earlier = json.loads(path.read_text())["runs"] if path.exists() else []
+    return json.loads(path.read_text())["meta"] if path.exists() else {}
+
+
+def merged(fresh: list[dict[str, Any]], fresh_store: list[dict[str, Any]]) -> tuple[list, list]:
+    """The earlier summary's runs and ledger store rows, each replaced by this run's measurement of the
+    same cell."""
+    path = report.RESULTS_DIR / "summary.json"
+    earlier = json.loads(path.read_text()) if path.exists() else {}
     measured = {_cell(run) for run in fresh}
-    return [run for run in earlier if _cell(run) not in measured] + fresh
+    runs = [run for run in earlier.get("runs", []) if _cell(run) not in measured] + fresh
+    rows = {(row["kind"], row["keys"]) for row in fresh_store}
+    store = [row for row in earlier.get("ledger_store", []) if (row["kind"], row["keys"]) not in rows]
+    return runs, store + fresh_store
 
 
 def main() -> None:
     args = options()
     report.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     print(f"benchmark on {machine()}; sizes {args.sizes}; workloads {args.workloads}", flush=True)
-    for workload in args.workloads:  # generate up front so no run pays for it
-        for size in args.sizes:
+    for size in args.sizes:  # generate up front so no run pays for it
+        for workload in contenders(args):
             for state_every in (10_000, 100):
                 gen.ensure_input(workload, size, state_every)
+        if "ledger" in args.workloads:
+            gen.ensure_input("identify", size, 10_000)
+            gen.ensure_changed_input(size, 10_000, ledger_bench.CHANGED_EVERY)
     runs: list[harness.Run] = []
+    store: list[dict[str, Any]] = []
     with (report.RESULTS_DIR / "runs.jsonl").open("w") as log, harness.workdir() as temp:
         work = Path(temp)
-        for workload in args.workloads if args.floor else ():
+        for workload in contenders(args) if args.floor else ():
             for size in args.sizes:
                 record(runs, fastest(args.repeat, lambda: harness.run_floor(workload, size, work)), log)
-        for latency in args.latencies:
+        for latency in args.latencies if contenders(args) else ():
             run_latency(args, latency, runs, log, work)
+        if "ledger" in args.workloads:
+            store = run_ledger(args, runs, log, work)
     fresh = [run.to_json() for run in runs]
-    summary = {"meta": {"date": datetime.date.today().isoformat(), "machine": machine(), "method": METHOD,
-                        "sizes": args.sizes, "workloads": args.workloads, "repeat": args.repeat},
-               "runs": merged(fresh) if args.merge else fresh}
+    today = datetime.date.today().isoformat()
+    meta = {"date": today, "machine": machine(), "method": METHOD, "sizes": args.sizes,
+            "workloads": args.workloads, "repeat": args.repeat, "ledger_method": ledger_bench.METHOD}
+    if "ledger" in args.workloads:
+        meta["ledger"] = {"date": today, "repeat": args.repeat, "quick": args.quick}
+    if args.merge:
+        fresh, store = merged(fresh, store)
+        meta.setdefault("ledger", earlier_meta().get("ledger"))
+    summary = {"meta": meta, "runs": fresh, "ledger_store": store}
     report.write_all(summary)
     print((report.RESULTS_DIR / "results.md").read_text())
 

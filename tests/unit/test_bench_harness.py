@@ -119,3 +119,67 @@ def test_id_cost_experiment_replaces_the_id_the_event_operation_sends() -> None:
     assert isinstance(hashed, Op) and msgspec.json.decode(hashed.body)["id"] == id_cost._CONSTANT_ID
     with mock.patch.object(values, "blake2b_ulid", id_cost.HASHES["blake2b id (v1)"]):
         assert stream.operation.build(gen.event_data(3), stream).body == shipped.body
+
+
+def test_the_ledger_resync_input_changes_one_person_in_every_hundred_and_nothing_else() -> None:
+    first = _input("identify", 1_000, 250).splitlines()
+    out = io.BytesIO()
+    gen.write_changed_input(out, 1_000, 250, 100)
+    second = out.getvalue().splitlines()
+    assert len(first) == len(second) == 1_004
+    differ = [i for i, (a, b) in enumerate(zip(first, second)) if a != b]
+    changed = [protocol.message_decoder.decode(second[i]).record.data for i in differ]  # type: ignore[union-attr]
+    assert [d["person_email"] for d in changed] == [f"user{i}@example.com" for i in range(0, 1_000, 100)]
+    assert all(d["orders"] == gen.identify_data(i)["orders"] + 1 for d, i in zip(changed, range(0, 1_000, 100)))
+
+
+def test_the_ledger_store_bench_loads_every_key_it_wrote_and_logs_one_row_per_key(tmp_path: Path) -> None:
+    import ledger_store
+
+    built = ledger_store.build(2_000, tmp_path, mirror=False)
+    assert built["unique_keys"] == 2_000 and 25 < built["file_bytes_per_key"] < 25.2  # 25 B + header
+    book, _ = ledger_store.load(tmp_path, mirror=False)
+    assert len(book.base) == 2_000 and book.skip
+    ledger_store.resync(book, 2_000)
+    # every key was found (seen) and, its print changed, not skipped: one delivered row per key
+    assert int(book.seen.sum()) == 2_000 and book.unchanged_count == 0 and len(book.log) == 2_000  # type: ignore[union-attr]
+    view = book.view()
+    assert len(view) == 2_000 and bool((view.prints == book.base.prints + 1).all())
+    assert ledger_store.counted_bytes(book)["base"] == 2_000 * 25
+
+
+def test_the_mirror_ledger_store_bench_keeps_the_removal_text_of_each_key(tmp_path: Path) -> None:
+    import ledger_store
+    from destination_customer_io.operations.segment_membership import SegmentMembership
+
+    text = ledger_store.mirror_text(123)
+    removal = SegmentMembership().removal_op(text)  # the text must be one the connector can act on
+    assert removal.route == "/api/v1/segments/7/remove_customers?id_type=email"
+    assert removal.body == b'"p123@example.com"' and removal.key == "person:email:p123@example.com"
+    built = ledger_store.build(500, tmp_path, mirror=True)
+    book, _ = ledger_store.load(tmp_path, mirror=True)
+    assert len(book.base) == 500 and book.base.texts is not None
+    assert sorted(book.base.texts.at(i) for i in range(500)) == sorted(ledger_store.mirror_text(i) for i in range(500))
+    assert built["file_bytes_per_key"] > 25 + 8 + len(text) - 3
+
+
+def _ledger_run(contender: str, records_s: float, requests: int, ops: int, rss: float) -> dict:
+    return {"contender": contender, "workload": "ledger", "size": 1_000_000, "latency_ms": 0,
+            "state_every": 10_000, "records_s": records_s, "wall_s": 1e6 / records_s, "cpu_s": 5.0,
+            "peak_rss_mb": rss, "requests": requests, "extra": {"ops_sent": ops, "unchanged": 1_000_000 - ops}}
+
+
+def test_the_ledger_report_gives_on_off_ratios_and_the_keys_a_2_gb_container_holds() -> None:
+    store = [{"kind": "identify", "keys": 10_000_000, "file_bytes_per_key": 25.0, "load_s": 0.5, "read_s": 0.1,
+              "checksum_s": 0.2, "decode_s": 0.3, "syncing_bytes_per_key": 60.0,
+              "counted_bytes_per_key": {"base": 25.0, "seen": 1.0, "log": 25.5}, "resync_us_per_key": 4.0,
+              "compact_s": 5.0, "compact_peak_bytes_per_key": 150.0, "process_peak_bytes_per_key": 200.0,
+              "rss_before_mb": 43.0}]
+    runs = [_ledger_run("ledger_resync_on", 400_000, 40, 10_000, 120.0),
+            _ledger_run("ledger_resync_off", 100_000, 1_000, 1_000_000, 100.0)]
+    text = "\n".join(report.ledger_markdown({"runs": runs, "ledger_store": store}))
+    assert "| identify | 10,000,000 | 25.0 | 0.50 (0.10 / 0.20 / 0.30) | 60.0 (51.5) | 4.00 | 5.00 | 150 | 200 |" in text
+    assert "records/s 4.00x, requests 0.040x, ops sent 0.010x, CPU s 1.00x, peak RSS 1.20x" in text
+    # (2 GiB - 100 MB) / 200 B a key = 10.21M keys
+    assert "at most ~10.2M keys" in text
+    assert report.ledger_markdown({"runs": [], "ledger_store": []}) == []

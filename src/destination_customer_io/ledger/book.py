@@ -62,8 +62,9 @@ class StreamBook:
         self.previous_members = int(np.count_nonzero(base.flags == MEMBER)) if len(base) else 0
 
     def find(self, key: int) -> int:
-        """The base row of ``key``, or -1. ``bisect`` on a memoryview of the sorted keys: numpy's
-        ``searchsorted`` with a Python int casts the whole array first (milliseconds a call at 1M keys)."""
+        """The base row of ``key``, or -1. ``bisect`` on a memoryview of the sorted keys compares exact
+        integers: numpy's ``searchsorted`` given a Python int compares in float64, casting every key per
+        call (O(n)) and confusing keys closer than float64's spacing."""
         keys = self._keys
         at = bisect_left(keys, key)
         return at if at < len(keys) and keys[at] == key else -1

@@ -74,7 +74,7 @@ class Listing:
 def encode(rows: Rows, header: dict) -> bytes:
     parts = [np.ascontiguousarray(column).tobytes() for column in rows.columns()]
     if rows.texts is not None:
-        parts += [np.asarray(rows.texts.offsets, np.uint64).tobytes(), bytes(rows.texts.blob)]
+        parts += [np.asarray(rows.texts.offsets, np.uint64).tobytes(), rows.texts.blob]  # joined below: no copy here
     body = b"".join(parts)
     header = {**header, "rows": len(rows), "mirror": rows.texts is not None, "body_bytes": len(body),
               "blake2b": hashlib.blake2b(body, digest_size=32).hexdigest()}

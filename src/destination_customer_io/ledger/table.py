@@ -110,16 +110,32 @@ class Log:
         return Rows(*cols, texts=texts)
 
 
+_GATHER_ROWS = 16_384  # texts copied per step: a Python slice per row costs ~270 B while it lives
+
+
 def take(rows: Rows, pick: np.ndarray) -> Rows:
     """Rows ``pick`` (indices) of ``rows``, texts included."""
     taken = Rows(*(column[pick] for column in rows.columns()))
     if rows.texts is not None:
-        blob, offsets = memoryview(bytes(rows.texts.blob)), np.asarray(rows.texts.offsets, np.uint64)
-        starts, ends = offsets[:-1][pick].tolist(), offsets[1:][pick].tolist()
+        offsets = np.asarray(rows.texts.offsets, np.uint64)
+        starts, ends = offsets[:-1][pick], offsets[1:][pick]
         new_offsets = np.zeros(len(pick) + 1, np.uint64)
-        np.cumsum(offsets[1:][pick] - offsets[:-1][pick], out=new_offsets[1:])
-        taken.texts = Texts(b"".join([blob[s:e] for s, e in zip(starts, ends)]), new_offsets)
+        np.cumsum(ends - starts, out=new_offsets[1:])
+        taken.texts = Texts(_gather(memoryview(rows.texts.blob), starts, ends, int(new_offsets[-1])), new_offsets)
     return taken
+
+
+def _gather(blob: memoryview, starts: np.ndarray, ends: np.ndarray, size: int) -> bytearray:
+    """``blob[starts[i]:ends[i]]`` for each i, end to end, into one buffer: in steps of ``_GATHER_ROWS`` rows,
+    so the slices alive at once stay few (slicing every row at once cost ~1 KB a key at the peak of a
+    mirror's compaction: docs/performance.md "Ledger")."""
+    out, at = bytearray(size), 0
+    for low in range(0, len(starts), _GATHER_ROWS):
+        high = low + _GATHER_ROWS
+        part = b"".join([blob[s:e] for s, e in zip(starts[low:high].tolist(), ends[low:high].tolist())])
+        out[at:at + len(part)] = part
+        at += len(part)
+    return out
 
 
 def concat(first: Rows, second: Rows) -> Rows:
@@ -128,7 +144,7 @@ def concat(first: Rows, second: Rows) -> Rows:
         shift = np.uint64(len(first.texts.blob))
         offsets = np.concatenate((np.asarray(first.texts.offsets, np.uint64)[:-1],
                                   np.asarray(second.texts.offsets, np.uint64) + shift))
-        rows.texts = Texts(bytes(first.texts.blob) + bytes(second.texts.blob), offsets)
+        rows.texts = Texts(b"".join((first.texts.blob, second.texts.blob)), offsets)  # one copy, not three
     return rows
 
 
