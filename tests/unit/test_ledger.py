@@ -148,3 +148,34 @@ def test_the_generation_of_a_sync() -> None:
     assert this_generation(1, completed=3, newest=3) == 4  # a catalog that never changes it: counted on
     assert this_generation(None, completed=0, newest=0) == 1
     assert this_generation(None, completed=2, newest=3) == 4  # after a crashed sync 3
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ROWS = st.lists(st.tuples(st.integers(0, 40), st.integers(0, 3), st.sampled_from([MEMBER, MAYBE, GONE])),
+                 max_size=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_ROWS, _ROWS, st.booleans())
+def test_merge_equals_applying_each_row_in_order(first: list, second: list, mirror: bool) -> None:
+    """The in-place merge against the plain meaning: a dict updated row by row, GONE deleting."""
+    expected: dict[int, tuple[int, int]] = {}
+    for key, print_, flag in first + second:
+        if flag == GONE:
+            expected.pop(key, None)
+        else:
+            expected[key] = (print_, flag)
+
+    def rows(entries: list) -> Rows:
+        log = Log(mirror)
+        for key, print_, flag in entries:
+            log.append(key, print_, 1, 1, flag, f"t{key}".encode() if mirror else None)
+        return log.rows()
+
+    merged = merge(merge(Rows.empty(mirror), rows(first)), rows(second))
+    got = {int(k): (int(p), int(f)) for k, p, f in zip(merged.keys, merged.prints, merged.flags)}
+    assert got == expected and merged.keys.tolist() == sorted(expected)
+    if mirror:
+        assert [merged.texts.at(i) for i in range(len(merged))] == [f"t{k}".encode() for k in sorted(expected)]

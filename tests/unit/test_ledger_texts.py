@@ -48,7 +48,7 @@ def test_merge_applies_the_log_to_the_base_texts_included(monkeypatch) -> None: 
         log.append(table.digest(text), 100 + i, 2, 2, MEMBER, text)
     gone = _text(5)
     log.append(table.digest(gone), 0, 2, 2, GONE, gone)
-    merged = merge(_rows(list(range(10))), log.rows())
+    merged = merge(table.last_of_each_key(_rows(list(range(10)))), log.rows())  # a base is sorted by key
     expected = {_text(i): i for i in range(10) if i != 5} | {_text(3): 103, _text(12): 112, _text(11): 111}
     assert _by_text(merged) == expected
     assert merged.keys.tolist() == sorted(merged.keys.tolist())
@@ -56,7 +56,7 @@ def test_merge_applies_the_log_to_the_base_texts_included(monkeypatch) -> None: 
 
 def test_a_mirror_compaction_peak_stays_under_600_bytes_a_key() -> None:
     count = 100_000
-    base = _rows(list(range(count)))
+    base = table.last_of_each_key(_rows(list(range(count))))  # a base is sorted by key
     log = _rows(list(range(count)))
     log.prints += np.uint64(1)
     tracemalloc.start()

@@ -50,16 +50,23 @@ class StreamBook:
         self.skip = skip
         self.resend_after = resend_after
         self.clock = clock
-        self.log = Log(mirror)
+        self.log = Log(mirror, generation)
         self.seen = np.zeros(len(base), bool) if skip else None  # base rows met once in this sync
-        # plain views of the base columns for per-record look-ups (a numpy scalar per read is slower)
-        self._keys, self._prints, self._sent, self._flags = (
-            memoryview(base.keys), memoryview(base.prints), memoryview(base.sent), memoryview(base.flags))
-        self._seen = memoryview(self.seen) if self.seen is not None else None
+        self._folded = 0  # log rows already applied to ``base`` (``view``)
+        self._views()
         self.unchanged_count = 0
         self.removed = 0  # removals Customer.io accepted
         self.removal_note = "no removals computed"  # why removals ran or not, for the stream summary
         self.previous_members = int(np.count_nonzero(base.flags == MEMBER)) if len(base) else 0
+
+    def _views(self) -> None:
+        """Plain views of the base's columns for per-record look-ups (a numpy scalar per read is slower)."""
+        base = self.base
+        if self.seen is not None and len(self.seen) != len(base):
+            self.seen = np.zeros(len(base), bool)  # only after ``view``: no look-up follows it
+        self._keys, self._prints, self._sent, self._flags = (
+            memoryview(base.keys), memoryview(base.prints), memoryview(base.sent), memoryview(base.flags))
+        self._seen = memoryview(self.seen) if self.seen is not None else None
 
     def find(self, key: int) -> int:
         """The base row of ``key``, or -1. ``bisect`` on a memoryview of the sorted keys compares exact
@@ -107,8 +114,15 @@ class StreamBook:
         return added
 
     def view(self) -> Rows:
-        """The ledger as it stands: the base with this sync's log applied."""
-        return merge(self.base, self.log.rows())
+        """The ledger as it stands. The log rows not folded yet are applied to the base in place (the
+        base becomes the merged ledger: a full resync needs no second copy of it); the log keeps its
+        rows for the deltas still to be written."""
+        end = len(self.log)
+        if end > self._folded:
+            self.base = merge(self.base, self.log.rows(self._folded, end))
+            self._folded = end
+            self._views()
+        return self.base
 
     def removals(self) -> Rows:
         """Rows of earlier generations that this sync did not deliver: a mirror's removals."""

@@ -72,13 +72,16 @@ class Listing:
 
 
 def encode(rows: Rows, header: dict) -> bytes:
-    parts = [np.ascontiguousarray(column).tobytes() for column in rows.columns()]
+    """The file's bytes, built with one copy of the columns (they are hashed and joined as views)."""
+    parts: list = [memoryview(np.ascontiguousarray(column)).cast("B") for column in rows.columns()]
     if rows.texts is not None:
-        parts += [np.asarray(rows.texts.offsets, np.uint64).tobytes(), rows.texts.blob]  # joined below: no copy here
-    body = b"".join(parts)
-    header = {**header, "rows": len(rows), "mirror": rows.texts is not None, "body_bytes": len(body),
-              "blake2b": hashlib.blake2b(body, digest_size=32).hexdigest()}
-    return MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + body
+        parts += [memoryview(np.asarray(rows.texts.offsets, np.uint64)).cast("B"), rows.texts.blob]
+    digest = hashlib.blake2b(digest_size=32)
+    for part in parts:
+        digest.update(part)
+    header = {**header, "rows": len(rows), "mirror": rows.texts is not None,
+              "body_bytes": sum(len(part) for part in parts), "blake2b": digest.hexdigest()}
+    return b"".join([MAGIC, json.dumps(header, sort_keys=True).encode(), b"\n", *parts])
 
 
 class Unreadable(Exception):
