@@ -80,3 +80,36 @@ def test_a_second_generation_removes_who_left_and_only_them(emu: EmulatorProcess
                                            ("remove_customers", [EMAILS[1]])]
     assert [s["destinationStats"] for s in second.states] == [{"recordCount": 3.0}]
     assert any("1 mirror removal applied" in line for line in second.logs)
+
+
+def test_one_person_spelled_in_another_case_stays_a_member(emu: EmulatorProcess, tmp_path: Path) -> None:
+    # Emails are case-insensitive in Customer.io: the same person in another case in the next generation
+    # must not leave a stale ledger key behind whose removal takes them out of the segment again.
+    store = tmp_path / "store"
+    people(emu, tmp_path, EMAILS)
+    first = mirror(emu, tmp_path, store, [EMAILS[0].upper(), EMAILS[1]], 1)
+    assert first.returncode == 0, first.stdout + first.stderr
+    second = mirror(emu, tmp_path, store, [EMAILS[0], EMAILS[1].capitalize()], 2)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert segment(emu) == EMAILS[:2]
+    assert segment_calls(emu) == [("add_customers", sorted([EMAILS[0].upper(), EMAILS[1]])),
+                                  ("add_customers", sorted([EMAILS[0], EMAILS[1].capitalize()]))]
+
+
+def test_a_relationship_spelled_in_another_case_stays(emu: EmulatorProcess, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+
+    def relate(emails: list[str], generation: int) -> Run:
+        lines = [record_line("accounts", {"person_email": e, "object_type_id": "1", "object_id": "acme"})
+                 for e in emails] + [state_line("accounts", generation), status_line("accounts")]
+        catalog = {"streams": [members_stream("accounts", generation, "relationship")]}
+        return run_connector(tmp_path, "write", config(emu, store), catalog, lines)
+
+    people(emu, tmp_path, EMAILS[:1])
+    assert relate([EMAILS[0].upper()], 1).returncode == 0
+    second = relate([EMAILS[0]], 2)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert [(r["email"], r["object_id"]) for r in emu.client.relationships(site_id=SITE)] == [(EMAILS[0], "acme")]
+    actions = [op["action"] for r in emu.client.requests(site_id=SITE) if r["path"] == "/api/v2/batch"
+               for op in r["body"]["batch"]]
+    assert actions == ["identify", "add_relationships", "add_relationships"]  # the person, then no removal
