@@ -6,7 +6,8 @@ start, or resumed after the last emitted state as Airbyte's resumable full refre
 ledger (loaded as a sync loads it) is in the emulator; after every complete sync the emulator holds
 exactly that generation's set, and so does the ledger.
 
-Seeded: a failure names its seed (``MIRROR_SEED=<seed>`` reruns that one). CI runs a few seeds;
+Seeded: a failure names its seed; ``MIRROR_SEED=<seed>`` reruns its sets, orders and kill plans (where a
+timed kill lands still depends on the machine). CI runs a few seeds;
 ``SOAK=1`` (or ``--soak``) runs ``MIRROR_SEEDS`` more (default 20).
 """
 
