@@ -237,14 +237,18 @@ class Tally:
     resumed: int = 0
     abandoned: int = 0
     checks: int = 0
+    held: int = 0
 
 
 class Property:
     """One seeded run: the pool created, then ``generations`` generations, each crashed and replayed or
     abandoned at random; ``check`` after every sync."""
 
-    def __init__(self, emu: Any, tmp: Path, kind: Kind, seed: int, *, max_percent: float = 100) -> None:
+    def __init__(self, emu: Any, tmp: Path, kind: Kind, seed: int, *, max_percent: float = 100,
+                 opening: list[set] | None = None) -> None:
         self.emu, self.tmp, self.kind, self.seed = emu, tmp, kind, seed
+        self.max_percent = max_percent
+        self.opening = opening or []  # the first generations' sets (never killed), then random ones
         self.rng = random.Random(seed)
         self.store = tmp / "store"
         self.config = make_config(emu.url, self.store, lanes=self.rng.randint(1, 4), batch_max_bytes=1_000,
@@ -269,11 +273,26 @@ class Property:
                       timeout=60)
         self.tally.kills += run.killed
         self.tally.removal_kills += run.killed and plan.how == "removal" and killer.fired
-        assert run.killed or run.returncode == 0, self.fail(f"exit {run.returncode}: {run.errors} {run.stderr[-1500:]!r}")
+        held = self.held(run)
+        assert run.killed or run.returncode == 0 or held, self.fail(
+            f"exit {run.returncode}: {run.errors} {run.stderr[-1500:]!r}")
         problems = [p for p in map(checksum_problem, run.states) if p]
         assert problems == [], self.fail(f"states: {problems}")
-        self.check(gen, complete=not run.killed)
+        before = self.kind.in_emulator(self.emu.client) if held else set()
+        self.check(gen, complete=not run.killed and not held)
+        if held:
+            self.tally.held += 1
+            after = self.kind.in_emulator(self.emu.client)
+            assert after >= before | gen.members, self.fail("a held sync removed someone or missed an add")
         return run
+
+    def held(self, run: Any) -> bool:
+        """The guard held this sync's removals back (only below 100%): its config_error names the list."""
+        if run.returncode != 1 or self.config["max_mirror_removal_percent"] >= 100:
+            return False
+        (error,) = run.errors
+        assert error["failure_type"] == "config_error" and "removals-held-" in error["message"], self.fail(error)
+        return True
 
     def check(self, gen: Generation, *, complete: bool) -> None:
         """The property, after one sync."""
@@ -296,11 +315,16 @@ class Property:
         the last emitted state) or, unless it is the last generation, abandoned; then one to the end."""
         gen = build_generation(self.rng, self.kind, number, members)
         marker: int | None = None
-        for attempt in range(4):
+        self.config["max_mirror_removal_percent"] = self.max_percent
+        for attempt in range(5):
             lines = gen.after(marker)
-            crash = attempt < 3 and self.rng.random() < 0.6
+            crash = attempt < 3 and number > len(self.opening) and self.rng.random() < 0.6
             plan = choose_plan(self.rng, lines, bool(self.expected - members)) if crash else Plan("none")
             run = self.sync(gen, lines, plan)
+            if not run.killed and run.returncode != 0:  # held by the guard: the user allows it, syncs again
+                self.config["max_mirror_removal_percent"] = 100
+                marker = None
+                continue
             if not run.killed:
                 return
             if not last and self.rng.random() < 0.3:
@@ -321,7 +345,8 @@ class Property:
         self.emu.client.set_faults({"latency_ms": 15, "latency_jitter_ms": 25})  # kills land mid-sync
         members: set = set()
         for number in range(1, generations + 1):
-            _move, members = next_set(self.rng, self.kind.universe, members)
+            members = self.opening[number - 1] if number <= len(self.opening) else \
+                next_set(self.rng, self.kind.universe, members)[1]
             self.generation(number, members, last=number == generations)
         return self.tally
 
@@ -354,6 +379,21 @@ def test_relationships_follow_random_generations_through_crashes(emu: Any, tmp_p
         figures(faults=tally.kills, records=tally.checks, duplicates=0, seed=seed, **_figures(tally))
 
 
+@pytest.mark.slow
+def test_the_guard_holds_then_the_raised_limit_lets_the_mirror_converge(emu: Any, tmp_path: Path, figures: Any,
+                                                                        soak: bool) -> None:
+    # max_mirror_removal_percent at its default (20): an emptied audience of 150 trips the guard (nothing
+    # removed, the list held); the user raises the limit and syncs that generation again. Later random
+    # generations trip it whenever they remove more than 100 and 20%.
+    for seed in _seeds(soak, 3_000)[: (None if soak else 1)]:
+        emu.client.reset()
+        opening = [set(random.Random(seed).sample(POOL, 150)), set()]
+        tally = Property(emu, tmp_path / f"seed{seed}", SEGMENTS, seed, max_percent=20, opening=opening).run(
+            generations=6)
+        assert tally.held >= 1, f"seed {seed}: the guard never held"
+        figures(faults=tally.kills, records=tally.checks, duplicates=0, seed=seed, **_figures(tally))
+
+
 def _figures(tally: Tally) -> dict:
-    return {"syncs": tally.syncs, "complete": tally.complete, "kills": tally.kills,
+    return {"syncs": tally.syncs, "complete": tally.complete, "kills": tally.kills, "held": tally.held,
             "removal_kills": tally.removal_kills, "resumed": tally.resumed, "abandoned": tally.abandoned}
