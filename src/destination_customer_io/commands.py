@@ -182,7 +182,7 @@ async def open_ledger(config: Config, streams: dict[tuple[str | None, str], Stre
         directory = files.stream_dir(stream.namespace, stream.name, stream.operation.object_name)
         stream.book = await keeper.open_book(
             stream.label, directory, stream.generation_id, mirror=stream.mirror, skip=stream.skips_unchanged,
-            resend_after_days=config.resend_unchanged_after_days)
+            resend_after_days=config.resend_unchanged_after_days, counted_on=config.mirror_without_stream_status)
         out.log(f"Sync ledger of stream {stream.label}: {len(stream.book.base)} keys (generation "
                 f"{stream.book.generation}) loaded in {time.monotonic() - started:.2f} s from "
                 f"{keeper.where(directory)}.")

@@ -143,11 +143,13 @@ def test_write_ahead_covers_new_members_and_removals_keep_their_generation() -> 
 def test_the_generation_of_a_sync() -> None:
     from destination_customer_io.ledger.keeper import this_generation
 
-    assert this_generation(5, completed=4, newest=5) == 5  # a retried attempt of sync 5 stays 5
-    assert this_generation(6, completed=5, newest=5) == 6  # the platform's next overwrite sync
-    assert this_generation(1, completed=3, newest=3) == 4  # a catalog that never changes it: counted on
-    assert this_generation(None, completed=0, newest=0) == 1
-    assert this_generation(None, completed=2, newest=3) == 4  # after a crashed sync 3
+    assert this_generation(5, completed=4, newest=5, counted_on=False) == 5  # a retried attempt of sync 5
+    assert this_generation(5, completed=5, newest=5, counted_on=False) == 5  # ... after one that completed
+    assert this_generation(6, completed=5, newest=5, counted_on=False) == 6  # the platform's next sync
+    assert this_generation(1, completed=3, newest=3, counted_on=True) == 4  # PyAirbyte's fixed 1: counted on
+    assert this_generation(9, completed=3, newest=3, counted_on=True) == 9
+    assert this_generation(None, completed=0, newest=0, counted_on=False) == 1
+    assert this_generation(None, completed=2, newest=3, counted_on=False) == 4  # after a crashed sync 3
 
 
 from hypothesis import given, settings  # noqa: E402

@@ -57,7 +57,9 @@ class StreamBook:
         self.unchanged_count = 0
         self.removed = 0  # removals Customer.io accepted
         self.removal_note = "no removals computed"  # why removals ran or not, for the stream summary
-        self.previous_members = int(np.count_nonzero(base.flags == MEMBER)) if len(base) else 0
+        # Every row Customer.io may hold, MAYBE ones too (written ahead by a sync that died): removals
+        # include them, so the guard weighs removals against them as well.
+        self.previous_members = int(np.count_nonzero(base.flags != GONE)) if len(base) else 0
 
     def _views(self) -> None:
         """Plain views of the base's columns for per-record look-ups (a numpy scalar per read is slower)."""

@@ -60,10 +60,15 @@ class Keeper:
         return f"{self.objects.root}/{self.prefix}{directory}"
 
     async def open_book(self, label: str, directory: str, generation: int | None, *, mirror: bool,
-                        skip: bool, resend_after_days: float) -> StreamBook:
+                        skip: bool, resend_after_days: float, counted_on: bool = False) -> StreamBook:
         rows, place, (completed, last_generation) = await self._load(directory, mirror)
-        book = StreamBook(label, rows, this_generation(generation, completed, last_generation),
-                          mirror=mirror, skip=skip, resend_after=resend_after_days * DAY)
+        this = this_generation(generation, completed, last_generation, counted_on=counted_on)
+        if mirror and generation is not None and this == generation and 0 < generation <= completed:
+            self.warn(f"Stream {label}: generation_id {generation} is not newer than the last completed sync's "
+                      f"({completed}), so this sync is taken as a retry of it and removes none of what that "
+                      "sync delivered. A script re-running one catalog should leave generation_id out or "
+                      "bump it, or set mirror_without_stream_status: true.")
+        book = StreamBook(label, rows, this, mirror=mirror, skip=skip, resend_after=resend_after_days * DAY)
         self.books.append(book)
         self._places[id(book)] = place
         return book
@@ -176,13 +181,14 @@ class Keeper:
 ALLOW = "allow-removals.json"
 
 
-def this_generation(given: int | None, completed: int, newest: int) -> int:
-    """This sync's generation: Airbyte's ``generation_id`` when it is newer than the last completed
-    sync's (attempts of one sync share it), else one more than the newest the ledger saw. A snapshot
-    is written only by a sync that completed, so a ``generation_id`` that is not newer comes from a
-    catalog that never changes it (scripts): taking it would make every sync one generation, and a
-    mirror would never remove anything."""
-    if given is not None and given > completed:
+def this_generation(given: int | None, completed: int, newest: int, *, counted_on: bool) -> int:
+    """This sync's generation. Airbyte's ``generation_id`` as given: attempts of one sync share it, and
+    an attempt may follow one that completed (its source failed after the connector was done) and
+    resume after the last state, so a generation_id the ledger already completed is a retry, not a new
+    sync. ``counted_on`` (``mirror_without_stream_status``: input no platform resumes, such as PyAirbyte,
+    which always sends generation_id 1): a generation_id that is not newer than the last completed
+    sync's is counted on instead, one more than the newest the ledger saw; so is a missing one."""
+    if given is not None and (given > completed or not counted_on):
         return given
     return newest + 1
 

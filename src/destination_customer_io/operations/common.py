@@ -94,6 +94,14 @@ def person_key(kind: str, value: str) -> str:
     return "person:email:" + value.lower() if kind == "email" else f"person:{kind}:{value}"
 
 
+def ledger_identifiers(identifiers: dict[str, Any]) -> dict[str, Any]:
+    """A person's ``identifiers`` as a mirror's ledger keys them: an email lower-cased, as in
+    ``person_key``, so one person spelled in two cases is one ledger key (not a member plus a stale key
+    whose removal would take that member out again)."""
+    email = identifiers.get("email")
+    return {**identifiers, "email": email.lower()} if isinstance(email, str) else identifiers
+
+
 def person_identifier(data: dict[str, Any], stream: "Stream") -> tuple[dict[str, str], str] | Rejection:
     """Customer.io's ``identifiers`` (exactly one, of the stream's identifier type) and the op key."""
     kind = stream.identifier_type

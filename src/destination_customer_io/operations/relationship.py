@@ -64,7 +64,8 @@ class Relationship(Operation):
     def ledger_entry(self, op: Op) -> tuple[bytes, bool]:
         payload = msgspec.json.decode(op.body)
         target = payload["cio_relationships"][0]["identifiers"]
-        removal = {"type": "person", "action": "delete_relationships", "identifiers": payload["identifiers"],
+        removal = {"type": "person", "action": "delete_relationships",
+                   "identifiers": common.ledger_identifiers(payload["identifiers"]),
                    "cio_relationships": [{"identifiers": target}]}
         text = msgspec.json.encode([op.key, msgspec.json.encode(removal).decode()])
         return text, payload["action"] == "delete_relationships"

@@ -55,7 +55,9 @@ class SegmentMembership(Operation):
         segment, _, rest = (op.route or "").removeprefix("/api/v1/segments/").partition("/")
         action, _, query = rest.partition("?")
         removal = f"/api/v1/segments/{segment}/remove_customers?{query}"
-        return msgspec.json.encode([op.key, removal, op.body.decode()]), action == "remove_customers"
+        kind = query.removeprefix("id_type=")
+        body = msgspec.json.encode(common.ledger_identifiers({kind: msgspec.json.decode(op.body)})[kind])
+        return msgspec.json.encode([op.key, removal, body.decode()]), action == "remove_customers"
 
     def removal_op(self, text: bytes) -> Op:
         key, route, body = msgspec.json.decode(text)
