@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import sys
@@ -123,7 +124,7 @@ class FileState:
     status: str  # loaded | ignored: why | not loaded: why | allowance ... | held ...
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class StreamLedger:
     """What ``show`` says of one stream directory."""
 
@@ -139,6 +140,9 @@ class StreamLedger:
     problems: list[str] = field(default_factory=list)
     allowance: int | None = None
     held: list[tuple[str, int]] = field(default_factory=list)  # held-removal files and their line counts
+
+    def __repr__(self) -> str:  # short: asyncio.run reprs its result once (3.11), key texts and all
+        return f"StreamLedger({self.label!r}, {len(self.rows)} rows)"
 
 
 class _Fetched:
@@ -288,7 +292,7 @@ def _files(count: int) -> str:
 
 def run_ledger(args: argparse.Namespace) -> int:
     """``ledger`` from parsed arguments: 0 when done, 1 with one line on stderr when not."""
-    scrubber = Output(secrets=proxy_secrets())
+    scrubber = Output(io.BytesIO(), secrets=proxy_secrets())  # its scrubber only: no Airbyte message here
 
     def say(text: str) -> None:
         sys.stdout.write(scrubber.scrub(text) + "\n")

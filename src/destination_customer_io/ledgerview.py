@@ -35,6 +35,8 @@ def figures(ledger: "StreamLedger") -> dict[str, Any]:
         "rows": {"total": len(rows), "members": int(np.count_nonzero(rows.flags == MEMBER)),
                  "maybe": int(np.count_nonzero(rows.flags == MAYBE))},
         "generations": {"min": int(rows.gens.min()), "max": int(rows.gens.max())} if len(rows) else None,
+        # a mirror's removals, should its last generation be synced again complete (a retried attempt)
+        "older_than_last_generation": int(np.count_nonzero(rows.gens < np.uint32(ledger.generation))),
         "last_sent": {"min": _utc(int(sent.min())), "max": _utc(int(sent.max()))} if len(sent) else None,
         "deltas": {"loaded": sum(f.status == "loaded" for f in deltas),
                    "ignored": sum(f.status != "loaded" for f in deltas)},
@@ -113,6 +115,8 @@ def _stream_text(ledger: "StreamLedger", key_count: int | None) -> list[str]:
         f"  rows          {rows['total']:,}: {rows['members']:,} {'members' if ledger.mirror else 'delivered'}, "
         f"{rows['maybe']:,} maybe (written ahead, not confirmed)",
         f"  generations   {gens['min']} - {gens['max']}" if gens else "  generations   -",
+        *([f"  left behind   {f['older_than_last_generation']:,} rows older than generation {ledger.generation}: a "
+           "complete rerun of it removes them"] if ledger.mirror and f["older_than_last_generation"] else []),
         f"  last sent     {sent['min']} - {sent['max']}" if sent else "  last sent     -",
         f"  bytes         {f['bytes']:,} in {len(ledger.files)} file{'' if len(ledger.files) == 1 else 's'}",
         f"  allowance     {f'up to {ledger.allowance} removals, once' if ledger.allowance else 'none'}",

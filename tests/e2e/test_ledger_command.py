@@ -11,15 +11,17 @@ from typing import Any
 
 from customerio_emulator.process import EmulatorProcess
 from destination_customer_io.ledger import files
-from tests.e2e.test_mirror import (EMAILS, KEY, OTHER_KEY, OTHER_SITE, SITE, WORKSPACES, config, mirror,
-                                   people, segment, segment_calls)
+from tests.e2e.test_mirror import (EMAILS, KEY, OTHER_KEY, OTHER_SITE, SITE, WORKSPACES, config, members_stream,
+                                   mirror, people, segment, segment_calls, status_line)
 from tests.support.cli import CONSOLE_SCRIPT, Run, configured_stream, record_line, run_connector, state_line
+from tests.support.s3 import MotoS3
 
 __all__ = ["WORKSPACES"]  # the emulator fixture (tests/e2e/conftest.py) serves this module's WORKSPACES
 
 MEMBERS = [f"m{i:03d}@example.com" for i in range(200)]
 NEWCOMERS = [f"n{i:03d}@example.com" for i in range(150)]
 REMOVE_7 = "/api/v1/segments/7/remove_customers?id_type=email"
+S3_SECRET = "s3-secret-value-ledger"
 
 
 def ledger(tmp: Path, cfg: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
@@ -28,7 +30,7 @@ def ledger(tmp: Path, cfg: dict[str, Any], *args: str) -> subprocess.CompletedPr
     path.write_text(json.dumps(cfg))
     done = subprocess.run([*CONSOLE_SCRIPT, "ledger", "--config", str(path), *args], capture_output=True,
                           text=True, timeout=60)
-    for secret in (SITE, KEY, OTHER_SITE, OTHER_KEY):
+    for secret in (SITE, KEY, OTHER_SITE, OTHER_KEY, S3_SECRET, "AKIAEXAMPLE"):
         assert secret not in done.stdout + done.stderr
     return done
 
@@ -70,6 +72,9 @@ def test_the_guard_holds_removals_until_allowed_and_an_allowance_serves_once(emu
     assert f"The list is at {held_file}." in message
     assert ("`destination-customer-io ledger --config <config.json> allow-removals --stream vips --count 150`"
             in message)
+    [shown] = json.loads(ledger(tmp_path, config(emu, store), "show", "--json").stdout)["streams"]
+    assert (shown["rows"], shown["older_than_last_generation"], shown["held"], shown["allowance"]) == (
+        {"total": 200, "members": 200, "maybe": 0}, 150, [{"name": held_file.name, "removals": 150}], None)
     held_lines = [json.loads(line) for line in held_file.read_text().splitlines()]
     assert sorted(held_lines, key=lambda line: line["op"]) == [
         {"stream": "vips", "path": REMOVE_7, "op": email} for email in MEMBERS[50:]]
@@ -80,6 +85,7 @@ def test_the_guard_holds_removals_until_allowed_and_an_allowance_serves_once(emu
         "Stream vips (segment_membership): its next sync may remove up to 150, past max_mirror_removal_percent; "
         f"that sync uses the allowance up. Written to {where(store)}allow-removals.json.\n")
     assert json.loads(Path(where(store), "allow-removals.json").read_text())["removals"] == 150
+    assert json.loads(ledger(tmp_path, config(emu, store), "show", "--json").stdout)["streams"][0]["allowance"] == 150
 
     start = len(segment_calls(emu))
     ok(mirror(emu, tmp_path, store, MEMBERS[:50], 2))  # the same generation again, now allowed
@@ -187,6 +193,45 @@ def test_two_workspaces_sharing_a_store_keep_their_ledgers_apart(emu: EmulatorPr
         assert [(s["where"], s["rows"]["members"]) for s in shown["streams"]] == [(where(store, site), members)]
 
 
+def sync(emu: EmulatorProcess, tmp: Path, cfg: dict[str, Any], emails: list[str], generation: int) -> Run:
+    """A mirror sync of stream vips into segment 7 with any config (``mirror`` builds a Local one)."""
+    lines = [record_line("vips", {"person_email": e, "segment_id": 7}) for e in emails]
+    lines += [state_line("vips", generation), status_line("vips")]
+    return ok(run_connector(tmp, "write", cfg, {"streams": [members_stream("vips", generation)]}, lines))
+
+
+def test_two_workspaces_sharing_an_s3_bucket_path_keep_their_ledgers_apart(emu: EmulatorProcess,
+                                                                           tmp_path: Path) -> None:
+    s3 = MotoS3(enforce_auth=False).start()
+    try:
+        s3.create_bucket("shared")
+        storage = {"storage_type": "S3", "s3_bucket_name": "shared", "s3_bucket_region": "us-east-1",
+                   "bucket_path": "cio", "s3_endpoint": s3.endpoint, "access_key_id": "AKIAEXAMPLE",
+                   "secret_access_key": S3_SECRET, "format": {"format_type": "JSONL"}}
+        first, other = ({**config(emu, tmp_path, site, key), "object_storage_config": storage}
+                        for site, key in ((SITE, KEY), (OTHER_SITE, OTHER_KEY)))
+        people(emu, tmp_path, EMAILS[:3])
+        people(emu, tmp_path, EMAILS[3:], site=OTHER_SITE, key=OTHER_KEY)
+        sync(emu, tmp_path, first, EMAILS[:3], 1)
+        sync(emu, tmp_path, other, EMAILS[3:], 1)
+        sync(emu, tmp_path, first, [EMAILS[0]], 2)
+        sync(emu, tmp_path, other, EMAILS[3:], 2)
+        assert segment_calls(emu) == [("add_customers", EMAILS[:3]), ("add_customers", [EMAILS[0]]),
+                                      ("remove_customers", EMAILS[1:3])]
+        assert segment_calls(emu, OTHER_SITE) == [("add_customers", EMAILS[3:]), ("add_customers", EMAILS[3:])]
+        shown = json.loads(ledger(tmp_path, first, "show", "--json").stdout)
+        s3_where = f"s3://shared/cio/{files.scope_prefix(SITE, 'default')}"
+        assert (shown["where"], [(s["where"], s["rows"]["members"]) for s in shown["streams"]]) == (
+            s3_where, [(s3_where + "___vips__segment_membership/", 1)])
+        reset = ledger(tmp_path, first, "reset")
+        assert reset.stdout.startswith(f"Reset the sync ledger of stream vips (segment_membership): deleted 1 file "
+                                       f"at {s3_where}___vips__segment_membership/: snapshot-00000002.ldg.")
+        assert sorted(s3.objects("shared", "cio/_customerio_ledger/")) == [  # the other workspace's stays
+            f"cio/{files.scope_prefix(OTHER_SITE, 'default')}___vips__segment_membership/snapshot-00000002.ldg"]
+    finally:
+        s3.stop()
+
+
 def test_two_ledger_scopes_in_one_workspace_mirror_two_segments_apart(emu: EmulatorProcess,
                                                                       tmp_path: Path) -> None:
     store = tmp_path / "store"  # one store, one workspace, one stream name: two connections
@@ -226,7 +271,7 @@ def test_show_counts_a_ledger_with_members_and_write_ahead_intents(emu: Emulator
     assert {k: v for k, v in stream.items() if k not in ("last_sent", "keys")} == {
         "stream": "vips", "operation": "segment_membership", "mirror": True, "where": where(store),
         "snapshot": 1, "last_generation": 2, "rows": {"total": 5, "members": 3, "maybe": 2},
-        "generations": {"min": 1, "max": 2}, "deltas": {"loaded": 1, "ignored": 0},
+        "generations": {"min": 1, "max": 2}, "older_than_last_generation": 3, "deltas": {"loaded": 1, "ignored": 0},
         "bytes": snapshot.stat().st_size + delta.stat().st_size, "allowance": None, "held": [],
         "files": [{"name": snapshot.name, "bytes": snapshot.stat().st_size, "status": "loaded"},
                   {"name": delta.name, "bytes": delta.stat().st_size, "status": "loaded"}],
@@ -239,7 +284,8 @@ def test_show_counts_a_ledger_with_members_and_write_ahead_intents(emu: Emulator
     text = ledger(tmp_path, config(emu, store), "show", "--stream", "vips").stdout
     assert f"vips: segment_membership, mirror\n  where         {where(store)}\n" in text
     assert "  snapshot      1; deltas loaded 1, ignored 0; last generation 2\n" in text
-    assert "  rows          5: 3 members, 2 maybe (written ahead, not confirmed)\n  generations   1 - 2\n" in text
+    assert ("  rows          5: 3 members, 2 maybe (written ahead, not confirmed)\n  generations   1 - 2\n"
+            "  left behind   3 rows older than generation 2: a complete rerun of it removes them\n") in text
     assert f"  bytes         {stream['bytes']:,} in 2 files\n" in text
     # what show counted is what the next sync loads
     rerun = ok(mirror(emu, tmp_path, store, [EMAILS[0], EMAILS[3], EMAILS[4]], 2))
@@ -315,3 +361,16 @@ def test_ledger_mistakes_are_one_line_on_stderr_and_exit_1(emu: EmulatorProcess,
     users_ledger = json.loads(ledger(tmp_path, config(emu, store), "show", "--json", "--stream", "users").stdout)
     assert [(s["stream"], s["mirror"], s["rows"]) for s in users_ledger["streams"]] == [
         ("users", False, {"total": 2, "members": 2, "maybe": 0})]
+
+
+def test_help_names_the_ledger_command_and_its_actions() -> None:
+    def help_of(*args: str) -> str:
+        done = subprocess.run([*CONSOLE_SCRIPT, *args, "--help"], capture_output=True, text=True, timeout=30)
+        assert (done.returncode, done.stderr) == (0, "")
+        return " ".join(done.stdout.split())
+
+    assert ("ledger show or reset the sync ledger (mirror mode, skip_unchanged) kept in the configured store, or "
+            "allow a mirror's next sync to remove more than its guard allows, once") in help_of()
+    actions = help_of("ledger")
+    assert "{show,reset,allow-removals}" in actions and "--config CONFIG.json" in actions
+    assert "--keys N also up to N keys of a mirror stream, each as the removal it stands for" in help_of("ledger", "show")
