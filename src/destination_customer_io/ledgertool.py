@@ -190,10 +190,10 @@ async def inspect(scope: Scope, directory: str, names: list[str]) -> StreamLedge
     fetched, warnings = _Fetched(scope.objects.root, data), []
     keeper = Keeper(fetched, scope.prefix, warnings.append, readonly=True)  # type: ignore[arg-type]
     book = await keeper.open_book(directory, directory, None, mirror=mirror, skip=False, resend_after_days=30)
-    ledger = StreamLedger(directory, scope.where + directory, str(headers[0].get("stream")) if headers
-                          else label_of(directory), operation, mirror, book.base, book.generation - 1,
-                          problems=warnings)
-    for name in sorted(names, key=lambda name: (not name.startswith("snapshot-"), not name.startswith("delta-"), name)):
+    label = str(headers[0].get("stream") or label_of(directory)) if headers else label_of(directory)
+    ledger = StreamLedger(directory, scope.where + directory, label, operation, mirror, book.base,
+                          book.generation - 1, problems=warnings)
+    for name in sorted(names, key=lambda n: (not n.startswith("snapshot-"), not n.startswith("delta-"), n)):
         ledger.files.append(_file_state(ledger, name, data[keys[name]], keys[name] in fetched.asked, warnings))
     listing = files.Listing.of(names)
     ledger.snapshot = max((seq for seq, name in listing.snapshots.items()
@@ -209,15 +209,17 @@ async def inspect(scope: Scope, directory: str, names: list[str]) -> StreamLedge
 
 
 def _file_state(ledger: StreamLedger, name: str, body: bytes | None, asked: bool, warnings: list[str]) -> FileState:
-    size = len(body or b"")
+    if body is None:
+        return FileState(name, 0, "gone: deleted while show read the directory (a sync running?)")
+    size = len(body)
     if name == ALLOW:
         try:
-            ledger.allowance = int(json.loads(body or b"")["removals"])
+            ledger.allowance = int(json.loads(body)["removals"])
             return FileState(name, size, f"allowance: the next sync may remove up to {ledger.allowance}")
         except (ValueError, KeyError, TypeError):
             return FileState(name, size, "ignored: not an allowance written by `ledger allow-removals`")
     if name.startswith(HELD):
-        ledger.held.append((name, (body or b"").count(b"\n")))
+        ledger.held.append((name, body.count(b"\n")))
         return FileState(name, size, f"held removals: {ledger.held[-1][1]} (written by the guard, for you to read)")
     if not name.endswith(".ldg"):
         return FileState(name, size, "not a ledger file (ignored)")
@@ -227,7 +229,7 @@ def _file_state(ledger: StreamLedger, name: str, body: bytes | None, asked: bool
     if not any(ledger.directory + name in warning for warning in warnings):
         return FileState(name, size, "loaded")
     try:
-        files.decode(body or b"")
+        files.decode(body)
     except files.Unreadable as exc:
         return FileState(name, size, f"ignored: {exc}")
     return FileState(name, size, "ignored: it was written for a stream in another mode")

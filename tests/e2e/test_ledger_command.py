@@ -373,4 +373,5 @@ def test_help_names_the_ledger_command_and_its_actions() -> None:
             "allow a mirror's next sync to remove more than its guard allows, once") in help_of()
     actions = help_of("ledger")
     assert "{show,reset,allow-removals}" in actions and "--config CONFIG.json" in actions
-    assert "--keys N also up to N keys of a mirror stream, each as the removal it stands for" in help_of("ledger", "show")
+    assert "--keys N also up to N keys of a mirror stream, each as the removal it stands for" in \
+        help_of("ledger", "show")
