@@ -1,4 +1,5 @@
-"""The command line: ``spec | check --config F | discover --config F | write --config F --catalog F``.
+"""The command line: ``spec | check --config F | discover --config F | write --config F --catalog F``,
+and ``ledger --config F show|reset|allow-removals`` for people (``ledgertool.py``).
 
 The edge of the program: reads files and stdin, writes Airbyte messages to stdout, turns every failure
 into a TRACE error with the right ``failure_type`` and a non-zero exit (a failed ``check`` is an answer,
@@ -29,6 +30,8 @@ _COMMANDS = {  # what `--help` says of each command
     "discover": "list the Customer.io operations (destination objects) with their sync modes and fields",
     "write": "read Airbyte RECORD and STATE messages on stdin, send them to Customer.io, print STATE "
              "messages as records are acknowledged",
+    "ledger": "show or reset the sync ledger (mirror mode, skip_unchanged) kept in the configured store, "
+              "or allow a mirror's next sync to remove more than its guard allows, once",
 }
 
 
@@ -40,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="example: destination-customer-io write --config config.json --catalog catalog.json "
                "< messages.jsonl  (docs/customer-io.md: a minimal config and catalog)")
     parser.add_argument("--version", action="version", version=__version__)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{spec,check,discover,write}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{spec,check,discover,write,ledger}")
     for name, text in _COMMANDS.items():
         sub = commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         if name != "spec":
@@ -50,11 +53,39 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--catalog", required=True, metavar="CATALOG.json",
                              help="the configured catalog: each stream's destination_object_name, "
                                   "destination_sync_mode and primary_key")
+        if name == "ledger":
+            _ledger_arguments(sub)
     return parser
+
+
+def _ledger_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True, metavar="{show,reset,allow-removals}")
+    show = actions.add_parser("show", help="what each stream's ledger holds: snapshot, deltas, rows, files")
+    show.add_argument("--stream", metavar="S", help="only this stream (name or namespace.name)")
+    show.add_argument("--json", action="store_true", help="one JSON document, for scripts")
+    show.add_argument("--keys", type=_positive, metavar="N", help="also up to N keys of a mirror stream, each as "
+                      "the removal it stands for")
+    reset = actions.add_parser("reset", help="delete the ledger files of a stream (default: every stream of "
+                               "the config's ledger_scope): its next sync is a first sync")
+    reset.add_argument("--stream", metavar="S", help="only this stream (name or namespace.name)")
+    allow = actions.add_parser("allow-removals", help="let the stream's next sync remove up to N (once), "
+                               "beyond max_mirror_removal_percent")
+    allow.add_argument("--stream", metavar="S", required=True, help="the mirror stream (name or namespace.name)")
+    allow.add_argument("--count", type=_positive, metavar="N", required=True, help="how many removals to allow")
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "ledger":  # for people: plain text, a one-line error; no Airbyte messages
+        from .ledgertool import run_ledger
+
+        return run_ledger(args)
     out = Output()
     out.add_secrets(proxy_secrets())  # user:password in HTTP(S)_PROXY never reaches a log line
     code = _run(args, out)

@@ -82,16 +82,17 @@ class MirrorJudge:
     async def _judge(self, stream: Stream, book: StreamBook) -> Plan | None:
         rows = book.removals()
         count, previous = len(rows), book.previous_members
+        allowed = await self.keeper.allowance(book)
+        if allowed:  # it serves the next sync that decides removals, needed or not: kept, it would let a
+            await self.keeper.use_allowance(book)  # later mass removal through unseen
         if not count:
             book.removal_note = "nothing to remove"
             return None
         limit = previous * self.max_percent / 100
         if count > GUARD_FLOOR and count > limit:
-            allowed = await self.keeper.allowance(book)
             if allowed < count:
                 await self._hold(stream, book, rows, limit)
                 return None
-            await self.keeper.use_allowance(book)
             self.log(f"Stream {stream.label} (mirror): {count} removals allowed once by `ledger "
                      f"allow-removals` ({allowed}).", "INFO")
         book.removal_note = f"{count} removals sent of {previous} previous members"

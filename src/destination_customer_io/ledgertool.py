@@ -1,0 +1,327 @@
+"""The ``ledger`` command: show what the sync ledger of a config's scope holds, reset it, and let a mirror's
+next sync remove more than its guard allows, once.
+
+    destination-customer-io ledger --config F show [--stream S] [--json] [--keys N]
+    destination-customer-io ledger --config F reset [--stream S]
+    destination-customer-io ledger --config F allow-removals --stream S --count N
+
+For people, not for Airbyte: plain text on stdout (``--json``: one JSON document, for scripts); a mistake
+is one line on stderr and exit 1. ``show`` reads each file once and loads the stream through
+``ledger/keeper.py`` from those bytes, so its figures are what the next sync would load; a half-written
+file is reported, never fatal. The site id appears only hashed (``files.scope_prefix``), and every
+configured secret is scrubbed from what is printed anyway. ``ledgerview.py`` turns a stream's ledger into
+text or JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+from .config import Config, parse_config, read_json_file
+from .errors import StoreError, SyncError
+from .ledger import files
+from .ledger.keeper import ALLOW, Keeper
+from .ledger.table import Rows
+from .ledgerview import render_json, render_text
+from .network import proxy_secrets
+from .operations import OPERATIONS
+from .output import Output
+from .rawconfig import secret_values
+from .rejected.keys import s3_safe
+from .rejected.objects import Objects, open_objects
+
+HELD = "removals-held-"
+
+
+class LedgerCommandError(Exception):
+    """A mistake the user can fix, said in one line (exit 1)."""
+
+
+@dataclass(slots=True)
+class Scope:
+    """The ledger of one config: its store, and the prefix of its workspace and ``ledger_scope``."""
+
+    objects: Objects
+    prefix: str
+    name: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.objects.root}/{self.prefix}"
+
+    def directories(self) -> dict[str, list[str]]:
+        """Every stream directory of the scope -> the names of its files."""
+        found: dict[str, list[str]] = {}
+        for key in self.objects.list(self.prefix):
+            directory, _, name = key[len(self.prefix):].partition("/")
+            if name:
+                found.setdefault(directory + "/", []).append(name)
+        return found
+
+
+def open_scope(config: Config) -> Scope:
+    objects = open_objects(config.object_storage_config)
+    if objects is None:
+        raise LedgerCommandError(
+            "object_storage_config is None, so this config keeps no sync ledger: the ledger lives in the "
+            "S3 or Local store the connection's config names; use that config.")
+    return Scope(objects, files.scope_prefix(config.credentials.siteId, config.ledger_scope), config.ledger_scope)
+
+
+# --- streams: directory names ----------------------------------------------------------------------
+
+def operation_of(directory: str) -> str:
+    return directory.rstrip("/").rsplit("__", 1)[-1]
+
+
+def label_of(directory: str) -> str:
+    """The stream's name as its directory spells it (S3-safe): ``name`` or ``namespace.name``."""
+    head = directory.rstrip("/").rsplit("__", 1)[0]
+    if head.startswith("___"):  # "_": no namespace
+        return head[3:]
+    namespace, _, name = head.partition("__")
+    return f"{namespace}.{name}"
+
+
+def matches(directory: str, wanted: str) -> bool:
+    """``wanted`` names this directory's stream as ``name`` (in any namespace) or ``namespace.name``,
+    compared in the S3-safe spelling ``files.stream_dir`` gave the directory."""
+    head = directory.rstrip("/").rsplit("__", 1)[0]
+    name = "__" + s3_safe(wanted)
+    if head.endswith(name) and "__" not in head[:-len(name)]:
+        return True
+    return any(head == f"{s3_safe(wanted[:at]) or '_'}__{s3_safe(wanted[at + 1:])}"
+               for at, char in enumerate(wanted) if char == ".")
+
+
+def select(scope: Scope, stream: str | None) -> dict[str, list[str]]:
+    """The stream directories ``stream`` names (all of the scope's when None); an unknown one is an error."""
+    found = scope.directories()
+    if stream is None:
+        return found
+    chosen = {d: names for d, names in found.items() if matches(d, stream)}
+    if not chosen:
+        known = ", ".join(sorted(f"{label_of(d)} ({operation_of(d)})" for d in found)) or "none"
+        raise LedgerCommandError(f"No sync ledger for stream `{stream}` under {scope.where} (ledger_scope "
+                                 f"`{scope.name}`); streams with a ledger there: {known}.")
+    return chosen
+
+
+# --- show ------------------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class FileState:
+    name: str
+    size: int
+    status: str  # loaded | ignored: why | not loaded: why | allowance ... | held ...
+
+
+@dataclass(slots=True, repr=False)
+class StreamLedger:
+    """What ``show`` says of one stream directory."""
+
+    directory: str
+    where: str
+    label: str
+    operation: str
+    mirror: bool
+    rows: Rows
+    generation: int  # the last generation the ledger recorded (0: none)
+    snapshot: int = 0  # the snapshot loaded (0: none)
+    files: list[FileState] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    allowance: int | None = None
+    held: list[tuple[str, int]] = field(default_factory=list)  # held-removal files and their line counts
+
+    def __repr__(self) -> str:  # short: asyncio.run reprs its result once (3.11), key texts and all
+        return f"StreamLedger({self.label!r}, {len(self.rows)} rows)"
+
+
+class _Fetched:
+    """One directory's files as ``show`` read them once: the Keeper loads from these bytes, and which
+    ones it asked for tells which files a sync would load."""
+
+    def __init__(self, root: str, data: dict[str, bytes | None]) -> None:
+        self.root = root
+        self.data = data
+        self.asked: set[str] = set()
+
+    def list(self, prefix: str) -> list[str]:
+        return sorted(key for key in self.data if key.startswith(prefix))
+
+    def get(self, key: str) -> bytes | None:
+        self.asked.add(key)
+        return self.data.get(key)
+
+    def put(self, key: str, body: bytes) -> None:
+        raise AssertionError("show never writes")  # the Keeper is read-only: unreachable
+
+    def delete(self, keys: list[str]) -> None:
+        raise AssertionError("show never deletes")
+
+
+def _header(body: bytes | None) -> dict | None:
+    """The JSON header of a ledger file, without checking its body (the loader does that)."""
+    if not body or not body.startswith(files.MAGIC):
+        return None
+    end = body.find(b"\n", len(files.MAGIC))
+    try:
+        header = json.loads(body[len(files.MAGIC):end]) if end > 0 else None
+    except ValueError:
+        return None
+    return header if isinstance(header, dict) else None
+
+
+async def inspect(scope: Scope, directory: str, names: list[str]) -> StreamLedger:
+    """Load one stream directory as a sync would, and say what each of its files is."""
+    keys = {name: scope.prefix + directory + name for name in names}
+    data = {keys[name]: await asyncio.to_thread(scope.objects.get, keys[name]) for name in names}
+    headers = [h for name in sorted(names, reverse=True) if (h := _header(data[keys[name]])) is not None]
+    operation = operation_of(directory)
+    mirror = bool(headers[0].get("mirror")) if headers else _mirrors(operation)
+    fetched, warnings = _Fetched(scope.objects.root, data), []
+    keeper = Keeper(fetched, scope.prefix, warnings.append, readonly=True)  # type: ignore[arg-type]
+    book = await keeper.open_book(directory, directory, None, mirror=mirror, skip=False, resend_after_days=30)
+    label = str(headers[0].get("stream") or label_of(directory)) if headers else label_of(directory)
+    ledger = StreamLedger(directory, scope.where + directory, label, operation, mirror, book.base,
+                          book.generation - 1, problems=warnings)
+    for name in sorted(names, key=lambda n: (not n.startswith("snapshot-"), not n.startswith("delta-"), n)):
+        ledger.files.append(_file_state(ledger, name, data[keys[name]], keys[name] in fetched.asked, warnings))
+    listing = files.Listing.of(names)
+    ledger.snapshot = max((seq for seq, name in listing.snapshots.items()
+                           if _status(ledger, name) == "loaded"), default=0)
+    for (base, _), name in listing.deltas.items():
+        if _status(ledger, name) == "not loaded":
+            _set_status(ledger, name, f"not loaded: it follows snapshot {base}, not the loaded one (folded "
+                                      "into a newer snapshot already; the next compaction deletes it)")
+    for name in listing.snapshots.values():
+        if _status(ledger, name) == "not loaded":
+            _set_status(ledger, name, "not loaded: an older snapshot (the next compaction deletes it)")
+    return ledger
+
+
+def _file_state(ledger: StreamLedger, name: str, body: bytes | None, asked: bool, warnings: list[str]) -> FileState:
+    if body is None:
+        return FileState(name, 0, "gone: deleted while show read the directory (a sync running?)")
+    size = len(body)
+    if name == ALLOW:
+        try:
+            ledger.allowance = int(json.loads(body)["removals"])
+            return FileState(name, size, f"allowance: the next sync may remove up to {ledger.allowance}")
+        except (ValueError, KeyError, TypeError):
+            return FileState(name, size, "ignored: not an allowance written by `ledger allow-removals`")
+    if name.startswith(HELD):
+        ledger.held.append((name, body.count(b"\n")))
+        return FileState(name, size, f"held removals: {ledger.held[-1][1]} (written by the guard, for you to read)")
+    if not name.endswith(".ldg"):
+        return FileState(name, size, "not a ledger file (ignored)")
+    if not asked:  # the loader's choice (files.Listing): named later, once the loaded snapshot is known
+        return FileState(name, size, "not loaded" if files.Listing.of([name]).all() else
+                         "not loaded: not a ledger file name")
+    if not any(ledger.directory + name in warning for warning in warnings):
+        return FileState(name, size, "loaded")
+    try:
+        files.decode(body)
+    except files.Unreadable as exc:
+        return FileState(name, size, f"ignored: {exc}")
+    return FileState(name, size, "ignored: it was written for a stream in another mode")
+
+
+def _status(ledger: StreamLedger, name: str) -> str:
+    return next(state.status for state in ledger.files if state.name == name)
+
+
+def _set_status(ledger: StreamLedger, name: str, status: str) -> None:
+    next(state for state in ledger.files if state.name == name).status = status
+
+
+async def _inspect_all(scope: Scope, chosen: dict[str, list[str]]) -> list[StreamLedger]:
+    return [await inspect(scope, directory, names) for directory, names in sorted(chosen.items())]
+
+
+# --- reset and allow-removals ----------------------------------------------------------------------
+
+def reset(scope: Scope, stream: str | None, say: Callable[[str], None]) -> None:
+    chosen = select(scope, stream)
+    if not chosen:
+        say(f"Nothing to reset: no sync ledger under {scope.where} (ledger_scope `{scope.name}`).")
+    for directory, names in sorted(chosen.items()):
+        scope.objects.delete([scope.prefix + directory + name for name in names])
+        say(f"Reset the sync ledger of stream {label_of(directory)} ({operation_of(directory)}): deleted "
+            f"{_files(len(names))} at {scope.where}{directory}: {', '.join(names)}. "
+            "Its next sync is a first sync again: everything is sent, and a mirror removes nothing.")
+
+
+def allow_removals(scope: Scope, stream: str, count: int, say: Callable[[str], None]) -> None:
+    found = select(scope, stream)
+    chosen = [d for d in found if _mirrors(operation_of(d))]
+    if len(chosen) != 1:
+        named = ", ".join(f"{label_of(d)} ({operation_of(d)})" for d in found)
+        raise LedgerCommandError(
+            f"Stream `{stream}` names {named}: allow-removals is for one mirror stream (overwrite mode of "
+            "segment_membership or relationship); name it as namespace.name if there are two." if chosen else
+            f"Stream `{stream}` names {named}, which keeps no mirror ledger: allow-removals is for the "
+            "overwrite mode of segment_membership or relationship.")
+    directory = chosen[0]
+    key = scope.prefix + directory + ALLOW
+    before = scope.objects.get(key)
+    body = {"removals": count, "stream": label_of(directory),
+            "written_at": f"{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ}"}
+    scope.objects.put(key, json.dumps(body).encode() + b"\n")
+    replaced = " It replaces the earlier allowance." if before is not None else ""
+    say(f"Stream {label_of(directory)} ({operation_of(directory)}): its next sync may remove up to {count}, past "
+        f"max_mirror_removal_percent; that sync uses the allowance up.{replaced} Written to "
+        f"{scope.where}{directory}{ALLOW}.")
+
+
+def _mirrors(operation: str) -> bool:
+    return "overwrite" in getattr(OPERATIONS.get(operation), "sync_modes", ())
+
+
+def _files(count: int) -> str:
+    return f"{count} file{'' if count == 1 else 's'}"
+
+
+# --- the command -----------------------------------------------------------------------------------
+
+def run_ledger(args: argparse.Namespace) -> int:
+    """``ledger`` from parsed arguments: 0 when done, 1 with one line on stderr when not."""
+    scrubber = Output(io.BytesIO(), secrets=proxy_secrets())  # its scrubber only: no Airbyte message here
+
+    def say(text: str) -> None:
+        sys.stdout.write(scrubber.scrub(text) + "\n")
+
+    try:
+        raw = read_json_file(args.config, "Config")
+        scrubber.add_secrets(secret_values(raw))
+        config = parse_config(raw)
+        scrubber.add_secrets(config.secrets())
+        scope = open_scope(config)
+        if args.action == "show":
+            ledgers = asyncio.run(_inspect_all(scope, select(scope, args.stream)))
+            say(json.dumps(render_json(scope.where, scope.name, ledgers, args.keys), indent=2) if args.json
+                else render_text(scope.where, scope.name, ledgers, args.keys))
+        elif args.action == "reset":
+            reset(scope, args.stream, say)
+        else:
+            allow_removals(scope, args.stream, args.count, say)
+        sys.stdout.flush()
+        return 0
+    except (LedgerCommandError, StoreError) as exc:
+        message = str(exc)
+    except SyncError as exc:  # a config that does not parse; a store the Keeper could not read
+        message = exc.message
+    except BrokenPipeError:  # `show | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    sys.stderr.write(f"destination-customer-io ledger: {scrubber.scrub(message)}\n")
+    return 1
+

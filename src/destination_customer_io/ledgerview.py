@@ -1,0 +1,136 @@
+"""What ``ledger show`` prints: the streams ``ledgertool.py`` inspected, as text for people or as JSON.
+
+A mirror stream's key texts are the removal ops its next sync would send for members that left: they
+are shown as those ops (path and body) and, in text, as one readable line each (``remove_customers
+segment 7 (id_type=email): ada@example.com``).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .ledger.table import MAYBE, MEMBER
+from .operations import OPERATIONS
+
+if TYPE_CHECKING:
+    from .ledgertool import StreamLedger
+
+_FLAGS = {MEMBER: "member", MAYBE: "maybe"}
+
+
+def _utc(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def figures(ledger: "StreamLedger") -> dict[str, Any]:
+    """The counts of one stream's ledger as loaded."""
+    rows = ledger.rows
+    sent = rows.sent[rows.sent > 0]  # 0: a write-ahead intent, never confirmed sent
+    deltas = [f for f in ledger.files if f.name.startswith("delta-")]
+    return {
+        "rows": {"total": len(rows), "members": int(np.count_nonzero(rows.flags == MEMBER)),
+                 "maybe": int(np.count_nonzero(rows.flags == MAYBE))},
+        "generations": {"min": int(rows.gens.min()), "max": int(rows.gens.max())} if len(rows) else None,
+        # a mirror's removals, should its last generation be synced again complete (a retried attempt)
+        "older_than_last_generation": int(np.count_nonzero(rows.gens < np.uint32(ledger.generation))),
+        "last_sent": {"min": _utc(int(sent.min())), "max": _utc(int(sent.max()))} if len(sent) else None,
+        "deltas": {"loaded": sum(f.status == "loaded" for f in deltas),
+                   "ignored": sum(f.status != "loaded" for f in deltas)},
+        "bytes": sum(f.size for f in ledger.files),
+    }
+
+
+def removal(operation: str, text: bytes) -> tuple[dict[str, Any], str]:
+    """A mirror key text -> the removal op it stands for ({path, body}) and one readable line."""
+    op = OPERATIONS[operation].removal_op(text)
+    path, body = op.route or "/api/v2/batch", json.loads(op.body)
+    if path.startswith("/api/v1/segments/"):
+        segment, _, rest = path.removeprefix("/api/v1/segments/").partition("/")
+        action, _, query = rest.partition("?")
+        line = f"{action} segment {segment} ({query}): {body if isinstance(body, str) else json.dumps(body)}"
+    elif isinstance(body, dict) and body.get("cio_relationships"):
+        target = body["cio_relationships"][0].get("identifiers", {})
+        line = f"{body.get('action')} person {_pairs(body.get('identifiers', {}))} - object {_pairs(target)}"
+    else:
+        line = f"POST {path} {json.dumps(body, separators=(',', ':'))}"
+    return {"path": path, "body": body}, line
+
+
+def _pairs(values: dict[str, Any]) -> str:
+    return " ".join(f"{name}={value}" for name, value in values.items())
+
+
+def keys(ledger: "StreamLedger", count: int) -> list[dict[str, Any]]:
+    """Up to ``count`` key texts of a mirror stream (in the ledger's order: by key hash), each as its
+    removal op, flag, generation and last send; sorted by their readable line."""
+    rows, texts = ledger.rows, ledger.rows.texts
+    if texts is None:
+        return []
+    found = []
+    for index in range(min(count, len(rows))):
+        op, line = removal(ledger.operation, texts.at(index))
+        sent = int(rows.sent[index])
+        found.append({"op": op, "text": line, "flag": _FLAGS.get(int(rows.flags[index]), "?"),
+                      "generation": int(rows.gens[index]), "sent": _utc(sent) if sent else None})
+    return sorted(found, key=lambda key: key["text"])
+
+
+def render_json(where: str, scope: str, ledgers: list["StreamLedger"], key_count: int | None) -> dict[str, Any]:
+    streams = []
+    for ledger in ledgers:
+        entry = {"stream": ledger.label, "operation": ledger.operation, "mirror": ledger.mirror,
+                 "where": ledger.where, "snapshot": ledger.snapshot, "last_generation": ledger.generation,
+                 **figures(ledger), "allowance": ledger.allowance,
+                 "held": [{"name": name, "removals": count} for name, count in ledger.held],
+                 "files": [{"name": f.name, "bytes": f.size, "status": f.status} for f in ledger.files],
+                 "problems": ledger.problems}
+        if key_count:
+            entry["keys"] = keys(ledger, key_count)
+        streams.append(entry)
+    return {"ledger_scope": scope, "where": where, "streams": streams}
+
+
+def render_text(where: str, scope: str, ledgers: list["StreamLedger"], key_count: int | None) -> str:
+    lines = [f"Sync ledger of ledger_scope `{scope}` at {where}"]
+    if not ledgers:
+        lines.append("  no stream has a ledger here yet")
+    for ledger in ledgers:
+        lines += [""] + _stream_text(ledger, key_count)
+    return "\n".join(lines)
+
+
+def _stream_text(ledger: "StreamLedger", key_count: int | None) -> list[str]:
+    f = figures(ledger)
+    rows, gens, sent = f["rows"], f["generations"], f["last_sent"]
+    held = ", ".join(f"{name} ({count} removals)" for name, count in ledger.held) or "none"
+    lines = [
+        f"{ledger.label}: {ledger.operation}, {'mirror' if ledger.mirror else 'skip_unchanged'}",
+        f"  where         {ledger.where}",
+        f"  snapshot      {ledger.snapshot or 'none'}; deltas loaded {f['deltas']['loaded']}, ignored "
+        f"{f['deltas']['ignored']}; last generation {ledger.generation}",
+        f"  rows          {rows['total']:,}: {rows['members']:,} {'members' if ledger.mirror else 'delivered'}, "
+        f"{rows['maybe']:,} maybe (written ahead, not confirmed)",
+        f"  generations   {gens['min']} - {gens['max']}" if gens else "  generations   -",
+        *([f"  left behind   {f['older_than_last_generation']:,} rows older than generation {ledger.generation}: a "
+           "complete rerun of it removes them"] if ledger.mirror and f["older_than_last_generation"] else []),
+        f"  last sent     {sent['min']} - {sent['max']}" if sent else "  last sent     -",
+        f"  bytes         {f['bytes']:,} in {len(ledger.files)} file{'' if len(ledger.files) == 1 else 's'}",
+        f"  allowance     {f'up to {ledger.allowance} removals, once' if ledger.allowance else 'none'}",
+        f"  held          {held}",
+        "  files",
+        *(f"    {state.name}  {state.size:,} bytes  {state.status}" for state in ledger.files),
+    ]
+    if ledger.problems:
+        lines += ["  problems", *(f"    {problem}" for problem in ledger.problems)]
+    if key_count and not ledger.mirror:
+        lines.append("  keys          not kept: only a mirror stream keeps its keys' texts (here: hashes)")
+    elif key_count:
+        lines.append(f"  keys          {min(key_count, len(ledger.rows))} of {len(ledger.rows):,} (the removal "
+                     "each stands for)")
+        lines += [f"    {key['text']}  [{key['flag']}, generation {key['generation']}, sent {key['sent'] or '-'}]"
+                  for key in keys(ledger, key_count)]
+    return lines
