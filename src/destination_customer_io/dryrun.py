@@ -73,7 +73,7 @@ class DryRun:
         self.objects = objects
         self.streams = streams
         moment = now or datetime.now(timezone.utc)
-        self.prefix = f"_customerio_dry_run/{moment:%Y%m%dT%H%M%S}Z/"
+        self.prefix = f"_customerio_dry_run/{moment:%Y%m%dT%H%M%S.%f}Z/"
         self.runs: dict[int, _StreamRun] = {}
         self.held: dict[str, int] = {}
 

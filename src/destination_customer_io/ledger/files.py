@@ -3,7 +3,7 @@
     <root>/_customerio_ledger/site-<hash of siteId>/<ledger_scope>/<namespace>__<stream>__<operation>/
         snapshot-00000004.ldg             everything delivered up to the end of sync 4's compaction
         delta-00000004-00000001.ldg       outcomes since, written at each state release (and intents)
-        removals-held-<utc time>.jsonl    the removals a mirror guard held back, for the user to read
+        removals-held-<utc time, µs>.jsonl  the removals a mirror guard held back, for the user to read
         allow-removals.json               ``ledger allow-removals``: the next sync may remove up to N
 
 A file: ``CIOLEDGER1\\n`` + one JSON header line + the body (the five columns, then for a mirror the key

@@ -159,7 +159,7 @@ class Keeper:
     async def hold_removals(self, book: StreamBook, lines: list[bytes]) -> str:
         """The removals a guard held back, one JSON line each; returns where the file is."""
         place = self._places[id(book)]
-        name = f"{place.directory}removals-held-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.jsonl"
+        name = f"{place.directory}removals-held-{datetime.now(timezone.utc):%Y%m%dT%H%M%S.%fZ}.jsonl"
         await self._io(self.objects.put, self.prefix + name, b"".join(line + b"\n" for line in lines))
         return f"{self.objects.root}/{self.prefix}{name}"
 
