@@ -12,6 +12,8 @@
     |                             raised inside ``rejected/`` only, and turned into a SystemFailure (or, when
     |                             the store is opened, a ConfigurationError) before it reaches the CLI
     +-- output.OutputClosed       stdout was closed by its reader: ``main`` stops, one line on stderr, exit 1
+    +-- ledgertool.LedgerCommandError   a mistake in a ``ledger`` command (no storage, unknown stream):
+                                  one line on stderr, exit 1 (that command is for people, not Airbyte)
 
 A ValueError raised while the config is validated (``config.py``) or a date pattern is read
 (``rejected/keys.py``) never leaves its module: it becomes a ConfigurationError / StoreError there.

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -24,15 +23,18 @@ from .table import GONE, MAYBE, MEMBER, Log, Rows, digest, fingerprint, merge, t
 DAY = 86_400
 
 
-@dataclass(frozen=True, slots=True)
 class Mark:
-    """What the ledger will record of one op once Customer.io accepts it."""
+    """What the ledger will record of one op once Customer.io accepts it. A plain slotted class: one is
+    made per op of a ledgered stream, and a frozen dataclass costs 1.1 µs to build against 0.17."""
 
-    book: "StreamBook"
-    key: int
-    print: int
-    text: bytes | None
-    flag: int  # MEMBER, or GONE for a removal
+    __slots__ = ("book", "key", "print", "text", "flag")
+
+    def __init__(self, book: "StreamBook", key: int, print_: int, text: bytes | None, flag: int) -> None:
+        self.book = book
+        self.key = key
+        self.print = print_
+        self.text = text
+        self.flag = flag  # MEMBER, or GONE for a removal
 
 
 class StreamBook:
