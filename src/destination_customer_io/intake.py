@@ -49,7 +49,8 @@ def _skipped(book: Any, operation: Any, op: Any) -> bool:
 
 
 class Intake:
-    """Reads chunks for one sync; ``statuses`` keeps the last stream status per stream."""
+    """Reads chunks for one sync; ``statuses`` keeps the last stream status per stream, and
+    ``source_error`` whether the input carried a TRACE error (a source piped straight in that failed)."""
 
     def __init__(self, streams: dict[StreamKey, Stream], counts: Counts, checkpoints: Checkpoints,
                  batcher: Batcher, out: Output) -> None:
@@ -61,6 +62,7 @@ class Intake:
         self.out = out
         self.line_base = 0  # input lines before the current chunk (for true line numbers in logs)
         self.statuses: dict[StreamKey, str] = {}  # last STREAM_STATUS seen per stream
+        self.source_error = False
 
     def handle_lines(self, lines: list[bytes]) -> list[Refused]:
         """One chunk of input lines, in order: each RECORD is built into an op and batched, each STATE
@@ -139,6 +141,8 @@ class Intake:
             status = protocol.stream_status(message.trace)
             if status is not None:
                 self.statuses[self.checkpoints.key_of(*status[0])] = status[1]
+            elif message.trace.get("type") == "ERROR":
+                self.source_error = True
 
     def _handle_odd_line(self, line: bytes, rejections: list, number: int) -> None:
         """A line the typed decoder refused: a record we can tie to a stream is rejected with a

@@ -207,8 +207,10 @@ class Pipeline:
     async def _remove_mirrored(self) -> None:
         """Once every op of the input is answered: the mirror streams' removals (mirroring.py)."""
         await self._settle()
+        self._guard.judge(final=True)  # every answer is in: a stream over max_rejected_percent removes nothing
         halted = "the sync was stopped" if self.stopped else \
-            "max_rejected_percent was exceeded" if self._guard.over_limit is not None else None
+            "max_rejected_percent was exceeded" if self._guard.over_limit is not None else \
+            "the input carried a source's TRACE error" if self._intake.source_error else None
         self._removing = Epoch()
         queued = await queue_removals(self._mirror, self._keeper, self.streams, self._intake.statuses,  # type: ignore[arg-type]
                                       halted, self._removing, self._batcher, self._wait_for_room)

@@ -225,3 +225,42 @@ def test_a_relationship_spelled_in_another_case_stays(emu: EmulatorProcess, tmp_
     actions = [op["action"] for r in emu.client.requests(site_id=SITE) if r["path"] == "/api/v2/batch"
                for op in r["body"]["batch"]]
     assert actions == ["identify", "add_relationships", "add_relationships"]  # the person, then no removal
+
+
+def test_a_sync_ended_by_max_rejected_percent_removes_nothing(emu: EmulatorProcess, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    people(emu, tmp_path, EMAILS)
+    assert mirror(emu, tmp_path, store, EMAILS[:4], 1).returncode == 0
+    before = len(segment_calls(emu))
+    # generation 2: one valid member and four rows with a bad segment id: 80% rejected
+    lines = [record_line("vips", {"person_email": EMAILS[0], "segment_id": 7}),
+             *[record_line("vips", {"person_email": e, "segment_id": "seven"}) for e in EMAILS[1:5]],
+             state_line("vips", 2), status_line("vips")]
+    run = run_connector(tmp_path, "write", config(emu, store, max_rejected_percent=50),
+                        {"streams": [members_stream("vips", 2)]}, lines)
+    assert run.returncode == 1 and [e["failure_type"] for e in run.errors] == ["config_error"]
+    assert segment_calls(emu)[before:] == [("add_customers", [EMAILS[0]])]
+    assert segment(emu) == EMAILS[:4]
+    assert any("nothing removed: max_rejected_percent was exceeded" in line for line in run.logs)
+    # the ledger still knows generation 1's members: a later complete sync removes who left
+    run = mirror(emu, tmp_path, store, EMAILS[:2], 3)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert segment(emu) == EMAILS[:2]
+
+
+def test_a_source_error_in_the_input_removes_nothing(emu: EmulatorProcess, tmp_path: Path) -> None:
+    """A script piping a source straight in: the source failed (its TRACE error is in the input), so even
+    with mirror_without_stream_status the input is not known complete."""
+    store = tmp_path / "store"
+    people(emu, tmp_path, EMAILS)
+    assert mirror(emu, tmp_path, store, EMAILS[:3], 1, statuses=False, mirror_without_stream_status=True).returncode == 0
+    before = len(segment_calls(emu))
+    error = json.dumps({"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": 1.0, "error": {
+        "message": "the source's database went away", "failure_type": "system_error"}}})
+    lines = [record_line("vips", {"person_email": EMAILS[0], "segment_id": 7}), state_line("vips", 2), error]
+    run = run_connector(tmp_path, "write", config(emu, store, mirror_without_stream_status=True),
+                        {"streams": [members_stream("vips", 2)]}, lines)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert segment_calls(emu)[before:] == [("add_customers", [EMAILS[0]])]
+    assert any("nothing removed: the input carried a source's TRACE error" in line for line in run.logs)
+    assert segment(emu) == EMAILS[:3]
