@@ -140,7 +140,7 @@ async def _dry_write(config: Config, streams: dict[tuple[str | None, str], Strea
         storage = msgspec.structs.replace(storage, destination_path=f"{storage.destination_path}/{dry.prefix}rejected")
     store = _open_store(msgspec.structs.replace(config, object_storage_config=storage), sync_id)
     out.log(f"Dry run: nothing is sent to Customer.io and no state is emitted; the ops go to {dry.where}.")
-    ledger = await open_ledger(config, streams, out, dry=dry)
+    ledger = await open_ledger(config, streams, out, dry=dry, objects=objects)
     await _write(config, streams, DryRunClient(), store, source, out, sigterm, ledger, dry=dry)
     found = await dry.finish(ledger[1].held if ledger[1] is not None else [])
     totals = {key: sum(s[key] for s in found["streams"].values()) for key in ("would_send", "would_remove")}
@@ -162,7 +162,7 @@ def ledgered_streams(config: Config, streams: dict[tuple[str | None, str], Strea
 
 
 async def open_ledger(config: Config, streams: dict[tuple[str | None, str], Stream], out: Output,
-                      dry: Any = None) -> Any:
+                      dry: Any = None, objects: Any = None) -> Any:
     """The sync ledger (keeper, mirror judge) when a stream needs it, its books loaded; else (None, None).
     Needs object storage: with storage_type None a stream asking for it is a config error."""
     needing = ledgered_streams(config, streams)
@@ -173,7 +173,7 @@ async def open_ledger(config: Config, streams: dict[tuple[str | None, str], Stre
     from .mirroring import MirrorJudge
     from .rejected.objects import open_objects
 
-    objects = open_objects(config.object_storage_config)
+    objects = objects or open_objects(config.object_storage_config)  # a dry run's, when it has them
     assert objects is not None  # ledgered_streams refused storage None
     keeper = Keeper(objects, files.scope_prefix(config.credentials.siteId, config.ledger_scope),
                     lambda text: out.log(text, "WARN"), readonly=config.dry_run)

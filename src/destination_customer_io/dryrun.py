@@ -26,6 +26,7 @@ from . import protocol
 from .batching import Batch, IdBatch
 from .catalog import Stream, find_stream
 from .ledger.table import GONE
+from .rejected.keys import s3_safe
 from .rejected.objects import Objects
 
 PART_BYTES = 8_000_000  # a part file is written once this much is buffered
@@ -123,14 +124,14 @@ class DryRun:
             run.by_action[body[start + 10:body.find(b'"', start + 10)].decode() if start >= 0 else "?"] += 1
 
     async def _write_part(self, run: _StreamRun) -> None:
-        name = f"{self.prefix}{_safe(run.label)}-{len(run.parts):05d}.jsonl"
+        name = f"{self.prefix}{s3_safe(run.label)}-{len(run.parts):05d}.jsonl"
         body, run.buffer = bytes(run.buffer), bytearray()
         await asyncio.to_thread(self.objects.put, name, body)
         run.parts.append(name)
 
     async def hold(self, stream: Stream, lines: list[bytes]) -> str:
         """Removals a mirror guard would hold back: listed beside the ops, never sent."""
-        name = f"{self.prefix}{_safe(stream.label)}-held-removals.jsonl"
+        name = f"{self.prefix}{s3_safe(stream.label)}-held-removals.jsonl"
         await asyncio.to_thread(self.objects.put, name, b"".join(line + b"\n" for line in lines))
         self.held[stream.label] = len(lines)
         return f"{self.objects.root}/{name}"
@@ -155,9 +156,3 @@ class DryRun:
                 "unchanged": book.unchanged_count if book is not None else 0, "would_remove": run.removals,
                 "removals_held_back": self.held.get(stream.label, 0),
                 "rejected": dict(stream.rejected), "files": [f"{self.objects.root}/{p}" for p in run.parts]}
-
-
-def _safe(label: str) -> str:
-    from .rejected.keys import s3_safe
-
-    return s3_safe(label)

@@ -170,14 +170,10 @@ class _Fetched:
 
 def _header(body: bytes | None) -> dict | None:
     """The JSON header of a ledger file, without checking its body (the loader does that)."""
-    if not body or not body.startswith(files.MAGIC):
-        return None
-    end = body.find(b"\n", len(files.MAGIC))
     try:
-        header = json.loads(body[len(files.MAGIC):end]) if end > 0 else None
-    except ValueError:
+        return files.read_header(body)[0] if body else None
+    except files.Unreadable:
         return None
-    return header if isinstance(header, dict) else None
 
 
 async def inspect(scope: Scope, directory: str, names: list[str]) -> StreamLedger:

@@ -34,12 +34,12 @@ from .rejected.base import RejectedStore
 from .intake import Intake
 from .ledger.keeper import Keeper
 from .mirroring import MirrorJudge, queue_removals
-
-if TYPE_CHECKING:
-    from .dryrun import DryRun
 from .rejections import rejected_record
 from .summary import Counts, progress_line
 from .track import TrackClient
+
+if TYPE_CHECKING:
+    from .dryrun import DryRun
 
 _decode = protocol.message_decoder.decode
 _TICK = 0.1

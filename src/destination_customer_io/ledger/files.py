@@ -88,7 +88,8 @@ class Unreadable(Exception):
     """A ledger file that is not whole (or not a ledger file): ignored by the loader."""
 
 
-def decode(data: bytes) -> tuple[dict, Rows]:
+def read_header(data: bytes) -> tuple[dict, int]:
+    """A ledger file's JSON header and where its body starts, without checking the body."""
     if not data.startswith(MAGIC):
         raise Unreadable("it does not start with the ledger file marker")
     end = data.find(b"\n", len(MAGIC))
@@ -98,7 +99,14 @@ def decode(data: bytes) -> tuple[dict, Rows]:
         header = json.loads(data[len(MAGIC):end])
     except ValueError:
         raise Unreadable("its header is not JSON") from None
-    body = memoryview(data)[end + 1:]
+    if not isinstance(header, dict):
+        raise Unreadable("its header is not a JSON object")
+    return header, end + 1
+
+
+def decode(data: bytes) -> tuple[dict, Rows]:
+    header, start = read_header(data)
+    body = memoryview(data)[start:]
     if len(body) != header.get("body_bytes") or \
             hashlib.blake2b(body, digest_size=32).hexdigest() != header.get("blake2b"):
         raise Unreadable(f"its body has {len(body)} bytes, not the {header.get('body_bytes')} whose "
