@@ -186,7 +186,7 @@ def resolve_streams(config: Config, catalog: dict[str, Any]) -> dict[tuple[str |
     """Bind each configured stream to its operation; a stream we cannot place is a config error."""
     from .operations import OPERATIONS
 
-    mappings = _index_mappings(config.stream_mappings, OPERATIONS)
+    mappings = index_mappings(config.stream_mappings, OPERATIONS)
     repeats = values.RepeatWindow()  # one window for the sync: ids of different streams never collide
     used: set[tuple[str | None, str]] = set()
     streams: dict[tuple[str | None, str], Stream] = {}
@@ -275,7 +275,7 @@ def _namespace_hint(mappings: dict[tuple[str | None, str], StreamMapping], name:
     return f" (`stream_mappings` has {', '.join(f'`{o}`' for o in others)}: check its namespace)" if others else ""
 
 
-def _index_mappings(
+def index_mappings(
     mappings: Sequence[StreamMapping], operations: dict[str, Any]
 ) -> dict[tuple[str | None, str], StreamMapping]:
     """``stream_mappings`` by (namespace, stream); two entries for one stream or an unknown operation

@@ -32,10 +32,27 @@ def spec_message() -> dict[str, Any]:
 
 # --- check -----------------------------------------------------------------------------------------
 
+def refuse_config(config: Config) -> None:
+    """What ``write`` refuses from the config alone, before any request; ``check`` (which has no catalog)
+    refuses exactly the same, so a config that passes the platform's "Test" does not fail its first sync
+    for a reason the config already showed."""
+    from .catalog import index_mappings
+    from .operations import OPERATIONS
+
+    index_mappings(config.stream_mappings, OPERATIONS)  # an unknown operation, a stream mapped twice
+    if isinstance(config.object_storage_config, NoStorage):
+        for key, on, files in (("skip_unchanged", config.skip_unchanged, "the sync ledger"),
+                               ("dry_run", config.dry_run, "the ops it would send")):
+            if on:
+                raise ConfigurationError(f"`{key}` keeps {files} in object storage, but object_storage_config "
+                                         "is None: configure S3 or Local storage, or turn it off.")
+
+
 async def run_check(config: Config, out: Output, notes: str = "") -> None:
     """``notes``: sentences about the config itself (unknown keys), added to the answer either way."""
     from .track import check_connection
 
+    refuse_config(config)
     ok, message = await check_connection(config)
     if ok:
         store_problem = await _check_store(config)
@@ -84,6 +101,7 @@ def run_discover(out: Output) -> None:
 async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, out: Output) -> None:
     from .track import TrackClient
 
+    refuse_config(config)
     streams = resolve_streams(config, catalog)
     ledgered_streams(config, streams)  # storage None with a ledger feature: refused before any request
     sync_id = next((s.sync_id for s in streams.values() if s.sync_id is not None), None)
@@ -136,9 +154,7 @@ async def _dry_write(config: Config, streams: dict[tuple[str | None, str], Strea
     from .rejected.objects import open_objects
 
     objects = open_objects(config.object_storage_config)
-    if objects is None:
-        raise ConfigurationError("dry_run writes the ops it would send to object storage, but "
-                                 "object_storage_config is None: configure S3 or Local storage.")
+    assert objects is not None  # refuse_config refused storage None
     dry = DryRun(objects, streams)
     storage = config.object_storage_config
     if isinstance(storage, S3Storage):

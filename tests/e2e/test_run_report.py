@@ -178,3 +178,57 @@ def test_progress_shows_the_answered_rate_and_the_backlog(emu: EmulatorProcess, 
         assert found, text
         read, accepted, rejected, backlog = found.groups()
         assert int(backlog.replace(",", "")) == int(read) - int(accepted) - int(rejected)
+
+
+# --- 5. typos in safety keys ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("typo", "value", "meant"), [
+    ("dryrun", True, "dry_run"), ("dry-run", True, "dry_run"), ("max_mirror_removal_pct", 5, "max_mirror_removal_percent"),
+    ("max_rejected_precent", 1, "max_rejected_percent"), ("mirror_without_status", True, "mirror_without_stream_status")])
+def test_a_near_miss_of_a_safety_key_stops_write_and_check_before_anything_is_sent(
+        emu: EmulatorProcess, tmp_path: Path, typo: str, value: Any, meant: str) -> None:
+    config = cfg(emu, object_storage_config=local(tmp_path / "store"), **{typo: value})
+    run = run_connector(tmp_path, "write", config, {"streams": [PEOPLE]}, epochs(2))
+    assert run.returncode == 1
+    [error] = run.errors
+    assert error["failure_type"] == "config_error"
+    assert error["message"].startswith(f"Unknown config key close to a safety setting, so nothing was sent: "
+                                       f"`{typo}` (did you mean `{meant}`?).")
+    assert emu.client.requests() == [] and run.states == []
+    [status] = run_connector(tmp_path, "check", config).of_type("CONNECTION_STATUS")
+    assert status["connectionStatus"]["status"] == "FAILED"
+    assert f"`{typo}` (did you mean `{meant}`?)" in status["connectionStatus"]["message"]
+
+
+def test_other_typos_stay_warnings(emu: EmulatorProcess, tmp_path: Path) -> None:
+    run = run_connector(tmp_path, "write", cfg(emu, lanez=4), {"streams": [PEOPLE]}, epochs(1))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Unknown config key, ignored: `lanez` (did you mean `lanes`?)." in run.logs
+    assert len(run.states) == 1
+
+
+# --- 6. check refuses what write refuses from config alone ---------------------------------------------
+
+@pytest.mark.parametrize(("setting", "files"), [("skip_unchanged", "the sync ledger"),
+                                                ("dry_run", "the ops it would send")])
+def test_check_refuses_what_write_refuses_from_the_config_alone(emu: EmulatorProcess, tmp_path: Path,
+                                                                setting: str, files: str) -> None:
+    config = cfg(emu, **{setting: True})
+    message = (f"`{setting}` keeps {files} in object storage, but object_storage_config is None: configure S3 "
+               "or Local storage, or turn it off.")
+    [status] = run_connector(tmp_path, "check", config).of_type("CONNECTION_STATUS")
+    assert status["connectionStatus"] == {"status": "FAILED", "message": message}
+    run = run_connector(tmp_path, "write", config, {"streams": [PEOPLE]}, epochs(1))
+    assert run.returncode == 1 and [(e["failure_type"], e["message"]) for e in run.errors] == [
+        ("config_error", message)]
+    assert emu.client.requests() == []
+
+
+def test_check_refuses_a_mapping_to_no_operation_as_write_does(emu: EmulatorProcess, tmp_path: Path) -> None:
+    config = cfg(emu, stream_mappings=[{"stream": "people", "object": "person_identfy"}])
+    [status] = run_connector(tmp_path, "check", config).of_type("CONNECTION_STATUS")
+    run = run_connector(tmp_path, "write", config, {"streams": [PEOPLE]}, epochs(1))
+    assert status["connectionStatus"]["status"] == "FAILED"
+    assert status["connectionStatus"]["message"] == run.errors[0]["message"]
+    assert status["connectionStatus"]["message"].startswith(
+        "`stream_mappings` maps stream `people` to `person_identfy`, which is not a Customer.io operation")
