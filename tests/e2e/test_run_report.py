@@ -232,3 +232,45 @@ def test_check_refuses_a_mapping_to_no_operation_as_write_does(emu: EmulatorProc
     assert status["connectionStatus"]["message"] == run.errors[0]["message"]
     assert status["connectionStatus"]["message"].startswith(
         "`stream_mappings` maps stream `people` to `person_identfy`, which is not a Customer.io operation")
+
+
+# --- 8. mapping errors name what the user wrote -----------------------------------------------------------
+
+def test_a_missing_mapped_identifier_column_is_named_as_the_source_column(emu: EmulatorProcess,
+                                                                          tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    users = configured_stream("users", "person_identify", mode="append_dedup", primary_key=[["email"]])
+    config = cfg(emu, object_storage_config=local(store),
+                 stream_mappings=[{"stream": "users", "object": "person_identify", "fields": {"person_email": "email"}}])
+    run = run_connector(tmp_path, "write", config, {"streams": [users]},
+                        [record_line("users", {"mail": "ada@example.com"}), state_line("users", 1)])
+    assert run.returncode == 0, run.stdout + run.stderr
+    [row] = [json.loads(line) for path in store.rglob("*.jsonl") for line in path.read_text().splitlines()]
+    message = "`email` is missing, null or empty; the stream's primary key `email` needs it"
+    assert {k: row["_airbyte_data"][k] for k in ("rejected_field", "rejected_message")} == {
+        "rejected_field": "email", "rejected_message": message}
+    assert not any("person_email" in line for line in run.logs)
+
+
+def purchases_catalog(**entry: Any) -> dict[str, Any]:
+    stream = configured_stream("purchases", "person_event")
+    del stream["destination_object_name"]
+    return {"streams": [{**stream, **entry}]}
+
+
+def test_a_mapping_for_a_misspelt_stream_is_named_with_the_closest_stream(emu: EmulatorProcess,
+                                                                          tmp_path: Path) -> None:
+    mapping = {"stream": "purchase", "object": "person_event", "fields": {"event_name": {"const": "purchase"}}}
+    run = run_connector(tmp_path, "write", cfg(emu, stream_mappings=[mapping]), purchases_catalog(), [])
+    assert run.returncode == 1
+    assert run.errors[0]["message"].endswith(
+        "(`stream_mappings` has `purchase`: a typo of `purchases`?)")
+    # the catalog names the operation (as on the platform): the stream resolves, the mapping is still named
+    run = run_connector(tmp_path, "write", cfg(emu, stream_mappings=[mapping]),
+                        purchases_catalog(destination_object_name="person_event"), [])
+    assert run.returncode == 1 and [e["failure_type"] for e in run.errors] == ["config_error"]
+    assert run.errors[0]["message"] == (
+        "`stream_mappings` names stream `purchase`, which is not in the configured catalog (its streams: "
+        "`purchases`); fix the name (did you mean `purchases`?), or remove the mapping if the stream is not in "
+        "this sync")
+    assert emu.client.requests() == []
