@@ -274,3 +274,25 @@ def test_a_mapping_for_a_misspelt_stream_is_named_with_the_closest_stream(emu: E
         "`purchases`); fix the name (did you mean `purchases`?), or remove the mapping if the stream is not in "
         "this sync")
     assert emu.client.requests() == []
+
+
+# --- 7. ledger show tells an applied held-removal file from a held one --------------------------------
+
+def test_ledger_show_lists_held_removals_applied_since_as_applied(emu: EmulatorProcess, tmp_path: Path) -> None:
+    from tests.e2e.test_ledger_command import ledger
+
+    store = tmp_path / "store"
+    assert held_run(emu, tmp_path).returncode == 1
+    [held_file] = (store / "_customerio_ledger").rglob("removals-held-*.jsonl")
+    [shown] = json.loads(ledger(tmp_path, config(emu, store), "show", "--json").stdout)["streams"]
+    assert (shown["held"], shown["applied"]) == ([{"name": held_file.name, "removals": 150}], [])
+    assert ledger(tmp_path, config(emu, store), "allow-removals", "--stream", "vips", "--count", "150").returncode == 0
+    assert mirror(emu, tmp_path, store, MEMBERS[:50], 2).returncode == 0
+    assert segment_calls(emu)[-1] == ("remove_customers", MEMBERS[50:])
+    [shown] = json.loads(ledger(tmp_path, config(emu, store), "show", "--json").stdout)["streams"]
+    assert (shown["held"], shown["applied"]) == ([], [{"name": held_file.name, "removals": 150}])
+    text = ledger(tmp_path, config(emu, store), "show").stdout.splitlines()
+    assert "  held          none" in text
+    assert f"  applied       {held_file.name} (150 removals) (held once, removed since)" in text
+    assert (f"    {held_file.name}  {held_file.stat().st_size:,} bytes  applied: none of its 150 removals is in "
+            "the ledger any more (a later sync removed them); kept for you to read") in text
