@@ -5,6 +5,7 @@ Built once before the first record; the pipeline looks streams up by ``(namespac
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,7 +187,7 @@ def resolve_streams(config: Config, catalog: dict[str, Any]) -> dict[tuple[str |
     """Bind each configured stream to its operation; a stream we cannot place is a config error."""
     from .operations import OPERATIONS
 
-    mappings = _index_mappings(config.stream_mappings, OPERATIONS)
+    mappings = index_mappings(config.stream_mappings, OPERATIONS)
     repeats = values.RepeatWindow()  # one window for the sync: ids of different streams never collide
     used: set[tuple[str | None, str]] = set()
     streams: dict[tuple[str | None, str], Stream] = {}
@@ -220,13 +221,20 @@ def resolve_streams(config: Config, catalog: dict[str, Any]) -> dict[tuple[str |
             if config.convert_timestamps else frozenset(),
             field_map=field_map,
             identifier_type=keyed or config.identifierType,
-            identifier_origin=f"the stream's primary key `{IDENTIFIER_COLUMNS[keyed]}`" if keyed else "",
+            identifier_origin=f"the stream's primary key `{_source_column(field_map, IDENTIFIER_COLUMNS[keyed])}`"
+            if keyed else "",
             repeats=repeats,
         )
         check_identifier_column(stream, operation.person)
         streams[(namespace, name)] = stream
     _check_mappings_used(mappings, used, streams)
     return streams
+
+
+def _source_column(field_map: dict[str, Any], field: str) -> str:
+    """The source column the user named for operation field ``field`` (messages name what they know)."""
+    source = field_map.get(field)
+    return source if isinstance(source, str) else field
 
 
 def _operation_of(entry: dict[str, Any], mapping: StreamMapping | None,
@@ -240,7 +248,7 @@ def _operation_of(entry: dict[str, Any], mapping: StreamMapping | None,
         raise ConfigurationError(
             f"Stream `{_label(namespace, name)}` maps to no Customer.io operation (`{object_name}`): set its "
             f"destination_object_name or a `stream_mappings` entry to one of: {', '.join(sorted(operations))}"
-            + _namespace_hint(mappings, name)
+            + (_namespace_hint(mappings, name) or _typo_hint(name, [stream for _, stream in mappings]))
         )
     mode = str(entry.get("destination_sync_mode") or "append")
     _check_mode(mode, operation, _label(namespace, name), activation=bool(entry.get("destination_object_name")))
@@ -269,13 +277,24 @@ def _label(namespace: str | None, name: str) -> str:
     return f"{namespace}.{name}" if namespace else name
 
 
+def _closest(name: str, candidates: list[str]) -> str:
+    """The names among ``candidates`` closest to ``name`` (a typo's likely meaning), quoted, or ""."""
+    return ", ".join(f"`{c}`" for c in difflib.get_close_matches(name, sorted(set(candidates)), n=3, cutoff=0.75))
+
+
+def _typo_hint(name: str, mapped: list[str]) -> str:
+    """Point at a mapping whose stream name is close to this stream's: a typo in the mapping."""
+    close = _closest(name, mapped)
+    return f" (`stream_mappings` has {close}: a typo of `{name}`?)" if close else ""
+
+
 def _namespace_hint(mappings: dict[tuple[str | None, str], StreamMapping], name: str) -> str:
     """Point at a mapping for this stream name in another namespace: the likely mistake."""
     others = [_label(namespace, stream) for namespace, stream in mappings if stream == name]
     return f" (`stream_mappings` has {', '.join(f'`{o}`' for o in others)}: check its namespace)" if others else ""
 
 
-def _index_mappings(
+def index_mappings(
     mappings: Sequence[StreamMapping], operations: dict[str, Any]
 ) -> dict[tuple[str | None, str], StreamMapping]:
     """``stream_mappings`` by (namespace, stream); two entries for one stream or an unknown operation
@@ -311,12 +330,14 @@ def _check_mappings_used(
     streams: dict[tuple[str | None, str], Stream],
 ) -> None:
     """A mapping that matched no configured stream is most likely a typo in a stream name."""
-    unused = [_label(*key) for key in mappings if key not in used]
+    unused = [key for key in mappings if key not in used]
     if unused:
         present = ", ".join(f"`{_label(*key)}`" for key in streams) or "none"
+        close = _closest(unused[0][1], [name for _, name in streams])
         raise ConfigurationError(
-            f"`stream_mappings` names stream `{unused[0]}`, which is not in the configured catalog "
-            f"(its streams: {present})"
+            f"`stream_mappings` names stream `{_label(*unused[0])}`, which is not in the configured catalog "
+            f"(its streams: {present}); fix the name" + (f" (did you mean {close}?)" if close else "")
+            + ", or remove the mapping if the stream is not in this sync"
         )
 
 

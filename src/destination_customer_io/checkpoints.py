@@ -29,13 +29,16 @@ import asyncio
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from . import protocol
 from .catalog import Stream, stream_key
 from .errors import StoreError, SystemFailure, store_failure
 from .output import Output
 from .rejected.base import RejectedStore
+
+if TYPE_CHECKING:
+    from .summary import Counts
 
 StreamKey = tuple[str | None, str]
 
@@ -137,11 +140,12 @@ class Checkpoints:
 
     ``wake`` is set when an epoch may have become releasable; ``input_done`` cuts a grouped-flush wait
     short (the last states go at once); ``unflushed`` counts rejected records the store has not yet made
-    durable (the pipeline adds to it as it stores them)."""
+    durable (the pipeline adds to it as it stores them). ``counts.states_out`` is counted here and only
+    here, as each STATE is written: an awaited release must not add a count read before its await."""
 
     def __init__(self, streams: dict[StreamKey, Stream], store: RejectedStore, out: Output,
                  flush_interval: float, before_release: Callable[[], Awaitable[None]] | None = None,
-                 emit_states: bool = True) -> None:
+                 emit_states: bool = True, counts: Counts | None = None) -> None:
         self.streams = streams
         self.store = store
         self.out = out
@@ -149,6 +153,7 @@ class Checkpoints:
         # Makes what the states will vouch for durable elsewhere too (the sync ledger's deltas).
         self.before_release = before_release
         self.emit_states = emit_states  # False in a dry run: epochs are settled, their states withheld
+        self.counts = counts
         self.epochs: deque[Epoch] = deque([Epoch()])
         self.wake = asyncio.Event()
         self.input_done = asyncio.Event()
@@ -213,7 +218,8 @@ class Checkpoints:
         return ready
 
     async def release(self, *, final: bool, failed: Callable[[], bool]) -> int:
-        """Emit the state of every releasable epoch, in input order; returns how many were emitted.
+        """Emit the state of every releasable epoch, in input order; returns how many were settled (a
+        dry run settles epochs without emitting their states).
         ``failed`` is asked after the store flush: a failed sync emits no further state."""
         async with self._lock:
             return await self._release_locked(final, failed)
@@ -244,6 +250,8 @@ class Checkpoints:
             accepted, rejected = self._tally.take(epoch.counted)
             if self.emit_states:
                 self.out.emit(protocol.state_message(epoch.state, accepted, rejected))
+                if self.counts is not None:
+                    self.counts.states_out += 1
         return len(ready)
 
     async def _flush_store(self) -> None:

@@ -21,7 +21,7 @@ from .config import parse_config, read_json_file
 from .errors import ConfigurationError, SyncError
 from .network import proxy_secrets
 from .output import Output
-from .rawconfig import secret_values, unknown_keys, unknown_keys_sentence
+from .rawconfig import safety_typos, secret_values, unknown_keys, unknown_keys_sentence
 
 _COMMANDS = {  # what `--help` says of each command
     "spec": "print the connector's specification: the config's fields, defaults and secrets",
@@ -112,6 +112,9 @@ def _run(args: argparse.Namespace, out: Output) -> int:
         if unknown:
             notes = unknown_keys_sentence(unknown)
             out.log(notes, "WARN")
+            typo = safety_typos(unknown)
+            if typo:  # before anything is sent, and a failed check
+                raise ConfigurationError(typo)
         config = parse_config(raw)
         out.add_secrets(config.secrets())
         if args.command == "check":

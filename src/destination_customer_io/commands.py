@@ -11,6 +11,7 @@ import asyncio
 import json
 import signal
 import time
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any, BinaryIO
 
@@ -21,7 +22,7 @@ from .config import Config, NoStorage, S3Storage
 from .errors import ConfigurationError, StoreError, TransientFailure, store_failure
 from .output import Output
 from .stdin import read_line_chunks
-from .summary import stream_summary, summary
+from .summary import dry_summary, stream_summary, summary
 
 
 def spec_message() -> dict[str, Any]:
@@ -31,10 +32,27 @@ def spec_message() -> dict[str, Any]:
 
 # --- check -----------------------------------------------------------------------------------------
 
+def refuse_config(config: Config) -> None:
+    """What ``write`` refuses from the config alone, before any request; ``check`` (which has no catalog)
+    refuses exactly the same, so a config that passes the platform's "Test" does not fail its first sync
+    for a reason the config already showed."""
+    from .catalog import index_mappings
+    from .operations import OPERATIONS
+
+    index_mappings(config.stream_mappings, OPERATIONS)  # an unknown operation, a stream mapped twice
+    if isinstance(config.object_storage_config, NoStorage):
+        for key, on, files in (("skip_unchanged", config.skip_unchanged, "the sync ledger"),
+                               ("dry_run", config.dry_run, "the ops it would send")):
+            if on:
+                raise ConfigurationError(f"`{key}` keeps {files} in object storage, but object_storage_config "
+                                         "is None: configure S3 or Local storage, or turn it off.")
+
+
 async def run_check(config: Config, out: Output, notes: str = "") -> None:
     """``notes``: sentences about the config itself (unknown keys), added to the answer either way."""
     from .track import check_connection
 
+    refuse_config(config)
     ok, message = await check_connection(config)
     if ok:
         store_problem = await _check_store(config)
@@ -83,6 +101,7 @@ def run_discover(out: Output) -> None:
 async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, out: Output) -> None:
     from .track import TrackClient
 
+    refuse_config(config)
     streams = resolve_streams(config, catalog)
     ledgered_streams(config, streams)  # storage None with a ledger feature: refused before any request
     sync_id = next((s.sync_id for s in streams.values() if s.sync_id is not None), None)
@@ -107,7 +126,11 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
                 "derived event ids follow event id scheme v1.")
         store = _open_store(config, sync_id)
         ledger = await open_ledger(config, streams, out)
-        await _write(config, streams, client, store, source, out, sigterm, ledger)
+        outcome = await _write(config, streams, client, store, source, out, sigterm, ledger)
+    from .rejected import location
+
+    outcome.report(out, [summary(outcome.pipeline, outcome.elapsed, location(config.object_storage_config)),
+                         *(stream_summary(stream) for stream in streams.values())])
 
 
 def _open_store(config: Config, sync_id: int | None) -> Any:
@@ -122,16 +145,16 @@ def _open_store(config: Config, sync_id: int | None) -> Any:
 async def _dry_write(config: Config, streams: dict[tuple[str | None, str], Stream], source: BinaryIO,
                      out: Output, sigterm: _GracefulStop, sync_id: int | None) -> None:
     """``dry_run``: no request to Customer.io; the ops, the would-be rejections and a summary go to a
-    dry-run folder of the store (dryrun.py). The ledger is read, never written."""
+    dry-run folder of the store (dryrun.py). The ledger is read, never written. A guard that would trip
+    in a real sync fails the dry run with the same config_error, once its files are written."""
     import msgspec
 
     from .dryrun import DryRun, DryRunClient
+    from .rejected import location
     from .rejected.objects import open_objects
 
     objects = open_objects(config.object_storage_config)
-    if objects is None:
-        raise ConfigurationError("dry_run writes the ops it would send to object storage, but "
-                                 "object_storage_config is None: configure S3 or Local storage.")
+    assert objects is not None  # refuse_config refused storage None
     dry = DryRun(objects, streams)
     storage = config.object_storage_config
     if isinstance(storage, S3Storage):
@@ -141,11 +164,10 @@ async def _dry_write(config: Config, streams: dict[tuple[str | None, str], Strea
     store = _open_store(msgspec.structs.replace(config, object_storage_config=storage), sync_id)
     out.log(f"Dry run: nothing is sent to Customer.io and no state is emitted; the ops go to {dry.where}.")
     ledger = await open_ledger(config, streams, out, dry=dry, objects=objects)
-    await _write(config, streams, DryRunClient(), store, source, out, sigterm, ledger, dry=dry)
+    outcome = await _write(config, streams, DryRunClient(), store, source, out, sigterm, ledger, dry=dry)
     found = await dry.finish(ledger[1].held if ledger[1] is not None else [])
-    totals = {key: sum(s[key] for s in found["streams"].values()) for key in ("would_send", "would_remove")}
-    out.log(f"Dry run summary: {totals['would_send']} ops would be sent, {totals['would_remove']} mirror removals; "
-            f"ops and summary.json at {dry.where}.")
+    outcome.report(out, [dry_summary(outcome.pipeline, outcome.elapsed, location(storage), found, dry.where),
+                         *(stream_summary(stream, dry=True) for stream in streams.values())])
 
 
 def ledgered_streams(config: Config, streams: dict[tuple[str | None, str], Stream]) -> list[Stream]:
@@ -193,10 +215,33 @@ async def open_ledger(config: Config, streams: dict[tuple[str | None, str], Stre
     return keeper, judge
 
 
+@dataclass(slots=True)
+class _Outcome:
+    """How the pipeline ended: delivered, perhaps stopped by SIGTERM or judged by a guard."""
+
+    pipeline: Any
+    elapsed: float
+    stopped: bool  # by SIGTERM before the end of the input
+    verdict: ConfigurationError | None  # a guard's, raised after the summary
+
+    def report(self, out: Output, lines: list[str]) -> None:
+        """The summary ``lines``, then the way the sync ends: what was delivered is told either way."""
+        for line in lines:
+            out.log(line)
+        if self.verdict is not None:
+            raise self.verdict
+        if self.stopped:
+            raise TransientFailure(
+                "The sync was stopped (SIGTERM) before the end of its input; the records read were "
+                "delivered and every state emitted is backed by acknowledged records."
+            )
+
+
 async def _write(config: Config, streams: dict[tuple[str | None, str], Stream], client: Any, store: Any,
                  source: BinaryIO, out: Output, sigterm: _GracefulStop, ledger: Any = (None, None),
-                 dry: Any = None) -> None:
-    """The sync itself, once the store is open: the pipeline, the store's close, the summaries."""
+                 dry: Any = None) -> _Outcome:
+    """The sync itself, once the store is open: the pipeline and the store's close. A guard's verdict
+    comes back in the outcome (everything read was delivered first); any other failure is raised."""
     from .pipeline import Pipeline
 
     pipeline = Pipeline(
@@ -216,8 +261,14 @@ async def _write(config: Config, streams: dict[tuple[str | None, str], Stream], 
     )
     started = time.monotonic()
     sigterm.attach(pipeline)
+    verdict = None
     try:
         await pipeline.run(read_line_chunks(source))
+    except ConfigurationError as exc:
+        if exc is not pipeline.verdict:
+            await _close_quietly(store)
+            raise
+        verdict = exc
     except BaseException:
         await _close_quietly(store)  # the original failure is the one to report
         raise
@@ -226,14 +277,7 @@ async def _write(config: Config, streams: dict[tuple[str | None, str], Stream], 
         await store.close()
     except StoreError as exc:
         raise store_failure(exc) from None
-    out.log(summary(pipeline, time.monotonic() - started))
-    for stream in streams.values():
-        out.log(stream_summary(stream))
-    if stopped:
-        raise TransientFailure(
-            "The sync was stopped (SIGTERM) before the end of its input; the records read were "
-            "delivered and every state emitted is backed by acknowledged records."
-        )
+    return _Outcome(pipeline, time.monotonic() - started, stopped, verdict)
 
 
 class _GracefulStop:

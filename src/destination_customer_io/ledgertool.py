@@ -140,6 +140,7 @@ class StreamLedger:
     problems: list[str] = field(default_factory=list)
     allowance: int | None = None
     held: list[tuple[str, int]] = field(default_factory=list)  # held-removal files and their line counts
+    applied: list[tuple[str, int]] = field(default_factory=list)  # held files none of whose keys is left
 
     def __repr__(self) -> str:  # short: asyncio.run reprs its result once (3.11), key texts and all
         return f"StreamLedger({self.label!r}, {len(self.rows)} rows)"
@@ -215,8 +216,13 @@ def _file_state(ledger: StreamLedger, name: str, body: bytes | None, asked: bool
         except (ValueError, KeyError, TypeError):
             return FileState(name, size, "ignored: not an allowance written by `ledger allow-removals`")
     if name.startswith(HELD):
-        ledger.held.append((name, body.count(b"\n")))
-        return FileState(name, size, f"held removals: {ledger.held[-1][1]} (written by the guard, for you to read)")
+        count, left = body.count(b"\n"), _still_held(ledger, body)
+        if left == 0 and count:
+            ledger.applied.append((name, count))
+            return FileState(name, size, f"applied: none of its {count} removals is in the ledger any more (a "
+                                         "later sync removed them); kept for you to read")
+        ledger.held.append((name, count))
+        return FileState(name, size, f"held removals: {count} (written by the guard, for you to read)")
     if not name.endswith(".ldg"):
         return FileState(name, size, "not a ledger file (ignored)")
     if not asked:  # the loader's choice (files.Listing): named later, once the loaded snapshot is known
@@ -229,6 +235,27 @@ def _file_state(ledger: StreamLedger, name: str, body: bytes | None, asked: bool
     except files.Unreadable as exc:
         return FileState(name, size, f"ignored: {exc}")
     return FileState(name, size, "ignored: it was written for a stream in another mode")
+
+
+def _still_held(ledger: StreamLedger, body: bytes) -> int:
+    """How many removals of a held-removal file stand for keys the ledger still holds: a sync that
+    removed them (allowed by `ledger allow-removals`, or under a raised guard) leaves none."""
+    operation, texts = OPERATIONS.get(ledger.operation), ledger.rows.texts
+    if operation is None or texts is None:
+        return body.count(b"\n")
+    kept = set()
+    for index in range(len(ledger.rows)):
+        op = operation.removal_op(texts.at(index))
+        kept.add((op.route or "/api/v2/batch", _canonical(json.loads(op.body))))
+    try:
+        held = [json.loads(line) for line in body.splitlines() if line.strip()]
+    except ValueError:  # not as the guard wrote it: say nothing was applied
+        return body.count(b"\n")
+    return sum((line.get("path"), _canonical(line.get("op"))) in kept for line in held if isinstance(line, dict))
+
+
+def _canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def _status(ledger: StreamLedger, name: str) -> str:

@@ -86,6 +86,7 @@ def render_json(where: str, scope: str, ledgers: list["StreamLedger"], key_count
                  "where": ledger.where, "snapshot": ledger.snapshot, "last_generation": ledger.generation,
                  **figures(ledger), "allowance": ledger.allowance,
                  "held": [{"name": name, "removals": count} for name, count in ledger.held],
+                 "applied": [{"name": name, "removals": count} for name, count in ledger.applied],
                  "files": [{"name": f.name, "bytes": f.size, "status": f.status} for f in ledger.files],
                  "problems": ledger.problems}
         if key_count:
@@ -107,6 +108,7 @@ def _stream_text(ledger: "StreamLedger", key_count: int | None) -> list[str]:
     f = figures(ledger)
     rows, gens, sent = f["rows"], f["generations"], f["last_sent"]
     held = ", ".join(f"{name} ({count} removals)" for name, count in ledger.held) or "none"
+    applied = ", ".join(f"{name} ({count} removals)" for name, count in ledger.applied)
     lines = [
         f"{ledger.label}: {ledger.operation}, {'mirror' if ledger.mirror else 'skip_unchanged'}",
         f"  where         {ledger.where}",
@@ -121,6 +123,7 @@ def _stream_text(ledger: "StreamLedger", key_count: int | None) -> list[str]:
         f"  bytes         {f['bytes']:,} in {len(ledger.files)} file{'' if len(ledger.files) == 1 else 's'}",
         f"  allowance     {f'up to {ledger.allowance} removals, once' if ledger.allowance else 'none'}",
         f"  held          {held}",
+        *([f"  applied       {applied} (held once, removed since)"] if applied else []),
         "  files",
         *(f"    {state.name}  {state.size:,} bytes  {state.status}" for state in ledger.files),
     ]

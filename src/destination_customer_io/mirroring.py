@@ -43,7 +43,7 @@ class MirrorJudge:
     def __init__(self, keeper: Keeper, *, without_status: bool, max_percent: float,
                  log: Callable[[str, str], None], dry: Any = None) -> None:
         self.keeper = keeper
-        self.dry = dry  # a dry run (dryrun.DryRun): held removals are previewed there, no error
+        self.dry = dry  # a dry run (dryrun.DryRun): held removals are listed there, not in the ledger
         self.without_status = without_status
         self.max_percent = max_percent
         self.log = log
@@ -111,8 +111,8 @@ class MirrorJudge:
             "max_mirror_removal_percent), then sync again.")
 
     def failure(self) -> ConfigurationError | None:
-        if self.dry is not None:  # a dry run previews the guard: its summary says what it would hold
-            return None
+        """The guard's config_error; a dry run fails with it too (after writing its files), so a
+        scripted preview sees what the real sync would do."""
         return ConfigurationError(" ".join(self.held)) if self.held else None
 
 

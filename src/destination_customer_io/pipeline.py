@@ -27,7 +27,7 @@ from .answers import BatchResult, refusals
 from .batching import Batch, Batcher, IdBatch, Lane
 from .catalog import Stream, find_stream
 from .checkpoints import Checkpoints, Epoch
-from .errors import StoreError, SyncError, SystemFailure, TransientFailure, store_failure
+from .errors import ConfigurationError, StoreError, SyncError, SystemFailure, TransientFailure, store_failure
 from .output import Output
 from .reasons import Rejection
 from .rejected.base import RejectedStore
@@ -99,10 +99,11 @@ class Pipeline:
         self._dry = dry  # a dry run: batches go to it instead of Customer.io, and no state is emitted
         self._checkpoints = Checkpoints(streams, store, output, flush_interval,
                                         before_release=keeper.persist if keeper is not None else None,
-                                        emit_states=dry is None)
+                                        emit_states=dry is None, counts=self.counts)
         self._guard = guards.RejectionGuard(streams, output.log, max_rejected_percent)
         self._room = asyncio.Event()
         self._failure: BaseException | None = None
+        self.verdict: ConfigurationError | None = None  # a guard's: raised once all read is delivered
         self._failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._stop_requested: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._started = time.monotonic()
@@ -140,6 +141,7 @@ class Pipeline:
                 if failure is None and not self.stopped:  # a snapshot marks a completed sync
                     await self._keeper.compact()
             if failure is not None:
+                self.verdict = failure
                 raise failure
         finally:
             for task in (*tasks, *helpers):
@@ -319,8 +321,7 @@ class Pipeline:
             self._fail(exc)
 
     async def _release(self, *, final: bool) -> None:
-        self.counts.states_out += await self._checkpoints.release(
-            final=final, failed=lambda: self._failure is not None)
+        await self._checkpoints.release(final=final, failed=lambda: self._failure is not None)
 
     async def _tick_loop(self) -> None:
         next_progress = time.monotonic() + self.progress_interval

@@ -4,12 +4,17 @@ Three questions the typed config cannot answer: which keys the spec does not kno
 ``identifier_type`` would otherwise be ignored: the spec allows extra keys, configs from other versions
 carry some), which values the spec marks ``airbyte_secret`` (masked in every message, even when the
 config fails validation), and which values a field allows (for an error message).
+
+An unknown key is a warning, except a near miss of a safety key (``SAFETY_KEYS``): ignoring
+``"dryrun": true`` would sync for real, so ``safety_typos`` makes it a config_error (the rule:
+``near_miss``; docs/customer-io.md#configuration-reference).
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Iterator
@@ -23,6 +28,59 @@ class UnknownKey:
     def describe(self) -> str:
         hint = f" (did you mean `{self.suggestion}`?)" if self.suggestion else ""
         return f"`{self.path}`{hint}"
+
+
+# Keys whose silent absence makes a sync do what the user meant to prevent.
+SAFETY_KEYS = ("dry_run", "max_mirror_removal_percent", "max_rejected_percent", "mirror_without_stream_status")
+
+
+def safety_typos(found: list[UnknownKey]) -> str | None:
+    """The config_error for unknown top-level keys that are near misses of a safety key, or None."""
+    misses = [(key.path, [safe for safe in SAFETY_KEYS if near_miss(key.path, safe)]) for key in found
+              if "." not in key.path]
+    misses = [(path, meant) for path, meant in misses if meant]
+    if not misses:
+        return None
+    named = "; ".join(f"`{path}` (did you mean {' or '.join(f'`{m}`' for m in meant)}?)" for path, meant in misses)
+    return (f"Unknown config key{'s' if len(misses) > 1 else ''} close to a safety setting, so nothing was "
+            f"sent: {named}. Ignoring it would sync without the safety it asks for: spell it as the spec does.")
+
+
+def near_miss(key: str, safe: str) -> bool:
+    """``key`` is meant as ``safe``: case aside, one edit away (insert, delete, substitute, swap two
+    neighbours: ``dryrun``, ``dry-run``, ``max_rejected_precent``), or its words abbreviate ``safe``'s
+    in order, keeping the first and last (``max_mirror_removal_pct``, ``max_rej_pct``,
+    ``mirror_without_status``): each word starts as its word does and its letters follow in it."""
+    lowered = key.lower()
+    if _one_edit(lowered, safe):
+        return True
+    words, full = _words(key), safe.split("_")
+    if len(words) < 2 or not _abbreviates(words[0], full[0]) or not _abbreviates(words[-1], full[-1]):
+        return False
+    rest = iter(full[1:-1])
+    return all(any(_abbreviates(word, candidate) for candidate in rest) for word in words[1:-1])
+
+
+def _words(key: str) -> list[str]:
+    """``maxRejected-pct`` -> max, rejected, pct."""
+    return [w.lower() for w in re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", key)]
+
+
+def _abbreviates(word: str, full: str) -> bool:
+    letters = iter(full[1:])
+    return word[:1] == full[:1] and all(char in letters for char in word[1:])
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Damerau-Levenshtein (optimal string alignment) distance exactly 1."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1:] == short for i in range(len(long)))
 
 
 def connection_spec() -> dict[str, Any]:

@@ -1,5 +1,7 @@
-"""What a sync counts, and the LOG lines that report it: progress every ``progress_interval_seconds``,
-then one summary for the whole sync and one per stream (counts, rejections by reason)."""
+"""What a sync counts, and the LOG lines that report it: progress every ``progress_interval_seconds``
+(read and answered rates, the backlog between them), then one summary for the whole sync (where the
+rejected records went) and one per stream (counts, rejections by reason). A dry run's summary says what
+would be sent: nothing was accepted and no state was emitted."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ class Counts:
     rejected: int = 0
     unreadable_lines: int = 0
     states_in: int = 0
-    states_out: int = 0
+    states_out: int = 0  # STATE messages written: counted by checkpoints.py as it writes each one
     merged: int = 0
     batches: int = 0
     ops_sent: int = 0
@@ -29,16 +31,20 @@ class Counts:
 
 
 def progress_line(counts: Counts, stats: Any, elapsed: float) -> str:
-    """``stats``: the client's ``TrackStats`` (requests, retries)."""
+    """``stats``: the client's ``TrackStats`` (requests, retries). Answered: records with an outcome
+    (accepted by Customer.io, unchanged, or rejected); the backlog is read but not yet answered."""
     c, elapsed = counts, max(elapsed, 1e-9)
+    answered = c.accepted + c.rejected
     return (
         f"Progress: {c.records} records read, {c.accepted} accepted, {c.rejected} rejected, "
-        f"{c.states_out}/{c.states_in} states emitted, {stats.requests} requests, {stats.retries} retries, "
-        f"{c.records / elapsed:,.0f} records/s"
+        f"{c.states_out}/{c.states_in} states emitted, {stats.requests} requests, {stats.retries} retries; "
+        f"read {c.records / elapsed:,.0f} records/s, answered {answered / elapsed:,.0f} records/s, "
+        f"backlog {c.records - answered:,} records (read, not yet answered)"
     )
 
 
-def summary(pipeline: Any, elapsed: float) -> str:
+def summary(pipeline: Any, elapsed: float, rejected_to: str | None) -> str:
+    """``rejected_to``: where the store keeps rejected records (rejected.location), None when not kept."""
     c, stats = pipeline.counts, pipeline.client.stats
     mean_ops = c.ops_sent / c.batches if c.batches else 0.0
     return (
@@ -46,9 +52,31 @@ def summary(pipeline: Any, elapsed: float) -> str:
         f"{_by_reason(c.rejected_by_reason)}; {_n(c.unreadable_lines, 'unreadable line')} skipped; "
         f"{_n(c.merged, 'identify update')} merged; {_ledger_part(c)}{c.states_out} of {_n(c.states_in, 'state')} emitted; "
         f"{_n(stats.requests, 'request')} ({_n(c.batches, 'batch', 'batches')}, {mean_ops:.0f} ops per "
-        f"batch), {_n(stats.retries, 'retry', 'retries')}, {stats.throttled} throttled; {elapsed:.2f} s, "
-        f"{c.records / max(elapsed, 1e-9):,.0f} records/s."
+        f"batch), {_n(stats.retries, 'retry', 'retries')}, {stats.throttled} throttled; "
+        f"{_rejected_part(rejected_to)}; {elapsed:.2f} s, {c.records / max(elapsed, 1e-9):,.0f} records/s."
     )
+
+
+def dry_summary(pipeline: Any, elapsed: float, rejected_to: str | None, found: dict[str, Any], where: str) -> str:
+    """A dry run's summary: what would be sent (``found``: dryrun.DryRun.finish's summary). The pipeline
+    counted every op it handed to the dry run as accepted: here they are records that would be sent."""
+    c = pipeline.counts
+    runs = found["streams"].values()
+    ops, removals, held = (sum(s[key] for s in runs) for key in ("would_send", "would_remove", "removals_held_back"))
+    return (
+        f"Dry run summary: {_n(c.records, 'record')} read; would send {_n(c.accepted - c.unchanged, 'record')} "
+        f"as {_n(ops, 'op')}; {c.rejected} would be rejected{_by_reason(c.rejected_by_reason)}; "
+        f"{_n(c.unreadable_lines, 'unreadable line')} skipped; {_n(c.merged, 'identify update')} merged; "
+        + (f"{c.unchanged} unchanged (would not be sent again); " if c.unchanged else "")
+        + f"would send {_n(removals, 'mirror removal')}" + (f", {held} held back by the guard" if held else "")
+        + f"; nothing was sent to Customer.io and no state was emitted ({_n(c.states_in, 'state')} read); "
+        f"would-be {_rejected_part(rejected_to)}; ops and summary.json at {where}; {elapsed:.2f} s."
+    )
+
+
+def _rejected_part(rejected_to: str | None) -> str:
+    return f"rejected records at {rejected_to}" if rejected_to else \
+        "rejected records not kept (object_storage_config is None)"
 
 
 def _ledger_part(c: Counts) -> str:
@@ -61,11 +89,13 @@ def _ledger_part(c: Counts) -> str:
     return "".join(part + "; " for part in parts)
 
 
-def stream_summary(stream: Stream) -> str:
+def stream_summary(stream: Stream, dry: bool = False) -> str:
+    """``dry``: a dry run's words (would be sent, would be rejected)."""
     rejected = sum(stream.rejected.values())
+    sent, refused = ("would be sent", "would be rejected") if dry else ("accepted", "rejected")
     text = (
         f"Stream {stream.label} -> {stream.operation.object_name}: {_n(stream.records_read, 'record')}, "
-        f"{stream.records_read - rejected} accepted, {rejected} rejected{_by_reason(stream.rejected)}"
+        f"{stream.records_read - rejected} {sent}, {rejected} {refused}{_by_reason(stream.rejected)}"
     )
     if stream.changed:  # oversized_attributes drop / truncate: sent, but not as read
         text += (f"; oversized attribute values dropped: {stream.changed['NULLED']}, "
@@ -74,7 +104,7 @@ def stream_summary(stream: Stream) -> str:
     if book is not None and book.unchanged_count:
         text += f"; {book.unchanged_count} unchanged, not sent again"
     if book is not None and book.mirror:
-        text += f"; mirror: {book.removed} removed, {book.removal_note}"
+        text += f"; mirror: {book.removed} {'would be removed' if dry else 'removed'}, {book.removal_note}"
     if stream.repeated_ids:
         text += (f"; {stream.repeated_ids} records without an event_id were identical to an earlier one, so "
                  "their derived event id repeated and Customer.io keeps one event for them")

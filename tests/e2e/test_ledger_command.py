@@ -272,7 +272,7 @@ def test_show_counts_a_ledger_with_members_and_write_ahead_intents(emu: Emulator
         "stream": "vips", "operation": "segment_membership", "mirror": True, "where": where(store),
         "snapshot": 1, "last_generation": 2, "rows": {"total": 5, "members": 3, "maybe": 2},
         "generations": {"min": 1, "max": 2}, "older_than_last_generation": 3, "deltas": {"loaded": 1, "ignored": 0},
-        "bytes": snapshot.stat().st_size + delta.stat().st_size, "allowance": None, "held": [],
+        "bytes": snapshot.stat().st_size + delta.stat().st_size, "allowance": None, "held": [], "applied": [],
         "files": [{"name": snapshot.name, "bytes": snapshot.stat().st_size, "status": "loaded"},
                   {"name": delta.name, "bytes": delta.stat().st_size, "status": "loaded"}],
         "problems": []}

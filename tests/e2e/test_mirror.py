@@ -157,9 +157,10 @@ def test_a_dry_run_previews_removals_and_the_guard(emu: EmulatorProcess, tmp_pat
         120, 0, {"add_customers": 120})
     assert mirror(emu, tmp_path, store, many, 1).returncode == 0
     calls = len(segment_calls(emu))
-    # a shrink to 5 members: the guard would hold 115 removals; the dry run shows them, sends nothing
+    # a shrink to 5 members: the guard would hold 115 removals; the dry run shows them, sends nothing,
+    # and fails with the guard's config_error as the real run would
     run = mirror(emu, tmp_path, store, many[:5], 2, dry_run=True)
-    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.returncode == 1 and [e["failure_type"] for e in run.errors] == ["config_error"]
     assert len(segment_calls(emu)) == calls
     folder = max((store / "_customerio_dry_run").iterdir())
     found = json.loads((folder / "summary.json").read_text())

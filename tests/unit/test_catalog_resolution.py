@@ -43,7 +43,7 @@ def test_a_primary_key_of_mapped_source_columns_is_read_through_the_mapping() ->
     entry = configured_stream("users", "person_identify", mode="append_dedup", primary_key=[["uid"]],
                               properties={"uid": {"type": "string"}})
     stream = resolve_streams(config, {"streams": [entry]})[(None, "users")]
-    assert (stream.identifier_type, stream.identifier_origin) == ("id", "the stream's primary key `person_id`")
+    assert (stream.identifier_type, stream.identifier_origin) == ("id", "the stream's primary key `uid`")
 
 
 def test_a_primary_key_naming_two_identifiers_is_refused() -> None:

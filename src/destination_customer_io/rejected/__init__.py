@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 # The S3 modules (boto3: ~0.1 s of start-up) are imported only when S3 storage is configured.
 
 __all__ = ["NoneStore", "PartitionedStore", "RejectedRecord", "RejectedStore", "StoreError",
-           "StoreOptions", "check_store", "open_store", "probe_location"]
+           "StoreOptions", "check_store", "location", "open_store", "probe_location"]
 
 
 def open_store(storage_config: StorageConfig, *, sync_id: int | None = None,
@@ -78,6 +78,17 @@ def probe_location(storage_config: S3Storage | LocalStorage) -> str:
         where = f"s3://{storage_config.s3_bucket_name}/{prefix + '/' if prefix else ''}{PROBE_PREFIX}<random hex>"
         return f"{where} ({storage_config.s3_endpoint})" if storage_config.s3_endpoint else where
     return f"{storage_config.destination_path.rstrip('/')}/{PROBE_PREFIX}<random hex>"
+
+
+def location(storage_config: StorageConfig) -> str | None:
+    """Where rejected records go, for the summary: ``s3://bucket/prefix`` or the directory; None when
+    they are not kept (``storage_type`` None)."""
+    if isinstance(storage_config, S3Storage):
+        prefix = storage_config.bucket_path.strip("/")
+        return f"s3://{storage_config.s3_bucket_name}/{prefix + '/' if prefix else ''}"
+    if isinstance(storage_config, LocalStorage):
+        return storage_config.destination_path
+    return None
 
 
 def _key_template(cfg: S3Storage | LocalStorage, sync_id: int | None,
