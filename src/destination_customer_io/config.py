@@ -134,6 +134,7 @@ class Config(msgspec.Struct, frozen=True):
     retry_max_seconds: float = 300.0
     retry_initial_backoff_seconds: float = 0.5
     retry_max_backoff_seconds: float = 30.0
+    max_requests_per_second: float | None = None  # a hard cap over any one-second window (pacing.RateCap)
     state_max_delay_seconds: float = 1.0
     progress_interval_seconds: float = 10.0
     stop_grace_seconds: float = 8.0  # after SIGTERM: time to deliver what was read (Docker kills at 10 s)
@@ -147,6 +148,8 @@ class Config(msgspec.Struct, frozen=True):
                              f"{self.max_mirror_removal_percent}")
         if self.resend_unchanged_after_days <= 0:
             raise ValueError("`resend_unchanged_after_days` must be > 0")
+        if self.max_requests_per_second is not None and self.max_requests_per_second <= 0:
+            raise ValueError(f"`max_requests_per_second` must be > 0, got {self.max_requests_per_second}")
         if not self.ledger_scope.strip():
             raise ValueError("`ledger_scope` must not be empty")
         _check_range("batch_max_bytes", self.batch_max_bytes, 1_000, 500_000)
