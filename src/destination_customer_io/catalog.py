@@ -75,6 +75,13 @@ class Stream:
         return self.destination_sync_mode == "overwrite" and "overwrite" in self.operation.sync_modes
 
     @property
+    def creates_people(self) -> bool:
+        """``create_missing_people``, whose default is on for mirror streams (a mirror promises that the
+        segment equals the table) and off otherwise."""
+        setting = self.config.create_missing_people
+        return self.mirror if setting is None else setting
+
+    @property
     def skips_unchanged(self) -> bool:
         return self.config.skip_unchanged and self.operation.object_name in SKIPPABLE
 

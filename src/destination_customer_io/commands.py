@@ -21,7 +21,7 @@ from .config import Config, NoStorage, S3Storage
 from .errors import ConfigurationError, StoreError, TransientFailure, store_failure
 from .output import Output
 from .stdin import read_line_chunks
-from .summary import stream_summary, summary
+from .summary import stream_summary, summary, unidentified_warning
 
 
 def spec_message() -> dict[str, Any]:
@@ -229,6 +229,9 @@ async def _write(config: Config, streams: dict[tuple[str | None, str], Stream], 
     out.log(summary(pipeline, time.monotonic() - started))
     for stream in streams.values():
         out.log(stream_summary(stream))
+    warning = unidentified_warning(pipeline.counts)
+    if warning is not None:
+        out.log(warning, "WARN")
     if stopped:
         raise TransientFailure(
             "The sync was stopped (SIGTERM) before the end of its input; the records read were "

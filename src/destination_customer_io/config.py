@@ -124,6 +124,8 @@ class Config(msgspec.Struct, frozen=True):
     max_mirror_removal_percent: float = 20.0
     ledger_scope: str = "default"  # tells apart two connections sharing one store and workspace
     dry_run: bool = False
+    # segment_membership: identify each person before adding them; None: on for mirror streams only
+    create_missing_people: bool | None = None
     # tuning
     # Batches in flight: enough that lanes x ~1,000 ops per round trip exceed the CPU-bound rate at 50 ms
     # of latency; each lane costs an open batch of memory, no CPU (measured: docs/performance.md).
