@@ -182,3 +182,15 @@ def test_a_removal_never_creates_and_order_holds_with_creation(emu: EmulatorProc
             expected += ["identify pro", "remove_customers"]
         assert seen[email] == expected, email
     assert segment(emu) == sorted(emails[10:])
+
+
+def test_people_known_by_id_are_created_with_that_id(emu: EmulatorProcess, tmp_path: Path) -> None:
+    """The identify-only op uses the identifier the segment call's id_type names, so the person created
+    is the one the call then adds."""
+    by_id = configured_stream("vips", "segment_membership", mode="append_dedup", primary_key=[["person_id"]])
+    lines = [record_line("vips", {"person_id": i, "segment_id": 3}) for i in (41, 42)] + [global_state_line(1)]
+    write(emu, tmp_path, [by_id], lines, create_missing_people=True)
+    assert v2_batches(emu) == [[{"type": "person", "action": "identify", "identifiers": {"id": i}} for i in ("41", "42")]]
+    assert segment_calls(emu) == [("/api/v1/segments/3/add_customers", "id_type=id", {"ids": ["41", "42"]})]
+    people = {p["cio_id"]: p["id"] for p in emu.client.people(site_id=SITE)}
+    assert sorted(people[cio] for cio in emu.client.segments(site_id=SITE)["3"]) == ["41", "42"]
