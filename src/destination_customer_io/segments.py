@@ -82,15 +82,18 @@ async def refusals_of(batch: Batch, client: Any, counts: Counts, batch_max_bytes
             yield refusal
 
 
-def _identifies(batch: IdBatch, batch_max_bytes: int) -> list[tuple[list[int], list[bytes]]]:
-    """The identify-only op of each id (with the identifier the call's ``id_type`` names), in chunks
-    of (id indices, ops) whose v2 body stays within ``batch_max_bytes``."""
+def identify_ops(batch: IdBatch) -> list[bytes]:
+    """The identify-only op of each id, with the identifier the call's ``id_type`` names."""
     kind = batch.route.rpartition("id_type=")[2].encode()
     opening = b'{"type":"person","action":"identify","identifiers":{"' + kind + b'":'
+    return [opening + body + b"}}" for body in batch.bodies]
+
+
+def _identifies(batch: IdBatch, batch_max_bytes: int) -> list[tuple[list[int], list[bytes]]]:
+    """``identify_ops`` in chunks of (id indices, ops) whose v2 body stays within ``batch_max_bytes``."""
     chunks: list[tuple[list[int], list[bytes]]] = [([], [])]
     size = len(b'{"batch":[]}')
-    for index, body in enumerate(batch.bodies):
-        op = opening + body + b"}}"
+    for index, op in enumerate(identify_ops(batch)):
         if chunks[-1][1] and size + len(op) + 1 > batch_max_bytes:
             chunks.append(([], []))
             size = len(b'{"batch":[]}')

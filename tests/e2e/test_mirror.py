@@ -154,7 +154,11 @@ def test_a_dry_run_previews_removals_and_the_guard(emu: EmulatorProcess, tmp_pat
     (folder,) = (store / "_customerio_dry_run").iterdir()
     summary = json.loads((folder / "summary.json").read_text())["streams"]["vips"]
     assert (summary["would_add"], summary["would_remove"], summary["by_action"]) == (
-        120, 0, {"add_customers": 120})
+        120, 0, {"add_customers": 120, "identify": 120})  # create_missing_people: a mirror's default
+    listed = [json.loads(line) for line in (folder / "vips-00000.jsonl").read_text().splitlines()]
+    assert listed[0] == {"path": "/api/v2/batch", "op": {"type": "person", "action": "identify",
+                                                         "identifiers": {"email": many[0]}}}
+    assert sum(entry["path"] == "/api/v2/batch" for entry in listed) == 120
     assert mirror(emu, tmp_path, store, many, 1).returncode == 0
     calls = len(segment_calls(emu))
     # a shrink to 5 members: the guard would hold 115 removals; the dry run shows them, sends nothing
