@@ -98,3 +98,92 @@ def test_an_id_list_joins_each_lane_of_its_people_after_their_earlier_ops() -> N
         if lane.index in holding and len(entries) > 1:
             assert entries[-1] is call and type(entries[0]) is not IdBatch
     assert batcher.inflight == sum(b.size for lane in batcher.lanes for b in lane.queue if b is not call) + call.size
+
+
+# --- property: per-person order across lanes, through the pipeline ---------------------------------
+
+import asyncio  # noqa: E402
+import io  # noqa: E402
+import random  # noqa: E402
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from destination_customer_io.output import Output  # noqa: E402
+from destination_customer_io.pipeline import Pipeline  # noqa: E402
+from destination_customer_io.track import TrackStats  # noqa: E402
+from tests.unit.test_operations_surface import STATE, Store, line, make_stream  # noqa: E402
+
+
+class SlowRecorder:
+    """Answers after a random pause and records, per person, when each of their ops was sent and
+    answered (a global sequence number), so a test can see whether one was sent before an earlier
+    one was answered."""
+
+    def __init__(self, seed: int) -> None:
+        self.stats = TrackStats()
+        self.rng = random.Random(seed)
+        self.clock = 0
+        self.seen: dict[str, list[tuple[str, int, int]]] = {}
+
+    def _tick(self) -> int:
+        self.clock += 1
+        return self.clock
+
+    async def _answer(self, people: list[tuple[str, str]]) -> BatchResult:
+        start = self._tick()
+        await asyncio.sleep(self.rng.random() * 0.004)
+        end = self._tick()
+        for person, what in people:
+            self.seen.setdefault(person, []).append((what, start, end))
+        return BatchResult(200, [])
+
+    async def send_batch(self, body: bytes) -> BatchResult:
+        ops = json.loads(body)["batch"]
+        return await self._answer([(op["identifiers"]["email"], "identify") for op in ops])
+
+    async def send_ids(self, path: str, body: bytes, count: int) -> BatchResult:
+        action = path.split("/")[4] + " " + path.split("/")[5].split("?")[0]
+        return await self._answer([(email, action) for email in json.loads(body)["ids"]])
+
+
+STEPS = st.lists(st.tuples(st.sampled_from(["identify", "add", "remove"]), st.integers(0, 9), st.sampled_from([7, 8])),
+                 min_size=1, max_size=60)
+
+
+def _collapsed(items: list[str]) -> list[str]:
+    """Consecutive repeats folded (an identify merged into the previous one, an id listed twice in one
+    call: both are one op on the wire)."""
+    return [item for i, item in enumerate(items) if i == 0 or items[i - 1] != item]
+
+
+@settings(max_examples=40, deadline=None)
+@given(steps=STEPS, lanes=st.integers(1, 5), seed=st.integers(0, 1_000))
+def test_every_persons_ops_leave_in_input_order_and_one_at_a_time(
+        steps: list[tuple[str, int, int]], lanes: int, seed: int) -> None:
+    streams = {(None, "users"): make_stream("person_identify", "append_dedup"),
+               (None, "vips"): make_stream("segment_membership", "append_dedup"),
+               (None, "ex"): make_stream("segment_membership", "soft_delete")}
+    for name, stream in streams.items():
+        stream.name, stream.namespace = name[1], None
+    stream_of = {"identify": "users", "add": "vips", "remove": "ex"}
+    lines = [line(stream_of[kind], {"person_email": f"p{who}@b.co", "segment_id": segment, "n": n})
+             for n, (kind, who, segment) in enumerate(steps)] + [STATE]
+    client = SlowRecorder(seed)
+
+    async def run() -> None:
+        pipeline = Pipeline(streams=streams, client=client, store=Store(), output=Output(io.BytesIO()),  # type: ignore[arg-type]
+                            lanes=lanes, state_max_delay=0.01, flush_interval=0.0)
+
+        async def chunks():  # type: ignore[no-untyped-def]
+            yield lines
+
+        await asyncio.wait_for(pipeline.run(chunks()), 20)
+
+    asyncio.run(run())
+    for who in {who for _, who, _ in steps}:
+        person = f"p{who}@b.co"
+        expected = [kind if kind == "identify" else f"{segment} {'add_customers' if kind == 'add' else 'remove_customers'}"
+                    for kind, whom, segment in steps if whom == who]
+        sent = client.seen[person]
+        assert [what for what, _, _ in sent] == _collapsed(expected)
+        assert all(earlier[2] < later[1] for earlier, later in zip(sent, sent[1:]))  # answered before the next
