@@ -48,11 +48,12 @@ def track_route(core: EmulatorCore, handler: TrackHandler, host: str, region_fre
     """
 
     async def route(request: web.Request) -> web.StreamResponse:
+        received = time.time()  # arrival, before the body and any injected latency
         body = await request.read()
         workspace = core.authenticate(request.headers.get("Authorization"))
         if workspace is None:
             core.server_counters["unauthorized"] += 1
-            return _finish(core, request, None, host, body, responses.unauthorized())
+            return _finish(core, request, None, host, body, responses.unauthorized(), received)
         workspace.counters["requests"] += 1
         workspace.counters["bytes_received"] += len(body)
         region = workspace.config.region
@@ -65,19 +66,19 @@ def track_route(core: EmulatorCore, handler: TrackHandler, host: str, region_fre
             else:
                 # US accounts on the EU host fail [doc]: as bad credentials there.
                 response = responses.unauthorized()
-            return _finish(core, request, workspace, host, body, response)
+            return _finish(core, request, workspace, host, body, response, received)
         decision = await _fault(core, workspace) if core.faults.active else PASS
         if decision.action == "status":
             response = responses.injected(decision.status, decision.retry_after)
-            return _finish(core, request, workspace, host, body, response, decision)
+            return _finish(core, request, workspace, host, body, response, received, decision)
         if decision.action in ("drop_before", "hang"):
             if decision.action == "hang":
                 await core.shutdown_event.wait()
-            return _drop(core, request, workspace, host, body, decision)
+            return _drop(core, request, workspace, host, body, received, decision)
         response = handler(request, workspace, body, host, time.time())
         if decision.action == "drop_after":
-            return _drop(core, request, workspace, host, body, decision)
-        return _finish(core, request, workspace, host, body, response)
+            return _drop(core, request, workspace, host, body, received, decision)
+        return _finish(core, request, workspace, host, body, response, received)
 
     return route
 
@@ -96,21 +97,23 @@ def _finish(
     host: str,
     body: bytes,
     response: web.Response,
+    received: float,
     decision: Decision = PASS,
 ) -> web.Response:
     if workspace is not None:
         workspace.count_status(response.status)
     if not core.lean:
-        _log(core, request, workspace, host, body, response.status, decision)
+        _log(core, request, workspace, host, body, response.status, received, decision)
     return response
 
 
 def _drop(
-    core: EmulatorCore, request: web.Request, workspace: Workspace, host: str, body: bytes, decision: Decision
+    core: EmulatorCore, request: web.Request, workspace: Workspace, host: str, body: bytes, received: float,
+    decision: Decision,
 ) -> web.Response:
     """Close the connection without an answer: the client sees a disconnect."""
     if not core.lean:
-        _log(core, request, workspace, host, body, None, decision)
+        _log(core, request, workspace, host, body, None, received, decision)
     if request.transport is not None:
         request.transport.close()
     # aiohttp drops writes to a closed transport silently; this response never reaches the client.
@@ -124,6 +127,7 @@ def _log(
     host: str,
     body: bytes,
     status: int | None,
+    received: float,
     decision: Decision,
 ) -> None:
     entry: dict[str, Any] = {
@@ -134,6 +138,7 @@ def _log(
         "status": status,
         "site_id": workspace.config.site_id if workspace else None,
         "time": time.time(),
+        "received": received,
     }
     if decision.action != "pass":
         entry["fault"] = decision.action if decision.action != "status" else decision.source

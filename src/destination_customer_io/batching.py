@@ -1,14 +1,20 @@
 """Batching: ops routed to lanes by key, gathered into batches (v2) and id lists (v1), merged, sealed.
 
     Op --key--> Lane (hash of the person key; keyless ops round-robin)
-         route None  -> the lane's open Batch      ``{"batch":[op,op,...]}``, at most batch_max_bytes
-         route set   -> the lane's open IdBatch    ``{"ids":[id,id,...]}``, one per route, at most
-                                                    SEGMENT_IDS_PER_CALL ids
-    sealed -> the lane's queue, sent in order by the pipeline (one request of a lane at a time)
+         route None  -> the lane's open Batch       ``{"batch":[op,op,...]}``, at most batch_max_bytes
+         route set   -> the open IdBatch of the route, shared by every lane: ``{"ids":[id,id,...]}``,
+                        at most SEGMENT_IDS_PER_CALL ids
+    sealed -> the lane's queue, sent in order by the pipeline (one request of a lane at a time);
+              an IdBatch goes to the queue of every lane holding one of its people (a barrier)
 
 Per-person order: two ordered ops of one key are never in one batch unless merged (Customer.io may apply
-a batch's ops in any order), and a key lives in at most one open container of its lane, so adding it
-elsewhere first seals the container that holds it. No I/O here and no asyncio: the pipeline is told of
+a batch's ops in any order), and a key lives in at most one open container, so adding it elsewhere
+first seals the container that holds it. An id list packs people of many lanes into one call, so it is
+a barrier: sealed, it first seals each of its lanes' open batch that holds an earlier op of one of its
+people, then joins the queue of each of those lanes; the pipeline sends it once every one of them has
+reached it (every earlier op of each of its people answered), and none of them goes on before it is
+answered (every later op waits). Ids join queues only when sealed, all at once, so barriers keep one
+order in every lane and cannot wait on each other. No I/O here and no asyncio: the pipeline is told of
 each sealed batch through ``on_sealed`` and wakes the lane's sender itself.
 """
 
@@ -28,7 +34,7 @@ if TYPE_CHECKING:
 
 EMPTY_BATCH = len(b'{"batch":[]}')
 EMPTY_IDS = len(b'{"ids":[]}')
-OPEN_ID_ROUTES = 16  # open id lists per lane; more routes seal the oldest (bounds memory)
+OPEN_ID_ROUTES = 64  # open id lists (of all lanes); more routes seal the oldest (bounds memory)
 BATCH_MAX_AGE = 5.0  # an open batch is sent after this long even when no state waits on it
 
 # A line of input and the epoch it belongs to: enough to reject the record later (lines are re-decoded
@@ -111,32 +117,33 @@ class Batch:
 
 
 class IdBatch(Batch):
-    """The ids of one v1 route (``Op.route``: a manual segment's add or remove call) in one lane,
-    sent as ``{"ids":[...]}``. Answered, split and acknowledged exactly like a v2 batch."""
+    """The ids of one v1 route (``Op.route``: a manual segment's add or remove call), of any lane,
+    sent as ``{"ids":[...]}``. Answered, split and acknowledged exactly like a v2 batch, once, although
+    it sits in the queue of each lane in ``lanes`` (the lanes of its people)."""
 
-    __slots__ = ("route",)
+    __slots__ = ("route", "creates", "lanes")
 
-    def __init__(self, now: float, route: str) -> None:
+    def __init__(self, now: float, route: str, creates: bool = False) -> None:
         Batch.__init__(self, now)
         self.route = route
+        self.creates = creates  # identify each person before the call (segments.py)
         self.size = EMPTY_IDS
+        self.lanes: dict[int, Lane] = {}  # lane index -> lane, in the order its people arrived
 
     def body(self, indices: list[int] | range) -> bytes:
         return self.joined(b'{"ids":[', indices, b"]}")
 
 
 class Lane:
-    """One open batch, the open id lists and the sealed batches waiting to be sent, in order."""
+    """One open batch and the sealed batches waiting to be sent, in order."""
 
-    __slots__ = ("index", "open", "queue", "closing", "id_batches", "id_keys")
+    __slots__ = ("index", "open", "queue", "closing")
 
     def __init__(self, index: int, now: float) -> None:
         self.index = index
         self.open = Batch(now)
         self.queue: deque[Batch] = deque()
         self.closing = False
-        self.id_batches: dict[str, IdBatch] = {}  # route -> its open id list (oldest first)
-        self.id_keys: dict[str, IdBatch] = {}  # key -> the open id list holding it
 
 
 class Batcher:
@@ -145,7 +152,8 @@ class Batcher:
     ``inflight`` counts the bytes of sealed, unacknowledged batches (the pipeline subtracts a batch's
     ``size`` when it is answered); ``counts.merged`` the records folded into an earlier op of their key."""
 
-    __slots__ = ("lanes", "_count", "_next", "batch_max_bytes", "inflight", "counts", "_on_sealed")
+    __slots__ = ("lanes", "_count", "_next", "batch_max_bytes", "inflight", "counts", "_on_sealed",
+                 "id_batches", "id_keys")
 
     def __init__(self, lanes: int, batch_max_bytes: int, counts: Counts,
                  on_sealed: Callable[[Lane], None]) -> None:
@@ -157,6 +165,8 @@ class Batcher:
         self.inflight = 0
         self.counts = counts
         self._on_sealed = on_sealed
+        self.id_batches: dict[tuple[str, bool], IdBatch] = {}  # (route, creates) -> its open id list
+        self.id_keys: dict[str, IdBatch] = {}  # key -> the open id list holding it
 
     def add(self, op: Op, line: bytes, epoch: Epoch) -> None:
         """A v2 op (``op.route`` is None) into its lane's open batch."""
@@ -168,8 +178,9 @@ class Batcher:
             lane = self.lanes[self._next]
         batch = lane.open
         if op.ordered and key is not None:
-            if lane.id_keys and key in lane.id_keys:  # this key's earlier id-list op goes out first
-                self.seal_ids(lane, lane.id_keys[key])
+            if self.id_keys and key in self.id_keys:  # this key's earlier id-list op goes out first
+                self.seal_ids(self.id_keys[key])
+                batch = lane.open  # the id list sealed the lane's open batch first if it held the key
             earlier = batch.keys.get(key)
             if earlier is not None:
                 if self._merge_into(batch, batch.ordered_op(key, earlier), earlier, op, line, epoch):
@@ -225,16 +236,14 @@ class Batcher:
         self._on_sealed(lane)
 
     def add_id(self, op: Op, line: bytes, epoch: Epoch) -> None:
-        """A v1 op (``op.route`` set: segment_membership) into its lane's open id list for that route."""
+        """A v1 op (``op.route`` set: segment_membership) into the open id list of its route."""
         key = op.key
         assert key is not None and op.route is not None  # routed ops always name their person
-        lane = self.lanes[hash(key) % self._count]
-        if key in lane.open.keys:
-            self.seal(lane)
-        holder = lane.id_keys.get(key)
-        if holder is not None and holder.route != op.route:
-            self.seal_ids(lane, holder)
-        ids = lane.id_batches.get(op.route)
+        slot = (op.route, op.creates)
+        holder = self.id_keys.get(key)
+        if holder is not None and (holder.route, holder.creates) != slot:
+            self.seal_ids(holder)
+        ids = self.id_batches.get(slot)
         if ids is not None:
             earlier = ids.keys.get(key)
             if earlier is not None:  # the same id again in one call: sent once, both records answered
@@ -242,42 +251,52 @@ class Batcher:
                 self.counts.merged += 1
                 return
             if len(ids.bodies) >= SEGMENT_IDS_PER_CALL or ids.size + 1 + len(op.body) > self.batch_max_bytes:
-                self.seal_ids(lane, ids)
+                self.seal_ids(ids)
                 ids = None
         if ids is None:
-            if len(lane.id_batches) >= OPEN_ID_ROUTES:
-                self.seal_ids(lane, next(iter(lane.id_batches.values())))
-            ids = lane.id_batches[op.route] = IdBatch(time.monotonic(), op.route)
+            if len(self.id_batches) >= OPEN_ID_ROUTES:
+                self.seal_ids(next(iter(self.id_batches.values())))
+            ids = self.id_batches[slot] = IdBatch(time.monotonic(), op.route, op.creates)
         ids.size += len(op.body) + (1 if ids.bodies else 0)
         ids.append(op.body, line, epoch)
         if op.mark is not None:
             ids.marks[len(ids.bodies) - 1] = op.mark
         ids.keys[key] = len(ids.bodies) - 1
-        lane.id_keys[key] = ids
+        self.id_keys[key] = ids
+        lane = self.lanes[hash(key) % self._count]
+        ids.lanes.setdefault(lane.index, lane)
 
-    def seal_ids(self, lane: Lane, ids: IdBatch) -> None:
-        del lane.id_batches[ids.route]
-        for key in ids.keys:
-            del lane.id_keys[key]
-        lane.queue.append(ids)
+    def seal_ids(self, ids: IdBatch) -> None:
+        """The id list to the queue of each lane of its people, after the open batch of such a lane
+        when that batch holds an earlier op of one of them (later ones sealed the list first)."""
+        del self.id_batches[(ids.route, ids.creates)]
+        keys = ids.keys
+        for key in keys:
+            del self.id_keys[key]
+        for lane in ids.lanes.values():
+            if lane.open.keys and not lane.open.keys.keys().isdisjoint(keys.keys()):
+                self.seal(lane)
+        for lane in ids.lanes.values():
+            lane.queue.append(ids)
         self.inflight += ids.size
-        self._on_sealed(lane)
+        for lane in ids.lanes.values():
+            self._on_sealed(lane)
 
     def seal_all(self) -> None:
         """The end of input: every open container goes to its lane's queue."""
+        for ids in list(self.id_batches.values()):
+            self.seal_ids(ids)
         for lane in self.lanes:
-            for ids in list(lane.id_batches.values()):
-                self.seal_ids(lane, ids)
             self.seal(lane)
 
     def seal_waiting(self, now: float, oldest_wait: float | None, state_max_delay: float) -> None:
         """A state waiting (since ``oldest_wait``) longer than ``state_max_delay`` sends the open batches
         that may hold its records; otherwise an open batch goes out when it is ``BATCH_MAX_AGE`` old."""
+        for ids in list(self.id_batches.values()):
+            if (oldest_wait is not None and ids.opened <= oldest_wait
+                    and now - oldest_wait >= state_max_delay) or now - ids.opened >= BATCH_MAX_AGE:
+                self.seal_ids(ids)
         for lane in self.lanes:
-            for ids in list(lane.id_batches.values()):
-                if (oldest_wait is not None and ids.opened <= oldest_wait
-                        and now - oldest_wait >= state_max_delay) or now - ids.opened >= BATCH_MAX_AGE:
-                    self.seal_ids(lane, ids)
             batch = lane.open
             if not batch.bodies:
                 continue

@@ -5,15 +5,16 @@ Built once before the first record; the pipeline looks streams up by ``(namespac
 
 from __future__ import annotations
 
-import difflib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from . import values
 from .config import Config, StreamMapping, read_json_file
 from .errors import ConfigurationError
+from .mappings import (check_mapping_agrees, check_mappings_used, index_mappings, label, mapped_timestamps,
+                       namespace_hint, typo_hint)
 from .operations.base import Operation
 
 
@@ -74,6 +75,13 @@ class Stream:
     def mirror(self) -> bool:
         """``overwrite`` on a set-like operation: Customer.io follows the stream, removals included."""
         return self.destination_sync_mode == "overwrite" and "overwrite" in self.operation.sync_modes
+
+    @property
+    def creates_people(self) -> bool:
+        """``create_missing_people``, whose default is on for mirror streams (a mirror promises that the
+        segment equals the table) and off otherwise."""
+        setting = self.config.create_missing_people
+        return self.mirror if setting is None else setting
 
     @property
     def skips_unchanged(self) -> bool:
@@ -201,11 +209,11 @@ def resolve_streams(config: Config, catalog: dict[str, Any]) -> dict[tuple[str |
         mapping = mappings.get((namespace, name)) or mappings.get((None, name))
         if mapping is not None:
             used.add((mapping.namespace, mapping.stream))
-            _check_mapping_agrees(entry, mapping, _label(namespace, name))
+            check_mapping_agrees(entry, mapping, label(namespace, name))
         operation, mode = _operation_of(entry, mapping, mappings, namespace, name, OPERATIONS)
         schema = info.get("json_schema") if isinstance(info.get("json_schema"), dict) else {}
         field_map = dict(mapping.fields) if mapping else {}
-        keyed = identifier_from_primary_key(entry.get("primary_key"), field_map, _label(namespace, name)) \
+        keyed = identifier_from_primary_key(entry.get("primary_key"), field_map, label(namespace, name)) \
             if operation.person else None
         stream = Stream(
             name=name,
@@ -217,7 +225,7 @@ def resolve_streams(config: Config, catalog: dict[str, Any]) -> dict[tuple[str |
             primary_key=entry.get("primary_key"),
             generation_id=entry.get("generation_id"),
             sync_id=entry.get("sync_id"),
-            timestamp_fields=_mapped_timestamps(timestamp_columns(schema), mapping)
+            timestamp_fields=mapped_timestamps(timestamp_columns(schema), mapping)
             if config.convert_timestamps else frozenset(),
             field_map=field_map,
             identifier_type=keyed or config.identifierType,
@@ -227,7 +235,7 @@ def resolve_streams(config: Config, catalog: dict[str, Any]) -> dict[tuple[str |
         )
         check_identifier_column(stream, operation.person)
         streams[(namespace, name)] = stream
-    _check_mappings_used(mappings, used, streams)
+    check_mappings_used(mappings, used, streams)
     return streams
 
 
@@ -246,12 +254,12 @@ def _operation_of(entry: dict[str, Any], mapping: StreamMapping | None,
     operation = operations.get(object_name)
     if operation is None:
         raise ConfigurationError(
-            f"Stream `{_label(namespace, name)}` maps to no Customer.io operation (`{object_name}`): set its "
+            f"Stream `{label(namespace, name)}` maps to no Customer.io operation (`{object_name}`): set its "
             f"destination_object_name or a `stream_mappings` entry to one of: {', '.join(sorted(operations))}"
-            + (_namespace_hint(mappings, name) or _typo_hint(name, [stream for _, stream in mappings]))
+            + (namespace_hint(mappings, name) or typo_hint(name, [stream for _, stream in mappings]))
         )
     mode = str(entry.get("destination_sync_mode") or "append")
-    _check_mode(mode, operation, _label(namespace, name), activation=bool(entry.get("destination_object_name")))
+    _check_mode(mode, operation, label(namespace, name), activation=bool(entry.get("destination_object_name")))
     return operation, mode
 
 
@@ -271,80 +279,3 @@ def _check_mode(mode: str, operation: Operation, label: str, *, activation: bool
         f"Stream `{label}` asks for sync mode `{mode}`, which `{operation.object_name}` does not support "
         f"(it supports: {', '.join(operation.sync_modes)})"
     )
-
-
-def _label(namespace: str | None, name: str) -> str:
-    return f"{namespace}.{name}" if namespace else name
-
-
-def _closest(name: str, candidates: list[str]) -> str:
-    """The names among ``candidates`` closest to ``name`` (a typo's likely meaning), quoted, or ""."""
-    return ", ".join(f"`{c}`" for c in difflib.get_close_matches(name, sorted(set(candidates)), n=3, cutoff=0.75))
-
-
-def _typo_hint(name: str, mapped: list[str]) -> str:
-    """Point at a mapping whose stream name is close to this stream's: a typo in the mapping."""
-    close = _closest(name, mapped)
-    return f" (`stream_mappings` has {close}: a typo of `{name}`?)" if close else ""
-
-
-def _namespace_hint(mappings: dict[tuple[str | None, str], StreamMapping], name: str) -> str:
-    """Point at a mapping for this stream name in another namespace: the likely mistake."""
-    others = [_label(namespace, stream) for namespace, stream in mappings if stream == name]
-    return f" (`stream_mappings` has {', '.join(f'`{o}`' for o in others)}: check its namespace)" if others else ""
-
-
-def index_mappings(
-    mappings: Sequence[StreamMapping], operations: dict[str, Any]
-) -> dict[tuple[str | None, str], StreamMapping]:
-    """``stream_mappings`` by (namespace, stream); two entries for one stream or an unknown operation
-    are config errors (a silently ignored entry would send records to the wrong place or nowhere)."""
-    index: dict[tuple[str | None, str], StreamMapping] = {}
-    for mapping in mappings:
-        label = _label(mapping.namespace, mapping.stream)
-        if (mapping.namespace, mapping.stream) in index:
-            raise ConfigurationError(f"`stream_mappings` maps stream `{label}` twice; keep one entry")
-        if mapping.object not in operations:
-            raise ConfigurationError(
-                f"`stream_mappings` maps stream `{label}` to `{mapping.object}`, which is not a Customer.io "
-                f"operation; use one of: {', '.join(sorted(operations))}"
-            )
-        index[(mapping.namespace, mapping.stream)] = mapping
-    return index
-
-
-def _check_mapping_agrees(entry: dict[str, Any], mapping: StreamMapping, label: str) -> None:
-    """On the platform the catalog names the operation too; the mapping's fields were written for its
-    own ``object``, so two different answers cannot both be right."""
-    chosen = entry.get("destination_object_name")
-    if chosen and chosen != mapping.object:
-        raise ConfigurationError(
-            f"Stream `{label}` has destination_object_name `{chosen}` but its `stream_mappings` entry says "
-            f"`{mapping.object}`; make them agree or remove the mapping"
-        )
-
-
-def _check_mappings_used(
-    mappings: dict[tuple[str | None, str], StreamMapping],
-    used: set[tuple[str | None, str]],
-    streams: dict[tuple[str | None, str], Stream],
-) -> None:
-    """A mapping that matched no configured stream is most likely a typo in a stream name."""
-    unused = [key for key in mappings if key not in used]
-    if unused:
-        present = ", ".join(f"`{_label(*key)}`" for key in streams) or "none"
-        close = _closest(unused[0][1], [name for _, name in streams])
-        raise ConfigurationError(
-            f"`stream_mappings` names stream `{_label(*unused[0])}`, which is not in the configured catalog "
-            f"(its streams: {present}); fix the name" + (f" (did you mean {close}?)" if close else "")
-            + ", or remove the mapping if the stream is not in this sync"
-        )
-
-
-def _mapped_timestamps(columns: frozenset[str], mapping: StreamMapping | None) -> frozenset[str]:
-    """Timestamp-typed source columns under their mapped names: the field map renames columns before
-    the operation converts them, so a renamed date column must stay a timestamp."""
-    if mapping is None or not columns:
-        return columns
-    renamed = {source: target for target, source in mapping.fields.items() if isinstance(source, str)}
-    return frozenset(renamed.get(column, column) for column in columns)

@@ -22,7 +22,7 @@ from .config import Config, NoStorage, S3Storage
 from .errors import ConfigurationError, StoreError, TransientFailure, store_failure
 from .output import Output
 from .stdin import read_line_chunks
-from .summary import dry_summary, stream_summary, summary
+from .summary import dry_summary, stream_summary, summary, unidentified_warning
 
 
 def spec_message() -> dict[str, Any]:
@@ -36,7 +36,7 @@ def refuse_config(config: Config) -> None:
     """What ``write`` refuses from the config alone, before any request; ``check`` (which has no catalog)
     refuses exactly the same, so a config that passes the platform's "Test" does not fail its first sync
     for a reason the config already showed."""
-    from .catalog import index_mappings
+    from .mappings import index_mappings
     from .operations import OPERATIONS
 
     index_mappings(config.stream_mappings, OPERATIONS)  # an unknown operation, a stream mapped twice
@@ -130,7 +130,8 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
     from .rejected import location
 
     outcome.report(out, [summary(outcome.pipeline, outcome.elapsed, location(config.object_storage_config)),
-                         *(stream_summary(stream) for stream in streams.values())])
+                         *(stream_summary(stream) for stream in streams.values())],
+                   (unidentified_warning(outcome.pipeline.counts),))
 
 
 def _open_store(config: Config, sync_id: int | None) -> Any:
@@ -224,10 +225,14 @@ class _Outcome:
     stopped: bool  # by SIGTERM before the end of the input
     verdict: ConfigurationError | None  # a guard's, raised after the summary
 
-    def report(self, out: Output, lines: list[str]) -> None:
-        """The summary ``lines``, then the way the sync ends: what was delivered is told either way."""
+    def report(self, out: Output, lines: list[str], warnings: tuple[str | None, ...] = ()) -> None:
+        """The summary ``lines`` and ``warnings`` (None: nothing to warn of), then the way the sync ends:
+        what was delivered is told either way."""
         for line in lines:
             out.log(line)
+        for warning in warnings:
+            if warning is not None:
+                out.log(warning, "WARN")
         if self.verdict is not None:
             raise self.verdict
         if self.stopped:

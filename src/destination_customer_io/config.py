@@ -124,6 +124,8 @@ class Config(msgspec.Struct, frozen=True):
     max_mirror_removal_percent: float = 20.0
     ledger_scope: str = "default"  # tells apart two connections sharing one store and workspace
     dry_run: bool = False
+    # segment_membership: identify each person before adding them; None: on for mirror streams only
+    create_missing_people: bool | None = None
     # tuning
     # Batches in flight: enough that lanes x ~1,000 ops per round trip exceed the CPU-bound rate at 50 ms
     # of latency; each lane costs an open batch of memory, no CPU (measured: docs/performance.md).
@@ -134,6 +136,7 @@ class Config(msgspec.Struct, frozen=True):
     retry_max_seconds: float = 300.0
     retry_initial_backoff_seconds: float = 0.5
     retry_max_backoff_seconds: float = 30.0
+    max_requests_per_second: float | None = None  # a hard cap over any one-second window (pacing.RateCap)
     state_max_delay_seconds: float = 1.0
     progress_interval_seconds: float = 10.0
     stop_grace_seconds: float = 8.0  # after SIGTERM: time to deliver what was read (Docker kills at 10 s)
@@ -147,6 +150,8 @@ class Config(msgspec.Struct, frozen=True):
                              f"{self.max_mirror_removal_percent}")
         if self.resend_unchanged_after_days <= 0:
             raise ValueError("`resend_unchanged_after_days` must be > 0")
+        if self.max_requests_per_second is not None and self.max_requests_per_second <= 0:
+            raise ValueError(f"`max_requests_per_second` must be > 0, got {self.max_requests_per_second}")
         if not self.ledger_scope.strip():
             raise ValueError("`ledger_scope` must not be empty")
         _check_range("batch_max_bytes", self.batch_max_bytes, 1_000, 500_000)

@@ -1,7 +1,8 @@
 """Dry run: every step up to the send runs, and the ops that would be sent are written to the store.
 
     <store>/_customerio_dry_run/<UTC time>/
-        <stream>-00000.jsonl      one line per op that would be sent: {"path": ..., "op": {...}}
+        <stream>-00000.jsonl      one line per op that would be sent: {"path": ..., "op": {...}} (with
+                                  create_missing_people, each segment add's identify-only op first)
         <stream>-held-removals.jsonl   removals a mirror guard would hold back (none sent)
         rejected/...              the records that would be rejected, in the usual rejected-records format
         summary.json              per stream: records, would add / update / send by action, unchanged,
@@ -28,6 +29,7 @@ from .catalog import Stream, find_stream
 from .ledger.table import GONE
 from .rejected.keys import s3_safe
 from .rejected.objects import Objects
+from .segments import identify_ops
 
 PART_BYTES = 8_000_000  # a part file is written once this much is buffered
 _decode = protocol.message_decoder.decode
@@ -85,6 +87,11 @@ class DryRun:
     async def take(self, batch: Batch, removal: bool) -> None:
         """The ops of ``batch``, as they would have been sent."""
         path = batch.route if type(batch) is IdBatch else "/api/v2/batch"
+        if type(batch) is IdBatch and batch.creates:  # create_missing_people: listed, not counted as ops
+            for index, op in enumerate(identify_ops(batch)):
+                run = self._run(self._stream_of(batch.lines[index]))
+                run.buffer += b'{"path":"/api/v2/batch","op":' + op + b"}\n"
+                run.by_action["identify"] += 1
         for index, body in enumerate(batch.bodies):
             stream = self._stream_of(batch.lines[index])
             run = self._run(stream)

@@ -1,5 +1,6 @@
-"""How fast and how often the client asks: backoff between retries, Retry-After, and the AIMD gate
-that adapts concurrency and request rate to Customer.io's 429s."""
+"""How fast and how often the client asks: backoff between retries, Retry-After, the AIMD gate that
+adapts concurrency and request rate to Customer.io's 429s, and the hard cap ``max_requests_per_second``
+above both."""
 
 from __future__ import annotations
 
@@ -36,6 +37,41 @@ _RATE_GROWTH = 1.1  # per second since the last cut, while requests succeed
 _MIN_RATE = 2.0
 
 
+class RateCap:
+    """At most ``per_second`` request starts in any one-second window (a sliding window, not a token
+    bucket: a bucket lets a full bucket plus a second's refill through in one window, twice the cap).
+
+    The first second's worth starts at once; each later start waits until the start ``count`` places
+    earlier is ``window`` seconds old, and ``window / count`` after the previous start. The spacing
+    keeps later seconds free of bursts: a burst at each window's edge lets a few milliseconds of network
+    jitter put two seconds' worth into one second as the server sees it. A fractional cap keeps the
+    average: 0.5/s is one start per 2 s, 2.5/s is 2 starts per 0.8 s. Starts are reserved in call
+    order, so they never go backwards.
+    """
+
+    def __init__(self, per_second: float) -> None:
+        self.count = max(1, int(per_second))
+        self.window = self.count / per_second
+        self._starts: deque[float] = deque(maxlen=self.count)
+
+    def reserve(self, earliest: float) -> float:
+        """The start time of the next request, at ``earliest`` or later; reserved at once (no await)."""
+        start = earliest
+        if len(self._starts) == self.count:  # past the start-up burst
+            start = max(start, self._starts[0] + self.window, self._starts[-1] + self.window / self.count)
+        elif self._starts:
+            start = max(start, self._starts[-1])
+        self._starts.append(start)
+        return start
+
+    async def wait(self) -> None:
+        """Sleep until a start is allowed (a request the gate does not cover: a redirect's next hop)."""
+        now = time.monotonic()
+        start = self.reserve(now)
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
 class ConcurrencyGate:
     """AIMD on requests in flight and on the request rate: on 429, halve the concurrency and pace
     request starts at 70% of the rate measured over the last second; on success, grow back (the rate
@@ -44,10 +80,13 @@ class ConcurrencyGate:
     Concurrency alone cannot keep a requests/s limit: with fast answers even one request in flight
     exceeds it, and measured 429s were two thirds of all answers. Only a 429 for a request started
     after the last cut cuts again (the burst in flight when the limit was hit counts once).
+
+    ``cap`` (``max_requests_per_second``): a ceiling above all this; the adaptation only goes lower.
     """
 
-    def __init__(self, maximum: int) -> None:
+    def __init__(self, maximum: int, cap: float | None = None) -> None:
         self.maximum = maximum
+        self.cap = RateCap(cap) if cap is not None else None
         self.limit = float(maximum)
         self.rate: float | None = None  # requests/s; None: unpaced until the first 429
         self._active = 0
@@ -63,6 +102,8 @@ class ConcurrencyGate:
             self._active += 1
         now = time.monotonic()
         start = now if self.rate is None else max(now, self._next_start)
+        if self.cap is not None:
+            start = self.cap.reserve(start)
         if self.rate is not None:
             self._next_start = start + 1.0 / self.rate
         if start > now:

@@ -3,7 +3,8 @@
     stdin lines --decode--> RECORD --Operation.build--> Op --route by key--> Lane   (batching.py)
                   |                        \\-> Rejection --------------------------> rejected store
                   \\-> STATE: closes the current epoch                              (checkpoints.py)
-    Lane: one batch on the wire at a time (retries included), so ops of one key are applied in order.
+    Lane: one batch on the wire at a time (retries included), so ops of one key are applied in order
+    (a segment call of people of several lanes is a barrier across them: segments.py).
     Batch answered (answers.py): refused ops -> rejected store; the rest accepted; epochs' counts drop.
     Releaser: an epoch whose records are all handled, and all earlier epochs too, has its STATE emitted,
     after one store flush makes every rejected record before it durable (checkpoints.py).
@@ -23,7 +24,6 @@ import time
 from typing import TYPE_CHECKING, AsyncIterator
 
 from . import guards, protocol
-from .answers import BatchResult, refusals
 from .batching import Batch, Batcher, IdBatch, Lane
 from .catalog import Stream, find_stream
 from .checkpoints import Checkpoints, Epoch
@@ -35,6 +35,7 @@ from .intake import Intake
 from .ledger.keeper import Keeper
 from .mirroring import MirrorJudge, queue_removals
 from .rejections import rejected_record
+from .segments import Barriers, WatchingBatcher, refusals_of, watches
 from .summary import Counts, progress_line
 from .track import TrackClient
 
@@ -91,7 +92,8 @@ class Pipeline:
         self.progress_interval = progress_interval
         self.counts = Counts()
         wakes = self._wakes = [asyncio.Event() for _ in range(lanes)]  # a lane's sender has work
-        self._batcher = Batcher(lanes, batch_max_bytes, self.counts, lambda lane: wakes[lane.index].set())
+        batcher = WatchingBatcher if watches(streams) else Batcher  # counts adds of unidentified people
+        self._batcher = batcher(lanes, batch_max_bytes, self.counts, lambda lane: wakes[lane.index].set())
         self.lanes = self._batcher.lanes
         self._keeper = keeper  # the sync ledger's files, when a stream keeps a ledger
         self._mirror = mirror
@@ -106,6 +108,7 @@ class Pipeline:
         self.verdict: ConfigurationError | None = None  # a guard's: raised once all read is delivered
         self._failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._stop_requested: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._barriers = Barriers(self._failed)
         self._started = time.monotonic()
         self._intake = Intake(streams, self.counts, self._checkpoints, self._batcher, output)
 
@@ -232,6 +235,10 @@ class Pipeline:
                     await wake.wait()
                     continue
                 batch = lane.queue[0]
+                if type(batch) is IdBatch and len(batch.lanes) > 1:
+                    await self._barriers.meet(batch, lane, self._deliver, self._acknowledge)
+                    self._raise_if_failed()
+                    continue
                 await self._deliver(batch)
                 lane.queue.popleft()
                 self._acknowledge(batch)
@@ -245,16 +252,9 @@ class Pipeline:
         if self._dry is not None:
             await self._dry.take(batch, removal=self._removing is not None and self._removing in batch.epochs)
             return
-        async def send(indices: list[int] | range) -> BatchResult:
-            self.counts.batches += 1
-            self.counts.ops_sent += len(indices)
-            if type(batch) is IdBatch:
-                return await self.client.send_ids(batch.route, batch.body(indices), len(indices))
-            return await self.client.send_batch(batch.body(indices))
-
         if batch.marks and self._keeper is not None:
             await self._keeper.write_ahead(batch.marks.values())
-        async for index, rejection in refusals(send, range(len(batch.bodies))):
+        async for index, rejection in refusals_of(batch, self.client, self.counts, self.batch_max_bytes):
             batch.marks.pop(index, None)  # refused: the ledger records nothing of it
             for line, epoch in batch.refs_at(index):
                 batch.rejected += 1

@@ -28,6 +28,8 @@ class Counts:
     removed: int = 0  # mirror removals Customer.io accepted
     removals_refused: int = 0
     rejected_by_reason: Counter = field(default_factory=Counter)
+    # segment id -> adds of people this sync did not identify first (segments.WatchingBatcher)
+    unidentified_adds: Counter = field(default_factory=Counter)
 
 
 def progress_line(counts: Counts, stats: Any, elapsed: float) -> str:
@@ -87,6 +89,17 @@ def _ledger_part(c: Counts) -> str:
     if c.removed or c.removals_refused:
         parts.append(f"{_n(c.removed, 'mirror removal')} applied, {c.removals_refused} refused")
     return "".join(part + "; " for part in parts)
+
+
+def unidentified_warning(counts: Counts) -> str | None:
+    """The WARN line about segment adds of people this sync did not identify, if there were any."""
+    if not counts.unidentified_adds:
+        return None
+    per_segment = ", ".join(f"segment {segment}: {n}" for segment, n in sorted(counts.unidentified_adds.items()))
+    return (f"At least {sum(counts.unidentified_adds.values())} segment adds concerned people this sync did "
+            f"not identify ({per_segment}). Customer.io ignores an add for a person who does not exist (the "
+            "call still succeeds), so whoever did not exist yet is not in the segment; set "
+            "create_missing_people: true to identify each person before adding them.")
 
 
 def stream_summary(stream: Stream, dry: bool = False) -> str:

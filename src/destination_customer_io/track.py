@@ -7,6 +7,7 @@ Classification of one answer (the rules every caller relies on):
     3xx            -> followed only to *.customer.io over https, or to the override host
     408, 429, 5xx, connection errors, timeouts -> retried with exponential backoff and full jitter,
                       honouring Retry-After, for at most ``retry_max_seconds``; then TransientFailure
+                      (every attempt, and every redirect hop, counts against ``max_requests_per_second``)
     a certificate that does not verify, a proxy answering 407 or 403 -> ConfigurationError at once
     anything else  -> SystemFailure
 
@@ -74,7 +75,7 @@ class TrackClient:
             initial=config.retry_initial_backoff_seconds,
             maximum=config.retry_max_backoff_seconds,
         )
-        self.gate = gate or ConcurrencyGate(config.lanes)
+        self.gate = gate or ConcurrencyGate(config.lanes, config.max_requests_per_second)
         self.stats = TrackStats()
         self._sleep = sleep
 
@@ -138,6 +139,8 @@ class TrackClient:
                     )
                 self._rebase(url, target)
                 url = target
+                if self.gate.cap is not None:  # the next hop is one more request under the cap
+                    await self.gate.cap.wait()
                 continue
             return status, payload, retry_after
         raise SystemFailure("Too many redirects from the Track API.")

@@ -154,7 +154,11 @@ def test_a_dry_run_previews_removals_and_the_guard(emu: EmulatorProcess, tmp_pat
     (folder,) = (store / "_customerio_dry_run").iterdir()
     summary = json.loads((folder / "summary.json").read_text())["streams"]["vips"]
     assert (summary["would_add"], summary["would_remove"], summary["by_action"]) == (
-        120, 0, {"add_customers": 120})
+        120, 0, {"add_customers": 120, "identify": 120})  # create_missing_people: a mirror's default
+    listed = [json.loads(line) for line in (folder / "vips-00000.jsonl").read_text().splitlines()]
+    assert listed[0] == {"path": "/api/v2/batch", "op": {"type": "person", "action": "identify",
+                                                         "identifiers": {"email": many[0]}}}
+    assert sum(entry["path"] == "/api/v2/batch" for entry in listed) == 120
     assert mirror(emu, tmp_path, store, many, 1).returncode == 0
     calls = len(segment_calls(emu))
     # a shrink to 5 members: the guard would hold 115 removals; the dry run shows them, sends nothing,
@@ -265,3 +269,26 @@ def test_a_source_error_in_the_input_removes_nothing(emu: EmulatorProcess, tmp_p
     assert segment_calls(emu)[before:] == [("add_customers", [EMAILS[0]])]
     assert any("nothing removed: the input carried a source's TRACE error" in line for line in run.logs)
     assert segment(emu) == EMAILS[:3]
+
+
+def test_a_mirror_creates_missing_people_by_default(emu: EmulatorProcess, tmp_path: Path) -> None:
+    """A mirror promises that the segment equals the table: people who do not exist yet are identified
+    (identifier only) before the add, so the ledger's members are really in the segment."""
+    store = tmp_path / "store"
+    run = mirror(emu, tmp_path, store, EMAILS[:3], 1)
+    assert run.returncode == 0, run.stdout + run.stderr
+    batches = [r["body"]["batch"] for r in emu.client.requests(site_id=SITE) if r["path"] == "/api/v2/batch"]
+    assert batches == [[{"type": "person", "action": "identify", "identifiers": {"email": e}} for e in EMAILS[:3]]]
+    assert segment_calls(emu) == [("add_customers", EMAILS[:3])]
+    assert segment(emu) == EMAILS[:3]
+
+
+def test_a_mirror_told_not_to_create_leaves_unknown_people_out_and_warns(emu: EmulatorProcess, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    people(emu, tmp_path, EMAILS[:1])
+    run = mirror(emu, tmp_path, store, EMAILS[:3], 1, create_missing_people=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert segment_calls(emu) == [("add_customers", EMAILS[:3])]
+    assert segment(emu) == EMAILS[:1]
+    assert any(text.startswith("At least 3 segment adds concerned people this sync did not identify (segment 7: 3)")
+               for text in run.logs)

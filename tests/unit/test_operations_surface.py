@@ -289,6 +289,18 @@ def test_relationship_add_and_remove() -> None:
 
 # --- segment_membership ---------------------------------------------------------------------------
 
+def test_segment_adds_create_missing_people_by_default_only_in_a_mirror() -> None:
+    person = {"person_email": A, "segment_id": 7}
+    assert build("segment_membership", person, "overwrite").creates is True
+    assert build("segment_membership", person, "append_dedup").creates is False
+    assert build("segment_membership", person, "overwrite", create_missing_people=False).creates is False
+    assert build("segment_membership", person, "append_dedup", create_missing_people=True).creates is True
+    # A removal never creates; a person known by cio_id exists (Customer.io assigned the id).
+    assert build("segment_membership", person, "soft_delete", create_missing_people=True).creates is False
+    assert build("segment_membership", {"person_cio_id": "c1", "segment_id": 7}, "append_dedup",
+                 identifierType="cio_id", create_missing_people=True).creates is False
+
+
 def test_segment_membership_op_is_one_id_on_a_v1_route() -> None:
     op = build("segment_membership", {"person_email": " Ann@B.co ", "segment_id": "0012"}, "append_dedup")
     assert (op.body, op.key, op.ordered, op.route) == (

@@ -135,6 +135,10 @@ def test_a_kotlin_connector_config_validates_unchanged() -> None:
      "Object missing required field `s3_bucket_name` - at `object_storage_config`"),
     ({"credentials": {"siteId": "a", "apiKey": "b"}, "region": "apac"}, "at `region`"),
     ({"credentials": {"siteId": " ", "apiKey": "b"}}, "`credentials.siteId` must not be empty"),
+    ({"credentials": {"siteId": "a", "apiKey": "b"}, "max_requests_per_second": 0},
+     "`max_requests_per_second` must be > 0, got 0"),
+    ({"credentials": {"siteId": "a", "apiKey": "b"}, "create_missing_people": "yes"},
+     "at `create_missing_people`"),
 ])
 def test_bad_config_names_the_field(raw: dict[str, Any], expected: str) -> None:
     with pytest.raises(ConfigurationError) as raised:

@@ -228,3 +228,45 @@ async def test_region_lookup_is_retried_like_a_batch() -> None:
         await runner.cleanup()
     assert len(calls) == 3 and client.stats.retries == 2
     assert client.base_url == "https://track-eu.customer.io"  # a customer.io host from region auto
+
+
+def _most_in_one_second(starts: list[float]) -> int:
+    """The most starts in any half-open one-second window [t, t + 1)."""
+    return max(sum(1 for other in starts if start <= other < start + 1.0) for start in starts)
+
+
+def test_rate_cap_lets_one_seconds_worth_through_then_holds_every_window() -> None:
+    from destination_customer_io.pacing import RateCap
+
+    cap = RateCap(20)
+    starts = [cap.reserve(0.0) for _ in range(60)]
+    # The start-up burst, then one start every 1/20 s: no burst at a window's edge afterwards.
+    assert starts[:20] == [0.0] * 20
+    assert starts[20:] == pytest.approx([1.0 + k / 20 for k in range(40)])
+    assert _most_in_one_second([round(s, 9) for s in starts]) == 20
+    # After a pause the spacing still holds (no second burst); a start never goes before an earlier one.
+    assert cap.reserve(10.0) == 10.0 and cap.reserve(10.0) == pytest.approx(10.05)
+    assert cap.reserve(5.0) == pytest.approx(10.1)
+
+
+def test_rate_cap_keeps_a_fractional_average() -> None:
+    from destination_customer_io.pacing import RateCap
+
+    half = RateCap(0.5)
+    assert [half.reserve(0.0) for _ in range(3)] == [0.0, 2.0, 4.0]
+    odd = RateCap(2.5)
+    starts = [odd.reserve(0.0) for _ in range(6)]
+    assert starts == pytest.approx([0.0, 0.0, 0.8, 1.2, 1.6, 2.0])  # 2.5/s on average
+
+
+async def test_gate_with_a_cap_paces_starts_even_when_aimd_is_unpaced() -> None:
+    gate = ConcurrencyGate(8, cap=50)
+    started: list[float] = []
+
+    async def one() -> None:
+        async with gate:
+            started.append(time.monotonic())
+
+    await asyncio.gather(*(one() for _ in range(75)))
+    assert started[-1] - started[0] >= 0.95  # the 51st start waits for the first second to pass
+    assert _most_in_one_second(started) <= 51  # the timer's slack, at most one

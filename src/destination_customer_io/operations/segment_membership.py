@@ -5,9 +5,13 @@
 
 Not a v2 batch op: the op's ``route`` is the call's path and its ``body`` one JSON id; the pipeline
 gathers the ids of one route in one lane into calls of at most 1,000 (``limits.SEGMENT_IDS_PER_CALL``).
-``id_type`` is the connection's ``identifierType``. ``append_dedup`` adds; ``soft_delete``, or a row with
-``_ab_cdc_deleted_at`` set, removes. The ids are keyed by their person and ``ordered``, so a person
-identified earlier in the input exists before being added (Customer.io ignores unknown people).
+``id_type`` is the stream's identifier (its primary key's identifier column, else ``identifierType``).
+``append_dedup`` adds; ``soft_delete``, or a row with ``_ab_cdc_deleted_at`` set, removes. The ids are
+keyed by their person and ``ordered``, so a person identified earlier in the input exists before being
+added (Customer.io ignores unknown people). With ``create_missing_people`` (default: on for mirror
+streams) an add identifies its person first, with the same identifier only (``creates``; segments.py):
+
+    POST /api/v2/batch  {"batch":[{"type":"person","action":"identify","identifiers":{"email":"a@b.co"}},...]}
 """
 
 from __future__ import annotations
@@ -48,8 +52,10 @@ class SegmentMembership(Operation):
         body = common.encode(value)  # type: ignore[arg-type]
         if isinstance(body, Rejection):
             return body
+        # A person known by cio_id exists (Customer.io assigned it): nothing to create.
+        creates = action == "add_customers" and kind != "cio_id" and stream.creates_people
         return Op(body, who[1], ordered=True, operation=self,
-                  route=f"/api/v1/segments/{segment_id}/{action}?id_type={kind}")
+                  route=f"/api/v1/segments/{segment_id}/{action}?id_type={kind}", creates=creates)
 
     def ledger_entry(self, op: Op) -> tuple[bytes, bool]:
         segment, _, rest = (op.route or "").removeprefix("/api/v1/segments/").partition("/")
