@@ -9,11 +9,17 @@ FROM docker.io/airbyte/python-connector-base:4.0.2@sha256:9fdb1888c4264cf6fee473
 
 WORKDIR /airbyte/integration_code
 
-# Only what the wheel needs (.dockerignore keeps tests, docs and local venvs out of the build context).
+# The runtime lock first (exact versions and sha256 hashes of every dependency, transitive ones, pip,
+# setuptools and wheel included; the versions the test suite ran: see README "Dependencies"), so this
+# layer is rebuilt only when the lock changes. Then the package alone, built by the locked setuptools;
+# `pip check` fails the build if the set misses anything.
+# Only what pip needs is in the build context (.dockerignore keeps tests, docs and local venvs out).
 # The package is pure Python: no compiler needed, the image runs the same code as the tests.
+COPY requirements/runtime.txt ./requirements/runtime.txt
+RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements/runtime.txt
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir --no-deps --no-build-isolation . && pip check
 
 # Airbyte's convention: AIRBYTE_ENTRYPOINT names the command the platform's launcher runs, and ENTRYPOINT
 # runs the same one. It is the console script `[project.scripts]` in pyproject.toml installs.

@@ -34,23 +34,34 @@ async def test_s3_ok_with_role(moto: MotoS3, s3_config: Callable[..., S3Storage]
 
 
 def _user_config(moto: MotoS3, s3_config: Callable[..., S3Storage], name: str,
-                 actions: list[str]) -> S3Storage:
-    keys = moto.create_user(name, actions)
+                 actions: list[str], *, bucket: str | None = None) -> S3Storage:
+    keys = moto.create_user(name, actions, bucket=bucket)
     return s3_config(access_key_id=keys.access_key_id, secret_access_key=keys.secret_access_key)
 
 
+# The check's three steps need, on AWS, s3:PutObject, s3:ListBucket (ListObjectsV2's IAM action, on the
+# bucket's ARN) and s3:DeleteObject; each user is granted two of them, scoped as AWS's docs write it.
 @pytest.mark.parametrize(("actions", "step"), [
     (["s3:ListBucket", "s3:DeleteObject"], "PutObject"),
     (["s3:PutObject", "s3:DeleteObject"], "ListObjectsV2"),
     (["s3:PutObject", "s3:ListBucket"], "DeleteObject"),
 ], ids=["no-put", "no-list", "no-delete"])
 async def test_s3_each_missing_permission_names_its_step(
-        moto: MotoS3, s3_config: Callable[..., S3Storage], actions: list[str], step: str) -> None:
-    cfg = _user_config(moto, s3_config, f"user-{step}", actions)
+        moto: MotoS3, bucket: str, s3_config: Callable[..., S3Storage], actions: list[str],
+        step: str) -> None:
+    cfg = _user_config(moto, s3_config, f"user-{step}", actions, bucket=bucket)
     message = await check_store(cfg)
     assert message is not None
     assert f"{step} failed: AccessDenied" in message and cfg.s3_bucket_name in message
     assert cfg.secret_access_key not in message and cfg.access_key_id not in message
+
+
+async def test_s3_ok_with_exactly_the_three_actions(moto: MotoS3, bucket: str,
+                                                   s3_config: Callable[..., S3Storage]) -> None:
+    cfg = _user_config(moto, s3_config, "check-least-privilege",
+                       ["s3:PutObject", "s3:ListBucket", "s3:DeleteObject"], bucket=bucket)
+    assert await check_store(cfg) is None
+    assert moto.objects(bucket) == {}
 
 
 @pytest.mark.parametrize(("overrides", "expected"), [

@@ -39,13 +39,38 @@ class Keys:
         return f"Keys({self.access_key_id!r}, ***)"
 
 
-def _policy(actions: list[str], *, principal: bool = False) -> str:
-    statement: dict[str, Any] = {"Effect": "Allow", "Action": actions}
+# On AWS, an S3 API operation is authorized by an IAM action that is not always the operation's name:
+# ListObjectsV2 (and ListObjects, HeadBucket) by s3:ListBucket on the bucket's ARN; HeadObject by
+# s3:GetObject and DeleteObjects by s3:DeleteObject on each object's ARN (bucket/key). moto up to 5.2.5
+# checked those IAM actions; moto 5.2.6 checks the operation's name instead (s3:ListObjectsV2,
+# s3:HeadObject, s3:DeleteObjects), an action no AWS policy can grant. So a granted IAM action also grants
+# moto's names for the operations it covers on AWS: a policy then means here what it means on AWS, on
+# either moto. ListBucket is the only bucket-level action the connector needs.
+_MOTO_OPERATION_NAMES = {
+    "s3:ListBucket": ("s3:ListObjectsV2", "s3:ListObjects", "s3:HeadBucket"),
+    "s3:GetObject": ("s3:HeadObject",),
+    "s3:DeleteObject": ("s3:DeleteObjects",),
+}
+_BUCKET_ACTIONS = {"s3:ListBucket"}
+
+
+def _with_moto_names(actions: list[str]) -> list[str]:
+    return actions + [name for action in actions for name in _MOTO_OPERATION_NAMES.get(action, ())]
+
+
+def _policy(actions: list[str], *, principal: bool = False, bucket: str | None = None) -> str:
+    """An Allow policy for ``actions``: on every resource, or, with ``bucket``, scoped as AWS's docs
+    write it (bucket-level actions on ``arn:aws:s3:::bucket``, object-level ones on its ``/*``)."""
     if principal:
-        statement["Principal"] = {"AWS": "*"}
+        statements = [{"Effect": "Allow", "Action": actions, "Principal": {"AWS": "*"}}]
+    elif bucket is None:
+        statements = [{"Effect": "Allow", "Action": _with_moto_names(actions), "Resource": "*"}]
     else:
-        statement["Resource"] = "*"
-    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+        scoped = {f"arn:aws:s3:::{bucket}": [a for a in actions if a in _BUCKET_ACTIONS],
+                  f"arn:aws:s3:::{bucket}/*": [a for a in actions if a not in _BUCKET_ACTIONS]}
+        statements = [{"Effect": "Allow", "Action": _with_moto_names(granted), "Resource": resource}
+                      for resource, granted in scoped.items() if granted]
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
 class _TlsMotoServer(ThreadedMotoServer):
@@ -110,9 +135,10 @@ class MotoS3:
             s3.delete_object(Bucket=name, Key=item["Key"])
         s3.delete_bucket(Bucket=name)
 
-    def create_user(self, name: str, actions: list[str]) -> Keys:
-        """An IAM user allowed only ``actions`` (e.g. ["s3:ListBucket"]), with fresh access keys."""
-        return self._create_user(name, actions, keys={
+    def create_user(self, name: str, actions: list[str], *, bucket: str | None = None) -> Keys:
+        """An IAM user allowed only ``actions`` (e.g. ["s3:ListBucket"]), on ``bucket`` alone when given,
+        with fresh access keys."""
+        return self._create_user(name, actions, bucket=bucket, keys={
             "aws_access_key_id": self.admin.access_key_id,
             "aws_secret_access_key": self.admin.secret_access_key})
 
@@ -135,11 +161,12 @@ class MotoS3:
 
     # --- internals -----------------------------------------------------------------------------
 
-    def _create_user(self, name: str, actions: list[str], *, keys: dict[str, str]) -> Keys:
+    def _create_user(self, name: str, actions: list[str], *, keys: dict[str, str],
+                     bucket: str | None = None) -> Keys:
         verify = str(self._tls.ca_file) if self._tls else None
         iam = boto3.client("iam", endpoint_url=self.endpoint, region_name=REGION, verify=verify, **keys)
         iam.create_user(UserName=name)
-        iam.put_user_policy(UserName=name, PolicyName="allow", PolicyDocument=_policy(actions))
+        iam.put_user_policy(UserName=name, PolicyName="allow", PolicyDocument=_policy(actions, bucket=bucket))
         made = iam.create_access_key(UserName=name)["AccessKey"]
         return Keys(made["AccessKeyId"], made["SecretAccessKey"])
 

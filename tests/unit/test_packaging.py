@@ -203,7 +203,16 @@ def test_dockerfile_copies_what_pip_needs_and_dockerignore_keeps_it(dockerfile: 
         assert (ROOT / src).exists(), src
         assert not _ignored(src, patterns), f".dockerignore excludes {src}"
     assert _ignored("tests", patterns) and _ignored(".venv", patterns)
-    assert any(args.startswith("pip install") for args in instructions(dockerfile, "RUN"))
+    assert _ignored("requirements/test.txt", patterns)
+
+
+def test_dockerfile_installs_the_runtime_lock_then_the_package_alone(
+        dockerfile: list[tuple[str, str]]) -> None:
+    runs = [args for args in instructions(dockerfile, "RUN") if "pip install" in args]
+    assert len(runs) == 2
+    assert {"--require-hashes", "--no-deps", "requirements/runtime.txt"} <= set(runs[0].split())
+    assert runs[1].startswith("pip install --no-cache-dir --no-deps --no-build-isolation . ")
+    assert "requirements/runtime.txt" in [args.split()[0] for args in instructions(dockerfile, "COPY")]
 
 
 def test_readme_lists_every_rejection_reason() -> None:
