@@ -36,6 +36,7 @@ from .operations import OPERATIONS
 from .output import Output
 from .rawconfig import secret_values
 from .rejected.keys import s3_safe
+from .rejected import sync_options
 from .rejected.objects import Objects, open_objects
 
 HELD = "removals-held-"
@@ -68,7 +69,7 @@ class Scope:
 
 
 def open_scope(config: Config) -> Scope:
-    objects = open_objects(config.object_storage_config)
+    objects = open_objects(config.object_storage_config, sync_options(config))
     if objects is None:
         raise LedgerCommandError(
             "object_storage_config is None, so this config keeps no sync ledger: the ledger lives in the "
