@@ -82,7 +82,7 @@ def test_the_budget_ends_the_retries_within_max_seconds_plus_one_attempt() -> No
     assert error.transient and (error.step, error.code) == ("PutObject", "ReadTimeout")
     assert str(error).startswith("bucket 'b': PutObject failed: ReadTimeout: s3 did not answer in time; "
                                  "still failing after ")
-    assert str(error).endswith(" s of retries (retry_max_seconds: 6)")
+    assert str(error).endswith(" s (retry_max_seconds: 6)")
 
 
 def test_the_budget_is_shared_by_the_store_s_threads() -> None:

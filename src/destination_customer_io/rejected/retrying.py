@@ -102,7 +102,7 @@ class Retrier:
         pause = self.policy.delay(number, None)
         spent = self._clock() - since
         if spent + pause > self.policy.max_seconds:
-            raise StoreError(f"{exc}; still failing after {spent:.1f} s of retries (retry_max_seconds: "
+            raise StoreError(f"{exc}; still failing after {spent:.1f} s (retry_max_seconds: "
                              f"{self.policy.max_seconds:g})", step=exc.step, target=exc.target,
                              code=exc.code, transient=True)
         return pause
