@@ -43,12 +43,13 @@ _GATEWAY_PAGES = {
     502: "502 Bad Gateway",
     503: "503 Service Temporarily Unavailable",
     504: "504 Gateway Time-out",
+    520: "520 Web server is returning an unknown error",  # Cloudflare's, before an origin
 }
 
 
 def injected(status: int, retry_after: float | None) -> web.Response:
-    """An injected failure. 502/503/504 look like a load balancer's HTML page (clients must not parse
-    them); 429 and other codes carry the v2 error shape."""
+    """An injected failure. 502/503/504/520 look like a load balancer's or CDN's HTML page (clients
+    must not parse them); 429 and other codes (e.g. 423, 507) carry the v2 error shape."""
     headers: dict[str, str] = {}
     if retry_after is not None:
         headers["Retry-After"] = str(int(retry_after)) if float(retry_after).is_integer() else str(retry_after)

@@ -135,10 +135,10 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
 
 
 def _open_store(config: Config, sync_id: int | None) -> Any:
-    from .rejected import open_store
+    from .rejected import open_store, sync_options
 
     try:
-        return open_store(config.object_storage_config, sync_id=sync_id)
+        return open_store(config.object_storage_config, sync_id=sync_id, options=sync_options(config))
     except StoreError as exc:
         raise ConfigurationError(f"The rejected-record storage is misconfigured: {exc}") from None
 
@@ -151,10 +151,10 @@ async def _dry_write(config: Config, streams: dict[tuple[str | None, str], Strea
     import msgspec
 
     from .dryrun import DryRun, DryRunClient
-    from .rejected import location
+    from .rejected import location, sync_options
     from .rejected.objects import open_objects
 
-    objects = open_objects(config.object_storage_config)
+    objects = open_objects(config.object_storage_config, sync_options(config))
     assert objects is not None  # refuse_config refused storage None
     dry = DryRun(objects, streams)
     storage = config.object_storage_config
@@ -194,9 +194,11 @@ async def open_ledger(config: Config, streams: dict[tuple[str | None, str], Stre
     from .ledger import files
     from .ledger.keeper import Keeper
     from .mirroring import MirrorJudge
+    from .rejected import sync_options
     from .rejected.objects import open_objects
 
-    objects = objects or open_objects(config.object_storage_config)  # a dry run's, when it has them
+    # a dry run's, when it has them
+    objects = objects or open_objects(config.object_storage_config, sync_options(config))
     assert objects is not None  # ledgered_streams refused storage None
     keeper = Keeper(objects, files.scope_prefix(config.credentials.siteId, config.ledger_scope),
                     lambda text: out.log(text, "WARN"), readonly=config.dry_run)

@@ -5,12 +5,15 @@
     |   +-- ConfigurationError    config_error: bad credentials (401/403), a config or catalog file that is
     |   |                         missing, not JSON or invalid, an unknown stream mapping; in ``check`` a
     |   |                         CONNECTION_STATUS FAILED (exit 0) instead of a TRACE
-    |   +-- TransientFailure      transient_error: an outage (429/5xx/timeouts) that outlasted the retry budget
+    |   +-- TransientFailure      transient_error: an outage that outlasted the retry budget: Customer.io's
+    |   |                         (429/5xx/timeouts) or the store's (timeouts, lost connections, S3 5xx and
+    |   |                         throttling, I/O errors that may pass)
     |   +-- SystemFailure         system_error: anything else the connector cannot recover from
-    |                             (an unexpected HTTP status, the rejected-record store failing)
-    +-- StoreError                the rejected-record store could not write (``step``, ``target``, ``code``);
-    |                             raised inside ``rejected/`` only, and turned into a SystemFailure (or, when
-    |                             the store is opened, a ConfigurationError) before it reaches the CLI
+    |                             (an unexpected HTTP status, the store refusing a write: AccessDenied, ...)
+    +-- StoreError                the rejected-record store could not write (``step``, ``target``, ``code``,
+    |                             ``transient``: a retry might have passed); raised inside ``rejected/``
+    |                             only, and turned into a TransientFailure or SystemFailure (or, when the
+    |                             store is opened, a ConfigurationError) before it reaches the CLI
     +-- output.OutputClosed       stdout was closed by its reader: ``main`` stops, one line on stderr, exit 1
     +-- ledgertool.LedgerCommandError   a mistake in a ``ledger`` command (no storage, unknown stream):
                                   one line on stderr, exit 1 (that command is for people, not Airbyte)
@@ -48,13 +51,17 @@ class SystemFailure(SyncError):
 class StoreError(Exception):
     """The store could not write; ``step`` names what failed (e.g. ``PutObject``), never a secret."""
 
-    def __init__(self, message: str, *, step: str, target: str, code: str | None = None) -> None:
+    def __init__(self, message: str, *, step: str, target: str, code: str | None = None,
+                 transient: bool = False) -> None:
         super().__init__(message)
         self.step = step
         self.target = target  # bucket / directory
         self.code = code  # the AWS error code (e.g. ``AccessDenied``) or errno name, when known
+        self.transient = transient  # a timeout, a lost connection, a 5xx: the same write may pass later
 
 
-def store_failure(exc: StoreError) -> SystemFailure:
-    """A store that could not write, as the sync reports it (the failing step as internal message)."""
-    return SystemFailure(f"Could not write rejected records: {exc}", internal=exc.step)
+def store_failure(exc: StoreError, doing: str = "Could not write rejected records") -> SyncError:
+    """A store that could not write, as the sync reports it (the failing step as internal message):
+    transient_error when it may pass (the platform retries the attempt), else system_error."""
+    kind = TransientFailure if exc.transient else SystemFailure
+    return kind(f"{doing}: {exc}", internal=exc.step)

@@ -28,6 +28,7 @@ from typing import Callable
 from .config import Config, parse_config, read_json_file
 from .errors import StoreError, SyncError
 from .ledger import files
+from .ledger.files import label_of, matches, operation_of
 from .ledger.keeper import ALLOW, Keeper
 from .ledger.table import Rows
 from .ledgerview import render_json, render_text
@@ -35,7 +36,7 @@ from .network import proxy_secrets
 from .operations import OPERATIONS
 from .output import Output
 from .rawconfig import secret_values
-from .rejected.keys import s3_safe
+from .rejected import sync_options
 from .rejected.objects import Objects, open_objects
 
 HELD = "removals-held-"
@@ -68,38 +69,12 @@ class Scope:
 
 
 def open_scope(config: Config) -> Scope:
-    objects = open_objects(config.object_storage_config)
+    objects = open_objects(config.object_storage_config, sync_options(config))
     if objects is None:
         raise LedgerCommandError(
             "object_storage_config is None, so this config keeps no sync ledger: the ledger lives in the "
             "S3 or Local store the connection's config names; use that config.")
     return Scope(objects, files.scope_prefix(config.credentials.siteId, config.ledger_scope), config.ledger_scope)
-
-
-# --- streams: directory names ----------------------------------------------------------------------
-
-def operation_of(directory: str) -> str:
-    return directory.rstrip("/").rsplit("__", 1)[-1]
-
-
-def label_of(directory: str) -> str:
-    """The stream's name as its directory spells it (S3-safe): ``name`` or ``namespace.name``."""
-    head = directory.rstrip("/").rsplit("__", 1)[0]
-    if head.startswith("___"):  # "_": no namespace
-        return head[3:]
-    namespace, _, name = head.partition("__")
-    return f"{namespace}.{name}"
-
-
-def matches(directory: str, wanted: str) -> bool:
-    """``wanted`` names this directory's stream as ``name`` (in any namespace) or ``namespace.name``,
-    compared in the S3-safe spelling ``files.stream_dir`` gave the directory."""
-    head = directory.rstrip("/").rsplit("__", 1)[0]
-    name = "__" + s3_safe(wanted)
-    if head.endswith(name) and "__" not in head[:-len(name)]:
-        return True
-    return any(head == f"{s3_safe(wanted[:at]) or '_'}__{s3_safe(wanted[at + 1:])}"
-               for at, char in enumerate(wanted) if char == ".")
 
 
 def select(scope: Scope, stream: str | None) -> dict[str, list[str]]:

@@ -36,7 +36,7 @@ from .ledger.keeper import Keeper
 from .mirroring import MirrorJudge, queue_removals
 from .rejections import rejected_record
 from .segments import Barriers, WatchingBatcher, refusals_of, watches
-from .summary import Counts, progress_line
+from .summary import Counts, progress_line, waiting_part
 from .track import TrackClient
 
 if TYPE_CHECKING:
@@ -331,9 +331,8 @@ class Pipeline:
             self._batcher.seal_waiting(now, self._checkpoints.oldest_wait(), self.state_max_delay)
             if now >= next_progress:
                 next_progress = now + self.progress_interval
-                self.out.log(progress_line(self.counts, self.client.stats, now - self._started))
-
-    # --- failure ---------------------------------------------------------------------------------
+                elapsed, waits = now - self._started, waiting_part(self.store, self._keeper)
+                self.out.log(progress_line(self.counts, self.client.stats, elapsed) + waits)
 
     def _fail(self, exc: BaseException) -> None:
         if self._failure is None:

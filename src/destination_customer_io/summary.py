@@ -45,6 +45,15 @@ def progress_line(counts: Counts, stats: Any, elapsed: float) -> str:
     )
 
 
+def waiting_part(store: Any, keeper: Any) -> str:
+    """What the sync has waited on for long, for the end of a progress line: the rejected-records
+    store's and the sync ledger's (``keeper``, or None) ``waiting()`` (``rejected/retrying.py``)."""
+    waits = [(what, wait) for what, wait in (
+        ("the rejected-records store", store.waiting()),
+        ("the sync ledger's storage", keeper.objects.waiting() if keeper is not None else None)) if wait]
+    return "".join(f"; waiting for {what} {wait}" for what, wait in waits)
+
+
 def summary(pipeline: Any, elapsed: float, rejected_to: str | None) -> str:
     """``rejected_to``: where the store keeps rejected records (rejected.location), None when not kept."""
     c, stats = pipeline.counts, pipeline.client.stats

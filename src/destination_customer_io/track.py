@@ -5,11 +5,13 @@ Classification of one answer (the rules every caller relies on):
     200, 207, 400, 413 (v1: 200, 201, 204, 400, 413, 404) -> a BatchResult, read by ``answers.py``
     401, 403       -> ConfigurationError at once (wrong Site ID / API key)
     3xx            -> followed only to *.customer.io over https, or to the override host
-    408, 429, 5xx, connection errors, timeouts -> retried with exponential backoff and full jitter,
-                      honouring Retry-After, for at most ``retry_max_seconds``; then TransientFailure
-                      (every attempt, and every redirect hop, counts against ``max_requests_per_second``)
+    408, 423, 425, 429, every 5xx but 501 and 505, connection errors, timeouts -> retried with
+                      exponential backoff and full jitter, honouring Retry-After, for at most
+                      ``retry_max_seconds``; then TransientFailure (``retryable``; every attempt, and every
+                      redirect hop, counts against ``max_requests_per_second``)
     a certificate that does not verify, a proxy answering 407 or 403 -> ConfigurationError at once
-    anything else  -> SystemFailure
+    anything else  -> SystemFailure, naming the status (501 Not Implemented and 505 HTTP Version Not
+                      Supported say the request itself is wrong: retrying cannot help)
 
 Every request goes through the proxy and with the CA bundle the environment names (``network.py``).
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import http
 import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
@@ -32,7 +35,11 @@ from .errors import ConfigurationError, SystemFailure, TransientFailure
 from .network import Network, describe_connection_error, fatal_connection_error
 from .pacing import ConcurrencyGate, RetryPolicy, parse_retry_after
 
-RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Statuses a retry may cure, besides every 5xx but these (a proxy or load balancer in front of the Track
+# API answers 507, 520, ... while Customer.io is fine): Segment's rule for its Customer.io destination
+# (docs/reliability.md#which-answers-are-retried cites it).
+RETRYABLE_4XX = frozenset({408, 423, 425, 429})
+TERMINAL_5XX = frozenset({501, 505})
 REGION_PATH = "/api/v1/accounts/region"
 BATCH_PATH = "/api/v2/batch"
 _MAX_REDIRECTS = 3
@@ -44,6 +51,20 @@ class TrackStats:
     retries: int = 0
     throttled: int = 0  # 429 answers
     by_status: dict[int, int] = field(default_factory=dict)
+
+
+def retryable(status: int) -> bool:
+    if 500 <= status <= 599:
+        return status not in TERMINAL_5XX
+    return status in RETRYABLE_4XX
+
+
+def describe_status(status: int) -> str:
+    """``HTTP 505 (HTTP Version Not Supported)``: the number a user searches for, and its meaning."""
+    try:
+        return f"HTTP {status} ({http.HTTPStatus(status).phrase})"
+    except ValueError:
+        return f"HTTP {status}"
 
 
 def basic_auth(site_id: str, api_key: str) -> str:
@@ -98,7 +119,8 @@ class TrackClient:
         if status in (401, 403):
             raise self._refused(status)
         if status != 200:
-            raise SystemFailure(f"Customer.io's region endpoint answered HTTP {status}.")
+            raise SystemFailure(f"Customer.io's region endpoint answered {describe_status(status)}, "
+                                "which is not retried.")
         try:
             info = msgspec.json.decode(body)
             region, url = str(info["region"]), str(info["url"]).rstrip("/")
@@ -176,7 +198,8 @@ class TrackClient:
             return result
         if status in (401, 403):
             raise self._refused(status)
-        raise SystemFailure(f"Customer.io answered a batch with unexpected HTTP {status}.")
+        raise SystemFailure(f"Customer.io answered a batch with unexpected {describe_status(status)}, "
+                            "which is not retried.")
 
     async def send_ids(self, path: str, body: bytes, count: int) -> BatchResult:
         """POST one v1 id-list call (``{"ids":[...]}``, ``count`` ids, to a manual segment's
@@ -188,7 +211,8 @@ class TrackClient:
             return result
         if status in (401, 403):
             raise self._refused(status)
-        raise SystemFailure(f"Customer.io answered a segment call with unexpected HTTP {status}.")
+        raise SystemFailure(f"Customer.io answered a segment call with unexpected {describe_status(status)}, "
+                            "which is not retried.")
 
     async def _retrying(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
         """One request to ``base_url + path``, repeated while the failure is transient and the retry
@@ -227,7 +251,7 @@ class TrackClient:
                 raise fatal from None
             return describe_connection_error(exc, proxy), None, None
         self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
-        if status in RETRYABLE:
+        if retryable(status):
             if status == 429:
                 self.stats.throttled += 1
                 self.gate.throttled()

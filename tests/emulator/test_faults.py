@@ -60,6 +60,22 @@ async def test_schedule_429_with_and_without_retry_after_then_5xx(emu, session):
     assert [(e["status"], e.get("fault")) for e in log[:2]] == [(429, "schedule"), (429, "schedule")]
 
 
+async def test_proxy_statuses_by_rate(emu, session):
+    """What a proxy, CDN or load balancer answers in front of the API: 520 an HTML page, 507 and 423
+    the v2 error shape; none of them applied."""
+    await emu.client.set_faults(error_rate=1.0, error_statuses=[520, 507, 423], seed=3)
+    answers = [await post(session, emu) for _ in range(30)]
+    assert {s for s, _, _ in answers} == {520, 507, 423}
+    for status, body, headers in answers:
+        if status == 520:
+            assert headers["Content-Type"] == "text/html" and b"520 Web server is returning" in body
+        else:
+            assert body == b'{"errors":[{"reason":"server_error","message":"injected failure"}]}'
+    assert await emu.client.people() == []
+    injected = (await emu.client.faults())["injected"]
+    assert set(injected) == {"520", "507", "423"} and sum(injected.values()) == 30
+
+
 async def test_schedule_count_and_pass(emu, session):
     await emu.client.set_faults(schedule=[{"count": 2, "action": "pass"}, {"count": 3, "status": 503}])
     statuses = [(await post(session, emu))[0] for _ in range(6)]

@@ -8,12 +8,13 @@ from collections.abc import Callable
 import pytest
 
 from destination_customer_io.config import S3Storage
+from destination_customer_io.pacing import RetryPolicy
 from destination_customer_io.rejected import StoreError, StoreOptions, open_store
 from tests.support.s3 import MotoS3
 
 from .helpers import closed_port, record
 
-QUICK = StoreOptions(max_attempts=2, connect_timeout=2, read_timeout=5)
+QUICK = StoreOptions(request_timeout=5, retry=RetryPolicy(max_seconds=1.0, initial=0.05, maximum=0.2))
 
 
 async def _fail_on_flush(cfg: S3Storage) -> StoreError:
@@ -109,7 +110,7 @@ async def test_bucket_deleted_mid_sync(moto: MotoS3, bucket: str,
 
 async def test_failure_of_a_background_upload_surfaces(moto: MotoS3, bucket: str,
                                                        s3_config: Callable[..., S3Storage]) -> None:
-    options = StoreOptions(part_max_bytes=500, max_attempts=2)
+    options = StoreOptions(part_max_bytes=500, retry=QUICK.retry)
     store = open_store(s3_config(s3_bucket_name="missing-bucket-bg"), sync_id=1, options=options)
     with pytest.raises(StoreError) as caught:
         for i in range(200):  # rollovers upload in the background; add() reports the failure

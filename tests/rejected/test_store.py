@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from typing import Any
 
 import pytest
 
 from destination_customer_io.config import CsvFormat, NoCompression
+from destination_customer_io.pacing import RetryPolicy
 from destination_customer_io.rejected import StoreError, StoreOptions
 from destination_customer_io.rejected.formats import encoder_factory
 from destination_customer_io.rejected.keys import KeyTemplate
@@ -18,6 +21,8 @@ from .helpers import message_of, read_rows, record
 
 class MemorySink:
     """Records puts; ``gate`` (when set) holds every put until released; ``fail`` makes puts raise."""
+
+    step = "memory put"
 
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
@@ -44,7 +49,7 @@ class MemorySink:
 
 
 def make_store(sink: MemorySink, file_name: str = "{part_number}{format_extension}",
-               **options: int) -> PartitionedStore:
+               **options: Any) -> PartitionedStore:
     keys = KeyTemplate("", "{stream_name}", file_name, extension=".csv", sync_id=1,
                        sync_time_ms=0)
     return PartitionedStore(sink, keys, encoder_factory(CsvFormat(), NoCompression(), 1),
@@ -121,6 +126,45 @@ async def test_errors_are_sticky() -> None:
         await store.flush()
     with pytest.raises(StoreError, match="boom"):
         await store.add(record(2))
+
+
+class FlakySink(MemorySink):
+    """Fails ``failures`` puts with a StoreError that may pass, then stores."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def put(self, key: str, body: bytes) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise StoreError("timed out", step="PutObject", target="memory", code="ReadTimeout", transient=True)
+        super().put(key, body)
+
+
+QUICK_RETRY = RetryPolicy(max_seconds=1.0, initial=0.01, maximum=0.05)
+
+
+async def test_a_put_that_may_pass_is_retried_and_nothing_is_lost_or_doubled() -> None:
+    sink = FlakySink(failures=3)
+    store = make_store(sink, retry=QUICK_RETRY)
+    for i in range(3):
+        await store.add(record(i))
+    await store.flush()
+    assert sink.failures == 0 and len(sink.objects) == 1
+    assert messages(sink) == sorted(record(i).message for i in range(3))
+
+
+async def test_a_put_that_keeps_failing_ends_within_the_budget_as_transient() -> None:
+    sink = FlakySink(failures=10_000)
+    store = make_store(sink, retry=QUICK_RETRY)
+    await store.add(record(1))
+    started = time.monotonic()
+    with pytest.raises(StoreError) as caught:
+        await store.flush()
+    assert time.monotonic() - started < 1.5
+    assert caught.value.transient and "retry_max_seconds: 1" in str(caught.value)
+    assert sink.objects == {}
 
 
 async def test_unexpected_sink_exception_becomes_store_error() -> None:

@@ -1,5 +1,5 @@
 """End to end through the CLI under injected faults: 429 storms (with and without Retry-After), 5xx
-bursts, connections dropped before and after the server applied a batch, responses slower than the
+bursts, a storm of what proxies and load balancers answer (520, 507, 423 at 10% of requests), connections dropped before and after the server applied a batch, responses slower than the
 client's timeout. After each: every valid record stored exactly once, each person equal to their newest
 record, every invalid record in the rejected files with its reason, and no STATE emitted before the
 records it covers were acknowledged (audited live, at the moment each state appears)."""
@@ -27,6 +27,8 @@ FAULTS: dict[str, dict[str, Any]] = {
                      {"count": 3, "action": "pass"}, {"count": 5, "status": 500},
                      {"count": 2, "action": "pass"}, {"count": 5, "status": 502}],
         "error_rate": 0.15, "error_statuses": [500, 502, 503, 504], "seed": 3},
+    # A proxy / CDN / load balancer in front of the API: 10% of all requests (the region lookup too).
+    "proxy_statuses_storm": {"error_rate": 0.1, "error_statuses": [520, 507, 423], "seed": 6},
     "dropped_connections": {
         "schedule": [{"count": 1, "action": "pass"}, {"count": 3, "action": "drop_after"},
                      {"count": 2, "action": "drop_before"}],
@@ -45,7 +47,9 @@ def test_every_record_once_under_faults(name: str, emu: Any, rejected_dir: Path,
     dataset = build_dataset(people=40 * scale, events=500 * scale, seed=zlib.crc32(name.encode()))
     emu.client.set_faults(FAULTS[name])
     overrides = {"request_timeout_seconds": SLOW_TIMEOUT} if name == "slower_than_timeout" else {}
-    config = make_config(emu.url, rejected_dir, batch_max_bytes=6_000, **overrides)
+    # a rate of 10% needs many requests to mean a storm: small batches
+    batch_max_bytes = 1_500 if name == "proxy_statuses_storm" else 6_000
+    config = make_config(emu.url, rejected_dir, batch_max_bytes=batch_max_bytes, **overrides)
     auditor = StateAuditor(emu.client, dataset, rejected_dir)
 
     run = run_cli(tmp_path / "run", config, dataset.lines, on_message=auditor)
@@ -64,6 +68,8 @@ def test_every_record_once_under_faults(name: str, emu: Any, rejected_dir: Path,
     faults = sum(injected.values()) or retries
     assert faults >= 5, (injected, run.summary)
     assert retries >= faults if injected else retries > 0
+    if name == "proxy_statuses_storm":
+        assert set(injected) == {"520", "507", "423"}, injected
     if name == "dropped_connections":
         assert injected.get("drop_after", 0) >= 3
         assert outcome.ignored_repeats > 0  # applied batches were re-sent, and deduplicated by id

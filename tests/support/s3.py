@@ -9,14 +9,21 @@ With ``enforce_auth`` the server checks signatures and IAM policies like AWS doe
 InvalidAccessKeyId / SignatureDoesNotMatch and a user without rights gets AccessDenied. moto keeps
 that switch process-wide, so ``stop()`` puts the previous value back. ``MotoS3(tls=pki)`` serves HTTPS
 with a ``tests.support.tls.TestPKI`` certificate (an https:// endpoint its own clients trust).
+
+``MotoProcess`` runs the same server (no auth) in a process of its own (``python -m tests.support.s3``),
+so that a test can pause it with SIGSTOP: a store that accepts connections and stops answering.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import signal
 import ssl
+import subprocess
+import sys
 import urllib.request
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,3 +184,60 @@ class MotoS3:
         context = self._tls.client_context() if self._tls else None
         with urllib.request.urlopen(request, timeout=10, context=context) as answer:
             return json.loads(answer.read())["PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT"]
+
+
+class MotoProcess:
+    """moto's S3 in a child process: ``pause()`` (SIGSTOP) and ``resume()`` (SIGCONT) it; ``stop()``
+    resumes it first, then ends it. Only the process this class started is ever signalled."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[str] | None = None
+        self.endpoint = ""
+        self.admin = Keys("bootstrap", "bootstrap")
+
+    def start(self) -> MotoProcess:
+        root = Path(__file__).resolve().parents[2]
+        self._proc = subprocess.Popen([sys.executable, "-m", "tests.support.s3"], cwd=root, text=True,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert self._proc.stdout is not None
+        self.endpoint = self._proc.stdout.readline().strip()
+        assert self.endpoint.startswith("http://"), "moto did not start"
+        return self
+
+    def pause(self) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        self.resume()
+        assert self._proc.stdin is not None
+        self._proc.stdin.close()  # the child's signal to stop
+        try:
+            self._proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def client(self) -> Any:
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name=REGION,
+                            aws_access_key_id=self.admin.access_key_id,
+                            aws_secret_access_key=self.admin.secret_access_key,
+                            config=Config(s3={"addressing_style": "path"}))
+
+
+def _serve_until_stdin_closes() -> None:
+    server = MotoS3(enforce_auth=False).start()
+    print(server.endpoint, flush=True)
+    sys.stdin.read()
+    server.stop()
+
+
+if __name__ == "__main__":
+    _serve_until_stdin_closes()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from destination_customer_io.ledger.files import stream_dir
-from destination_customer_io.ledgertool import label_of, matches, operation_of
+from destination_customer_io.ledger.files import label_of, matches, operation_of
 
 PLAIN = stream_dir(None, "vips", "segment_membership")
 PUBLIC = stream_dir("public", "vips", "segment_membership")

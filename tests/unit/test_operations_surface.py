@@ -419,6 +419,9 @@ class Store:
     async def close(self) -> None:
         return None
 
+    def waiting(self) -> None:
+        return None
+
 
 def line(stream: str, data: dict[str, Any]) -> bytes:
     return json.dumps({"type": "RECORD", "record": {"stream": stream, "data": data, "emitted_at": 1}}).encode()

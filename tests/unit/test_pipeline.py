@@ -77,6 +77,9 @@ class MemoryStore:
     def count(self) -> int:
         return len(self.added)
 
+    def waiting(self) -> None:
+        return None
+
 
 Responder = Callable[[list[dict[str, Any]]], Awaitable[BatchResult]]
 

@@ -91,12 +91,66 @@ async def test_400_is_returned_for_splitting() -> None:
     assert client.stats.retries == 0
 
 
-@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+# Segment's rule for its Customer.io destination: 408, 423, 429 and every 5xx but 501 and 505 (425 Too
+# Early too: the request may be sent again as it is). 507 and 520 come from proxies and load balancers.
+@pytest.mark.parametrize("status", [408, 423, 425, 429, 500, 502, 503, 504, 506, 507, 508, 511, 520, 522,
+                                    524, 598, 599])
 async def test_transient_statuses_are_retried(status: int) -> None:
     script = Script([(status, {}, {}), (status, {}, {}), (200, {}, {})])
     result, client = await send(script)
     assert result.status == 200
     assert client.stats.retries == 2 and len(script.seen) == 3
+    assert client.stats.by_status == {status: 2, 200: 1}
+
+
+@pytest.mark.parametrize(("status", "named"), [
+    (501, "HTTP 501 (Not Implemented)"), (505, "HTTP 505 (HTTP Version Not Supported)"),
+    (404, "HTTP 404 (Not Found)"), (409, "HTTP 409 (Conflict)"), (410, "HTTP 410 (Gone)"),
+    (422, "HTTP 422 (Unprocessable Entity)")])
+async def test_terminal_statuses_end_the_sync_at_once_naming_the_status(status: int, named: str) -> None:
+    script = Script([(status, {}, {})] * 3)
+    with pytest.raises(SystemFailure) as raised:
+        await send(script)
+    assert raised.value.message == f"Customer.io answered a batch with unexpected {named}, which is not retried."
+    assert len(script.seen) == 1
+
+
+@pytest.mark.parametrize("status", [520, 507, 423])
+async def test_a_segment_call_is_retried_like_a_batch(status: int) -> None:
+    seen: list[bytes] = []
+
+    async def add_customers(request: web.Request) -> web.StreamResponse:
+        seen.append(await request.read())
+        return web.json_response({}, status=status if len(seen) < 3 else 200)
+
+    path = "/api/v1/segments/7/add_customers"
+    runner, url = await serve(Script([]), [("POST", path, add_customers)])
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = TrackClient(config(url), session)
+            result = await client.send_ids(path, b'{"ids":["a","b"]}', 2)
+    finally:
+        await runner.cleanup()
+    assert result.status == 200 and client.stats.retries == 2
+    assert seen == [b'{"ids":["a","b"]}'] * 3
+
+
+async def test_a_segment_call_answered_505_ends_the_sync_naming_it() -> None:
+    async def add_customers(request: web.Request) -> web.StreamResponse:
+        return web.json_response({}, status=505)
+
+    path = "/api/v1/segments/7/add_customers"
+    runner, url = await serve(Script([]), [("POST", path, add_customers)])
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = TrackClient(config(url), session)
+            with pytest.raises(SystemFailure) as raised:
+                await client.send_ids(path, b'{"ids":["a"]}', 1)
+    finally:
+        await runner.cleanup()
+    assert raised.value.message == ("Customer.io answered a segment call with unexpected HTTP 505 "
+                                    "(HTTP Version Not Supported), which is not retried.")
+    assert client.stats.retries == 0
 
 
 async def test_retry_after_is_honoured() -> None:
@@ -216,7 +270,7 @@ async def test_region_lookup_is_retried_like_a_batch() -> None:
     async def region(request: web.Request) -> web.StreamResponse:
         calls.append(1)
         if len(calls) < 3:
-            return web.json_response({}, status=503)
+            return web.json_response({}, status=(520, 423)[len(calls) - 1])
         return web.json_response({"url": "https://track-eu.customer.io", "region": "eu", "environment_id": 1})
 
     runner, url = await serve(Script([]), [("GET", "/api/v1/accounts/region", region)])
@@ -270,3 +324,20 @@ async def test_gate_with_a_cap_paces_starts_even_when_aimd_is_unpaced() -> None:
     await asyncio.gather(*(one() for _ in range(75)))
     assert started[-1] - started[0] >= 0.95  # the 51st start waits for the first second to pass
     assert _most_in_one_second(started) <= 51  # the timer's slack, at most one
+
+
+async def test_a_region_lookup_answered_501_ends_the_sync_naming_it() -> None:
+    async def region(request: web.Request) -> web.StreamResponse:
+        return web.json_response({}, status=501)
+
+    runner, url = await serve(Script([]), [("GET", "/api/v1/accounts/region", region)])
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = TrackClient(config(url), session)
+            with pytest.raises(SystemFailure) as raised:
+                await client.detect_region()
+    finally:
+        await runner.cleanup()
+    assert raised.value.message == ("Customer.io's region endpoint answered HTTP 501 (Not Implemented), "
+                                    "which is not retried.")
+    assert client.stats.requests == 1

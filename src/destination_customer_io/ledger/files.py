@@ -41,6 +41,31 @@ def stream_dir(namespace: str | None, name: str, operation: str) -> str:
     return f"{s3_safe(namespace or '_')}__{s3_safe(name)}__{operation}/"
 
 
+def operation_of(directory: str) -> str:
+    """The operation a ``stream_dir`` names (its inverse, with ``label_of``)."""
+    return directory.rstrip("/").rsplit("__", 1)[-1]
+
+
+def label_of(directory: str) -> str:
+    """The stream's name as its directory spells it (S3-safe): ``name`` or ``namespace.name``."""
+    head = directory.rstrip("/").rsplit("__", 1)[0]
+    if head.startswith("___"):  # "_": no namespace
+        return head[3:]
+    namespace, _, name = head.partition("__")
+    return f"{namespace}.{name}"
+
+
+def matches(directory: str, wanted: str) -> bool:
+    """``wanted`` names this directory's stream as ``name`` (in any namespace) or ``namespace.name``,
+    compared in the S3-safe spelling ``files.stream_dir`` gave the directory."""
+    head = directory.rstrip("/").rsplit("__", 1)[0]
+    name = "__" + s3_safe(wanted)
+    if head.endswith(name) and "__" not in head[:-len(name)]:
+        return True
+    return any(head == f"{s3_safe(wanted[:at]) or '_'}__{s3_safe(wanted[at + 1:])}"
+               for at, char in enumerate(wanted) if char == ".")
+
+
 def snapshot_name(seq: int) -> str:
     return f"snapshot-{seq:08d}.ldg"
 

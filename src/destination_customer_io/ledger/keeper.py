@@ -6,7 +6,8 @@
     hold_removals(...)  a mirror guard's would-be removals -> a JSONL file the user can read
 
 A dry run opens books read-only (``readonly``): look-ups happen, nothing is written. Blocking store calls
-run in a worker thread; a store failure ends the sync as a SystemFailure naming the step.
+run in a worker thread; a store failure ends the sync naming the step: a TransientFailure when it may pass
+(retried within the sync's budget first: ``rejected/retrying.py``), else a SystemFailure.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
-from ..errors import StoreError, SystemFailure
+from ..errors import StoreError, store_failure
 from ..rejected.objects import Objects
 from . import files
 from .book import DAY, Mark, StreamBook
@@ -53,8 +54,7 @@ class Keeper:
         try:
             return await asyncio.to_thread(call, *args)
         except StoreError as exc:
-            raise SystemFailure(f"The sync ledger could not be read or written: {exc}",
-                                internal=exc.step) from None
+            raise store_failure(exc, "The sync ledger could not be read or written") from None
 
     def where(self, directory: str) -> str:
         return f"{self.objects.root}/{self.prefix}{directory}"

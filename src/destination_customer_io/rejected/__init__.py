@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..config import LocalStorage, NoStorage, S3Storage, StorageConfig
+from ..config import Config, LocalStorage, NoStorage, S3Storage, StorageConfig
+from ..pacing import RetryPolicy
 from .base import NoneStore, RejectedRecord, RejectedStore, StoreError
 from .formats import encoder_factory, extension
 from .keys import PROBE_PREFIX, KeyTemplate, check_key
@@ -27,7 +28,15 @@ if TYPE_CHECKING:
 # The S3 modules (boto3: ~0.1 s of start-up) are imported only when S3 storage is configured.
 
 __all__ = ["NoneStore", "PartitionedStore", "RejectedRecord", "RejectedStore", "StoreError",
-           "StoreOptions", "check_store", "location", "open_store", "probe_location"]
+           "StoreOptions", "check_store", "location", "open_store", "probe_location", "sync_options"]
+
+
+def sync_options(config: Config) -> StoreOptions:
+    """A sync's store options: its requests get the Track API's timeout and retry budget, so a store
+    that stalls or fails ends the sync as soon as an outage of Customer.io would."""
+    return StoreOptions(request_timeout=config.request_timeout_seconds, retry=RetryPolicy(
+        max_seconds=config.retry_max_seconds, initial=config.retry_initial_backoff_seconds,
+        maximum=config.retry_max_backoff_seconds))
 
 
 def open_store(storage_config: StorageConfig, *, sync_id: int | None = None,
@@ -46,11 +55,10 @@ def open_store(storage_config: StorageConfig, *, sync_id: int | None = None,
     keys = _key_template(storage_config, sync_id, clock)
     new_encoder = encoder_factory(storage_config.format, storage_config.compression, sync_id)
     if isinstance(storage_config, S3Storage):
-        from .aws import Timeouts
+        from .aws import sync_timeouts
         from .s3 import S3Sink
 
-        sink: S3Sink | LocalSink = S3Sink(storage_config, Timeouts(
-            options.max_attempts, options.connect_timeout, options.read_timeout))
+        sink: S3Sink | LocalSink = S3Sink(storage_config, sync_timeouts(options.request_timeout))
     else:
         sink = LocalSink(storage_config.destination_path)
     return PartitionedStore(sink, keys, new_encoder, options=options, clock=clock)

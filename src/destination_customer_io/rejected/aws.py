@@ -9,13 +9,17 @@ The way out is botocore's own, from the environment: HTTPS_PROXY / HTTP_PROXY / 
 rules; credentials in the URL) and AWS_CA_BUNDLE, else REQUESTS_CA_BUNDLE, else certifi's bundle
 (botocore ignores SSL_CERT_FILE); tests/e2e/test_company_network.py holds it to that.
 
-Every failure becomes a :class:`StoreError` naming the bucket, the step and the AWS error code; the
-access key, secret key and session token are scrubbed from any text that leaves this module.
+Every failure becomes a :class:`StoreError` naming the bucket, the step and the AWS error code, and
+whether a retry may pass (botocore's own standard-mode rules: timeouts, lost connections, 500/502/503/504,
+throttling codes such as SlowDown); the client itself makes one attempt per request, so that
+``retrying.py`` bounds the retries in time. The access key, secret key and session token are scrubbed
+from any text that leaves this module.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -27,6 +31,8 @@ from botocore.exceptions import (BotoCoreError, ClientError, NoCredentialsError,
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.exceptions import ConnectionClosedError, ProxyConnectionError, ReadTimeoutError
 from botocore.exceptions import SSLError as BotoSSLError
+from botocore.retries.standard import (OrRetryChecker, RetryContext, ThrottledRetryableChecker,
+                                       TransientRetryableChecker)
 
 from ..config import S3Storage
 from .base import StoreError
@@ -52,12 +58,31 @@ _HINTS = {
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
-    max_attempts: int
+    attempts: int  # in all, the first included
     connect_timeout: float
     read_timeout: float
 
 
-CHECK_TIMEOUTS = Timeouts(max_attempts=2, connect_timeout=5.0, read_timeout=10.0)
+CHECK_TIMEOUTS = Timeouts(attempts=3, connect_timeout=5.0, read_timeout=10.0)
+_MAY_PASS = OrRetryChecker([TransientRetryableChecker(), ThrottledRetryableChecker()])
+
+
+def sync_timeouts(request_timeout: float) -> Timeouts:
+    """A sync's: one attempt per request (``retrying.Retrier`` retries within the budget), each
+    bounded by the config's request timeout."""
+    return Timeouts(attempts=1, connect_timeout=min(10.0, request_timeout), read_timeout=request_timeout)
+
+
+def may_pass(exc: Exception) -> bool:
+    """Whether the same request may succeed later, by botocore's standard retry rules; a certificate
+    that does not verify never will."""
+    if isinstance(exc, BotoSSLError):
+        return False
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return _MAY_PASS.is_retryable(RetryContext(
+            1, parsed_response=exc.response, http_response=SimpleNamespace(status_code=status)))
+    return _MAY_PASS.is_retryable(RetryContext(1, caught_exception=exc))
 
 
 def scrub(text: str, secrets: tuple[str, ...]) -> str:
@@ -75,7 +100,7 @@ class S3Access:
         self._cfg = cfg
         self._secrets: tuple[str, ...] = tuple(s for s in (cfg.access_key_id, cfg.secret_access_key) if s)
         self._config = Config(
-            retries={"max_attempts": timeouts.max_attempts, "mode": "standard"},
+            retries={"total_max_attempts": timeouts.attempts, "mode": "standard"},
             connect_timeout=timeouts.connect_timeout, read_timeout=timeouts.read_timeout,
             # S3-compatible servers rarely have wildcard DNS for virtual-hosted buckets
             s3={"addressing_style": "path" if cfg.s3_endpoint else "auto"},
@@ -106,7 +131,7 @@ class S3Access:
     def error(self, exc: Exception, *, step: str) -> StoreError:
         code, detail = self._describe(exc)
         message = scrub(f"Rejected-records bucket '{self.bucket}': {step} failed: {detail}", self._secrets)
-        return StoreError(message, step=step, target=self.bucket, code=code)
+        return StoreError(message, step=step, target=self.bucket, code=code, transient=may_pass(exc))
 
     def _describe(self, exc: Exception) -> tuple[str, str]:
         if isinstance(exc, ClientError):

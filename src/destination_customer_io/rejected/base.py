@@ -14,9 +14,12 @@ error naming the failing step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import StoreError  # defined in the connector's one exception tree
+
+if TYPE_CHECKING:
+    from .retrying import Wait
 
 __all__ = ["NoneStore", "RejectedRecord", "RejectedStore", "StoreError"]
 
@@ -47,6 +50,8 @@ class RejectedStore(Protocol):
     @property
     def count(self) -> int: ...
 
+    def waiting(self) -> Wait | None: ...  # what an upload has waited on for long, for progress lines
+
 
 class NoneStore:
     """``storage_type: None``: rejected records are counted, not kept."""
@@ -68,3 +73,6 @@ class NoneStore:
     @property
     def count(self) -> int:
         return self._count
+
+    def waiting(self) -> Wait | None:
+        return None

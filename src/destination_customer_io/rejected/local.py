@@ -1,7 +1,9 @@
 """The Local sink (files under ``destination_path``, same keys as S3) and its check.
 
 Durability: each part is written to a hidden temp file beside its final name, fsync'ed, renamed into
-place (atomic on POSIX) and the directory fsync'ed, so a reader sees a whole file or none.
+place (atomic on POSIX) and the directory fsync'ed, so a reader sees a whole file or none. An I/O error
+that may pass (``may_pass``: EIO, a full disk or quota, a network file system's hiccup) is a transient
+StoreError: retried within the budget (``retrying.py``), then a ``transient_error``.
 """
 
 from __future__ import annotations
@@ -14,8 +16,28 @@ from pathlib import Path
 from .base import StoreError
 from .keys import PROBE_PREFIX
 
+# errno values that say "not now" rather than "never" (EACCES, EROFS, ENOTDIR... are never)
+_PASSING_ERRNOS = frozenset(getattr(errno, name) for name in (
+    "EIO", "ENOSPC", "EDQUOT", "EBUSY", "ESTALE", "ENOLCK", "EHOSTDOWN") if hasattr(errno, name))
+
+
+def may_pass(exc: OSError) -> bool:
+    """Whether the same write may succeed later; the stdlib's own transient kinds (blocked,
+    interrupted, timed out, connection lost) and the errnos above."""
+    return (isinstance(exc, (BlockingIOError, InterruptedError, TimeoutError, ConnectionError))
+            or exc.errno in _PASSING_ERRNOS)
+
+
+def io_error(exc: OSError, message: str, *, step: str, target: str) -> StoreError:
+    """``exc`` as a StoreError: ``message``, then the errno name and text."""
+    code = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+    return StoreError(f"{message}: {code}: {exc.strerror or exc}", step=step, target=target, code=code,
+                      transient=may_pass(exc))
+
 
 class LocalSink:
+    step = "file write"  # what a progress line says is waited on
+
     def __init__(self, destination_path: str) -> None:
         self._root = Path(destination_path)
 
@@ -48,9 +70,8 @@ class LocalSink:
         return final
 
     def _error(self, exc: OSError, step: str, path: Path) -> StoreError:
-        code = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
-        return StoreError(f"Rejected-records directory '{self._root}': {step} failed for {path}: "
-                          f"{code}: {exc.strerror or exc}", step=step, target=self.target, code=code)
+        return io_error(exc, f"Rejected-records directory '{self._root}': {step} failed for {path}",
+                        step=step, target=self.target)
 
 
 def write_durably(final: Path, body: bytes) -> None:

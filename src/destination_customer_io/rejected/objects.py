@@ -6,19 +6,21 @@ rejected records.
 
 S3: keys live under ``bucket_path`` in the bucket (one PutObject / GetObject / ListObjectsV2 / DeleteObjects
 each). Local: files under ``destination_path`` (written durably: temp file, fsync, rename). Blocking:
-callers run these in a worker thread. Every failure is a :class:`StoreError` naming the step.
+callers run these in a worker thread. Every failure is a :class:`StoreError` naming the step; one that
+may pass is retried within ``options.retry`` (a sync: its ``retry_max_seconds``; ``retrying.py``).
 """
 
 from __future__ import annotations
 
-import errno
 import threading
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..config import LocalStorage, S3Storage, StorageConfig
 from .base import StoreError
-from .local import write_durably
+from .local import io_error, write_durably
+from .retrying import Retrier, Wait
+from .store import StoreOptions
 
 
 class Objects(Protocol):
@@ -32,19 +34,27 @@ class Objects(Protocol):
 
     def delete(self, keys: list[str]) -> None: ...
 
+    def waiting(self) -> Wait | None: ...  # what a request has waited on for long, for progress lines
 
-def open_objects(storage: StorageConfig) -> Objects | None:
+
+def open_objects(storage: StorageConfig, options: StoreOptions | None = None) -> Objects | None:
+    """``options``: request timeout and retry budget (a sync's: ``rejected.sync_options(config)``)."""
+    options = options or StoreOptions()
     if isinstance(storage, S3Storage):
-        return S3Objects(storage)
+        return S3Objects(storage, options)
     if isinstance(storage, LocalStorage):
-        return LocalObjects(storage.destination_path)
+        return LocalObjects(storage.destination_path, options)
     return None
 
 
 class LocalObjects:
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, options: StoreOptions | None = None) -> None:
         self._root = Path(directory)
         self.root = str(self._root)
+        self._retrier = Retrier((options or StoreOptions()).retry)
+
+    def waiting(self) -> Wait | None:
+        return self._retrier.waiting()
 
     def _path(self, key: str) -> Path:
         path = self._root / key
@@ -54,6 +64,9 @@ class LocalObjects:
 
     def put(self, key: str, body: bytes) -> None:
         path = self._path(key)
+        self._retrier.call("file write", lambda: self._write(path, key, body))
+
+    def _write(self, path: Path, key: str, body: bytes) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_durably(path, body)
@@ -61,6 +74,9 @@ class LocalObjects:
             raise self._error(exc, "WriteFile", key) from None
 
     def get(self, key: str) -> bytes | None:
+        return self._retrier.call("file read", lambda: self._read(key))
+
+    def _read(self, key: str) -> bytes | None:
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError:
@@ -82,31 +98,40 @@ class LocalObjects:
 
     def delete(self, keys: list[str]) -> None:
         for key in keys:
-            try:
-                self._path(key).unlink(missing_ok=True)
-            except OSError as exc:
-                raise self._error(exc, "DeleteFile", key) from None
+            self._retrier.call("file delete", lambda: self._unlink(key))
+
+    def _unlink(self, key: str) -> None:
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise self._error(exc, "DeleteFile", key) from None
 
     def _error(self, exc: OSError, step: str, key: str) -> StoreError:
-        code = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
-        return StoreError(f"Directory '{self._root}': {step} failed for {key}: {code}: {exc.strerror or exc}",
-                          step=step, target=self.root, code=code)
+        return io_error(exc, f"Directory '{self._root}': {step} failed for {key}", step=step, target=self.root)
 
 
 class S3Objects:
-    def __init__(self, cfg: S3Storage) -> None:
-        from .aws import S3Access, Timeouts
+    def __init__(self, cfg: S3Storage, options: StoreOptions | None = None) -> None:
+        from .aws import S3Access, sync_timeouts
 
-        self._access = S3Access(cfg, Timeouts(max_attempts=5, connect_timeout=10.0, read_timeout=60.0))
+        options = options or StoreOptions()
+        self._access = S3Access(cfg, sync_timeouts(options.request_timeout))
+        self._retrier = Retrier(options.retry)
         self._prefix = cfg.bucket_path.strip("/")
         self.root = f"s3://{cfg.s3_bucket_name}/{self._prefix}".rstrip("/")
         self._client: Any = None
         self._lock = threading.Lock()
 
+    def waiting(self) -> Wait | None:
+        return self._retrier.waiting()
+
     def _key(self, key: str) -> str:
         return f"{self._prefix}/{key}" if self._prefix else key
 
     def _call(self, step: str, call: Any) -> Any:
+        return self._retrier.call(f"S3 {step}", lambda: self._call_once(step, call))
+
+    def _call_once(self, step: str, call: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
 
         with self._lock:

@@ -2,7 +2,8 @@
 
 A part is at most ``part_max_bytes`` uncompressed (8 MiB by default), far below PutObject's 5 GB
 limit, so a single PutObject is used: its 200 answer is the durability acknowledgement and a retried
-PutObject of the same key and body is idempotent, so SDK retries never duplicate records.
+PutObject of the same key and body is idempotent, so retries never duplicate records. ``put`` makes one
+attempt; the store retries it within the sync's budget (``retrying.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def content_type(key: str) -> str:
 
 class S3Sink:
     """Writes finished parts to the bucket; the client is made on first use, in a worker thread."""
+
+    step = "S3 PutObject"  # what a progress line says is waited on
 
     def __init__(self, cfg: S3Storage, timeouts: Timeouts) -> None:
         self._access = S3Access(cfg, timeouts)

@@ -9,8 +9,10 @@
 Memory stays bounded whatever the number of records: open parts hold at most ``buffer_max_bytes``
 and at most ``max_pending_uploads`` sealed parts wait for upload (``add`` waits when there are more),
 so the peak is about ``buffer_max_bytes + max_pending_uploads * part_max_bytes`` (56 MiB by default).
-After a failed upload the store is broken: every later ``add``/``flush`` raises the same
-:class:`StoreError`, so nothing is lost silently.
+An upload that fails in a way that may pass (a timeout, a lost connection, a 5xx, an I/O error that
+may pass) is retried until ``options.retry`` runs out (``retrying.py``): a stalled or failing store ends
+the sync within ``retry_max_seconds`` plus about one ``request_timeout``. After a failed upload the store
+is broken: every later ``add``/``flush`` raises the same :class:`StoreError`, so nothing is lost silently.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..pacing import RetryPolicy
 from .base import RejectedRecord, StoreError
 from .formats import PartEncoder
 from .keys import KeyTemplate
+from .retrying import Retrier, Wait
 
 MiB = 1024 * 1024
 
@@ -37,18 +41,19 @@ class StoreOptions:
     buffer_max_bytes: int = 24 * MiB  # all open parts together
     max_concurrent_uploads: int = 4  # worker threads uploading at once
     max_pending_uploads: int = 4  # sealed parts waiting or uploading; add() waits beyond this
-    max_attempts: int = 5  # boto3 attempts per request (standard retry mode)
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
+    request_timeout: float = 60.0  # one S3 request's connect and read timeouts (a sync: the config's)
+    retry: RetryPolicy = RetryPolicy()  # how long failures that may pass are retried (a sync: the config's)
 
 
 class Sink(Protocol):
     """Where finished parts go. ``put`` is blocking and runs in a worker thread."""
 
+    step: str  # what a put is, for progress lines: "S3 PutObject"
+
     @property
     def target(self) -> str: ...  # the bucket / directory, for error messages
 
-    def put(self, key: str, body: bytes) -> None: ...  # durable on return, or raises StoreError
+    def put(self, key: str, body: bytes) -> None: ...  # durable on return, or raises StoreError (one attempt)
 
     def close(self) -> None: ...
 
@@ -84,6 +89,7 @@ class PartitionedStore:
         self._next_part: dict[tuple[str | None, str], int] = {}
         self._buffered = 0
         self._uploads = _Uploads()
+        self._retrier = Retrier(self._options.retry)
         self._slots = asyncio.Semaphore(self._options.max_concurrent_uploads)
         self._error: StoreError | None = None
         self._dirty = False  # something was added since the last flush
@@ -102,6 +108,10 @@ class PartitionedStore:
     @property
     def target(self) -> str:
         return self._sink.target
+
+    def waiting(self) -> Wait | None:
+        """What an upload has waited on for long, or None."""
+        return self._retrier.waiting()
 
     def __repr__(self) -> str:
         return f"PartitionedStore({self._sink!r}, records={self._count}, objects={self._objects})"
@@ -197,8 +207,10 @@ class PartitionedStore:
                     f"({type(exc).__name__})", step="upload", target=self.target)
 
     def _encode_and_put(self, key: str, encoder: PartEncoder) -> None:
-        # compression / CSV rendering happen here, off the event loop
-        self._sink.put(key, encoder.finish())
+        # compression / CSV rendering happen here, off the event loop, once whatever the retries
+        body = encoder.finish()
+        # the budget is shared: when one upload gives up, the others give up after their attempt
+        self._retrier.call(self._sink.step, lambda: self._sink.put(key, body))
 
     async def _wait_for_room(self) -> None:
         while len(self._uploads.tasks) > self._options.max_pending_uploads:
