@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-cert", metavar="CERT.pem", help="serve HTTPS with this certificate (chain), PEM")
     p.add_argument("--tls-key", metavar="KEY.pem", help="the private key of --tls-cert, PEM")
     p.add_argument("--lean", action="store_true", help="validate and count only; keep no state (benchmarks)")
+    p.add_argument("--strict-contract", action="store_true",
+                   help="refuse what Customer.io's published Track API document refuses (needs jsonschema)")
     p.add_argument("--request-log-size", type=int, default=1_000,
                    help="requests kept for /_emulator/requests (default: %(default)s)")
     faults = p.add_argument_group("faults (Track endpoints only; changeable at run time: /_emulator/faults)")
@@ -132,7 +134,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             faults=faults_from(args),
             request_log_size=args.request_log_size,
             ssl_context=tls,
+            strict_contract=args.strict_contract,
         )
+    except ImportError as exc:  # --strict-contract without jsonschema
+        print(f"customerio-emulator: {exc} (install the contract extra)", file=sys.stderr)
+        return 2
     except (ValueError, OSError, json.JSONDecodeError) as exc:  # ssl.SSLError is an OSError
         print(f"customerio-emulator: {exc}", file=sys.stderr)
         return 2

@@ -10,6 +10,7 @@ import asyncio
 import gc
 from typing import Any, Iterable
 
+from . import contract
 from .auth import decode_basic
 from .config import WorkspaceConfig, coerce_workspaces
 from .faults import FaultConfig, FaultInjector
@@ -33,10 +34,13 @@ class EmulatorCore:
         lean: bool = False,
         faults: FaultConfig | None = None,
         request_log_size: int = 1_000,
+        strict_contract: bool = False,
     ) -> None:
         configs: list[WorkspaceConfig] = coerce_workspaces(workspaces)
         self.workspaces: dict[str, Workspace] = {c.site_id: Workspace(c) for c in configs}
         self.lean = lean
+        # Strict-contract mode: Customer.io's published document checks every Track request (contract.py).
+        self.contract = contract.load() if strict_contract else None
         self.startup_faults = faults or FaultConfig()
         self.faults = FaultInjector(self.startup_faults)
         self.log = RequestLog(request_log_size)

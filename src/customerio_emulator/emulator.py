@@ -41,7 +41,8 @@ class Emulator:
 
     workspaces: WorkspaceConfig objects, dicts (`site_id`, `api_key`, `region`) or tuples; default one
     workspace `demo-site` / `demo-key` / us. faults: a FaultConfig or its JSON dict. ssl_context: serve
-    HTTPS (``server_context(cert, key)``); the region answer then names https:// hosts.
+    HTTPS (``server_context(cert, key)``); the region answer then names https:// hosts. strict_contract:
+    refuse what Customer.io's published Track API document refuses (``contract.py``; needs jsonschema).
     """
 
     def __init__(
@@ -55,10 +56,12 @@ class Emulator:
         request_log_size: int = 1_000,
         shutdown_timeout: float = 2.0,
         ssl_context: ssl.SSLContext | None = None,
+        strict_contract: bool = False,
     ) -> None:
         if isinstance(faults, dict):
             faults = FaultConfig.from_json(faults)
-        self.core = EmulatorCore(workspaces, lean=lean, faults=faults, request_log_size=request_log_size)
+        self.core = EmulatorCore(workspaces, lean=lean, faults=faults, request_log_size=request_log_size,
+                                 strict_contract=strict_contract)
         self.host = host
         self.port = port
         self.shutdown_timeout = shutdown_timeout

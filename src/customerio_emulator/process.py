@@ -78,6 +78,7 @@ def start_emulator_process(
     env: dict[str, str] | None = None,
     tls: tuple[str, str] | None = None,
     client_context: ssl.SSLContext | None = None,
+    strict_contract: bool = False,
 ) -> EmulatorProcess:
     """Start `python -m customerio_emulator` and wait for the URL it prints on its first line.
 
@@ -93,6 +94,8 @@ def start_emulator_process(
         args += ["--faults", json.dumps(config.to_json())]
     if lean:
         args.append("--lean")
+    if strict_contract:
+        args.append("--strict-contract")
     if tls is not None:
         args += ["--tls-cert", tls[0], "--tls-key", tls[1]]
     args += list(extra_args)

@@ -67,6 +67,10 @@ def track_route(core: EmulatorCore, handler: TrackHandler, host: str, region_fre
                 # US accounts on the EU host fail [doc]: as bad credentials there.
                 response = responses.unauthorized()
             return _finish(core, request, workspace, host, body, response, received)
+        if core.contract is not None:
+            refused = _contract_refusal(core, request, host, body)
+            if refused is not None:
+                return _finish(core, request, workspace, host, body, refused, received)
         decision = await _fault(core, workspace) if core.faults.active else PASS
         if decision.action == "status":
             response = responses.injected(decision.status, decision.retry_after)
@@ -81,6 +85,20 @@ def track_route(core: EmulatorCore, handler: TrackHandler, host: str, region_fre
         return _finish(core, request, workspace, host, body, response, received)
 
     return route
+
+
+def _contract_refusal(core: EmulatorCore, request: web.Request, host: str, body: bytes) -> web.Response | None:
+    """Strict-contract mode: a 400 in the endpoint's error shape when the document refuses the request
+    (a v2 batch's entries are checked one by one in ``_run_ops``)."""
+    assert core.contract is not None
+    path = request.path[len(HOSTS[host]):]
+    refusal = core.contract.request_refusal(request.method, path, request.query, request.headers, body)
+    if refusal is None:
+        return None
+    message = f"not in Customer.io's published contract: {refusal.message}"
+    if path.startswith("/api/v1/"):
+        return responses.v1_error(400, f"{refusal.field}: {message}")
+    return responses.error(400, "contract", refusal.field, message)
 
 
 async def _fault(core: EmulatorCore, workspace: Workspace) -> Decision:
@@ -182,9 +200,12 @@ def _run_ops(core: EmulatorCore, ws: Workspace, ops: list[msgspec.Raw], now: flo
     errors: list[dict[str, Any]] = []
     decode = _op_decoder.decode
     lean = core.lean
+    contract = core.contract
     for index, raw in enumerate(ops):
         op = decode(raw)
-        problem = validate_op(op, len(raw))
+        problem = _entry_problem(contract, op) if contract is not None else None
+        if problem is None:
+            problem = validate_op(op, len(raw))
         if problem is not None:
             reason, field, message = problem
             errors.append({"batch_index": index, "reason": reason, "field": field, "message": message})
@@ -197,6 +218,13 @@ def _run_ops(core: EmulatorCore, ws: Workspace, ops: list[msgspec.Raw], now: flo
     if not lean:
         core.applied(len(ops))
     return errors
+
+
+def _entry_problem(contract: Any, op: Any) -> tuple[str, str, str] | None:
+    refusal = contract.entry_refusal(op)
+    if refusal is None:
+        return None
+    return "contract", refusal.field, f"not in Customer.io's published contract: {refusal.message}"
 
 
 def _count_lean_timestamp(ws: Workspace, op: dict[str, Any], now: float) -> None:

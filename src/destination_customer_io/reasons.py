@@ -36,6 +36,7 @@ ATTRIBUTES_TOO_LARGE: Final = "attributes_too_large"
 EVENT_DATA_TOO_LARGE: Final = "event_data_too_large"
 OP_TOO_LARGE: Final = "op_too_large"
 INVALID_VALUE: Final = "invalid_value"
+ATTRIBUTE_VALUE_NOT_STRING: Final = "attribute_value_not_string"
 DEVICE_PLATFORM_INVALID: Final = "device_platform_invalid"
 MERGE_SAME_PERSON: Final = "merge_same_person"
 SYNC_MODE_UNSUPPORTED: Final = "sync_mode_unsupported"
@@ -65,6 +66,9 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     EVENT_DATA_TOO_LARGE: "The event data is larger than 100,000 bytes of JSON.",
     OP_TOO_LARGE: "The encoded operation is larger than 32,768 bytes, Customer.io's limit for one operation.",
     INVALID_VALUE: "A value cannot be encoded as JSON.",
+    ATTRIBUTE_VALUE_NOT_STRING: "A device attribute, or a page view's `referrer` / `path` / `search` / `title` / "
+    "`url` property, holds an object or an array (`keywords`: anything but an array of scalars): Customer.io's "
+    "published contract takes strings there (other scalars are sent as their text).",
     DEVICE_PLATFORM_INVALID: "person_device: `platform` is absent or not `ios` / `android` (any case).",
     MERGE_SAME_PERSON: "person_merge: the primary and the secondary are the same identifier.",
     SYNC_MODE_UNSUPPORTED: "The stream's sync mode asks for something Customer.io does not document for this "

@@ -206,12 +206,16 @@ def seeded_event_ulid(event_id: Any, ms: int, seed: Any, data: dict[str, Any]) -
     return user_id_ulid(event_id)
 
 
-def source_event_id(event_id: Any) -> str | None:
-    """``event_ids: source``: the record's own ``event_id`` as given (other scalars as their JSON text,
-    as Airbyte's Kotlin connector sends them), None when it has none (then no ``id`` is sent)."""
+def source_event_ulid(event_id: Any) -> str | None:
+    """``event_ids: source`` (the source decides identity, as with Airbyte's Kotlin connector): the
+    record's own ``event_id`` as given when it is a ULID, else the ULID ``user_id_ulid`` derives from it
+    (Customer.io's ``id`` is a ULID; same id -> same ULID, the one ``event_ids: derived`` sends too), None
+    when it has none (then no ``id`` is sent)."""
     if event_id is None or (isinstance(event_id, str) and not event_id.strip()):
         return None
-    return event_id if isinstance(event_id, str) else _CANONICAL.encode(event_id).decode("utf-8")
+    if isinstance(event_id, str) and is_ulid(event_id):
+        return event_id
+    return user_id_ulid(event_id)
 
 
 class RepeatWindow:

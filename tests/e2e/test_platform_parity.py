@@ -153,7 +153,8 @@ EVENTS = [{"person_email": "ann@example.com", "event_name": "paid", "event_id": 
           {"person_email": "ann@example.com", "event_name": "opened", "timestamp": 1_700_000_001}]
 
 
-def test_event_ids_source_sends_the_records_own_id_or_none(emu: EmulatorProcess, tmp_path: Path) -> None:
+def test_event_ids_source_sends_the_records_own_ulid_a_ulid_derived_from_another_id_or_none(
+        emu: EmulatorProcess, tmp_path: Path) -> None:
     order = {"person_email": "ann@example.com", "event_name": "paid", "event_id": "order-7"}
     run = write(emu, tmp_path, [configured_stream("events", "person_event")],
                 [*(record_line("events", e) for e in [*EVENTS, order]), state_line("events", 1)], event_ids="source")
@@ -163,10 +164,10 @@ def test_event_ids_source_sends_the_records_own_id_or_none(emu: EmulatorProcess,
         {**base, "name": "paid", "id": ULID, "timestamp": 1_700_000_000},
         {**base, "name": "opened", "timestamp": 1_700_000_001},
         {**base, "name": "opened", "timestamp": 1_700_000_001},
-        {**base, "name": "paid", "id": "order-7"}], key=json.dumps)
-    assert len(emu.client.events(site_id=SITE)) == 3  # no id: the identical records are two events
-    # Customer.io's ids are ULIDs: the emulator refuses another id (207), so the record is rejected
-    assert [s["destinationStats"] for s in run.states] == [{"recordCount": 3.0, "rejectedRecordCount": 1.0}]
+        # Customer.io's ids are ULIDs: "order-7" is sent as the ULID derived from it (event id scheme v1, rule 2)
+        {**base, "name": "paid", "id": "0000000000CXHXC4ZXNNAR9VZR"}], key=json.dumps)
+    assert len(emu.client.events(site_id=SITE)) == 4  # no id: the identical records are two events
+    assert [s["destinationStats"] for s in run.states] == [{"recordCount": 4.0}]
 
 
 def test_derived_ids_make_identical_records_one_event_and_count_them(emu: EmulatorProcess, tmp_path: Path) -> None:

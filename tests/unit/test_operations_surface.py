@@ -100,6 +100,36 @@ def test_page_of_a_person_and_of_an_anonymous_visitor() -> None:
     assert body(anonymous)["identifiers"] == {"anonymous_id": "v1"} and anonymous.key == "anonymous:v1"
 
 
+def test_page_properties_are_strings_as_customer_ios_contract_has_them() -> None:
+    op = build("person_page", {"person_email": A, "url": "https://x.io/a", "referrer": None, "path": "/a",
+                               "search": 7, "title": True, "keywords": ["a", 2, None], "ref": None, "n": 1})
+    assert body(op)["attributes"] == {"path": "/a", "search": "7", "title": "true", "keywords": ["a", "2"],
+                                      "ref": None, "n": 1}  # other data is kept as it is, nulls included
+    assert "attributes" not in body(build("person_page", {"person_email": A, "url": "u", "referrer": None}))
+    screen = build("person_screen", {"person_email": A, "screen_name": "Home", "referrer": None})
+    assert body(screen)["attributes"] == {"referrer": None}  # screen views have no typed properties
+
+
+def test_a_page_property_that_cannot_be_a_string_is_rejected() -> None:
+    assert rejected(build("person_page", {"person_email": A, "url": "u", "title": {"en": "Hi"}})) == (
+        reasons.ATTRIBUTE_VALUE_NOT_STRING, "title",
+        "page property `title` holds an object; Customer.io's published contract takes a string there")
+    assert rejected(build("person_page", {"person_email": A, "url": "u", "keywords": "a,b"})) == (
+        reasons.ATTRIBUTE_VALUE_NOT_STRING, "keywords",
+        "page property `keywords` is not an array of strings; Customer.io's published contract takes an array of "
+        "strings there")
+
+
+def test_source_event_ids_that_are_not_ulids_are_sent_as_their_derived_ulid() -> None:
+    def sent_id(event_id: Any) -> Any:
+        return body(build("person_event", {"person_email": A, "event_name": "paid", "event_id": event_id},
+                          event_ids="source")).get("id")
+
+    assert sent_id("order-77") == "0000000000KB7TAKB9QZ1PZFME" == sent_id("order-77")
+    assert sent_id("01hf2xq5m7t9c3n8v4b6k0w2zr") == "01hf2xq5m7t9c3n8v4b6k0w2zr"  # a ULID: as given
+    assert sent_id(None) is None
+
+
 def test_screen_op_and_mapped_columns() -> None:
     op = build("person_screen", {"uid": "u1", "screen": "Home"}, identifierType="id",
                field_map={"person_id": "uid", "screen_name": "screen"})
@@ -180,8 +210,30 @@ def test_device_attribute_policies_and_timestamp_columns() -> None:
     op = build("person_device", {"person_email": A, "device_token": "t", "platform": "android", "bio": "é" * 600,
                                  "seen": "2023-11-14T22:13:20Z"}, "append_dedup", oversized_attributes="truncate",
                timestamp_fields=("seen",))
-    assert body(op)["device"]["attributes"] == {"bio": "é" * 500, "seen": T}
+    assert body(op)["device"]["attributes"] == {"bio": "é" * 500, "seen": str(T)}  # attributes are strings
     assert op.changes == [{"field": "bio", "change": "TRUNCATED", "reason": "DESTINATION_FIELD_SIZE_LIMITATION"}]
+
+
+def test_device_attributes_are_strings_as_customer_ios_contract_has_them() -> None:
+    data = {"person_email": A, "device_token": "t", "platform": "ios", "push_enabled": True, "screen_scale": 3,
+            "ratio": 2.5, "carrier": None, "os": "17.1", "beta": False}
+    assert body(build("person_device", data, "append_dedup")) == {
+        "type": "person", "action": "add_device", "identifiers": {"email": A},
+        "device": {"token": "t", "platform": "ios", "attributes": {
+            "push_enabled": "true", "screen_scale": "3", "ratio": "2.5", "os": "17.1", "beta": "false"}}}
+    blank = build("person_device", {**data, "push_enabled": None}, "append_dedup", null_values="empty_string")
+    assert body(blank)["device"]["attributes"]["push_enabled"] == "" and body(blank)["device"]["attributes"]["carrier"] == ""
+    assert "attributes" not in body(build("person_device", {"person_email": A, "device_token": "t", "platform": "ios",
+                                                            "carrier": None}, "append_dedup"))["device"]
+
+
+@pytest.mark.parametrize(("value", "kind"), [({"a": 1}, "an object"), ([1, 2], "an array")])
+def test_a_device_attribute_that_cannot_be_a_string_is_rejected(value: Any, kind: str) -> None:
+    result = build("person_device", {"person_email": A, "device_token": "t", "platform": "ios", "model": value},
+                   "append_dedup", field_map={"model": "hw"})
+    assert rejected(result) == (reasons.ATTRIBUTE_VALUE_NOT_STRING, "hw",
+                                f"device attribute `hw` holds {kind}; Customer.io's published contract takes a "
+                                "string there")
 
 
 # --- person_merge ---------------------------------------------------------------------------------
@@ -261,7 +313,10 @@ def test_object_attribute_limits() -> None:
 ])
 def test_a_nested_value_json_cannot_hold_is_rejected_not_raised(
         name: str, mode: str, data: dict[str, Any], value: Any) -> None:
-    assert rejected(build(name, {**data, "meta": value}, mode))[:2] == ("invalid_value", None)
+    # a device's attributes are strings: an object or array is refused for that before encoding
+    expected = ("attribute_value_not_string", "meta") if name == "person_device" else ("invalid_value", None)
+    assert rejected(build(name, {**data, "meta": value}, mode))[:2] == expected
+    assert rejected(build(name, {**data, "meta": "\ud800"}, mode))[:2] == ("invalid_value", None)
 
 
 def test_object_delete_op() -> None:

@@ -160,8 +160,11 @@ def test_repeat_window_remembers_between_limit_and_twice_limit_ids() -> None:
     assert window.repeated("d") is True and window.repeated("a") is False
 
 
-def test_source_event_ids_are_sent_as_given() -> None:
-    from destination_customer_io.values import source_event_id
+def test_source_event_ids_are_sent_as_given_when_ulids_else_as_their_derived_ulid() -> None:
+    from destination_customer_io.values import is_ulid, source_event_ulid, user_id_ulid
 
-    assert [source_event_id(v) for v in ("01hf2xq5m7t9c3n8v4b6k0w2zr", "order-7", 77, None, " ")] == [
-        "01hf2xq5m7t9c3n8v4b6k0w2zr", "order-7", "77", None, None]
+    sent = [source_event_ulid(v) for v in ("01hf2xq5m7t9c3n8v4b6k0w2zr", "order-7", 77, None, " ")]
+    assert sent == ["01hf2xq5m7t9c3n8v4b6k0w2zr", user_id_ulid("order-7"), user_id_ulid(77), None, None]
+    # pinned: a source id maps to the same ULID in every version (event id scheme v1, rule 2)
+    assert source_event_ulid("order-77") == "0000000000KB7TAKB9QZ1PZFME"
+    assert all(is_ulid(v) for v in sent[:3]) and source_event_ulid("order-7") == source_event_ulid("order-7")

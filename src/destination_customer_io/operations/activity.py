@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import limits, reasons, validate, values
 from ..reasons import Rejection
-from . import common
+from . import common, typed
 from .base import Op, Operation, Who
 
 if TYPE_CHECKING:
@@ -38,11 +38,11 @@ def activity_schema(name_field: str, *, person: bool) -> dict[str, Any]:
 
 
 def activity_id(event_id: Any, seconds: int | None, stream: "Stream", record: dict[str, Any]) -> str | None:
-    """The ``id`` of an activity (see ``values.seeded_event_ulid``; ``event_ids: source`` sends the
-    record's own ``event_id`` or none). Derived ids that repeat one sent earlier in the sync (identical
+    """The ``id`` of an activity (see ``values.seeded_event_ulid``; ``event_ids: source``:
+    ``values.source_event_ulid``). Derived ids that repeat one sent earlier in the sync (identical
     records) are counted on the stream."""
     if stream.config.event_ids == "source":
-        return values.source_event_id(event_id)
+        return values.source_event_ulid(event_id)
     ms = 0 if seconds is None else seconds * 1000
     if event_id is None or (isinstance(event_id, str) and not event_id.strip()):
         derived = values.seeded_record_ulid(ms, stream.id_seed, record)  # seeded_event_ulid's own rule
@@ -55,13 +55,15 @@ def activity_id(event_id: Any, seconds: int | None, stream: "Stream", record: di
 class ActivityOperation(Operation):
     """Subclasses declare ``action`` (the Track API action), ``name_field`` (the column sent as
     ``name``), ``op_fields`` (the columns that are not activity data) and who the activity is about
-    (``person``, or their own ``who``)."""
+    (``person``, or their own ``who``); ``string_properties``, the data properties Customer.io's contract
+types as strings (a page view's)."""
 
     sync_modes = ("append",)
     ordered = False
     action: ClassVar[str]
     name_field: ClassVar[str]
     op_fields: ClassVar[tuple[str, ...]]
+    string_properties: ClassVar[frozenset[str]] = frozenset()
 
     def op(self, data: dict[str, Any], who: Who, stream: "Stream", record: dict[str, Any]) -> Op | Rejection:
         name = data.get(self.name_field)
@@ -80,6 +82,10 @@ class ActivityOperation(Operation):
         if activity and stream.timestamp_fields and stream.config.convert_timestamps:
             # Activity data keeps nulls and blanks as they are (null_values is about profiles).
             bad = common.convert_timestamp_columns(activity, stream, "")
+            if bad is not None:
+                return bad
+        if self.string_properties and not self.string_properties.isdisjoint(activity):
+            bad = typed.page_properties(activity, self.string_properties, stream)
             if bad is not None:
                 return bad
         op: dict[str, Any] = {"type": "person", "action": self.action, "identifiers": who[0], "name": name}

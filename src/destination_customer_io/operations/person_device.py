@@ -7,8 +7,12 @@
 ``append_dedup`` adds or updates the device (Customer.io keys devices by token); ``soft_delete``, or a
 row with ``_ab_cdc_deleted_at`` set, removes it. ``platform`` is lower-cased and must be ios or
 android. Device attributes are every other column, with the person-attribute rules (``null_values``,
-timestamp columns, the 1,000-byte / 300-attribute limits). Ops are ``ordered`` and keyed by the
-person, so a person identified earlier in the input exists before their device is added.
+timestamp columns, the 1,000-byte / 300-attribute limits), sent as strings as Customer.io's published
+contract has them (``device_object_common.attributes``): booleans ``"true"`` / ``"false"`` (so
+``push_enabled`` is ``"true"`` or ``"false"``), numbers their JSON text, a null left out (``""`` under
+``null_values: empty_string``); an object or array is rejected (``attribute_value_not_string``). Ops
+are ``ordered`` and keyed by the person, so a person identified earlier in the input exists before
+their device is added.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import reasons, values
 from ..reasons import Rejection
-from . import common
+from . import common, typed
 from .base import Op, Operation, Who
 
 if TYPE_CHECKING:
@@ -82,9 +86,16 @@ def _device(
             return common.invalid_timestamp(common.source_field(stream, "last_used"), last_used,
                                             allow_negative=False)
         device["last_used"] = seconds
-    fitted = common.fitted_attributes(data, _OP_FIELDS, stream)
-    if isinstance(fitted, Rejection):
-        return fitted
-    if fitted[0]:
-        device["attributes"] = fitted[0]
-    return device, fitted[1]
+    attributes = common.attribute_columns(data, _OP_FIELDS, stream)
+    if isinstance(attributes, Rejection):
+        return attributes
+    strings = typed.device_attributes(attributes, stream)
+    if isinstance(strings, Rejection):
+        return strings
+    rejection, changes = common.fit_attributes(strings, stream)
+    if rejection is not None:
+        return rejection
+    if strings:
+        device["attributes"] = strings
+    return device, changes
+

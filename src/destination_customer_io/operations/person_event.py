@@ -5,7 +5,8 @@
 
 Event data is every column except the identifier columns, ``event_name``, ``event_id`` and ``timestamp``.
 ``id`` is deterministic (see ``values.seeded_event_ulid``), so a retried or replayed record is one event;
-with ``event_ids: source`` it is the record's own ``event_id``, as given, or absent.
+with ``event_ids: source`` it is the record's own ``event_id`` when that is a ULID, the ULID derived
+from it when not (``values.source_event_ulid``), or absent.
 Without a timestamp none is sent and Customer.io uses the arrival time.
 """
 

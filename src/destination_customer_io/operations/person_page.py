@@ -9,7 +9,10 @@ view's ``name`` (the URL) obeys the event-name limit of 100 bytes (the emulator 
 Customer.io apply it to page names too), so a longer URL is rejected, never truncated.
 
 Name, id (so a retried or replayed record is one view), time and data follow the shared activity path
-(``activity.py``).
+(``activity.py``). A page view's data properties ``referrer``, ``path``, ``search``, ``title`` and ``url``
+are strings in Customer.io's published contract (``person_page``) and ``keywords`` an array of strings:
+a null one is left out, another scalar sent as its text, an object or array rejected
+(``attribute_value_not_string``). Screen views have no typed properties.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class PersonPage(_View):
 
     object_name, action, name_field = "person_page", "page", "url"
     json_schema = activity_schema(name_field, person=True)
+    string_properties = frozenset({"referrer", "path", "search", "title", "url", "keywords"})
     op_fields = (*_PERSON_FIELDS, "anonymous_id", name_field, "event_id", "timestamp")
 
 
