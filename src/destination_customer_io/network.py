@@ -135,7 +135,11 @@ def tls_context(environ: Mapping[str, str]) -> ssl.SSLContext | bool:
     if not named:
         return True
     context = ssl.create_default_context()
+    loaded = _read_by_default(context)
     for name, path in named.items():
+        if os.path.realpath(path) in loaded:  # each bundle read once: parsing one costs ~0.1 s of start-up
+            continue
+        loaded.add(os.path.realpath(path))
         try:
             if os.path.isdir(path):
                 context.load_verify_locations(capath=path)
@@ -145,6 +149,15 @@ def tls_context(environ: Mapping[str, str]) -> ssl.SSLContext | bool:
             reason = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
             raise ConfigurationError(f"The CA bundle named by {name} ({path}) cannot be used: {reason}.") from None
     return context
+
+
+def _read_by_default(context: ssl.SSLContext) -> set[str]:
+    """The CA file OpenSSL already read into ``context`` (SSL_CERT_FILE, else the system bundle), when it
+    did: a file it could not use leaves no CA in the store, and is then loaded again for its error."""
+    cafile = ssl.get_default_verify_paths().cafile
+    if cafile and context.cert_store_stats()["x509_ca"]:
+        return {os.path.realpath(cafile)}
+    return set()
 
 
 def fatal_connection_error(exc: aiohttp.ClientError, proxy: Proxy | None) -> ConfigurationError | None:
