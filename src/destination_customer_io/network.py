@@ -42,19 +42,30 @@ class Proxy:
         return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Network:
-    """One command's view of the environment: proxies by URL scheme, the bypass list, the TLS context."""
+    """One command's view of the environment: proxies by URL scheme, the bypass list, the TLS context
+    (None until the first https:// URL asks for it: reading CA bundles is ~0.1 s of start-up each, and a
+    plain http:// Track API host never uses them)."""
 
     proxies: dict[str, Proxy]
     no_proxy: str
-    ssl: ssl.SSLContext | bool = True
+    ssl: ssl.SSLContext | bool | None = None
 
     @classmethod
     def from_environ(cls) -> Network:
         found = urllib.request.getproxies_environment()
         proxies = {scheme: parse_proxy(found[scheme], scheme) for scheme in _PROXY_SCHEMES if found.get(scheme)}
-        return cls(proxies, found.get("no", ""), tls_context(os.environ))
+        return cls(proxies, found.get("no", ""))
+
+    def tls_for(self, url: str) -> ssl.SSLContext | bool:
+        """What aiohttp's ``ssl`` argument gets for ``url``; the context is made (and a named CA bundle
+        that cannot be used raises ConfigurationError) on the first https:// URL."""
+        if not url.startswith("https:"):
+            return True
+        if self.ssl is None:
+            self.ssl = tls_context(os.environ)
+        return self.ssl
 
     def proxy_for(self, url: str) -> Proxy | None:
         parts = urlsplit(url)

@@ -132,3 +132,23 @@ def test_the_bundle_openssl_read_by_default_is_not_read_again(monkeypatch: pytes
     context = tls_context({"REQUESTS_CA_BUNDLE": default})
     assert loads == []
     assert isinstance(context, ssl.SSLContext) and context.cert_store_stats()["x509_ca"] > 0
+
+
+def test_the_tls_context_is_made_for_the_first_https_url_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plain http:// Track API host (an emulator) never reads the CA bundles: ~0.1 s of start-up each."""
+    bundle = tmp_path / "company-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    loads = _counting_loads(monkeypatch)
+    network = Network.from_environ()
+    assert network.tls_for("http://127.0.0.1:8089/api/v2/batch") is True and loads == []
+    context = network.tls_for("https://track.customer.io/api/v2/batch")
+    assert isinstance(context, ssl.SSLContext) and loads == [str(bundle)]
+    assert network.tls_for("https://track-eu.customer.io/api/v2/batch") is context and len(loads) == 1
+
+
+def test_an_unusable_bundle_fails_the_first_https_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "nothing.pem"))
+    network = Network.from_environ()
+    with pytest.raises(ConfigurationError, match="REQUESTS_CA_BUNDLE"):
+        network.tls_for("https://track.customer.io/api/v2/batch")
