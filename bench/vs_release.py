@@ -6,10 +6,11 @@ in turns, A B A B ..., so a drift of the machine's speed hits both alike; each p
 (B's wall time / A's: above 1 means A is faster) and the median of the pairs is reported.
 
 A release is built from the commit bench/releases.json names (git tags need not travel with a clone):
-a git worktree and a venv of its own under bench/releases/ (gitignored), installed as it shipped
+a git worktree and a venv of its own under ~/.cache/destination-customer-io-bench/ (BENCH_BUILDS to move
+it; outside the checkout, so no test or scan sees its files), installed as it shipped
 (``pip install`` of that commit: 0.1.2 compiles its C id accelerator where a compiler is present).
 
-    .venv/bin/python bench/vs_release.py                       # vs the previous release, 3 workloads
+    .venv/bin/python bench/vs_release.py                       # vs the previous release (BENCH_AGAINST)
     .venv/bin/python bench/vs_release.py --against 0.1.2 --workloads event --records 200000 --rounds 5
     .venv/bin/python bench/vs_release.py --against 0.1.2 --instructions --records 50000
     .venv/bin/python bench/vs_release.py --against commit:929753c --instructions
@@ -40,7 +41,7 @@ import harness
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 RELEASES = BENCH_DIR / "releases.json"
-BUILD_DIR = BENCH_DIR / "releases"
+BUILD_DIR = Path(os.environ.get("BENCH_BUILDS", Path.home() / ".cache" / "destination-customer-io-bench"))
 _COLLECTED = re.compile(rb"Collected : (\d+)")
 
 
@@ -63,9 +64,11 @@ def releases() -> dict[str, str]:
 
 
 def previous_release() -> str:
-    """The newest release whose version differs from this checkout's (pyproject.toml)."""
-    current = re.search(r'^version = "([^"]+)"', (REPO / "pyproject.toml").read_text(), re.M)
-    older = [v for v in releases() if current is None or v != current.group(1)]
+    """The newest release that is not this very commit (BENCH_AGAINST names another)."""
+    if os.environ.get("BENCH_AGAINST"):
+        return os.environ["BENCH_AGAINST"]
+    head = _git("rev-parse", "HEAD")
+    older = [version for version, commit in releases().items() if commit != head]
     return older[-1]
 
 
@@ -74,7 +77,7 @@ def _git(*args: str) -> str:
 
 
 def checkout(name: str, commit: str) -> Path:
-    """A detached git worktree of ``commit`` under bench/releases/NAME (made once)."""
+    """A detached git worktree of ``commit`` under BUILD_DIR/NAME (made once)."""
     path = BUILD_DIR / name
     if not (path / "pyproject.toml").exists():
         BUILD_DIR.mkdir(parents=True, exist_ok=True)
