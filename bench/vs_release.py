@@ -105,8 +105,7 @@ def commit_build(commit: str) -> Build:
     source = path / "src" / "destination_customer_io" / "_ids.c"
     if source.exists():  # before 0.2.0: the C id accelerator, compiled in place with setup.py's flags
         compile_extension(source)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(path / "src")], check=True)  # no .pyc writes in a run
-    return Build(commit, sys.executable, {"PYTHONPATH": str(path / "src")})
+    return Build(commit, sys.executable, {"PYTHONPATH": str(compiled(path / "src"))})
 
 
 def compile_extension(source: Path) -> None:
@@ -116,13 +115,23 @@ def compile_extension(source: Path) -> None:
                         "-o", str(target)], check=True)
 
 
+def compiled(src: Path) -> Path:
+    """``src`` with its .pyc files written: with PYTHONDONTWRITEBYTECODE set, every run would compile the
+    package again (~0.1 s and 0.1-0.3G instructions), which a pip-installed release never does."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], check=True)
+    return src
+
+
 def this_build() -> Build:
-    return Build("this checkout", sys.executable, {"PYTHONPATH": str(REPO / "src")})
+    return Build("this checkout", sys.executable, {"PYTHONPATH": str(compiled(REPO / "src"))})
 
 
 def resolve(spec: str) -> Build:
     if spec.startswith("commit:"):
         return commit_build(spec.removeprefix("commit:"))
+    if spec.startswith("src:"):  # an experiment: a copy of src/ with this venv's packages
+        path = compiled(Path(spec.removeprefix("src:")))
+        return Build(path.parent.name, sys.executable, {"PYTHONPATH": str(path)})
     return release_build(spec)
 
 
@@ -161,7 +170,7 @@ def instructions(build: Build, emu: Any, source: Path, records: int, work: Path)
 def options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--against", default=None,
-                        help="comma-separated versions of bench/releases.json or commit:SHA (default: the previous release)")
+                        help="comma-separated versions of bench/releases.json, commit:SHA or src:DIR (default: the previous release)")
     parser.add_argument("--workloads", default="event,identify,mix")
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3, help="alternated pairs per workload")
