@@ -187,6 +187,25 @@ def ledger_markdown(summary: dict[str, Any]) -> list[str]:
     return out
 
 
+def release_lines(release: dict[str, Any] | None) -> list[str]:
+    """The "vs the previous release" rows (bench/vs_release.py): wall-time ratios of alternated pairs."""
+    if not release:
+        return []
+    out = [f"### vs the previous release ({release['against']})", "",
+           f"Whole process, {release['rounds']} alternated pairs per workload at 0 ms (bench/vs_release.py); "
+           "ratio = the release's wall time / this build's, per pair (above 1.00x: this build is faster).", "",
+           "| workload | records | ratio, median | each pair | peak RSS MB, release / this | load |",
+           "|---|---|---|---|---|---|"]
+    for row in release["rows"]:
+        label, mine = release["against"], "this checkout"
+        pairs = ", ".join(f"{r[label]['wall_s'] / r[mine]['wall_s']:.3f}" for r in row["rounds"])
+        rss = f"{max(r[label]['peak_rss_mb'] for r in row['rounds']):.0f} / " \
+              f"{max(r[mine]['peak_rss_mb'] for r in row['rounds']):.0f}"
+        out.append(f"| {row['workload']} | {row['records']:,} | **{row['ratios'][label]:.3f}x** | {pairs} | {rss} "
+                   f"| {row['load']:.1f} |")
+    return out + [""]
+
+
 def markdown(summary: dict[str, Any]) -> str:
     runs, meta = [r for r in summary["runs"] if r["workload"] != "ledger"], summary["meta"]
     sizes = sorted({r["size"] for r in runs})
@@ -200,7 +219,7 @@ def markdown(summary: dict[str, Any]) -> str:
         out.append(f"Targets ({workload}, {sizes[-1]:,} records):")
         out.append("")
         out += targets_lines(targets(runs, workload, sizes[-1], sizes[0] if len(sizes) > 1 else None))
-    return "\n".join(out + ledger_markdown(summary))
+    return "\n".join(out + release_lines(summary.get("vs_release")) + ledger_markdown(summary))
 
 
 def chart(summary: dict[str, Any], path: Path) -> None:

@@ -1,6 +1,7 @@
 """``make bench``: measured throughput, CPU, memory of the connector beside the floor and the alternatives.
 
-For each workload (event, identify, mix; ``ledger`` is described in bench/ledger_bench.py) and size (100k
+For each workload (event, identify, mix; ``ledger`` is described in bench/ledger_bench.py, ``release`` in
+bench/vs_release.py: this checkout against the previous release, whole process, alternated) and size (100k
 and 1M records by default):
     floor           bench/floor.py: decode + map + encode + batch, no I/O (what Python cannot avoid)
     connector       the real CLI, ``destination-customer-io write`` at default settings, states every
@@ -41,6 +42,7 @@ import gen  # noqa: E402
 import harness  # noqa: E402
 import ledger_bench  # noqa: E402
 import report  # noqa: E402
+import vs_release  # noqa: E402
 
 V1_SAMPLE = {0: 2_000, 50: 100}  # per-record calls: 50 ms each makes a big sample take minutes
 METHOD = (
@@ -69,7 +71,7 @@ def options() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", default=bool(os.environ.get("QUICK")),
                         help="100k records only (also QUICK=1)")
     parser.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", ""))
-    parser.add_argument("--workloads", default=os.environ.get("BENCH_WORKLOADS", "event,identify,mix,ledger"))
+    parser.add_argument("--workloads", default=os.environ.get("BENCH_WORKLOADS", "event,identify,mix,ledger,release"))
     parser.add_argument("--skip-official", action="store_true", help="only the floor and the connector")
     parser.add_argument("--latencies", default=os.environ.get("BENCH_LATENCIES", "0,50"))
     parser.add_argument("--floor", action=argparse.BooleanOptionalAction, default=True,
@@ -112,7 +114,18 @@ def record(runs: list[harness.Run], run: harness.Run, log: Any) -> None:
 
 def contenders(args: argparse.Namespace) -> list[str]:
     """The workloads the floor, the connector and the official client run (``ledger`` has rows of its own)."""
-    return [w for w in args.workloads if w != "ledger"]
+    return [w for w in args.workloads if w not in ("ledger", "release")]
+
+
+def run_release(args: argparse.Namespace) -> dict[str, Any]:
+    """The previous release (bench/releases.json) and this checkout, alternated pair by pair, at 0 ms."""
+    against = vs_release.previous_release()
+    builds = [vs_release.resolve(against), vs_release.this_build()]
+    rounds = max(3, args.repeat)
+    options = argparse.Namespace(workloads="event,identify,mix", records=100_000 if args.quick else 200_000,
+                                 rounds=rounds, instructions=False, startup=False)
+    rows = vs_release.measure_all(options, builds)
+    return {"against": against, "rounds": rounds, "rows": rows}
 
 
 def run_ledger(args: argparse.Namespace, runs: list[harness.Run], log: Any, work: Path) -> list[dict[str, Any]]:
@@ -188,6 +201,7 @@ def main() -> None:
             run_latency(args, latency, runs, log, work)
         if "ledger" in args.workloads:
             store = run_ledger(args, runs, log, work)
+        release = run_release(args) if "release" in args.workloads else None
     fresh = [run.to_json() for run in runs]
     today = datetime.date.today().isoformat()
     meta = {"date": today, "machine": machine(), "method": METHOD, "sizes": args.sizes,
@@ -197,7 +211,10 @@ def main() -> None:
     if args.merge:
         fresh, store = merged(fresh, store)
         meta.setdefault("ledger", earlier_meta().get("ledger"))
-    summary = {"meta": meta, "runs": fresh, "ledger_store": store}
+    if args.merge and release is None:
+        release = json.loads((report.RESULTS_DIR / "summary.json").read_text()).get("vs_release") \
+            if (report.RESULTS_DIR / "summary.json").exists() else None
+    summary = {"meta": meta, "runs": fresh, "ledger_store": store, "vs_release": release}
     report.write_all(summary)
     print((report.RESULTS_DIR / "results.md").read_text())
 

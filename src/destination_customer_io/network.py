@@ -42,19 +42,30 @@ class Proxy:
         return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Network:
-    """One command's view of the environment: proxies by URL scheme, the bypass list, the TLS context."""
+    """One command's view of the environment: proxies by URL scheme, the bypass list, the TLS context
+    (None until the first https:// URL asks for it: reading CA bundles is ~0.1 s of start-up each, and a
+    plain http:// Track API host never uses them)."""
 
     proxies: dict[str, Proxy]
     no_proxy: str
-    ssl: ssl.SSLContext | bool = True
+    ssl: ssl.SSLContext | bool | None = None
 
     @classmethod
     def from_environ(cls) -> Network:
         found = urllib.request.getproxies_environment()
         proxies = {scheme: parse_proxy(found[scheme], scheme) for scheme in _PROXY_SCHEMES if found.get(scheme)}
-        return cls(proxies, found.get("no", ""), tls_context(os.environ))
+        return cls(proxies, found.get("no", ""))
+
+    def tls_for(self, url: str) -> ssl.SSLContext | bool:
+        """What aiohttp's ``ssl`` argument gets for ``url``; the context is made (and a named CA bundle
+        that cannot be used raises ConfigurationError) on the first https:// URL."""
+        if not url.startswith("https:"):
+            return True
+        if self.ssl is None:
+            self.ssl = tls_context(os.environ)
+        return self.ssl
 
     def proxy_for(self, url: str) -> Proxy | None:
         parts = urlsplit(url)
@@ -135,7 +146,11 @@ def tls_context(environ: Mapping[str, str]) -> ssl.SSLContext | bool:
     if not named:
         return True
     context = ssl.create_default_context()
+    loaded = _read_by_default(context)
     for name, path in named.items():
+        if os.path.realpath(path) in loaded:  # each bundle read once: parsing one costs ~0.1 s of start-up
+            continue
+        loaded.add(os.path.realpath(path))
         try:
             if os.path.isdir(path):
                 context.load_verify_locations(capath=path)
@@ -145,6 +160,15 @@ def tls_context(environ: Mapping[str, str]) -> ssl.SSLContext | bool:
             reason = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
             raise ConfigurationError(f"The CA bundle named by {name} ({path}) cannot be used: {reason}.") from None
     return context
+
+
+def _read_by_default(context: ssl.SSLContext) -> set[str]:
+    """The CA file OpenSSL already read into ``context`` (SSL_CERT_FILE, else the system bundle), when it
+    did: a file it could not use leaves no CA in the store, and is then loaded again for its error."""
+    cafile = ssl.get_default_verify_paths().cafile
+    if cafile and context.cert_store_stats()["x509_ca"]:
+        return {os.path.realpath(cafile)}
+    return set()
 
 
 def fatal_connection_error(exc: aiohttp.ClientError, proxy: Proxy | None) -> ConfigurationError | None:

@@ -32,15 +32,15 @@ from .output import Output
 from .reasons import Rejection
 from .rejected.base import RejectedStore
 from .intake import Intake
-from .ledger.keeper import Keeper
-from .mirroring import MirrorJudge, queue_removals
 from .rejections import rejected_record
 from .segments import Barriers, WatchingBatcher, refusals_of, watches
 from .summary import Counts, progress_line, waiting_part
 from .track import TrackClient
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # only streams with a sync ledger need these (and numpy): a plain sync never loads them
     from .dryrun import DryRun
+    from .ledger.keeper import Keeper
+    from .mirroring import MirrorJudge
 
 _decode = protocol.message_decoder.decode
 _TICK = 0.1
@@ -211,6 +211,7 @@ class Pipeline:
 
     async def _remove_mirrored(self) -> None:
         """Once every op of the input is answered: the mirror streams' removals (mirroring.py)."""
+        from .mirroring import queue_removals  # mirror streams only: it loads the ledger (numpy)
         await self._settle()
         self._guard.judge(final=True)  # every answer is in: a stream over max_rejected_percent removes nothing
         halted = "the sync was stopped" if self.stopped else \

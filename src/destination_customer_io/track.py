@@ -147,7 +147,7 @@ class TrackClient:
         for _ in range(_MAX_REDIRECTS + 1):
             async with self._session.request(
                 method, url, data=body, headers=self._with_proxy_auth(url, headers), timeout=self._timeout,
-                allow_redirects=False, ssl=self._network.ssl, **self._proxy_arguments(url),
+                allow_redirects=False, ssl=self._network.tls_for(url), **self._proxy_arguments(url),
             ) as response:
                 payload = await response.read()
                 status = response.status

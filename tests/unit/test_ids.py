@@ -154,3 +154,15 @@ def test_there_is_one_id_path_and_no_native_code() -> None:
     assert not (ROOT / "setup.py").exists()
     assert not [p.name for p in package.rglob("*.c")]  # (a stale, untracked _ids*.so is never imported)
     assert not hasattr(values, "ACCELERATED")
+
+
+@given(ms=MS | st.integers(0, 1 << 49), body=st.binary(max_size=300), warm=st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_blake2b_ulid_fast_time_part_is_hash_ulid(ms: int, body: bytes, warm: bool) -> None:
+    """blake2b_ulid writes the usual time part itself (no calls): the same text as hash_ulid, whether the
+    time's ~17-minute span is already cached or not."""
+    if not warm:
+        values._HIGH_TIME.clear()
+    digest = hashlib.blake2b(b"h" + body + b"]", digest_size=16).digest()
+    assert values.blake2b_ulid(ms, b"h", body, b"]") == values.hash_ulid(ms, digest)
+    assert values.blake2b_ulid(ms, b"h", body, b"]") == values.hash_ulid(ms, digest)  # now cached

@@ -99,3 +99,56 @@ def test_requests_ca_bundle_adds_to_the_system_cas(tmp_path: Path) -> None:
     system = ssl.create_default_context().cert_store_stats()["x509_ca"]
     context = tls_context({"REQUESTS_CA_BUNDLE": str(bundle)})
     assert context.cert_store_stats()["x509_ca"] == system + 1
+
+
+def _counting_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    loads: list[str] = []
+    original = ssl.SSLContext.load_verify_locations
+
+    def counted(self: ssl.SSLContext, cafile: str | None = None, capath: str | None = None, cadata=None) -> None:
+        loads.append(cafile or capath or "")
+        original(self, cafile, capath, cadata)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counted)
+    return loads
+
+
+def test_a_bundle_named_twice_is_read_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parsing a system bundle costs ~0.1 s of every start: one named by both variables is read once."""
+    bundle = tmp_path / "company-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(bundle))
+    loads = _counting_loads(monkeypatch)
+    context = tls_context({"REQUESTS_CA_BUNDLE": str(bundle), "SSL_CERT_FILE": str(tmp_path / "." / bundle.name)})
+    assert loads == [str(bundle)]
+    assert isinstance(context, ssl.SSLContext)
+    assert context.cert_store_stats()["x509_ca"] == ssl.create_default_context().cert_store_stats()["x509_ca"] + 1
+
+
+def test_the_bundle_openssl_read_by_default_is_not_read_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = ssl.get_default_verify_paths().cafile
+    if default is None or not ssl.create_default_context().cert_store_stats()["x509_ca"]:
+        pytest.skip("no system CA file on this machine")
+    loads = _counting_loads(monkeypatch)
+    context = tls_context({"REQUESTS_CA_BUNDLE": default})
+    assert loads == []
+    assert isinstance(context, ssl.SSLContext) and context.cert_store_stats()["x509_ca"] > 0
+
+
+def test_the_tls_context_is_made_for_the_first_https_url_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plain http:// Track API host (an emulator) never reads the CA bundles: ~0.1 s of start-up each."""
+    bundle = tmp_path / "company-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    loads = _counting_loads(monkeypatch)
+    network = Network.from_environ()
+    assert network.tls_for("http://127.0.0.1:8089/api/v2/batch") is True and loads == []
+    context = network.tls_for("https://track.customer.io/api/v2/batch")
+    assert isinstance(context, ssl.SSLContext) and loads == [str(bundle)]
+    assert network.tls_for("https://track-eu.customer.io/api/v2/batch") is context and len(loads) == 1
+
+
+def test_an_unusable_bundle_fails_the_first_https_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "nothing.pem"))
+    network = Network.from_environ()
+    with pytest.raises(ConfigurationError, match="REQUESTS_CA_BUNDLE"):
+        network.tls_for("https://track.customer.io/api/v2/batch")
