@@ -168,3 +168,48 @@ def test_other_formats_are_read_back(emu: EmulatorProcess, tmp_path: Path, file_
     assert run.returncode == 0, run.stdout + run.stderr
     assert sorted(op["action"] for op in batch_ops(emu, before)) == ["event", "identify"]
     assert [op["attributes"]["bio"] for op in batch_ops(emu, before) if op["action"] == "identify"] == [CUT]
+
+
+def test_replay_from_s3_writes_what_fails_again_beside_the_files_it_read(emu: EmulatorProcess,
+                                                                         tmp_path: Path) -> None:
+    from tests.support.s3 import MotoS3
+
+    s3 = MotoS3(enforce_auth=False).start()
+    try:
+        s3.create_bucket("dlq")
+        bucket = {"storage_type": "S3", "s3_bucket_name": "dlq", "s3_bucket_region": "us-east-1",
+                  "bucket_path": "customerio", "s3_endpoint": s3.endpoint, "access_key_id": "AKIAEXAMPLE",
+                  "secret_access_key": "s3-secret-value", "format": {"format_type": "JSONL"},
+                  "compression": {"compression_type": "GZIP"}}
+        lines = [record_line("users", {"person_email": "a@example.com", "plan": "pro", "bio": LONG}),
+                 record_line("signups", EVENT, namespace="app")]
+        first = run_connector(tmp_path, "write", base_config(emu.url, SITE, KEY, object_storage_config=bucket),
+                              catalog(), lines)
+        assert first.returncode == 0, first.stdout + first.stderr
+        originals = s3.objects("dlq")
+        assert sorted(k.rsplit("/", 1)[0] for k in originals) == ["customerio/7/app/signups", "customerio/7/users"]
+        before = len(emu.client.requests(site_id=SITE))
+
+        config = base_config(emu.url, SITE, KEY, lanes=1, identifierType="id", object_storage_config=bucket)
+        run = run_connector(tmp_path, "replay", config, catalog(), [], args=["--rejected", "s3://dlq/customerio"])
+
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert run.states == []
+        event_id = values.event_ulid(None, 1_700_000_000_000, "signups", "app", EVENT)
+        assert batch_ops(emu, before) == [{"type": "person", "action": "event", "identifiers": {"id": "u-1"},
+                                           "name": "signed_up", "id": event_id, "timestamp": 1_700_000_000,
+                                           "attributes": {"plan": "pro"}}]
+        now = s3.objects("dlq")
+        assert {k: v for k, v in now.items() if k in originals} == originals
+        [(key, body)] = [(k, v) for k, v in now.items() if k not in originals]
+        assert key.startswith("customerio/_customerio_replay/") and "/7/users/" in key
+        [row] = [json.loads(line) for line in gzip.decompress(body).splitlines()]
+        assert row["_airbyte_data"]["bio"] == LONG
+        assert row["_airbyte_data"]["rejected_reason"] == "attribute_value_too_long"
+        summary = next(log for log in run.logs if log.startswith("Replay summary"))
+        assert ("1 delivered, 1 rejected again (by reason: attribute_value_too_long: 1), written to new "
+                f"rejected-records files under s3://dlq/customerio/{key.split('/')[1]}/{key.split('/')[2]}/;"
+                ) in summary, summary
+        assert b"s3-secret-value" not in run.stdout + run.stderr
+    finally:
+        s3.stop()
