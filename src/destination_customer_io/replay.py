@@ -130,7 +130,8 @@ class Replay:
 
     async def chunks(self) -> AsyncIterator[list[bytes]]:
         """The rows of every listed file as RECORD lines, file by file in key order (the default file
-        names sort by time); rows of files naming no catalog stream are counted, not sent."""
+        names sort by time), one file in memory at a time (the store's parts are at most 8 MiB); rows of
+        files naming no catalog stream are counted, not sent."""
         for key, stream in self._files:
             rows = await self._read(key)
             if rows is None:
@@ -208,8 +209,10 @@ def replay_summary(tally: Tally, counts: Any, where: str | None, elapsed: float)
     and warnings for what was skipped."""
     read = ", ".join(f"{reason}: {n}" for reason, n in sorted(tally.reasons.items()))
     again = ", ".join(f"{reason}: {n}" for reason, n in sorted(counts.rejected_by_reason.items()) if n)
-    text = (f"Replay summary: {tally.records} records read from {tally.files} files"
-            f"{f' (rejected before for: {read})' if read else ''}; {counts.accepted} delivered, "
+    skipped = sum(tally.unknown.values())
+    text = (f"Replay summary: {_n(tally.records, 'record')} read from {_n(tally.files, 'file')}"
+            f"{f' (rejected before for: {read})' if read else ''}; "
+            f"{f'{skipped} skipped (stream not in the catalog), ' if skipped else ''}{counts.accepted} delivered, "
             f"{counts.rejected} rejected again{f' (by reason: {again})' if again else ''}")
     if counts.rejected:
         text += f", written to new rejected-records files under {where}" if where else \
@@ -217,13 +220,17 @@ def replay_summary(tally: Tally, counts: Any, where: str | None, elapsed: float)
     lines = [(text + f"; {elapsed:.2f} s.", "INFO")]
     if tally.unknown:
         named = ", ".join(f"{d} ({n})" for d, n in list(tally.unknown.items())[:_NAMED])
-        lines.append((f"{sum(tally.unknown.values())} records in files whose directories name no stream of the "
-                      f"catalog were not replayed (they stay in their files): {named}.", "WARN"))
+        lines.append((f"{_n(skipped, 'record')} in files whose directories name no stream of the catalog "
+                      f"{'was' if skipped == 1 else 'were'} not replayed (they stay in their files): {named}.", "WARN"))
     if tally.unreadable_files:
         named = "; ".join(f"{k}: {why}" for k, why in list(tally.unreadable_files.items())[:_NAMED])
-        lines.append((f"{len(tally.unreadable_files)} files were not read: {named}.", "WARN"))
+        lines.append((f"{_n(len(tally.unreadable_files), 'file')} not read: {named}.", "WARN"))
     if tally.unreadable_rows:
-        lines.append((f"{tally.unreadable_rows} rows were not rejected-records rows and were skipped.", "WARN"))
+        lines.append((f"{_n(tally.unreadable_rows, 'row')} skipped: not rejected-records rows.", "WARN"))
     if tally.other_streams:
-        lines.append((f"{tally.other_streams} files of other streams were not read (--stream).", "INFO"))
+        lines.append((f"{_n(tally.other_streams, 'file')} of other streams not read (--stream).", "INFO"))
     return lines
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -122,7 +122,7 @@ def test_a_record_failing_again_lands_in_a_new_rejected_file(emu: EmulatorProces
     assert row["_airbyte_meta"]["sync_id"] == 7 and row["_airbyte_extracted_at"] == 1_700_000_000_000
     summary = next(log for log in run.logs if log.startswith("Replay summary"))
     assert summary.startswith(
-        "Replay summary: 1 records read from 1 files (rejected before for: attribute_value_too_long: 1); "
+        "Replay summary: 1 record read from 1 file (rejected before for: attribute_value_too_long: 1); "
         "0 delivered, 1 rejected again (by reason: attribute_value_too_long: 1), written to new "
         f"rejected-records files under {replays[0]}/; "), summary
 
@@ -139,8 +139,12 @@ def test_records_of_a_stream_not_in_the_catalog_are_counted_and_skipped(emu: Emu
     assert run.returncode == 0, run.stdout + run.stderr
     [identify] = batch_ops(emu, before)
     assert identify["identifiers"] == {"email": "a@example.com"}
-    assert ("1 records in files whose directories name no stream of the catalog were not replayed (they stay "
+    assert ("1 record in files whose directories name no stream of the catalog was not replayed (they stay "
             "in their files): 7/app/signups/ (1).") in run.logs, run.logs
+    summary = next(log for log in run.logs if log.startswith("Replay summary"))
+    assert summary.startswith("Replay summary: 2 records read from 2 files (rejected before for: "
+                              "attribute_value_too_long: 1, identifier_missing: 1); 1 skipped (stream not in "
+                              "the catalog), 1 delivered, 0 rejected again; "), summary
     assert not (store / "_customerio_replay").exists()
 
 
