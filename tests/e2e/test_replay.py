@@ -178,10 +178,10 @@ def test_replay_from_s3_writes_what_fails_again_beside_the_files_it_read(emu: Em
                                                                          tmp_path: Path) -> None:
     from tests.support.s3 import MotoS3
 
-    s3 = MotoS3(enforce_auth=False).start()
+    s3 = MotoS3(enforce_auth=False).start()  # moto's buckets live as long as the process: one of our own
     try:
-        s3.create_bucket("dlq")
-        bucket = {"storage_type": "S3", "s3_bucket_name": "dlq", "s3_bucket_region": "us-east-1",
+        s3.create_bucket("replay-dlq")
+        bucket = {"storage_type": "S3", "s3_bucket_name": "replay-dlq", "s3_bucket_region": "us-east-1",
                   "bucket_path": "customerio", "s3_endpoint": s3.endpoint, "access_key_id": "AKIAEXAMPLE",
                   "secret_access_key": "s3-secret-value", "format": {"format_type": "JSONL"},
                   "compression": {"compression_type": "GZIP"}}
@@ -190,12 +190,12 @@ def test_replay_from_s3_writes_what_fails_again_beside_the_files_it_read(emu: Em
         first = run_connector(tmp_path, "write", base_config(emu.url, SITE, KEY, object_storage_config=bucket),
                               catalog(), lines)
         assert first.returncode == 0, first.stdout + first.stderr
-        originals = s3.objects("dlq")
+        originals = s3.objects("replay-dlq")
         assert sorted(k.rsplit("/", 1)[0] for k in originals) == ["customerio/7/app/signups", "customerio/7/users"]
         before = len(emu.client.requests(site_id=SITE))
 
         config = base_config(emu.url, SITE, KEY, lanes=1, identifierType="id", object_storage_config=bucket)
-        run = run_connector(tmp_path, "replay", config, catalog(), [], args=["--rejected", "s3://dlq/customerio"])
+        run = run_connector(tmp_path, "replay", config, catalog(), [], args=["--rejected", "s3://replay-dlq/customerio"])
 
         assert run.returncode == 0, run.stdout + run.stderr
         assert run.states == []
@@ -203,7 +203,7 @@ def test_replay_from_s3_writes_what_fails_again_beside_the_files_it_read(emu: Em
         assert batch_ops(emu, before) == [{"type": "person", "action": "event", "identifiers": {"id": "u-1"},
                                            "name": "signed_up", "id": event_id, "timestamp": 1_700_000_000,
                                            "attributes": {"plan": "pro"}}]
-        now = s3.objects("dlq")
+        now = s3.objects("replay-dlq")
         assert {k: v for k, v in now.items() if k in originals} == originals
         [(key, body)] = [(k, v) for k, v in now.items() if k not in originals]
         assert key.startswith("customerio/_customerio_replay/") and "/7/users/" in key
@@ -212,8 +212,9 @@ def test_replay_from_s3_writes_what_fails_again_beside_the_files_it_read(emu: Em
         assert row["_airbyte_data"]["rejected_reason"] == "attribute_value_too_long"
         summary = next(log for log in run.logs if log.startswith("Replay summary"))
         assert ("1 delivered, 1 rejected again (by reason: attribute_value_too_long: 1), written to new "
-                f"rejected-records files under s3://dlq/customerio/{key.split('/')[1]}/{key.split('/')[2]}/;"
+                f"rejected-records files under s3://replay-dlq/customerio/{key.split('/')[1]}/{key.split('/')[2]}/;"
                 ) in summary, summary
         assert b"s3-secret-value" not in run.stdout + run.stderr
     finally:
+        s3.delete_bucket("replay-dlq")
         s3.stop()
