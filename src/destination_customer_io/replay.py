@@ -162,7 +162,10 @@ def _record_line(stream: Stream, row: Row) -> bytes:
         record["namespace"] = stream.namespace
     if row.changes:
         record["meta"] = {"changes": row.changes}
-    return dumps({"type": "RECORD", "record": record})
+    # Concatenated, not dumped whole: the pipeline keeps each line until its batch is answered, and the
+    # bytes orjson returns keep its growth buffer, many times the line (docs/performance.md, "Replay");
+    # a concatenation is a copy of the exact size.
+    return b'{"type":"RECORD","record":' + dumps(record) + b"}"
 
 
 async def run_replay(config: Config, catalog: dict[str, Any], rejected: str, wanted: str | None,
