@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -200,16 +199,16 @@ async def run_replay(config: Config, catalog: dict[str, Any], rejected: str, wan
     where = None
     if counts.rejected and not isinstance(storage, NoStorage):
         where = f"{open_objects(storage).root}/{folder}/"  # type: ignore[union-attr]
-    lines = replay_summary(replay.tally, counts, where, outcome.elapsed)
+    lines, warnings = replay_summary(replay.tally, counts, where, outcome.elapsed)
     outcome.report(out, [summary(outcome.pipeline, outcome.elapsed, location(again.object_storage_config)),
-                         *(stream_summary(stream) for stream in streams.values()),
-                         *(text for text, level in lines if level == "INFO")],
-                   (*(text for text, level in lines if level == "WARN"), unidentified_warning(counts)))
+                         *(stream_summary(stream) for stream in streams.values()), *lines],
+                   (*warnings, unidentified_warning(counts)))
 
 
-def replay_summary(tally: Tally, counts: Any, where: str | None, elapsed: float) -> list[tuple[str, str]]:
-    """The summary LOG lines (text, level): what was read, delivered, rejected again and where it went,
-    and warnings for what was skipped."""
+def replay_summary(tally: Tally, counts: Any, where: str | None,
+                   elapsed: float) -> tuple[list[str], list[str | None]]:
+    """The summary lines (what was read, delivered, rejected again and where it went) and the warnings
+    (what was skipped)."""
     read = ", ".join(f"{reason}: {n}" for reason, n in sorted(tally.reasons.items()))
     again = ", ".join(f"{reason}: {n}" for reason, n in sorted(counts.rejected_by_reason.items()) if n)
     skipped = sum(tally.unknown.values())
@@ -220,19 +219,20 @@ def replay_summary(tally: Tally, counts: Any, where: str | None, elapsed: float)
     if counts.rejected:
         text += f", written to new rejected-records files under {where}" if where else \
             " (not kept: object_storage_config is None)"
-    lines = [(text + f"; {elapsed:.2f} s.", "INFO")]
+    lines: list[str] = [text + f"; {elapsed:.2f} s."]
+    warnings: list[str | None] = []
     if tally.unknown:
         named = ", ".join(f"{d} ({n})" for d, n in list(tally.unknown.items())[:_NAMED])
-        lines.append((f"{_n(skipped, 'record')} in files whose directories name no stream of the catalog "
-                      f"{'was' if skipped == 1 else 'were'} not replayed (they stay in their files): {named}.", "WARN"))
+        warnings.append(f"{_n(skipped, 'record')} in files whose directories name no stream of the catalog "
+                        f"{'was' if skipped == 1 else 'were'} not replayed (they stay in their files): {named}.")
     if tally.unreadable_files:
         named = "; ".join(f"{k}: {why}" for k, why in list(tally.unreadable_files.items())[:_NAMED])
-        lines.append((f"{_n(len(tally.unreadable_files), 'file')} not read: {named}.", "WARN"))
+        warnings.append(f"{_n(len(tally.unreadable_files), 'file')} not read: {named}.")
     if tally.unreadable_rows:
-        lines.append((f"{_n(tally.unreadable_rows, 'row')} skipped: not rejected-records rows.", "WARN"))
+        warnings.append(f"{_n(tally.unreadable_rows, 'row')} skipped: not rejected-records rows.")
     if tally.other_streams:
-        lines.append((f"{_n(tally.other_streams, 'file')} of other streams not read (--stream).", "INFO"))
-    return lines
+        lines.append(f"{_n(tally.other_streams, 'file')} of other streams not read (--stream).")
+    return lines, warnings
 
 
 def _n(count: int, noun: str) -> str:
