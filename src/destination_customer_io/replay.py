@@ -33,7 +33,7 @@ from .commands import _GracefulStop, _check_store, _open_store, _write, refuse_c
 from .config import DEFAULT_PATH_FORMAT, Config, NoStorage, S3Storage
 from .errors import ConfigurationError
 from .output import Output
-from .rejected import location, within
+from .rejected import location, sync_options, within
 from .rejected.formats import dumps
 from .rejected.keys import PROBE_PREFIX, stream_directory
 from .rejected.objects import LocalObjects, Objects, S3Objects, open_objects
@@ -62,7 +62,8 @@ class Tally:
 
 
 def open_source(text: str, config: Config) -> Objects:
-    """``--rejected``: a directory, or ``s3://bucket/prefix`` read with the config's S3 settings."""
+    """``--rejected``: a directory, or ``s3://bucket/prefix`` read with the config's S3 settings; either with the
+    sync's store timeout and retry budget (``rejected.sync_options``)."""
     if text.startswith("s3://"):
         storage = config.object_storage_config
         if not isinstance(storage, S3Storage):
@@ -70,11 +71,12 @@ def open_source(text: str, config: Config) -> Objects:
                                      "settings (credentials, region, s3_endpoint), but object_storage_config is "
                                      f"not S3; give the config of the connection that wrote the files.")
         bucket, _, prefix = text[len("s3://"):].partition("/")
-        return S3Objects(msgspec.structs.replace(storage, s3_bucket_name=bucket, bucket_path=prefix.strip("/")))
+        return S3Objects(msgspec.structs.replace(storage, s3_bucket_name=bucket, bucket_path=prefix.strip("/")),
+                         sync_options(config))
     if not Path(text).is_dir():
         raise ConfigurationError(f"--rejected {text}: no such directory (give the folder that holds the "
                                  "rejected-records files, or s3://bucket/prefix).")
-    return LocalObjects(text)
+    return LocalObjects(text, sync_options(config))
 
 
 def chosen_streams(streams: dict[StreamKey, Stream], wanted: str | None) -> dict[StreamKey, Stream]:
