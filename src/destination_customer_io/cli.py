@@ -1,5 +1,6 @@
 """The command line: ``spec | check --config F | discover --config F | write --config F --catalog F``,
-and ``ledger --config F show|reset|allow-removals`` for people (``ledgertool.py``).
+``replay --config F --catalog F --rejected DIR|s3://bucket/prefix [--stream S]`` (``replay.py``), and
+``ledger --config F show|reset|allow-removals`` for people (``ledgertool.py``).
 
 The edge of the program: reads files and stdin, writes Airbyte messages to stdout, turns every failure
 into a TRACE error with the right ``failure_type`` and a non-zero exit (a failed ``check`` is an answer,
@@ -12,7 +13,7 @@ import argparse
 import asyncio
 import signal
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 from . import __version__
 from .catalog import load_catalog_json
@@ -30,6 +31,9 @@ _COMMANDS = {  # what `--help` says of each command
     "discover": "list the Customer.io operations (destination objects) with their sync modes and fields",
     "write": "read Airbyte RECORD and STATE messages on stdin, send them to Customer.io, print STATE "
              "messages as records are acknowledged",
+    "replay": "send the records of rejected-records files (a directory or s3://bucket/prefix) again "
+              "through the write pipeline with the current config; what fails again goes to new rejected "
+              "files; no STATE is printed",
     "ledger": "show or reset the sync ledger (mirror mode, skip_unchanged) kept in the configured store, "
               "or allow a mirror's next sync to remove more than its guard allows, once",
 }
@@ -43,16 +47,21 @@ def _parser() -> argparse.ArgumentParser:
         epilog="example: destination-customer-io write --config config.json --catalog catalog.json "
                "< messages.jsonl  (docs/customer-io.md: a minimal config and catalog)")
     parser.add_argument("--version", action="version", version=__version__)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{spec,check,discover,write,ledger}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{spec,check,discover,write,replay,ledger}")
     for name, text in _COMMANDS.items():
         sub = commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         if name != "spec":
             sub.add_argument("--config", required=True, metavar="CONFIG.json",
                              help="the connector config (its fields: see the spec command)")
-        if name == "write":
+        if name in ("write", "replay"):
             sub.add_argument("--catalog", required=True, metavar="CATALOG.json",
                              help="the configured catalog: each stream's destination_object_name, "
                                   "destination_sync_mode and primary_key")
+        if name == "replay":
+            sub.add_argument("--rejected", required=True, metavar="DIR|s3://bucket/prefix",
+                             help="where the rejected-records files are, laid out as the store writes them "
+                                  "(e.g. <path>/<sync_id>/<namespace>/<stream>/<file>)")
+            sub.add_argument("--stream", metavar="S", help="only this stream (name or namespace.name)")
         if name == "ledger":
             _ledger_arguments(sub)
     return parser
@@ -124,7 +133,7 @@ def _run(args: argparse.Namespace, out: Output) -> int:
         else:
             catalog = load_catalog_json(args.catalog)
             try:
-                asyncio.run(run_write(config, catalog, sys.stdin.buffer, out))
+                asyncio.run(_sync(args, config, catalog, out))
             finally:
                 # The sync is over (closing the loop restored SIGTERM's default): a late SIGTERM must
                 # not cut off the TRACE or the exit code that report how it ended.
@@ -145,6 +154,16 @@ def _run(args: argparse.Namespace, out: Output) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence: a TRACE, never a bare traceback
         out.error(f"Unexpected error: {type(exc).__name__}", "system_error", str(exc), exc)
         return 1
+
+
+async def _sync(args: argparse.Namespace, config: Any, catalog: dict[str, Any], out: Output) -> None:
+    """``write`` (stdin) or ``replay`` (rejected-records files): both run the write pipeline."""
+    if args.command == "replay":
+        from .replay import run_replay
+
+        await run_replay(config, catalog, args.rejected, args.stream, out)
+    else:
+        await run_write(config, catalog, sys.stdin.buffer, out)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,14 @@ import json
 import signal
 import time
 from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from importlib import resources
 from typing import Any, BinaryIO
 
 import aiohttp
 
 from .catalog import Stream, resolve_streams
-from .config import Config, NoStorage, S3Storage
+from .config import Config, NoStorage
 from .errors import ConfigurationError, StoreError, TransientFailure, store_failure
 from .output import Output
 from .stdin import read_line_chunks
@@ -126,7 +127,7 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
                 "derived event ids follow event id scheme v1.")
         store = _open_store(config, sync_id)
         ledger = await open_ledger(config, streams, out)
-        outcome = await _write(config, streams, client, store, source, out, sigterm, ledger)
+        outcome = await _write(config, streams, client, store, read_line_chunks(source), out, sigterm, ledger)
     from .rejected import location
 
     outcome.report(out, [summary(outcome.pipeline, outcome.elapsed, location(config.object_storage_config)),
@@ -151,21 +152,18 @@ async def _dry_write(config: Config, streams: dict[tuple[str | None, str], Strea
     import msgspec
 
     from .dryrun import DryRun, DryRunClient
-    from .rejected import location, sync_options
+    from .rejected import location, sync_options, within
     from .rejected.objects import open_objects
 
     objects = open_objects(config.object_storage_config, sync_options(config))
     assert objects is not None  # refuse_config refused storage None
     dry = DryRun(objects, streams)
-    storage = config.object_storage_config
-    if isinstance(storage, S3Storage):
-        storage = msgspec.structs.replace(storage, bucket_path=f"{storage.bucket_path.rstrip('/')}/{dry.prefix}rejected")
-    else:
-        storage = msgspec.structs.replace(storage, destination_path=f"{storage.destination_path}/{dry.prefix}rejected")
+    storage = within(config.object_storage_config, f"{dry.prefix}rejected")
     store = _open_store(msgspec.structs.replace(config, object_storage_config=storage), sync_id)
     out.log(f"Dry run: nothing is sent to Customer.io and no state is emitted; the ops go to {dry.where}.")
     ledger = await open_ledger(config, streams, out, dry=dry, objects=objects)
-    outcome = await _write(config, streams, DryRunClient(), store, source, out, sigterm, ledger, dry=dry)
+    outcome = await _write(config, streams, DryRunClient(), store, read_line_chunks(source), out, sigterm, ledger,
+                           dry=dry)
     found = await dry.finish(ledger[1].held if ledger[1] is not None else [])
     outcome.report(out, [dry_summary(outcome.pipeline, outcome.elapsed, location(storage), found, dry.where),
                          *(stream_summary(stream, dry=True) for stream in streams.values())])
@@ -245,10 +243,11 @@ class _Outcome:
 
 
 async def _write(config: Config, streams: dict[tuple[str | None, str], Stream], client: Any, store: Any,
-                 source: BinaryIO, out: Output, sigterm: _GracefulStop, ledger: Any = (None, None),
-                 dry: Any = None) -> _Outcome:
+                 lines: AsyncIterator[list[bytes]], out: Output, sigterm: _GracefulStop,
+                 ledger: Any = (None, None), dry: Any = None) -> _Outcome:
     """The sync itself, once the store is open: the pipeline and the store's close. A guard's verdict
-    comes back in the outcome (everything read was delivered first); any other failure is raised."""
+    comes back in the outcome (everything read was delivered first); any other failure is raised.
+    ``lines``: the input in chunks of lines (stdin, or ``replay``'s records)."""
     from .pipeline import Pipeline
 
     pipeline = Pipeline(
@@ -270,7 +269,7 @@ async def _write(config: Config, streams: dict[tuple[str | None, str], Stream], 
     sigterm.attach(pipeline)
     verdict = None
     try:
-        await pipeline.run(read_line_chunks(source))
+        await pipeline.run(lines)
     except ConfigurationError as exc:
         if exc is not pipeline.verdict:
             await _close_quietly(store)

@@ -3,11 +3,15 @@ emulator, and Customer.io's (the emulator's) resulting state must be the one its
 so the examples never rot. Every operation in the registry must have an example.
 
 An example folder holds config.json (its `track_api_base_url` is the placeholder below, the address of
-`customerio-emulator --port 8089`, replaced here by the test emulator's URL), catalog.json, records.jsonl
+`customerio-emulator --port 8089`, replaced here by the test emulator's URL; a Local store's path under
+/tmp/destination-customer-io-examples is replaced by a temporary directory), catalog.json, records.jsonl
 (Airbyte messages, as stdin), optionally setup.jsonl (a sync run first, e.g. to create people before a
-merge) and expected.json: per inspection collection (`people`, `events`, `objects`, `relationships`,
+merge, with setup-catalog.json when the first sync's catalog differs, as a mirror's generation_id does)
+and expected.json: per inspection collection (`people`, `events`, `objects`, `relationships`,
 `devices`, `suppressed`) a `count` and items the collection must `contain` (each a subset of one
-item); `segments` maps a segment id to the emails of its members.
+item); `segments` maps a segment id to the emails of its members; `after_setup`, the same checks after
+the setup sync (a mirror's removal shows only against what the first sync added). A folder is named after its operation,
+optionally with a suffix after "-" (`segment_membership-mirror`).
 """
 
 from __future__ import annotations
@@ -25,18 +29,21 @@ from destination_customer_io.operations import OPERATIONS
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PLACEHOLDER_URL = "http://127.0.0.1:8089"
+PLACEHOLDER_STORE = "/tmp/destination-customer-io-examples"
 COMMAND = Path(sys.executable).parent / "destination-customer-io"
 # No WORKSPACES: the emulator fixture (conftest.py) serves the default demo-site / demo-key workspace, US.
 FOLDERS = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir() and (p / "config.json").exists())
 
 
-def run(command: str, folder: Path, tmp: Path, url: str, stdin_files: list[Path]) -> list[dict[str, Any]]:
+def run(command: str, folder: Path, tmp: Path, url: str, stdin_files: list[Path],
+        catalog: str = "catalog.json") -> list[dict[str, Any]]:
     """The real console script, as a user runs it; returns its Airbyte messages."""
     config = tmp / "config.json"
-    config.write_text((folder / "config.json").read_text().replace(PLACEHOLDER_URL, url))
+    text = (folder / "config.json").read_text()
+    config.write_text(text.replace(PLACEHOLDER_URL, url).replace(PLACEHOLDER_STORE, str(tmp / "store")))
     args = [str(COMMAND), command, "--config", str(config)]
     if command == "write":
-        args += ["--catalog", str(folder / "catalog.json")]
+        args += ["--catalog", str(folder / catalog)]
     stdin = b"".join(path.read_bytes() for path in stdin_files)
     done = subprocess.run(args, input=stdin, capture_output=True, timeout=120)
     assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
@@ -67,17 +74,22 @@ def assert_state(emu: EmulatorProcess, expected: dict[str, Any]) -> None:
             assert any(matches(item, actual) for actual in items), (collection, item, items)
 
 
+def operation_of(folder: str) -> str:
+    return folder.partition("-")[0]
+
+
 def test_every_registered_operation_has_an_example() -> None:
-    missing = sorted(set(OPERATIONS) - set(FOLDERS))
+    missing = sorted(set(OPERATIONS) - {operation_of(name) for name in FOLDERS})
     assert not missing, f"operations without an example in examples/: {', '.join(missing)}"
 
 
 @pytest.mark.parametrize("name", FOLDERS)
 def test_example_catalog_uses_its_operation(name: str) -> None:
-    catalog = json.loads((EXAMPLES / name / "catalog.json").read_text())
-    objects = {entry.get("destination_object_name") for entry in catalog["streams"]}
-    assert name in objects
-    assert objects <= set(OPERATIONS)
+    for path in (EXAMPLES / name).glob("*catalog.json"):
+        catalog = json.loads(path.read_text())
+        objects = {entry.get("destination_object_name") for entry in catalog["streams"]}
+        assert operation_of(name) in objects
+        assert objects <= set(OPERATIONS)
 
 
 @pytest.mark.parametrize("name", FOLDERS)
@@ -87,12 +99,16 @@ def test_example_runs_and_leaves_the_expected_state(emulator: EmulatorProcess, t
     (status,) = [m for m in run("check", folder, tmp_path, emulator.url, []) if m["type"] == "CONNECTION_STATUS"]
     assert status["connectionStatus"]["status"] == "SUCCEEDED", status
 
-    syncs = [[folder / "setup.jsonl"]] if (folder / "setup.jsonl").exists() else []
-    for stdin_files in [*syncs, [folder / "records.jsonl"]]:
-        messages = run("write", folder, tmp_path, emulator.url, stdin_files)
+    setup_catalog = "setup-catalog.json" if (folder / "setup-catalog.json").exists() else "catalog.json"
+    syncs = [([folder / "setup.jsonl"], setup_catalog)] if (folder / "setup.jsonl").exists() else []
+    expected = json.loads((folder / "expected.json").read_text())
+    for stdin_files, catalog in [*syncs, ([folder / "records.jsonl"], "catalog.json")]:
+        if stdin_files[0].name == "records.jsonl" and "after_setup" in expected:
+            assert_state(emulator, expected.pop("after_setup"))
+        messages = run("write", folder, tmp_path, emulator.url, stdin_files, catalog)
         assert not [m for m in messages if m["type"] == "TRACE"], messages
         states_in = sum(json.loads(line)["type"] == "STATE" for f in stdin_files for line in f.read_text().splitlines())
         states = [m["state"] for m in messages if m["type"] == "STATE"]
         assert len(states) == states_in
         assert all(s.get("destinationStats", {}).get("rejectedRecordCount", 0) == 0 for s in states), states
-    assert_state(emulator, json.loads((folder / "expected.json").read_text()))
+    assert_state(emulator, expected)

@@ -93,20 +93,22 @@ class Run:
 
 def run_connector(tmp: Path, command: str, config: dict[str, Any], catalog: dict[str, Any] | None = None,
                   lines: list[str] | None = None, timeout: float = 120, *,
-                  program: list[str] = CONNECTOR, env: dict[str, str] | None = None) -> Run:
+                  program: list[str] = CONNECTOR, env: dict[str, str] | None = None,
+                  args: list[str] | None = None) -> Run:
     """``destination-customer-io <command>`` in a subprocess, stdin from a file (as Airbyte pipes it);
     ``program`` is ``python -m destination_customer_io`` unless a test needs the console script;
-    ``env`` replaces the inherited environment (see ``network_env``)."""
+    ``env`` replaces the inherited environment (see ``network_env``); ``args`` come after the files."""
     config_path = tmp / "config.json"
     config_path.write_text(json.dumps(config))
-    args = [*program, command, "--config", str(config_path)]
+    argv = [*program, command, "--config", str(config_path)]
     if catalog is not None:
         catalog_path = tmp / "catalog.json"
         catalog_path.write_text(json.dumps(catalog))
-        args += ["--catalog", str(catalog_path)]
+        argv += ["--catalog", str(catalog_path)]
+    argv += args or []
     input_path = tmp / "input.jsonl"
     input_path.write_text("".join(line + "\n" for line in lines or []))
     with input_path.open("rb") as stdin:
-        done = subprocess.run(args, stdin=stdin, capture_output=True, timeout=timeout, env=env)
+        done = subprocess.run(argv, stdin=stdin, capture_output=True, timeout=timeout, env=env)
     messages = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     return Run(done.returncode, messages, done.stdout, done.stderr)

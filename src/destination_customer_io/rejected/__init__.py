@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from ..config import Config, LocalStorage, NoStorage, S3Storage, StorageConfig
 from ..pacing import RetryPolicy
 from .base import NoneStore, RejectedRecord, RejectedStore, StoreError
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 # The S3 modules (boto3: ~0.1 s of start-up) are imported only when S3 storage is configured.
 
 __all__ = ["NoneStore", "PartitionedStore", "RejectedRecord", "RejectedStore", "StoreError",
-           "StoreOptions", "check_store", "location", "open_store", "probe_location", "sync_options"]
+           "StoreOptions", "check_store", "location", "open_store", "probe_location", "sync_options", "within"]
 
 
 def sync_options(config: Config) -> StoreOptions:
@@ -97,6 +99,16 @@ def location(storage_config: StorageConfig) -> str | None:
     if isinstance(storage_config, LocalStorage):
         return storage_config.destination_path
     return None
+
+
+def within(storage_config: StorageConfig, folder: str) -> StorageConfig:
+    """The same storage with its root moved into ``folder`` (dry runs and replays keep their rejected
+    records apart from the syncs' own); storage None stays None."""
+    if isinstance(storage_config, S3Storage):
+        return msgspec.structs.replace(storage_config, bucket_path=f"{storage_config.bucket_path.rstrip('/')}/{folder}")
+    if isinstance(storage_config, LocalStorage):
+        return msgspec.structs.replace(storage_config, destination_path=f"{storage_config.destination_path}/{folder}")
+    return storage_config
 
 
 def _key_template(cfg: S3Storage | LocalStorage, sync_id: int | None,

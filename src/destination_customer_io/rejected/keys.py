@@ -159,6 +159,47 @@ class KeyTemplate:
         return self._fixed["format_extension"]
 
 
+_ANY = re.compile("[^/]*")  # stands for a placeholder whose value is not known when reading keys back
+
+
+def stream_directory(path_format: str, stream: str, namespace: str | None) -> tuple[re.Pattern[str], int] | None:
+    """The directories ``path_format`` renders for this stream, read backwards (``replay``): a pattern a
+    file's directory (with a trailing "/") ends with when the file holds the stream's rows, and how many
+    literal characters it pins (the more specific pattern wins when two streams match). The other
+    placeholders match any one segment's text; a segment that is only placeholders may be absent (an
+    empty sync id collapses). None when ``path_format`` does not name the stream."""
+    pieces = _parse(path_format.strip() or DEFAULT_PATH_FORMAT)
+    if not any(isinstance(p, _Slot) and p.name == "stream_name" for p in pieces):
+        return None
+    known = {"namespace": s3_safe(namespace or ""), "stream_name": s3_safe(stream)}
+    segments: list[list[str | re.Pattern[str]]] = [[]]
+    for piece in pieces:
+        text = piece if isinstance(piece, str) else known.get(piece.name)
+        if text is None:  # a placeholder: its value at write time is not known
+            segments[-1].append(_ANY if piece.name in _RENDERED else piece.text)  # type: ignore[union-attr]
+            continue
+        first, *rest = text.split("/")
+        segments[-1].append(first)
+        segments.extend([part] for part in rest)
+    pattern, pinned = "", 0
+    for segment in segments:
+        literal = "".join(p for p in segment if isinstance(p, str))
+        if not any(isinstance(p, re.Pattern) for p in segment):
+            if literal:
+                pattern, pinned = pattern + re.escape(literal) + "/", pinned + len(literal)
+        elif not literal:
+            pattern += "(?:[^/]+/)?"
+        else:
+            pattern += "".join(p.pattern if isinstance(p, re.Pattern) else re.escape(p) for p in segment) + "/"
+            pinned += len(literal)
+    return re.compile(f"(?:^|/){pattern}$"), pinned
+
+
+# The placeholders KeyTemplate fills (others are left as written, so they read back as written).
+_RENDERED = frozenset({"year", "month", "day", "hour", "minute", "second", "millisecond", "epoch", "date",
+                       "sync_id", "format_extension", "part_number", "timestamp", "uuid"})
+
+
 PROBE_PREFIX = "_check_test_"  # the name of `check`'s probe objects, before a random hex part
 
 
