@@ -56,7 +56,7 @@ async def run_check(config: Config, out: Output, notes: str = "") -> None:
     refuse_config(config)
     ok, message = await check_connection(config)
     if ok:
-        store_problem = await _check_store(config)
+        store_problem = await probe_store(config)
         if store_problem:
             ok, message = False, store_problem
         elif not isinstance(config.object_storage_config, NoStorage):
@@ -69,7 +69,7 @@ def emit_status(out: Output, ok: bool, message: str) -> None:
         "status": "SUCCEEDED" if ok else "FAILED", "message": out.scrub(message)}})
 
 
-async def _check_store(config: Config) -> str | None:
+async def probe_store(config: Config) -> str | None:
     if isinstance(config.object_storage_config, NoStorage):
         return None
     from .rejected import check_store
@@ -108,11 +108,11 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
     sync_id = next((s.sync_id for s in streams.values() if s.sync_id is not None), None)
     # SIGTERM (the platform cancelling, `docker stop`): stop reading, deliver what was read. Installed
     # first and never removed (closing the loop does that), so no moment of the sync dies silently.
-    sigterm = _GracefulStop(config.stop_grace_seconds)
+    sigterm = GracefulStop(config.stop_grace_seconds)
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, sigterm.fire)
     # Probed before anything is sent: a store found broken at the first rejection would fail the sync
     # after its valid records were delivered, and with no rejection it would go unnoticed.
-    store_problem = await _check_store(config)
+    store_problem = await probe_store(config)
     if store_problem:
         raise ConfigurationError(f"The rejected-records storage cannot be written; nothing was sent. "
                                  f"{store_problem}")
@@ -125,9 +125,9 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
         region = await client.detect_region()
         out.log(f"Writing to Customer.io region {region} at {client.describe_host()} with {config.lanes} lanes; "
                 "derived event ids follow event id scheme v1.")
-        store = _open_store(config, sync_id)
+        store = open_sync_store(config, sync_id)
         ledger = await open_ledger(config, streams, out)
-        outcome = await _write(config, streams, client, store, read_line_chunks(source), out, sigterm, ledger)
+        outcome = await sync(config, streams, client, store, read_line_chunks(source), out, sigterm, ledger)
     from .rejected import location
 
     outcome.report(out, [summary(outcome.pipeline, outcome.elapsed, location(config.object_storage_config)),
@@ -135,7 +135,7 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
                    (unidentified_warning(outcome.pipeline.counts),))
 
 
-def _open_store(config: Config, sync_id: int | None) -> Any:
+def open_sync_store(config: Config, sync_id: int | None) -> Any:
     from .rejected import open_store, sync_options
 
     try:
@@ -145,7 +145,7 @@ def _open_store(config: Config, sync_id: int | None) -> Any:
 
 
 async def _dry_write(config: Config, streams: dict[tuple[str | None, str], Stream], source: BinaryIO,
-                     out: Output, sigterm: _GracefulStop, sync_id: int | None) -> None:
+                     out: Output, sigterm: GracefulStop, sync_id: int | None) -> None:
     """``dry_run``: no request to Customer.io; the ops, the would-be rejections and a summary go to a
     dry-run folder of the store (dryrun.py). The ledger is read, never written. A guard that would trip
     in a real sync fails the dry run with the same config_error, once its files are written."""
@@ -159,10 +159,10 @@ async def _dry_write(config: Config, streams: dict[tuple[str | None, str], Strea
     assert objects is not None  # refuse_config refused storage None
     dry = DryRun(objects, streams)
     storage = within(config.object_storage_config, f"{dry.prefix}rejected")
-    store = _open_store(msgspec.structs.replace(config, object_storage_config=storage), sync_id)
+    store = open_sync_store(msgspec.structs.replace(config, object_storage_config=storage), sync_id)
     out.log(f"Dry run: nothing is sent to Customer.io and no state is emitted; the ops go to {dry.where}.")
     ledger = await open_ledger(config, streams, out, dry=dry, objects=objects)
-    outcome = await _write(config, streams, DryRunClient(), store, read_line_chunks(source), out, sigterm, ledger,
+    outcome = await sync(config, streams, DryRunClient(), store, read_line_chunks(source), out, sigterm, ledger,
                            dry=dry)
     found = await dry.finish(ledger[1].held if ledger[1] is not None else [])
     outcome.report(out, [dry_summary(outcome.pipeline, outcome.elapsed, location(storage), found, dry.where),
@@ -242,8 +242,8 @@ class _Outcome:
             )
 
 
-async def _write(config: Config, streams: dict[tuple[str | None, str], Stream], client: Any, store: Any,
-                 lines: AsyncIterator[list[bytes]], out: Output, sigterm: _GracefulStop,
+async def sync(config: Config, streams: dict[tuple[str | None, str], Stream], client: Any, store: Any,
+                 lines: AsyncIterator[list[bytes]], out: Output, sigterm: GracefulStop,
                  ledger: Any = (None, None), dry: Any = None) -> _Outcome:
     """The sync itself, once the store is open: the pipeline and the store's close. A guard's verdict
     comes back in the outcome (everything read was delivered first); any other failure is raised.
@@ -286,7 +286,7 @@ async def _write(config: Config, streams: dict[tuple[str | None, str], Stream], 
     return _Outcome(pipeline, time.monotonic() - started, stopped, verdict)
 
 
-class _GracefulStop:
+class GracefulStop:
     """SIGTERM during ``write``: stops the pipeline gracefully; one that arrives before the pipeline
     exists is remembered and stops it as soon as it starts (nothing read, nothing sent)."""
 

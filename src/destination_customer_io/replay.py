@@ -29,7 +29,7 @@ import aiohttp
 import msgspec
 
 from .catalog import Stream, resolve_streams
-from .commands import _GracefulStop, _check_store, _open_store, _write, refuse_config
+from .commands import GracefulStop, open_sync_store, probe_store, refuse_config, sync
 from .config import DEFAULT_PATH_FORMAT, Config, NoStorage, S3Storage
 from .errors import ConfigurationError
 from .output import Output
@@ -181,9 +181,9 @@ async def run_replay(config: Config, catalog: dict[str, Any], rejected: str, wan
     storage = config.object_storage_config
     path_format = DEFAULT_PATH_FORMAT if isinstance(storage, NoStorage) else storage.path_format
     replay = Replay(open_source(rejected, config), streams, chosen_streams(streams, wanted), path_format)
-    sigterm = _GracefulStop(config.stop_grace_seconds)
+    sigterm = GracefulStop(config.stop_grace_seconds)
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, sigterm.fire)
-    store_problem = await _check_store(config)
+    store_problem = await probe_store(config)
     if store_problem:
         raise ConfigurationError(f"The rejected-records storage cannot be written; nothing was sent. {store_problem}")
     count = await replay.find_files()
@@ -196,7 +196,7 @@ async def run_replay(config: Config, catalog: dict[str, Any], rejected: str, wan
         region = await client.detect_region()
         out.log(f"Replay of {count} rejected-records files from {replay.objects.root} to Customer.io region "
                 f"{region} at {client.describe_host()}; no state is emitted.")
-        outcome = await _write(again, streams, client, _open_store(again, sync_id), replay.chunks(), out, sigterm)
+        outcome = await sync(again, streams, client, open_sync_store(again, sync_id), replay.chunks(), out, sigterm)
     counts = outcome.pipeline.counts
     where = None
     if counts.rejected and not isinstance(storage, NoStorage):
