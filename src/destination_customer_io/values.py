@@ -94,6 +94,7 @@ _ZERO_TIME = "0" * 10
 _HIGH_TIME: dict[int, str] = {}  # ms >> 20 -> the first 6 characters of a ULID's time part
 _MAX_ULID_MS = (1 << 48) - 1
 _CANONICAL = msgspec.json.Encoder(order="sorted")
+_ENCODE_INTO = _CANONICAL.encode_into
 # Copying a ready hasher skips blake2b()'s keyword parsing and parameter block set-up: the same digest,
 # cheaper (docs/performance.md).
 _BLAKE2B_16 = blake2b(digest_size=16)
@@ -182,6 +183,32 @@ def blake2b_ulid(ms: int, head: bytes, body: bytes, tail: bytes) -> str:
 def seeded_record_ulid(ms: int, seed: bytes, data: dict[str, Any]) -> str:
     """``record_ulid`` with the stream part already encoded (``seed`` from ``id_seed``): the same id."""
     return blake2b_ulid(ms, seed, _CANONICAL.encode(data), _RECORD_TAIL)
+
+
+class RecordIds:
+    """One stream's derived record ids (``seeded_record_ulid``'s, the same text): the stream's part kept
+    in a buffer that each record's data is encoded after, so an id is one hash update with no bytes
+    joined and no call in between (docs/performance.md). The buffer is the stream's own (one sync
+    builds its ops in one thread)."""
+
+    __slots__ = ("seed", "_buffer", "_start")
+
+    def __init__(self, seed: bytes) -> None:
+        self.seed = seed
+        self._buffer = bytearray(seed)
+        self._start = len(seed)
+
+    def ulid(self, ms: int, data: dict[str, Any]) -> str:
+        buffer = self._buffer
+        _ENCODE_INTO(data, buffer, self._start)  # writes after the seed, then trims the buffer to fit
+        buffer += _RECORD_TAIL
+        hasher = _BLAKE2B_16.copy()
+        hasher.update(buffer)
+        high = _HIGH_TIME.get(ms >> 20) if 0 < ms <= _MAX_ULID_MS else None
+        if high is None:
+            return hash_ulid(ms, hasher.digest())
+        t = _PAIRS
+        return f"{high}{t[(ms >> 10) & 1023]}{t[ms & 1023]}{hasher.digest().translate(_LOW5).decode('ascii')}"
 
 
 def user_id_ulid(event_id: Any) -> str:
