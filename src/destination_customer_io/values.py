@@ -261,34 +261,32 @@ class RepeatWindow:
     derived ids pays nothing). At 100,000 ids that is 2 MB a generation, where two sets of int objects
     took ~12 MB (docs/performance.md)."""
 
-    __slots__ = ("current", "previous", "limit", "count", "mask")
+    __slots__ = ("current", "previous", "limit", "room", "mask")
 
     def __init__(self, limit: int = 100_000) -> None:
         self.mask = (1 << (limit * 5 // 2).bit_length()) - 1
         self.current = _empty_table(self.mask + 1)
         self.previous = _empty_table(self.mask + 1)
-        self.limit = limit
-        self.count = 0
+        self.limit = self.room = limit
 
     def repeated(self, value: str) -> bool:
         key = hash(value) or 1  # 0 marks an empty slot
         mask = self.mask
-        i = key & mask
+        start = i = key & mask
         table = self.current
         while slot := table[i]:
             if slot == key:
                 return True
             i = (i + 1) & mask
         older = self.previous
-        j = key & mask
-        while slot := older[j]:
+        while slot := older[start]:
             if slot == key:
                 return True
-            j = (j + 1) & mask
+            start = (start + 1) & mask
         table[i] = key
-        self.count += 1
-        if self.count >= self.limit:
-            self.previous, self.current, self.count = table, _empty_table(mask + 1), 0
+        self.room -= 1
+        if not self.room:
+            self.previous, self.current, self.room = table, _empty_table(mask + 1), self.limit
         return False
 
 
