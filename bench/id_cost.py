@@ -1,7 +1,7 @@
 """What the deterministic event id costs: its parts one by one, other hashes beside it, and the write
 pipeline with and without it.
 
-The id (values.seeded_record_ulid, event id scheme v1 in docs/mapping.md) is the canonical (sorted-keys)
+The id (values.RecordIds.ulid, the same text as values.seeded_record_ulid; event id scheme v1 in docs/mapping.md) is the canonical (sorted-keys)
 encoding of the record's data, blake2b-128 over the stream's part, it and "]" (values.blake2b_ulid), and
 the ULID text. Part 1 times each step on one ~300-byte event record (``timeit``, the steps taking
 turns, best of 9 rounds), and the same id with the hash swapped for a candidate from a library with
@@ -109,11 +109,20 @@ def parts() -> list[tuple[str, float]]:
     ])
 
 
-def pipeline_us(data: bytes, records: int, variant: str) -> float:
+def record_id(variant: str) -> Callable[..., str]:
+    """What an event's derived id becomes in ``variant`` (values.RecordIds.ulid, the event path's id):
+    a constant, the shipped id, or a candidate hash over the same parts."""
     if variant == "constant id":
-        patch = mock.patch.object(values, "seeded_record_ulid", lambda *args: _CONSTANT_ID)
-    else:
-        patch = mock.patch.object(values, "blake2b_ulid", HASHES[variant])
+        return lambda ids, ms, data: _CONSTANT_ID
+    if variant == "blake2b id (v1)":
+        return values.RecordIds.ulid
+    hash_ = HASHES[variant]
+    encode = values._CANONICAL.encode
+    return lambda ids, ms, data: hash_(ms, ids.seed, encode(data), b"]")
+
+
+def pipeline_us(data: bytes, records: int, variant: str) -> float:
+    patch = mock.patch.object(values.RecordIds, "ulid", record_id(variant))
     with patch:
         seconds = asyncio.run(pipeline_bench.run_pipeline(data))
     return seconds / records * 1e6

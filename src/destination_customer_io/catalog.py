@@ -51,8 +51,10 @@ class Stream:
     # window shared by every stream of the sync, see values.RepeatWindow).
     repeated_ids: int = 0
     repeats: values.RepeatWindow = field(default_factory=values.RepeatWindow, repr=False, compare=False)
-    # The stream's part of every record id, encoded once (values.id_seed).
+    # The stream's part of every record id, encoded once (values.id_seed), and the derived ids' own
+    # buffer that starts with it (values.RecordIds).
     id_seed: bytes = field(init=False, repr=False, compare=False)
+    record_ids: values.RecordIds = field(init=False, repr=False, compare=False)
     # Attribute names already seen short enough for any name limit: a subset test of a record's names
     # against it is cheaper than measuring each name again (docs/performance.md). Bounded by
     # SHORT_NAMES_KEPT.
@@ -62,6 +64,7 @@ class Stream:
 
     def __post_init__(self) -> None:
         self.id_seed = values.id_seed(self.name, self.namespace)
+        self.record_ids = values.RecordIds(self.id_seed)
         if not self.identifier_type:
             self.identifier_type = self.config.identifierType
         if not self.identifier_origin:

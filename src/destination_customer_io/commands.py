@@ -13,11 +13,11 @@ import signal
 import time
 from dataclasses import dataclass
 from collections.abc import AsyncIterator
-from importlib import resources
 from typing import Any, BinaryIO
 
 import aiohttp
 
+from . import rawconfig
 from .catalog import Stream, resolve_streams
 from .config import Config, NoStorage
 from .errors import ConfigurationError, StoreError, TransientFailure, store_failure
@@ -27,7 +27,7 @@ from .summary import dry_summary, stream_summary, summary, unidentified_warning
 
 
 def spec_message() -> dict[str, Any]:
-    spec = json.loads(resources.files(__package__).joinpath("spec.json").read_text(encoding="utf-8"))
+    spec = json.loads(rawconfig.spec_text())
     return {"type": "SPEC", "spec": spec}
 
 

@@ -3,7 +3,6 @@ checked against the configured catalog, and the hints that name a likely typo wh
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, Sequence
 
 from .config import StreamMapping
@@ -16,6 +15,8 @@ def label(namespace: str | None, name: str) -> str:
 
 def _closest(name: str, candidates: list[str]) -> str:
     """The names among ``candidates`` closest to ``name`` (a typo's likely meaning), quoted, or ""."""
+    import difflib  # only a mapping naming an unknown stream needs it: not loaded at every start
+
     return ", ".join(f"`{c}`" for c in difflib.get_close_matches(name, sorted(set(candidates)), n=3, cutoff=0.75))
 
 

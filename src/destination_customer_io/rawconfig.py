@@ -12,11 +12,10 @@ An unknown key is a warning, except a near miss of a safety key (``SAFETY_KEYS``
 
 from __future__ import annotations
 
-import difflib
 import json
+import pkgutil
 import re
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, Iterator
 
 
@@ -84,8 +83,16 @@ def _one_edit(a: str, b: str) -> bool:
 
 
 def connection_spec() -> dict[str, Any]:
-    text = resources.files(__package__).joinpath("spec.json").read_text(encoding="utf-8")
-    return json.loads(text)["connectionSpecification"]
+    return json.loads(spec_text())["connectionSpecification"]
+
+
+def spec_text() -> bytes:
+    """The connector's spec.json, as packaged. ``pkgutil.get_data``, not ``importlib.resources.files``:
+    the latter's readers import zipfile, ~2 MB of RSS at every start (docs/performance.md)."""
+    data = pkgutil.get_data(__package__, "spec.json")
+    if data is None:  # a loader that cannot read package data: not one Python installs with
+        raise FileNotFoundError(f"{__package__}/spec.json")
+    return data
 
 
 def unknown_keys(raw: Any, spec: dict[str, Any] | None = None) -> list[UnknownKey]:
@@ -167,5 +174,7 @@ def _branch(node: dict[str, Any], value: Any) -> dict[str, Any] | None:
 
 
 def _closest(key: str, known: list[str]) -> str | None:
+    import difflib  # only a config with an unknown key needs it: not loaded at every start
+
     found = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     return found[0] if found else None

@@ -39,6 +39,8 @@ def test_a_plain_sync_imports_neither_numpy_nor_boto3(emu: EmulatorProcess, tmp_
     imported = _imported(run.stderr)
     assert "destination_customer_io" in imported and "aiohttp" in imported  # the report is real
     assert not imported & {"numpy", "boto3", "botocore"}
+    # nor what only error messages or package-resource readers would load (~0.5 MB of RSS)
+    assert not imported & {"difflib", "zipfile"}
 
 
 def test_a_ledgered_sync_does_import_numpy(emu: EmulatorProcess, tmp_path: Path) -> None:

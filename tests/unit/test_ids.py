@@ -166,3 +166,20 @@ def test_blake2b_ulid_fast_time_part_is_hash_ulid(ms: int, body: bytes, warm: bo
     digest = hashlib.blake2b(b"h" + body + b"]", digest_size=16).digest()
     assert values.blake2b_ulid(ms, b"h", body, b"]") == values.hash_ulid(ms, digest)
     assert values.blake2b_ulid(ms, b"h", body, b"]") == values.hash_ulid(ms, digest)  # now cached
+
+
+@pytest.mark.parametrize("ms", [0, -1, 1_700_000_000_123, 2**48 + 5, 2**60])
+def test_a_streams_record_ids_are_seeded_record_ulid_even_after_an_unencodable_record(ms: int) -> None:
+    """RecordIds.ulid (the event path's id: data encoded after the seed in the stream's buffer) gives
+    seeded_record_ulid's text, whatever lengths came before and after a record that failed to encode."""
+    seed = values.id_seed("orders", "shop")
+    ids = values.RecordIds(seed)
+    records = [{"b": [1, {"z": None}], "a": "é" * 300}, {"x": 1}, {"bad": object()}, {}, {"a": "\udc80"}, {"n": 2}]
+    for data in records:
+        try:
+            expected = values.seeded_record_ulid(ms, seed, data)
+        except (TypeError, UnicodeEncodeError):
+            with pytest.raises((TypeError, UnicodeEncodeError)):
+                ids.ulid(ms, data)
+            continue
+        assert ids.ulid(ms, data) == expected

@@ -168,3 +168,14 @@ def test_source_event_ids_are_sent_as_given_when_ulids_else_as_their_derived_uli
     # pinned: a source id maps to the same ULID in every version (event id scheme v1, rule 2)
     assert source_event_ulid("order-77") == "0000000000KB7TAKB9QZ1PZFME"
     assert all(is_ulid(v) for v in sent[:3]) and source_event_ulid("order-7") == source_event_ulid("order-7")
+
+
+def test_repeat_window_of_thousands_counts_exactly_its_generations() -> None:
+    from destination_customer_io.values import RepeatWindow
+
+    window = RepeatWindow(limit=1_000)
+    ids = [f"01HF{n:022d}" for n in range(3_500)]
+    assert not any(window.repeated(x) for x in ids)
+    # 3,000 ids made three full generations; the last two are 2,000-2,999 and 3,000-3,499
+    assert all(window.repeated(x) for x in ids[2_000:])
+    assert not any(window.repeated(x) for x in ids[:2_000])

@@ -45,7 +45,7 @@ def activity_id(event_id: Any, seconds: int | None, stream: "Stream", record: di
         return values.source_event_ulid(event_id)
     ms = 0 if seconds is None else seconds * 1000
     if event_id is None or (isinstance(event_id, str) and not event_id.strip()):
-        derived = values.seeded_record_ulid(ms, stream.id_seed, record)  # seeded_event_ulid's own rule
+        derived = stream.record_ids.ulid(ms, record)  # seeded_event_ulid's own rule (seeded_record_ulid)
         if stream.repeats.repeated(derived):
             stream.repeated_ids += 1
         return derived
