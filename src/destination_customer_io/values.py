@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from hashlib import blake2b
 import math
-import mmap
 import re
 from datetime import datetime, timezone
 from typing import Any
@@ -252,44 +251,22 @@ def source_event_ulid(event_id: Any) -> str | None:
 
 
 class RepeatWindow:
-    """Which ids were already seen, over the last ``limit`` to ``2 * limit`` distinct ids: two generations
-    of the ids' 64-bit hashes, the older dropped when the newer fills. A repeat further back than that is
-    not counted; a hash collision (64-bit) would count one twice.
+    """Which ids were already seen, over the last ``limit`` to ``2 * limit`` distinct ids: two sets of
+    the ids' hashes, the older dropped when the newer fills. Bounded (at most 2 x 100,000 hashes, ~12 MB),
+    so a repeat further back than that is not counted; a hash collision (64-bit) would count one twice."""
 
-    Each generation is an open-addressing table of hashes (linear probing, at most 2/5 full) in an
-    anonymous memory map: 8 bytes a slot, no object per id, and no memory until written (a sync without
-    derived ids pays nothing). At 100,000 ids that is 2 MB a generation, where two sets of int objects
-    took ~12 MB (docs/performance.md)."""
-
-    __slots__ = ("current", "previous", "limit", "room", "mask")
+    __slots__ = ("current", "previous", "limit")
 
     def __init__(self, limit: int = 100_000) -> None:
-        self.mask = (1 << (limit * 5 // 2).bit_length()) - 1
-        self.current = _empty_table(self.mask + 1)
-        self.previous = _empty_table(self.mask + 1)
-        self.limit = self.room = limit
+        self.current: set[int] = set()
+        self.previous: set[int] = set()
+        self.limit = limit
 
     def repeated(self, value: str) -> bool:
-        key = hash(value) or 1  # 0 marks an empty slot
-        mask = self.mask
-        start = i = key & mask
-        table = self.current
-        while slot := table[i]:
-            if slot == key:
-                return True
-            i = (i + 1) & mask
-        older = self.previous
-        while slot := older[start]:
-            if slot == key:
-                return True
-            start = (start + 1) & mask
-        table[i] = key
-        self.room -= 1
-        if not self.room:
-            self.previous, self.current, self.room = table, _empty_table(mask + 1), self.limit
+        key = hash(value)
+        if key in self.current or key in self.previous:
+            return True
+        self.current.add(key)
+        if len(self.current) >= self.limit:
+            self.previous, self.current = self.current, set()
         return False
-
-
-def _empty_table(slots: int) -> memoryview:
-    """``slots`` zeroed signed 64-bit slots; the pages are the system's until written."""
-    return memoryview(mmap.mmap(-1, slots * 8)).cast("q")
