@@ -60,6 +60,7 @@ $(BENCH_STAMP): $(STAMP) $(LOCKS)/bench.txt
 	touch $(BENCH_STAMP)
 
 # QUICK=1: 100k records only (a few minutes); BENCH_SIZES=... and BENCH_WORKLOADS=... pick runs; the
+# "segments" workload measures issue 26's features on against off (bench/feature_bench.py); the
 # "release" workload builds the previous release (bench/releases.json; BENCH_AGAINST=0.1.2 picks one) in a
 # venv of its own and runs it alternated with this checkout (bench/vs_release.py).
 bench: $(BENCH_STAMP)

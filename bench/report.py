@@ -19,6 +19,7 @@ LABELS = {
     "official_v1": "official client, v1 per record",
 }
 ORDER = ("floor", "connector", "connector_s100", "official_batch", "official_v1")
+OWN_ROWS = ("ledger", "segments")  # workloads with tables of their own, not contenders beside the floor
 LEDGER_LABELS = {
     "ledger_first_off": "sync 1, skip_unchanged off (no ledger)",
     "ledger_build": "sync 1, skip_unchanged on (builds the ledger)",
@@ -187,6 +188,60 @@ def ledger_markdown(summary: dict[str, Any]) -> list[str]:
     return out
 
 
+SEGMENT_LABELS = {
+    "segments_off": "defaults (no cap, create_missing_people off)",
+    "segments_cap": "max_requests_per_second",
+    "segments_cap_low": "max_requests_per_second",
+    "segments_create": "create_missing_people: true",
+}
+
+
+def segments_lines(runs: list[dict[str, Any]], size: int) -> list[str]:
+    """Each of issue 26's features on against off (bench/feature_bench.py), and the packed segment calls."""
+    found = {r["contender"]: r for r in runs if r["workload"] == "segments" and r["size"] == size}
+    lines = [f"#### {size:,} people identified and added to one segment (interleaved), 0 ms", "",
+             "| run | records/s | wall s | CPU s | peak RSS MB | requests | requests/s | segment calls "
+             "| requests per 1,000 members | segment calls per 1,000 members | load before |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key, label in SEGMENT_LABELS.items():
+        if (run := found.get(key)) is None:
+            continue
+        extra = run["extra"]
+        lines.append(
+            f"| {_segments_label(run)} | {_fmt(run['records_s'])} | {run['wall_s']:.2f} "
+            f"| {run['cpu_s']:.2f} | {run['peak_rss_mb']:.0f} | {_fmt(run['requests'])} "
+            f"| {run['requests'] / run['wall_s']:,.0f} | {extra['segment_calls']} "
+            f"| {run['requests'] * 1000 / size:.1f} | {extra['segment_calls'] * 1000 / size:.1f} "
+            f"| {_fmt(extra.get('load_avg_1m_before'), '{:.1f}')} |")
+    off = found.get("segments_off")
+    for key in ("segments_cap", "segments_cap_low", "segments_create"):
+        if off and (on := found.get(key)):
+            lines += ["", f"{_segments_label(on)}, on / off: records/s {on['records_s'] / off['records_s']:.2f}x, "
+                          f"CPU s {on['cpu_s'] / off['cpu_s']:.2f}x, requests {on['requests'] / off['requests']:.3f}x, "
+                          f"peak RSS {on['peak_rss_mb'] / off['peak_rss_mb']:.2f}x."]
+    return lines + [""]
+
+
+def _segments_label(run: dict[str, Any]) -> str:
+    cap = run["extra"].get("feature", {}).get("max_requests_per_second")
+    return SEGMENT_LABELS[run["contender"]] + (f": {cap:,}" if cap else "")
+
+
+def segments_markdown(summary: dict[str, Any]) -> list[str]:
+    runs = [r for r in summary["runs"] if r["workload"] == "segments"]
+    if not runs:
+        return []
+    meta = summary.get("meta", {})
+    when = meta.get("segments") or {}
+    machine = when.get("machine", meta.get("machine", "?"))
+    out = ["### segments: issue 26's features, on vs off", "",
+           f"Measured {when.get('date', '?')} on {machine} (each row the fastest of {when.get('repeat', '?')} "
+           f"alternated runs). {meta.get('segments_method', '')}", ""]
+    for size in sorted({r["size"] for r in runs}):
+        out += segments_lines(runs, size)
+    return out
+
+
 def release_lines(release: dict[str, Any] | None) -> list[str]:
     """The "vs the previous release" rows (bench/vs_release.py): wall-time ratios of alternated pairs."""
     if not release:
@@ -207,7 +262,7 @@ def release_lines(release: dict[str, Any] | None) -> list[str]:
 
 
 def markdown(summary: dict[str, Any]) -> str:
-    runs, meta = [r for r in summary["runs"] if r["workload"] != "ledger"], summary["meta"]
+    runs, meta = [r for r in summary["runs"] if r["workload"] not in OWN_ROWS], summary["meta"]
     sizes = sorted({r["size"] for r in runs})
     workloads = [w for w in ("event", "identify", "mix") if any(r["workload"] == w for r in runs)]
     out = [f"### Benchmark results ({meta['date']}, {meta['machine']})", "", meta["method"], ""]
@@ -219,7 +274,8 @@ def markdown(summary: dict[str, Any]) -> str:
         out.append(f"Targets ({workload}, {sizes[-1]:,} records):")
         out.append("")
         out += targets_lines(targets(runs, workload, sizes[-1], sizes[0] if len(sizes) > 1 else None))
-    return "\n".join(out + release_lines(summary.get("vs_release")) + ledger_markdown(summary))
+    return "\n".join(out + release_lines(summary.get("vs_release")) + ledger_markdown(summary)
+                     + segments_markdown(summary))
 
 
 def chart(summary: dict[str, Any], path: Path) -> None:
@@ -229,7 +285,7 @@ def chart(summary: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = [r for r in summary["runs"] if r["workload"] != "ledger"]
+    runs = [r for r in summary["runs"] if r["workload"] not in OWN_ROWS]
     size = max(r["size"] for r in runs)
     workloads = [w for w in ("event", "identify", "mix") if any(r["workload"] == w for r in runs)]
     groups = [(w, lat) for w in workloads for lat in (0, 50)]
@@ -257,7 +313,7 @@ def write_all(summary: dict[str, Any], results: Path = RESULTS_DIR) -> None:
     results.mkdir(parents=True, exist_ok=True)
     (results / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     (results / "results.md").write_text(markdown(summary) + "\n")
-    if any(r["workload"] != "ledger" for r in summary["runs"]):  # the chart compares contenders only
+    if any(r["workload"] not in OWN_ROWS for r in summary["runs"]):  # the chart compares contenders only
         chart(summary, results / "throughput.png")
 
 

@@ -1,7 +1,8 @@
 """``make bench``: measured throughput, CPU, memory of the connector beside the floor and the alternatives.
 
-For each workload (event, identify, mix; ``ledger`` is described in bench/ledger_bench.py, ``release`` in
-bench/vs_release.py: this checkout against the previous release, whole process, alternated) and size (100k
+For each workload (event, identify, mix; ``ledger`` is described in bench/ledger_bench.py, ``segments`` (issue
+26's features, each on against off) in bench/feature_bench.py, ``release`` in bench/vs_release.py: this
+checkout against the previous release, whole process, alternated) and size (100k
 and 1M records by default):
     floor           bench/floor.py: decode + map + encode + batch, no I/O (what Python cannot avoid)
     connector       the real CLI, ``destination-customer-io write`` at default settings, states every
@@ -15,6 +16,7 @@ each against the emulator in lean mode (validates and counts only) with 0 ms and
     BENCH_SIZES=100000 BENCH_WORKLOADS=event .venv/bin/python bench/run.py
     BENCH_REPEAT=2 .venv/bin/python bench/run.py --latencies 0 --merge   # re-measure some cells only
     BENCH_WORKLOADS=ledger .venv/bin/python bench/run.py --merge         # the ledger's rows only
+    BENCH_WORKLOADS=segments .venv/bin/python bench/run.py --merge       # feature on vs off rows only
 
 Options (and environment): --sizes (BENCH_SIZES), --workloads (BENCH_WORKLOADS), --latencies
 (BENCH_LATENCIES), --repeat (BENCH_REPEAT: the fastest of N runs is kept), --skip-official, --no-floor,
@@ -38,6 +40,7 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import feature_bench  # noqa: E402
 import gen  # noqa: E402
 import harness  # noqa: E402
 import ledger_bench  # noqa: E402
@@ -71,7 +74,7 @@ def options() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", default=bool(os.environ.get("QUICK")),
                         help="100k records only (also QUICK=1)")
     parser.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", ""))
-    parser.add_argument("--workloads", default=os.environ.get("BENCH_WORKLOADS", "event,identify,mix,ledger,release"))
+    parser.add_argument("--workloads", default=os.environ.get("BENCH_WORKLOADS", "event,identify,mix,ledger,segments,release"))
     parser.add_argument("--skip-official", action="store_true", help="only the floor and the connector")
     parser.add_argument("--latencies", default=os.environ.get("BENCH_LATENCIES", "0,50"))
     parser.add_argument("--floor", action=argparse.BooleanOptionalAction, default=True,
@@ -113,8 +116,8 @@ def record(runs: list[harness.Run], run: harness.Run, log: Any) -> None:
 
 
 def contenders(args: argparse.Namespace) -> list[str]:
-    """The workloads the floor, the connector and the official client run (``ledger`` has rows of its own)."""
-    return [w for w in args.workloads if w not in ("ledger", "release")]
+    """The workloads the floor, the connector and the official client run (the others have rows of their own)."""
+    return [w for w in args.workloads if w not in ("ledger", "segments", "release")]
 
 
 def run_release(args: argparse.Namespace) -> dict[str, Any]:
@@ -143,6 +146,12 @@ def run_ledger(args: argparse.Namespace, runs: list[harness.Run], log: Any, work
         for size in args.sizes:
             ledger_bench.resync_rows(emu, size, args.repeat, work, lambda run: record(runs, run, log))
     return store
+
+
+def run_segments(args: argparse.Namespace, runs: list[harness.Run], log: Any, work: Path) -> None:
+    """The segments workload: issue 26's features, each on against off, at 0 ms (bench/feature_bench.py)."""
+    with feature_bench.emulator() as emu:
+        feature_bench.feature_rows(emu, feature_bench.PEOPLE, args.repeat, work, lambda run: record(runs, run, log))
 
 
 def run_latency(args: argparse.Namespace, latency: int, runs: list[harness.Run], log: Any, work: Path) -> None:
@@ -201,16 +210,25 @@ def main() -> None:
             run_latency(args, latency, runs, log, work)
         if "ledger" in args.workloads:
             store = run_ledger(args, runs, log, work)
+        if "segments" in args.workloads:
+            run_segments(args, runs, log, work)
         release = run_release(args) if "release" in args.workloads else None
     fresh = [run.to_json() for run in runs]
     today = datetime.date.today().isoformat()
     meta = {"date": today, "machine": machine(), "method": METHOD, "sizes": args.sizes,
-            "workloads": args.workloads, "repeat": args.repeat, "ledger_method": ledger_bench.METHOD}
+            "workloads": args.workloads, "repeat": args.repeat, "ledger_method": ledger_bench.METHOD,
+            "segments_method": feature_bench.METHOD}
     if "ledger" in args.workloads:
         meta["ledger"] = {"date": today, "repeat": args.repeat, "quick": args.quick}
+    if "segments" in args.workloads:
+        meta["segments"] = {"date": today, "repeat": max(2, args.repeat), "machine": machine()}
     if args.merge:
         fresh, store = merged(fresh, store)
-        meta.setdefault("ledger", earlier_meta().get("ledger"))
+        earlier = earlier_meta()
+        if not contenders(args):  # the main tables are the earlier run's: so are their date and settings
+            meta.update({k: earlier[k] for k in ("date", "machine", "sizes", "workloads", "repeat") if k in earlier})
+        for part in ("ledger", "segments"):
+            meta.setdefault(part, earlier.get(part))
     if args.merge and release is None:
         release = json.loads((report.RESULTS_DIR / "summary.json").read_text()).get("vs_release") \
             if (report.RESULTS_DIR / "summary.json").exists() else None

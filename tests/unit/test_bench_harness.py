@@ -7,6 +7,8 @@ import io
 import sys
 from pathlib import Path
 
+import pytest
+
 from destination_customer_io import protocol, values
 from destination_customer_io.catalog import Stream
 from destination_customer_io.config import parse_config
@@ -182,3 +184,52 @@ def test_the_ledger_report_gives_on_off_ratios_and_the_keys_a_2_gb_container_hol
     # (2 GiB - 100 MB) / 200 B a key = 10.21M keys
     assert "at most ~10.2M keys" in text
     assert report.ledger_markdown({"runs": [], "ledger_store": []}) == []
+
+
+def _segments_run(contender: str, records_s: float, requests: int, cpu_s: float, rss: float,
+                  feature: dict | None = None) -> dict:
+    return {"contender": contender, "workload": "segments", "size": 10_000, "latency_ms": 0, "state_every": None,
+            "records_s": records_s, "wall_s": 20_000 / records_s, "cpu_s": cpu_s, "peak_rss_mb": rss,
+            "requests": requests, "extra": {"segment_calls": 10, "feature": feature or {}}}
+
+
+def test_the_segments_report_gives_each_feature_on_against_off_and_the_calls_per_thousand_members() -> None:
+    runs = [_segments_run("segments_off", 10_000, 251, 2.0, 50.0),
+            _segments_run("segments_cap", 8_000, 251, 2.2, 50.0, {"max_requests_per_second": 1_000}),
+            _segments_run("segments_create", 9_000, 261, 2.5, 55.0, {"create_missing_people": True})]
+    summary = {"meta": {"segments": {"date": "2026-12-05", "repeat": 2}}, "runs": runs}
+    text = "\n".join(report.segments_markdown(summary))
+    assert "| defaults (no cap, create_missing_people off) | 10,000 | 2.00 | 2.00 | 50 | 251 | 126 | 10 | 25.1 | 1.0 |" in text
+    assert "| max_requests_per_second: 1,000 | 8,000 | 2.50 | 2.20 | 50 | 251 | 100 | 10 | 25.1 | 1.0 |" in text
+    assert "max_requests_per_second: 1,000, on / off: records/s 0.80x, CPU s 1.10x, requests 1.000x, peak RSS 1.00x." in text
+    assert "create_missing_people: true, on / off: records/s 0.90x, CPU s 1.25x, requests 1.040x, peak RSS 1.10x." in text
+    assert report.segments_markdown({"meta": {}, "runs": []}) == []
+    # the segments rows have a table of their own: they add no size to the contenders' tables
+    floor = {**_run("floor", None, 400_000, None), "records": 1_000_000, "extrapolated": False, "requests": None,
+             "mean_ops_per_batch": None, "retries": None}
+    main = report.markdown({"meta": {"date": "d", "machine": "m", "method": ""}, "runs": [floor, *runs]})
+    assert "10,000 records" not in main and "### segments: issue 26's features, on vs off" in main
+
+
+def test_the_segments_workload_is_in_make_bench_and_syncs_the_interleaved_input_with_one_feature_each(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    import feature_bench
+    import run
+
+    monkeypatch.delenv("BENCH_WORKLOADS", raising=False)
+    monkeypatch.setattr(sys, "argv", ["run.py"])
+    args = run.options()
+    assert "segments" in args.workloads and "segments" not in run.contenders(args)
+    lines = feature_bench.write_input(tmp_path / "in.jsonl", 3).read_text().splitlines()
+    kinds = [(m["record"]["stream"], m["record"]["data"]["person_email"]) for m in map(json.loads, lines[:-1])]
+    assert kinds == [(stream, f"p{i}@example.com") for i in range(3) for stream in ("users", "vips")]
+    assert json.loads(lines[-1])["type"] == "STATE"
+    features = []
+    for contender in feature_bench.CONTENDERS:
+        config, _ = feature_bench.write_files(tmp_path, "http://127.0.0.1:1", feature_bench.CONTENDERS[contender])
+        parsed = parse_config(json.loads(config.read_text()))
+        features.append((parsed.max_requests_per_second, parsed.create_missing_people))
+    assert features == [(None, None), (feature_bench.CAP, None), (feature_bench.LOW_CAP, None), (None, True)]
+
