@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -76,12 +75,7 @@ def run_sync(emu: Any, contender: str, source: Path, people: int, work: Path) ->
     config, catalog = write_files(work, emu.url, CONTENDERS[contender])
     out = work / "segments-connector.out"
     load = os.getloadavg()[0]
-    cmd = [sys.executable, "-m", "destination_customer_io", "write", "--config", str(config),
-           "--catalog", str(catalog)]
-    wall, cpu, rss, code = harness.measure(cmd, source, out)
-    if code != 0:
-        raise RuntimeError(f"{contender}: the connector failed (exit {code}); its output is in {out}")
-    summary = harness._connector_summary(out)
+    wall, cpu, rss, summary = harness.timed_write(config, catalog, source, out, contender)
     requests = emu.client.requests(site_id=segment_bench.SITE["site_id"], limit=100_000)
     members = len(emu.client.segments(site_id=segment_bench.SITE["site_id"]).get("3", []))
     emu.client.reset()

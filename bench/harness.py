@@ -127,16 +127,23 @@ def connector_files(work: Path, url: str) -> tuple[Path, Path]:
     return config, catalog
 
 
-def run_connector(emu: Any, workload: str, size: int, state_every: int, latency_ms: int, work: Path) -> Run:
-    source = gen.ensure_input(workload, size, state_every)
-    config, catalog = connector_files(work, emu.url)
-    out = work / "connector.out"
+def timed_write(config: Path, catalog: Path, source: Path, out: Path,
+                contender: str = "") -> tuple[float, float, float, dict[str, int]]:
+    """One CLI ``write`` of ``source`` (stdout to ``out``), timed whole-process: wall, CPU, peak RSS and
+    its summary (``_connector_summary``); a failed exit is a RuntimeError naming ``contender``."""
     cmd = [sys.executable, "-m", "destination_customer_io", "write", "--config", str(config),
            "--catalog", str(catalog)]
     wall, cpu, rss, code = measure(cmd, source, out)
     if code != 0:
-        raise RuntimeError(f"the connector failed (exit {code}); its output is in {out}")
-    summary = _connector_summary(out)
+        raise RuntimeError(f"{contender + ': ' if contender else ''}the connector failed (exit {code}); "
+                           f"its output is in {out}")
+    return wall, cpu, rss, _connector_summary(out)
+
+
+def run_connector(emu: Any, workload: str, size: int, state_every: int, latency_ms: int, work: Path) -> Run:
+    source = gen.ensure_input(workload, size, state_every)
+    config, catalog = connector_files(work, emu.url)
+    wall, cpu, rss, summary = timed_write(config, catalog, source, work / "connector.out")
     expected_states = -(-size // state_every)
     if summary["states_out"] != expected_states or summary["accepted"] != size:
         raise RuntimeError(f"the connector's summary does not add up: {summary}")

@@ -76,12 +76,7 @@ def run_sync(emu: Any, contender: str, source: Path, size: int, store: Path, ski
     config.write_text(json.dumps(config_for(emu.url, store, skip)))
     out = work / "ledger-connector.out"
     load = os.getloadavg()[0]
-    cmd = [sys.executable, "-m", "destination_customer_io", "write", "--config", str(config),
-           "--catalog", str(catalog)]
-    wall, cpu, rss, code = harness.measure(cmd, source, out)
-    if code != 0:
-        raise RuntimeError(f"{contender}: the connector failed (exit {code}); its output is in {out}")
-    summary = harness._connector_summary(out)
+    wall, cpu, rss, summary = harness.timed_write(config, catalog, source, out, contender)
     logs = ledger_logs(out)
     counters = emu.client.counters()
     emu.client.reset()
