@@ -116,6 +116,7 @@ class StreamLedger:
     allowance: int | None = None
     held: list[tuple[str, int]] = field(default_factory=list)  # held-removal files and their line counts
     applied: list[tuple[str, int]] = field(default_factory=list)  # held files none of whose keys is left
+    removals: set[tuple[str, str]] | None = None  # the removal op of every key, once a held file asks
 
     def __repr__(self) -> str:  # short: asyncio.run reprs its result once (3.11), key texts and all
         return f"StreamLedger({self.label!r}, {len(self.rows)} rows)"
@@ -215,18 +216,28 @@ def _file_state(ledger: StreamLedger, name: str, body: bytes | None, asked: bool
 def _still_held(ledger: StreamLedger, body: bytes) -> int:
     """How many removals of a held-removal file stand for keys the ledger still holds: a sync that
     removed them (allowed by `ledger allow-removals`, or under a raised guard) leaves none."""
-    operation, texts = OPERATIONS.get(ledger.operation), ledger.rows.texts
-    if operation is None or texts is None:
-        return body.count(b"\n")
-    kept = set()
-    for index in range(len(ledger.rows)):
-        op = operation.removal_op(texts.at(index))
-        kept.add((op.route or "/api/v2/batch", _canonical(json.loads(op.body))))
     try:
         held = [json.loads(line) for line in body.splitlines() if line.strip()]
     except ValueError:  # not as the guard wrote it: say nothing was applied
         return body.count(b"\n")
+    kept = _removals(ledger)
+    if kept is None:
+        return body.count(b"\n")
     return sum((line.get("path"), _canonical(line.get("op"))) in kept for line in held if isinstance(line, dict))
+
+
+def _removals(ledger: StreamLedger) -> set[tuple[str, str]] | None:
+    """(path, canonical op) of the removal of every key the ledger holds, made once per stream however
+    many held files it has; None without key texts (not a mirror)."""
+    operation, texts = OPERATIONS.get(ledger.operation), ledger.rows.texts
+    if operation is None or texts is None:
+        return None
+    if ledger.removals is None:
+        ledger.removals = set()
+        for index in range(len(ledger.rows)):
+            op = operation.removal_op(texts.at(index))
+            ledger.removals.add((op.route or "/api/v2/batch", _canonical(json.loads(op.body))))
+    return ledger.removals
 
 
 def _canonical(value: object) -> str:
