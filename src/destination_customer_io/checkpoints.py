@@ -217,17 +217,17 @@ class Checkpoints:
             ready.append(epoch)
         return ready
 
-    async def release(self, *, final: bool, failed: Callable[[], bool]) -> int:
-        """Emit the state of every releasable epoch, in input order; returns how many were settled (a
-        dry run settles epochs without emitting their states).
-        ``failed`` is asked after the store flush: a failed sync emits no further state."""
+    async def release(self, *, final: bool, failed: Callable[[], bool]) -> None:
+        """Emit the state of every releasable epoch, in input order (a dry run settles epochs without
+        emitting their states). ``failed`` is asked after the store flush: a failed sync emits no
+        further state."""
         async with self._lock:
-            return await self._release_locked(final, failed)
+            await self._release_locked(final, failed)
 
-    async def _release_locked(self, final: bool, failed: Callable[[], bool]) -> int:
+    async def _release_locked(self, final: bool, failed: Callable[[], bool]) -> None:
         ready = self._ready()
         if not ready:
-            return 0
+            return
         if self.unflushed:
             wait = self._last_flush + self.flush_interval - time.monotonic()
             if wait > 0 and not final and not self.input_done.is_set():
@@ -242,7 +242,7 @@ class Checkpoints:
         if self.before_release is not None:
             await self.before_release()
         if failed():
-            return 0
+            return
         for epoch in ready:
             self.epochs.popleft()
             assert epoch.state is not None and epoch.counted is not None
@@ -252,7 +252,6 @@ class Checkpoints:
                 self.out.emit(protocol.state_message(epoch.state, accepted, rejected))
                 if self.counts is not None:
                     self.counts.states_out += 1
-        return len(ready)
 
     async def _flush_store(self) -> None:
         pending = self.unflushed

@@ -11,8 +11,8 @@ import asyncio
 import json
 import signal
 import time
-from dataclasses import dataclass
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import aiohttp
@@ -163,7 +163,7 @@ async def _dry_write(config: Config, streams: dict[tuple[str | None, str], Strea
     out.log(f"Dry run: nothing is sent to Customer.io and no state is emitted; the ops go to {dry.where}.")
     ledger = await open_ledger(config, streams, out, dry=dry, objects=objects)
     outcome = await sync(config, streams, DryRunClient(), store, read_line_chunks(source), out, sigterm, ledger,
-                           dry=dry)
+                         dry=dry)
     found = await dry.finish(ledger[1].held if ledger[1] is not None else [])
     outcome.report(out, [dry_summary(outcome.pipeline, outcome.elapsed, location(storage), found, dry.where),
                          *(stream_summary(stream, dry=True) for stream in streams.values())])
@@ -243,8 +243,8 @@ class _Outcome:
 
 
 async def sync(config: Config, streams: dict[tuple[str | None, str], Stream], client: Any, store: Any,
-                 lines: AsyncIterator[list[bytes]], out: Output, sigterm: GracefulStop,
-                 ledger: Any = (None, None), dry: Any = None) -> _Outcome:
+               lines: AsyncIterator[list[bytes]], out: Output, sigterm: GracefulStop,
+               ledger: Any = (None, None), dry: Any = None) -> _Outcome:
     """The sync itself, once the store is open: the pipeline and the store's close. A guard's verdict
     comes back in the outcome (everything read was delivered first); any other failure is raised.
     ``lines``: the input in chunks of lines (stdin, or ``replay``'s records)."""
