@@ -12,6 +12,7 @@ import json
 import signal
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -100,29 +101,15 @@ def run_discover(out: Output) -> None:
 # --- write -----------------------------------------------------------------------------------------
 
 async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, out: Output) -> None:
-    from .track import TrackClient
-
     refuse_config(config)
     streams = resolve_streams(config, catalog)
     ledgered_streams(config, streams)  # storage None with a ledger feature: refused before any request
-    sync_id = next((s.sync_id for s in streams.values() if s.sync_id is not None), None)
-    # SIGTERM (the platform cancelling, `docker stop`): stop reading, deliver what was read. Installed
-    # first and never removed (closing the loop does that), so no moment of the sync dies silently.
-    sigterm = GracefulStop(config.stop_grace_seconds)
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, sigterm.fire)
-    # Probed before anything is sent: a store found broken at the first rejection would fail the sync
-    # after its valid records were delivered, and with no rejection it would go unnoticed.
-    store_problem = await probe_store(config)
-    if store_problem:
-        raise ConfigurationError(f"The rejected-records storage cannot be written; nothing was sent. "
-                                 f"{store_problem}")
+    sync_id = sync_id_of(streams)
+    sigterm = await prepare_sync(config)
     if config.dry_run:
         await _dry_write(config, streams, source, out, sigterm, sync_id)
         return
-    connector = aiohttp.TCPConnector(limit=config.lanes + 2, ttl_dns_cache=300)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        client = TrackClient(config, session)
-        region = await client.detect_region()
+    async with track_session(config) as (client, region):
         out.log(f"Writing to Customer.io region {region} at {client.describe_host()} with {config.lanes} lanes; "
                 "derived event ids follow event id scheme v1.")
         store = open_sync_store(config, sync_id)
@@ -133,6 +120,38 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
     outcome.report(out, [summary(outcome.pipeline, outcome.elapsed, location(config.object_storage_config)),
                          *(stream_summary(stream) for stream in streams.values())],
                    (unidentified_warning(outcome.pipeline.counts),))
+
+
+def sync_id_of(streams: dict[tuple[str | None, str], Stream]) -> int | None:
+    """The platform's sync id, which every stream of a configured catalog carries (None outside it)."""
+    return next((s.sync_id for s in streams.values() if s.sync_id is not None), None)
+
+
+async def prepare_sync(config: Config) -> GracefulStop:
+    """What a sync (``write``, ``replay``) sets up before it sends anything: SIGTERM handling, and a
+    probe of the rejected-records store."""
+    # SIGTERM (the platform cancelling, `docker stop`): stop reading, deliver what was read. Installed
+    # first and never removed (closing the loop does that), so no moment of the sync dies silently.
+    sigterm = GracefulStop(config.stop_grace_seconds)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, sigterm.fire)
+    # Probed before anything is sent: a store found broken at the first rejection would fail the sync
+    # after its valid records were delivered, and with no rejection it would go unnoticed.
+    store_problem = await probe_store(config)
+    if store_problem:
+        raise ConfigurationError(f"The rejected-records storage cannot be written; nothing was sent. "
+                                 f"{store_problem}")
+    return sigterm
+
+
+@asynccontextmanager
+async def track_session(config: Config) -> AsyncIterator[tuple[Any, str]]:
+    """One sync's HTTP session to the Track API: its client, and the workspace's region (asked once)."""
+    from .track import TrackClient
+
+    connector = aiohttp.TCPConnector(limit=config.lanes + 2, ttl_dns_cache=300)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        client = TrackClient(config, session)
+        yield client, await client.detect_region()
 
 
 def open_sync_store(config: Config, sync_id: int | None) -> Any:

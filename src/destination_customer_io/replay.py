@@ -17,7 +17,6 @@ of the catalog are counted and skipped; they stay in their files.
 from __future__ import annotations
 
 import asyncio
-import signal
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -25,11 +24,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import msgspec
 
 from .catalog import Stream, resolve_streams
-from .commands import GracefulStop, open_sync_store, probe_store, refuse_config, sync
+from .commands import open_sync_store, prepare_sync, refuse_config, sync, sync_id_of, track_session
 from .config import DEFAULT_PATH_FORMAT, Config, NoStorage, S3Storage
 from .errors import ConfigurationError
 from .output import Output
@@ -38,7 +36,7 @@ from .rejected.formats import dumps
 from .rejected.keys import PROBE_PREFIX, stream_directory
 from .rejected.objects import LocalObjects, Objects, S3Objects, open_objects
 from .rejected.readback import Row, UnreadableFile, read_rows
-from .summary import stream_summary, summary, unidentified_warning
+from .summary import counted, stream_summary, summary, unidentified_warning
 
 FOLDER = "_customerio_replay"  # beside the store's files; a new folder per replay, named to the microsecond
 _OWN = "_customerio_"  # the connector's own folders (ledger, dry runs, replays): never rejected files to replay
@@ -174,29 +172,20 @@ async def run_replay(config: Config, catalog: dict[str, Any], rejected: str, wan
     if config.dry_run:
         raise ConfigurationError("replay sends the rejected records to Customer.io, but dry_run is true: set "
                                  "it to false (a dry run of a replay is not offered).")
-    from .track import TrackClient
-
     refuse_config(config)  # what write refuses from the config alone, replay refuses too
     streams = resolve_streams(config, catalog)
     storage = config.object_storage_config
     path_format = DEFAULT_PATH_FORMAT if isinstance(storage, NoStorage) else storage.path_format
     replay = Replay(open_source(rejected, config), streams, chosen_streams(streams, wanted), path_format)
-    sigterm = GracefulStop(config.stop_grace_seconds)
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, sigterm.fire)
-    store_problem = await probe_store(config)
-    if store_problem:
-        raise ConfigurationError(f"The rejected-records storage cannot be written; nothing was sent. {store_problem}")
+    sigterm = await prepare_sync(config)
     count = await replay.find_files()
     folder = f"{FOLDER}/{datetime.now(timezone.utc):%Y%m%dT%H%M%S.%f}Z"
     again = msgspec.structs.replace(config, object_storage_config=within(storage, folder))
-    sync_id = next((s.sync_id for s in streams.values() if s.sync_id is not None), None)
-    connector = aiohttp.TCPConnector(limit=config.lanes + 2, ttl_dns_cache=300)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        client = TrackClient(config, session)
-        region = await client.detect_region()
+    async with track_session(config) as (client, region):
         out.log(f"Replay of {count} rejected-records files from {replay.objects.root} to Customer.io region "
                 f"{region} at {client.describe_host()}; no state is emitted.")
-        outcome = await sync(again, streams, client, open_sync_store(again, sync_id), replay.chunks(), out, sigterm)
+        outcome = await sync(again, streams, client, open_sync_store(again, sync_id_of(streams)), replay.chunks(),
+                             out, sigterm)
     counts = outcome.pipeline.counts
     where = None
     if counts.rejected and not isinstance(storage, NoStorage):
@@ -214,7 +203,7 @@ def replay_summary(tally: Tally, counts: Any, where: str | None,
     read = ", ".join(f"{reason}: {n}" for reason, n in sorted(tally.reasons.items()))
     again = ", ".join(f"{reason}: {n}" for reason, n in sorted(counts.rejected_by_reason.items()) if n)
     skipped = sum(tally.unknown.values())
-    text = (f"Replay summary: {_n(tally.records, 'record')} read from {_n(tally.files, 'file')}"
+    text = (f"Replay summary: {counted(tally.records, 'record')} read from {counted(tally.files, 'file')}"
             f"{f' (rejected before for: {read})' if read else ''}; "
             f"{f'{skipped} skipped (stream not in the catalog), ' if skipped else ''}{counts.accepted} delivered, "
             f"{counts.rejected} rejected again{f' (by reason: {again})' if again else ''}")
@@ -225,17 +214,13 @@ def replay_summary(tally: Tally, counts: Any, where: str | None,
     warnings: list[str | None] = []
     if tally.unknown:
         named = ", ".join(f"{d} ({n})" for d, n in list(tally.unknown.items())[:_NAMED])
-        warnings.append(f"{_n(skipped, 'record')} in files whose directories name no stream of the catalog "
+        warnings.append(f"{counted(skipped, 'record')} in files whose directories name no stream of the catalog "
                         f"{'was' if skipped == 1 else 'were'} not replayed (they stay in their files): {named}.")
     if tally.unreadable_files:
         named = "; ".join(f"{k}: {why}" for k, why in list(tally.unreadable_files.items())[:_NAMED])
-        warnings.append(f"{_n(len(tally.unreadable_files), 'file')} not read: {named}.")
+        warnings.append(f"{counted(len(tally.unreadable_files), 'file')} not read: {named}.")
     if tally.unreadable_rows:
-        warnings.append(f"{_n(tally.unreadable_rows, 'row')} skipped: not rejected-records rows.")
+        warnings.append(f"{counted(tally.unreadable_rows, 'row')} skipped: not rejected-records rows.")
     if tally.other_streams:
-        lines.append(f"{_n(tally.other_streams, 'file')} of other streams not read (--stream).")
+        lines.append(f"{counted(tally.other_streams, 'file')} of other streams not read (--stream).")
     return lines, warnings
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"

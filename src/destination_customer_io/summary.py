@@ -59,11 +59,11 @@ def summary(pipeline: Any, elapsed: float, rejected_to: str | None) -> str:
     c, stats = pipeline.counts, pipeline.client.stats
     mean_ops = c.ops_sent / c.batches if c.batches else 0.0
     return (
-        f"Sync summary: {_n(c.records, 'record')} read, {c.accepted} accepted, {c.rejected} rejected"
-        f"{_by_reason(c.rejected_by_reason)}; {_n(c.unreadable_lines, 'unreadable line')} skipped; "
-        f"{_n(c.merged, 'identify update')} merged; {_ledger_part(c)}{c.states_out} of {_n(c.states_in, 'state')} emitted; "
-        f"{_n(stats.requests, 'request')} ({_n(c.batches, 'batch', 'batches')}, {mean_ops:.0f} ops per "
-        f"batch), {_n(stats.retries, 'retry', 'retries')}, {stats.throttled} throttled; "
+        f"Sync summary: {counted(c.records, 'record')} read, {c.accepted} accepted, {c.rejected} rejected"
+        f"{_by_reason(c.rejected_by_reason)}; {counted(c.unreadable_lines, 'unreadable line')} skipped; "
+        f"{counted(c.merged, 'identify update')} merged; {_ledger_part(c)}{c.states_out} of {counted(c.states_in, 'state')} emitted; "
+        f"{counted(stats.requests, 'request')} ({counted(c.batches, 'batch', 'batches')}, {mean_ops:.0f} ops per "
+        f"batch), {counted(stats.retries, 'retry', 'retries')}, {stats.throttled} throttled; "
         f"{_rejected_part(rejected_to)}; {elapsed:.2f} s, {c.records / max(elapsed, 1e-9):,.0f} records/s."
     )
 
@@ -75,12 +75,12 @@ def dry_summary(pipeline: Any, elapsed: float, rejected_to: str | None, found: d
     runs = found["streams"].values()
     ops, removals, held = (sum(s[key] for s in runs) for key in ("would_send", "would_remove", "removals_held_back"))
     return (
-        f"Dry run summary: {_n(c.records, 'record')} read; would send {_n(c.accepted - c.unchanged, 'record')} "
-        f"as {_n(ops, 'op')}; {c.rejected} would be rejected{_by_reason(c.rejected_by_reason)}; "
-        f"{_n(c.unreadable_lines, 'unreadable line')} skipped; {_n(c.merged, 'identify update')} merged; "
+        f"Dry run summary: {counted(c.records, 'record')} read; would send {counted(c.accepted - c.unchanged, 'record')} "
+        f"as {counted(ops, 'op')}; {c.rejected} would be rejected{_by_reason(c.rejected_by_reason)}; "
+        f"{counted(c.unreadable_lines, 'unreadable line')} skipped; {counted(c.merged, 'identify update')} merged; "
         + (f"{c.unchanged} unchanged (would not be sent again); " if c.unchanged else "")
-        + f"would send {_n(removals, 'mirror removal')}" + (f", {held} held back by the guard" if held else "")
-        + f"; nothing was sent to Customer.io and no state was emitted ({_n(c.states_in, 'state')} read); "
+        + f"would send {counted(removals, 'mirror removal')}" + (f", {held} held back by the guard" if held else "")
+        + f"; nothing was sent to Customer.io and no state was emitted ({counted(c.states_in, 'state')} read); "
         f"would-be {_rejected_part(rejected_to)}; ops and summary.json at {where}; {elapsed:.2f} s."
     )
 
@@ -96,7 +96,7 @@ def _ledger_part(c: Counts) -> str:
     if c.unchanged:
         parts.append(f"{c.unchanged} unchanged (not sent again)")
     if c.removed or c.removals_refused:
-        parts.append(f"{_n(c.removed, 'mirror removal')} applied, {c.removals_refused} refused")
+        parts.append(f"{counted(c.removed, 'mirror removal')} applied, {c.removals_refused} refused")
     return "".join(part + "; " for part in parts)
 
 
@@ -116,7 +116,7 @@ def stream_summary(stream: Stream, dry: bool = False) -> str:
     rejected = sum(stream.rejected.values())
     sent, refused = ("would be sent", "would be rejected") if dry else ("accepted", "rejected")
     text = (
-        f"Stream {stream.label} -> {stream.operation.object_name}: {_n(stream.records_read, 'record')}, "
+        f"Stream {stream.label} -> {stream.operation.object_name}: {counted(stream.records_read, 'record')}, "
         f"{stream.records_read - rejected} {sent}, {rejected} {refused}{_by_reason(stream.rejected)}"
     )
     if stream.changed:  # oversized_attributes drop / truncate: sent, but not as read
@@ -133,7 +133,8 @@ def stream_summary(stream: Stream, dry: bool = False) -> str:
     return text + "."
 
 
-def _n(count: int, singular: str, plural: str | None = None) -> str:
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """``3 records``, ``1 record``: a count and its noun."""
     return f"{count} {singular if count == 1 else plural or singular + 's'}"
 
 
