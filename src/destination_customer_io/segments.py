@@ -15,7 +15,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
 from .answers import BatchResult, refusals
-from .batching import Batch, Batcher, IdBatch, Lane
+from .batching import EMPTY_BATCH, Batch, Batcher, IdBatch, Lane
 from .operations.base import Op
 from .reasons import Rejection
 
@@ -92,11 +92,11 @@ def identify_ops(batch: IdBatch) -> list[bytes]:
 def _identifies(batch: IdBatch, batch_max_bytes: int) -> list[tuple[list[int], list[bytes]]]:
     """``identify_ops`` in chunks of (id indices, ops) whose v2 body stays within ``batch_max_bytes``."""
     chunks: list[tuple[list[int], list[bytes]]] = [([], [])]
-    size = len(b'{"batch":[]}')
+    size = EMPTY_BATCH
     for index, op in enumerate(identify_ops(batch)):
         if chunks[-1][1] and size + len(op) + 1 > batch_max_bytes:
             chunks.append(([], []))
-            size = len(b'{"batch":[]}')
+            size = EMPTY_BATCH
         chunks[-1][0].append(index)
         chunks[-1][1].append(op)
         size += len(op) + 1
