@@ -36,8 +36,8 @@ from .network import proxy_secrets
 from .operations import OPERATIONS
 from .output import Output
 from .rawconfig import secret_values
-from .rejected import sync_options
-from .rejected.objects import Objects, open_objects
+from .storage.objects import Objects, open_objects
+from .storage.options import sync_options
 
 HELD = "removals-held-"
 
