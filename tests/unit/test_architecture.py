@@ -20,13 +20,32 @@ def _import_graph():  # scripts/ is not a package: load the script as a module
     return module
 
 
+def _is_known_loop(loop: list[str]) -> bool:
+    """The one loop allowed for now: the operations type their functions against ``catalog.Stream``,
+    which sits above them (and inside it ``operations.common`` types ``Op`` from ``operations.base``,
+    which imports ``common``). Removed by the frozen-Stream change (issue 24): delete this exception then."""
+    short = {name.removeprefix("destination_customer_io.") for name in loop}
+    return "catalog" in short and all(name == "catalog" or name.split(".")[0] == "operations" for name in short)
+
+
 def test_the_import_graph_has_no_loop_and_every_edge_points_down() -> None:
+    """Type-level imports (``if TYPE_CHECKING:``) count: they tie modules as surely as calls do."""
     graph = _import_graph()
     edges = graph.graph()
     level, loops = graph.layers(edges)
-    assert loops == []
-    assert all(level[target] < level[source] for source, targets in edges.items() for target in targets)
+    assert [loop for loop in loops if not _is_known_loop(loop)] == []
+    inside = {name for loop in loops for name in loop}
+    assert [(source, target) for source, target in graph.upward(edges, level)
+            if not {source, target} <= inside] == []
     assert len(edges) > 40  # the scan found the package's modules
+
+
+def test_the_scan_counts_type_level_imports() -> None:
+    source = ast.parse("from typing import TYPE_CHECKING\nfrom .a import x\nif TYPE_CHECKING:\n"
+                       "    from .b import Y\nelse:\n    from .c import z\n")
+    run, typed = _import_graph()._imports(source, "destination_customer_io.m", False)
+    assert "destination_customer_io.b" in typed - run
+    assert {"destination_customer_io.a", "destination_customer_io.c"} <= run
 
 
 def _code_map() -> dict[str, set[str]]:
@@ -93,3 +112,15 @@ def test_modules_and_functions_stay_readable() -> None:
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 assert node.end_lineno - node.lineno < 55, (path, node.name)
+
+
+def test_each_row_of_the_code_map_imports_only_rows_listed_before_it() -> None:
+    rows = list(_code_map())
+    for row, imported in _imports_by_row().items():
+        if row == "__main__.py":
+            continue
+        later = [name for name in imported
+                 if rows.index(_unit(f"destination_customer_io.{name}")) > rows.index(row)]
+        if row == "operations/":  # the known loop (see _is_known_loop): removed by the frozen-Stream change (issue 24)
+            later = [name for name in later if name != "catalog"]
+        assert later == [], f"{row} imports {later}, listed after it (the table goes from the bottom layer up)"
