@@ -93,6 +93,18 @@ def test_every_module_is_on_the_code_map() -> None:
             assert f"{path.name}/" in rows, path.name
 
 
+def test_the_emulator_is_on_the_map_and_imports_nothing_of_the_connector() -> None:
+    text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    emulator = ROOT / "src" / "customerio_emulator"
+    for path in emulator.glob("*.py"):
+        if path.name not in ("__init__.py", "__main__.py"):
+            assert f"`{path.name}`" in text, path.name
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(name.startswith("destination_customer_io") for name in names), path.name
+
+
 def test_the_code_map_lists_each_modules_imports_exactly() -> None:
     rows = _code_map()
     for row, imported in _imports_by_row().items():
