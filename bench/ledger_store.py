@@ -36,7 +36,7 @@ from destination_customer_io.ledger import files
 from destination_customer_io.ledger.book import Mark, StreamBook
 from destination_customer_io.ledger.keeper import Keeper
 from destination_customer_io.ledger.table import MEMBER, Rows, Texts, digest
-from destination_customer_io.rejected.objects import LocalObjects
+from destination_customer_io.storage.objects import LocalObjects
 
 SITE, SCOPE = "bench-site", "bench"
 SEED = 17

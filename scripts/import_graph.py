@@ -1,11 +1,13 @@
-"""The connector's import graph, as ARCHITECTURE.md states it: module -> the package modules it imports
-at run time (imports under ``if TYPE_CHECKING:`` are left out), each module's layer, and any loop.
+"""The connector's import graph, as ARCHITECTURE.md states it: module -> the package modules it imports,
+at run time or for types only (under ``if TYPE_CHECKING:``, marked ``(type)``: a type names a module as
+surely as a call does), each module's layer, any loop and the upward edges.
 
-    .venv/bin/python scripts/import_graph.py [--check]
+    .venv/bin/python scripts/import_graph.py [--check] [--run-time]
 
 A module's layer is one more than the highest layer it imports, so an edge always points to a lower
-layer unless there is a loop. ``--check`` exits 1 when there is a loop (tests/unit/test_packaging.py
-runs it).
+layer unless there is a loop; the edges that point to the same or a higher layer are the upward ones
+(each closes a loop). ``--run-time`` leaves type-level imports out. ``--check`` exits 1 when there is
+a loop (tests/unit/test_architecture.py holds the graph to 0 loops).
 """
 
 from __future__ import annotations
@@ -29,14 +31,23 @@ def _is_type_checking(node: ast.If) -> bool:
         (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def _imports(tree: ast.AST, here: str, is_package: bool) -> set[str]:
-    """Package modules imported at run time (function-level imports included: they run too)."""
+def _imports(tree: ast.AST, here: str, is_package: bool) -> tuple[set[str], set[str]]:
+    """Package modules imported (function-level imports included: they run too), and those imported
+    under ``if TYPE_CHECKING:``."""
+    typed: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            typed |= _targets(node.body, here, is_package)
+    return _targets([tree], here, is_package, skip_type_checking=True), typed
+
+
+def _targets(nodes: list[ast.AST], here: str, is_package: bool, *, skip_type_checking: bool = False) -> set[str]:
     found: set[str] = set()
     base = here.split(".") if is_package else here.split(".")[:-1]
-    stack = [tree]
+    stack = list(nodes)
     while stack:
         node = stack.pop()
-        if isinstance(node, ast.If) and _is_type_checking(node):
+        if skip_type_checking and isinstance(node, ast.If) and _is_type_checking(node):
             stack.extend(node.orelse)
             continue
         if isinstance(node, ast.ImportFrom) and node.level:
@@ -49,17 +60,36 @@ def _imports(tree: ast.AST, here: str, is_package: bool) -> set[str]:
                 found.add(candidate)
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("destination_customer_io"):
             found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("destination_customer_io"))
         stack.extend(ast.iter_child_nodes(node))
     return found
 
 
-def graph() -> dict[str, set[str]]:
+def graph(type_level: bool = True) -> dict[str, set[str]]:
+    """module -> the package modules it imports; ``type_level``: those under ``if TYPE_CHECKING:`` too."""
+    return {name: run | typed if type_level else run for name, (run, typed) in _scan().items()}
+
+
+def type_only() -> set[tuple[str, str]]:
+    """The edges made only under ``if TYPE_CHECKING:``."""
+    return {(name, target) for name, (run, typed) in _scan().items() for target in typed - run}
+
+
+def _scan() -> dict[str, tuple[set[str], set[str]]]:
     paths = {module_name(p): p for p in PACKAGE.rglob("*.py")}
-    edges = {}
+    found = {}
     for name, path in paths.items():
-        raw = _imports(ast.parse(path.read_text(encoding="utf-8")), name, path.name == "__init__.py")
-        edges[name] = {m for m in raw if m in paths and m != name}
-    return edges
+        run, typed = _imports(ast.parse(path.read_text(encoding="utf-8")), name, path.name == "__init__.py")
+        found[name] = ({m for m in run if m in paths and m != name}, {m for m in typed if m in paths and m != name})
+    return found
+
+
+def upward(edges: dict[str, set[str]], level: dict[str, int]) -> list[tuple[str, str]]:
+    """The edges that do not point to a lower layer: each closes a loop."""
+    return sorted((source, target) for source, targets in edges.items() for target in targets
+                  if level[target] >= level[source])
 
 
 def layers(edges: dict[str, set[str]]) -> tuple[dict[str, int], list[list[str]]]:
@@ -105,16 +135,24 @@ def layers(edges: dict[str, set[str]]) -> tuple[dict[str, int], list[list[str]]]
     return level, loops
 
 
+def _short(name: str) -> str:
+    return name.removeprefix("destination_customer_io.") or "(package)"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true")
+    parser.add_argument("--run-time", action="store_true", help="leave type-level imports out")
     args = parser.parse_args()
-    edges = graph()
+    edges = graph(type_level=not args.run_time)
+    typed = type_only()
     level, loops = layers(edges)
     for name in sorted(edges, key=lambda n: (level[n], n)):
-        print(f"{level[name]:>2} {name.removeprefix('destination_customer_io.') or '(package)'}: "
-              + ", ".join(sorted(m.removeprefix("destination_customer_io.") for m in edges[name])))
-    print("loops:", loops or "none")
+        print(f"{level[name]:>2} {_short(name)}: " + ", ".join(
+            _short(m) + (" (type)" if (name, m) in typed else "") for m in sorted(edges[name])))
+    print("loops:", [[_short(m) for m in loop] for loop in loops] or "none")
+    print("upward edges:", [f"{_short(s)} -> {_short(t)}" + (" (type)" if (s, t) in typed else "")
+                            for s, t in upward(edges, level)] or "none")
     return 1 if args.check and loops else 0
 
 

@@ -155,7 +155,8 @@ async def track_session(config: Config) -> AsyncIterator[tuple[Any, str]]:
 
 
 def open_sync_store(config: Config, sync_id: int | None) -> Any:
-    from .rejected import open_store, sync_options
+    from .rejected import open_store
+    from .storage.options import sync_options
 
     try:
         return open_store(config.object_storage_config, sync_id=sync_id, options=sync_options(config))
@@ -171,8 +172,9 @@ async def _dry_write(config: Config, streams: dict[tuple[str | None, str], Strea
     import msgspec
 
     from .dryrun import DryRun, DryRunClient
-    from .rejected import location, sync_options, within
-    from .rejected.objects import open_objects
+    from .rejected import location
+    from .storage.objects import open_objects
+    from .storage.options import sync_options, within
 
     objects = open_objects(config.object_storage_config, sync_options(config))
     assert objects is not None  # refuse_config refused storage None
@@ -211,8 +213,8 @@ async def open_ledger(config: Config, streams: dict[tuple[str | None, str], Stre
     from .ledger import files
     from .ledger.keeper import Keeper
     from .mirroring import MirrorJudge
-    from .rejected import sync_options
-    from .rejected.objects import open_objects
+    from .storage.objects import open_objects
+    from .storage.options import sync_options
 
     # a dry run's, when it has them
     objects = objects or open_objects(config.object_storage_config, sync_options(config))

@@ -27,9 +27,9 @@ from . import protocol
 from .batching import Batch, IdBatch
 from .catalog import Stream, find_stream
 from .ledger.table import GONE
-from .rejected.keys import s3_safe
-from .rejected.objects import Objects
 from .segments import identify_ops
+from .storage.names import s3_safe
+from .storage.objects import Objects
 
 PART_BYTES = 8_000_000  # a part file is written once this much is buffered
 _decode = protocol.message_decoder.decode

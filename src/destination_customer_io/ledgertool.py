@@ -21,7 +21,7 @@ import io
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -30,14 +30,13 @@ from .errors import StoreError, SyncError
 from .ledger import files
 from .ledger.files import label_of, matches, operation_of
 from .ledger.keeper import ALLOW, Keeper
-from .ledger.table import Rows
-from .ledgerview import render_json, render_text
+from .ledgerview import FileState, StreamLedger, render_json, render_text
 from .network import proxy_secrets
 from .operations import OPERATIONS
 from .output import Output
 from .rawconfig import secret_values
-from .rejected import sync_options
-from .rejected.objects import Objects, open_objects
+from .storage.objects import Objects, open_objects
+from .storage.options import sync_options
 
 HELD = "removals-held-"
 
@@ -91,36 +90,6 @@ def select(scope: Scope, stream: str | None) -> dict[str, list[str]]:
 
 
 # --- show ------------------------------------------------------------------------------------------
-
-@dataclass(slots=True)
-class FileState:
-    name: str
-    size: int
-    status: str  # loaded | ignored: why | not loaded: why | allowance ... | held ...
-
-
-@dataclass(slots=True, repr=False)
-class StreamLedger:
-    """What ``show`` says of one stream directory."""
-
-    directory: str
-    where: str
-    label: str
-    operation: str
-    mirror: bool
-    rows: Rows
-    generation: int  # the last generation the ledger recorded (0: none)
-    snapshot: int = 0  # the snapshot loaded (0: none)
-    files: list[FileState] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    allowance: int | None = None
-    held: list[tuple[str, int]] = field(default_factory=list)  # held-removal files and their line counts
-    applied: list[tuple[str, int]] = field(default_factory=list)  # held files none of whose keys is left
-    removals: set[tuple[str, str]] | None = None  # the removal op of every key, once a held file asks
-
-    def __repr__(self) -> str:  # short: asyncio.run reprs its result once (3.11), key texts and all
-        return f"StreamLedger({self.label!r}, {len(self.rows)} rows)"
-
 
 class _Fetched:
     """One directory's files as ``show`` read them once: the Keeper loads from these bytes, and which

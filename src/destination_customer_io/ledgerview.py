@@ -1,4 +1,5 @@
-"""What ``ledger show`` prints: the streams ``ledgertool.py`` inspected, as text for people or as JSON.
+"""What ``ledger show`` prints: the streams ``ledgertool.py`` inspected (``StreamLedger``, filled there),
+as text for people or as JSON.
 
 A mirror stream's key texts are the removal ops its next sync would send for members that left: they
 are shown as those ops (path and body) and, in text, as one readable line each (``remove_customers
@@ -8,25 +9,53 @@ segment 7 (id_type=email): ada@example.com``).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .ledger.table import MAYBE, MEMBER
+from .ledger.table import MAYBE, MEMBER, Rows
 from .operations import OPERATIONS
 
-if TYPE_CHECKING:
-    from .ledgertool import StreamLedger
-
 _FLAGS = {MEMBER: "member", MAYBE: "maybe"}
+
+
+@dataclass(slots=True)
+class FileState:
+    name: str
+    size: int
+    status: str  # loaded | ignored: why | not loaded: why | allowance ... | held ...
+
+
+@dataclass(slots=True, repr=False)
+class StreamLedger:
+    """What ``show`` says of one stream directory."""
+
+    directory: str
+    where: str
+    label: str
+    operation: str
+    mirror: bool
+    rows: Rows
+    generation: int  # the last generation the ledger recorded (0: none)
+    snapshot: int = 0  # the snapshot loaded (0: none)
+    files: list[FileState] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    allowance: int | None = None
+    held: list[tuple[str, int]] = field(default_factory=list)  # held-removal files and their line counts
+    applied: list[tuple[str, int]] = field(default_factory=list)  # held files none of whose keys is left
+    removals: set[tuple[str, str]] | None = None  # the removal op of every key, once a held file asks
+
+    def __repr__(self) -> str:  # short: asyncio.run reprs its result once (3.11), key texts and all
+        return f"StreamLedger({self.label!r}, {len(self.rows)} rows)"
 
 
 def _utc(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def figures(ledger: "StreamLedger") -> dict[str, Any]:
+def figures(ledger: StreamLedger) -> dict[str, Any]:
     """The counts of one stream's ledger as loaded."""
     rows = ledger.rows
     sent = rows.sent[rows.sent > 0]  # 0: a write-ahead intent, never confirmed sent
@@ -64,7 +93,7 @@ def _pairs(values: dict[str, Any]) -> str:
     return " ".join(f"{name}={value}" for name, value in values.items())
 
 
-def keys(ledger: "StreamLedger", count: int) -> list[dict[str, Any]]:
+def keys(ledger: StreamLedger, count: int) -> list[dict[str, Any]]:
     """Up to ``count`` key texts of a mirror stream (in the ledger's order: by key hash), each as its
     removal op, flag, generation and last send; sorted by their readable line."""
     rows, texts = ledger.rows, ledger.rows.texts
@@ -79,7 +108,7 @@ def keys(ledger: "StreamLedger", count: int) -> list[dict[str, Any]]:
     return sorted(found, key=lambda key: key["text"])
 
 
-def render_json(where: str, scope: str, ledgers: list["StreamLedger"], key_count: int | None) -> dict[str, Any]:
+def render_json(where: str, scope: str, ledgers: list[StreamLedger], key_count: int | None) -> dict[str, Any]:
     streams = []
     for ledger in ledgers:
         entry = {"stream": ledger.label, "operation": ledger.operation, "mirror": ledger.mirror,
@@ -95,7 +124,7 @@ def render_json(where: str, scope: str, ledgers: list["StreamLedger"], key_count
     return {"ledger_scope": scope, "where": where, "streams": streams}
 
 
-def render_text(where: str, scope: str, ledgers: list["StreamLedger"], key_count: int | None) -> str:
+def render_text(where: str, scope: str, ledgers: list[StreamLedger], key_count: int | None) -> str:
     lines = [f"Sync ledger of ledger_scope `{scope}` at {where}"]
     if not ledgers:
         lines.append("  no stream has a ledger here yet")
@@ -104,7 +133,7 @@ def render_text(where: str, scope: str, ledgers: list["StreamLedger"], key_count
     return "\n".join(lines)
 
 
-def _stream_text(ledger: "StreamLedger", key_count: int | None) -> list[str]:
+def _stream_text(ledger: StreamLedger, key_count: int | None) -> list[str]:
     f = figures(ledger)
     rows, gens, sent = f["rows"], f["generations"], f["last_sent"]
     held = ", ".join(f"{name} ({count} removals)" for name, count in ledger.held) or "none"

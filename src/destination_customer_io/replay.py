@@ -31,11 +31,13 @@ from .commands import open_sync_store, prepare_sync, refuse_config, sync, sync_i
 from .config import DEFAULT_PATH_FORMAT, Config, NoStorage, S3Storage
 from .errors import ConfigurationError
 from .output import Output
-from .rejected import location, sync_options, within
+from .rejected import location
 from .rejected.formats import dumps
-from .rejected.keys import PROBE_PREFIX, stream_directory
-from .rejected.objects import LocalObjects, Objects, S3Objects, open_objects
+from .rejected.keys import stream_directory
 from .rejected.readback import Row, UnreadableFile, read_rows
+from .storage.names import PROBE_PREFIX
+from .storage.objects import LocalObjects, Objects, S3Objects, open_objects
+from .storage.options import sync_options, within
 from .summary import counted, stream_summary, summary, unidentified_warning
 
 FOLDER = "_customerio_replay"  # beside the store's files; a new folder per replay, named to the microsecond

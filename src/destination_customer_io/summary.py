@@ -47,7 +47,7 @@ def progress_line(counts: Counts, stats: Any, elapsed: float) -> str:
 
 def waiting_part(store: Any, keeper: Any) -> str:
     """What the sync has waited on for long, for the end of a progress line: the rejected-records
-    store's and the sync ledger's (``keeper``, or None) ``waiting()`` (``rejected/retrying.py``)."""
+    store's and the sync ledger's (``keeper``, or None) ``waiting()`` (``storage/retrying.py``)."""
     waits = [(what, wait) for what, wait in (
         ("the rejected-records store", store.waiting()),
         ("the sync ledger's storage", keeper.objects.waiting() if keeper is not None else None)) if wait]

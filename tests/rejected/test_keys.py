@@ -9,7 +9,8 @@ import pytest
 
 from destination_customer_io.config import LocalStorage, S3Storage
 from destination_customer_io.rejected import StoreError, open_store
-from destination_customer_io.rejected.keys import KeyTemplate, java_date, s3_safe
+from destination_customer_io.rejected.keys import KeyTemplate, java_date
+from destination_customer_io.storage.names import s3_safe
 
 SYNC_MS = 1_709_618_828_009  # 2024-03-05T06:07:08.009Z
 

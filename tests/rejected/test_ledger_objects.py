@@ -13,7 +13,7 @@ from destination_customer_io.errors import SystemFailure
 from destination_customer_io.ledger.book import Mark
 from destination_customer_io.ledger.keeper import Keeper
 from destination_customer_io.ledger.table import MEMBER, digest
-from destination_customer_io.rejected.objects import LocalObjects, S3Objects
+from destination_customer_io.storage.objects import LocalObjects, S3Objects
 from tests.support.s3 import MotoS3
 
 

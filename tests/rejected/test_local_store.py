@@ -8,7 +8,8 @@ import pytest
 
 from destination_customer_io.config import (CsvFormat, GzipCompression, JsonlFormat, LocalStorage,
                                             NoCompression)
-from destination_customer_io.rejected import StoreError, StoreOptions, open_store
+from destination_customer_io.rejected import StoreError, open_store
+from destination_customer_io.storage.options import StoreOptions
 
 from .helpers import SYNC_ID, check_rows, read_rows, record
 

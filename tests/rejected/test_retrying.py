@@ -1,4 +1,4 @@
-"""The store's retries within the sync's budget (rejected/retrying.py), and which failures may pass: S3
+"""The store's retries within the sync's budget (storage/retrying.py), and which failures may pass: S3
 (botocore's standard rules) and local I/O (errno)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from botocore.exceptions import (ClientError, ConnectTimeoutError, EndpointConne
 
 from destination_customer_io.errors import StoreError, SystemFailure, TransientFailure, store_failure
 from destination_customer_io.pacing import RetryPolicy
-from destination_customer_io.rejected import aws, local
-from destination_customer_io.rejected.retrying import Retrier
+from destination_customer_io.storage import aws, local
+from destination_customer_io.storage.retrying import Retrier
 
 
 class Clock:

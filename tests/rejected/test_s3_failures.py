@@ -9,7 +9,8 @@ import pytest
 
 from destination_customer_io.config import S3Storage
 from destination_customer_io.pacing import RetryPolicy
-from destination_customer_io.rejected import StoreError, StoreOptions, open_store
+from destination_customer_io.rejected import StoreError, open_store
+from destination_customer_io.storage.options import StoreOptions
 from tests.support.s3 import MotoS3
 
 from .helpers import closed_port, record

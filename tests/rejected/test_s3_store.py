@@ -11,7 +11,8 @@ import pytest
 
 from destination_customer_io.config import (CsvFormat, GzipCompression, JsonlFormat, NoCompression,
                                             S3Storage)
-from destination_customer_io.rejected import StoreOptions, open_store
+from destination_customer_io.rejected import open_store
+from destination_customer_io.storage.options import StoreOptions
 from tests.support.s3 import MotoS3
 
 from .helpers import SYNC_ID, check_rows, csv_header, message_of, read_rows, record

@@ -1,4 +1,4 @@
-"""PartitionedStore semantics with an in-memory sink: durability of flush, backpressure, errors."""
+"""RollingFiles semantics (the rejected-records store) with an in-memory sink: durability of flush, backpressure, errors."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import pytest
 
 from destination_customer_io.config import CsvFormat, NoCompression
 from destination_customer_io.pacing import RetryPolicy
-from destination_customer_io.rejected import StoreError, StoreOptions
+from destination_customer_io.rejected import StoreError
 from destination_customer_io.rejected.formats import encoder_factory
 from destination_customer_io.rejected.keys import KeyTemplate
-from destination_customer_io.rejected.store import PartitionedStore
+from destination_customer_io.storage.options import StoreOptions
+from destination_customer_io.storage.rolling import RollingFiles
 
 from .helpers import message_of, read_rows, record
 
@@ -49,10 +50,10 @@ class MemorySink:
 
 
 def make_store(sink: MemorySink, file_name: str = "{part_number}{format_extension}",
-               **options: Any) -> PartitionedStore:
+               **options: Any) -> RollingFiles:
     keys = KeyTemplate("", "{stream_name}", file_name, extension=".csv", sync_id=1,
                        sync_time_ms=0)
-    return PartitionedStore(sink, keys, encoder_factory(CsvFormat(), NoCompression(), 1),
+    return RollingFiles(sink, keys, encoder_factory(CsvFormat(), NoCompression(), 1),
                             options=StoreOptions(**options))
 
 

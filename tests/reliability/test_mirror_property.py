@@ -31,7 +31,7 @@ import pytest
 from destination_customer_io.ledger import files
 from destination_customer_io.ledger.keeper import Keeper
 from destination_customer_io.ledger.table import MEMBER
-from destination_customer_io.rejected.objects import LocalObjects
+from destination_customer_io.storage.objects import LocalObjects
 
 from .harness import (
     NAMESPACE, PEOPLE_STREAM, SITE_ID, checksum_problem, make_catalog, make_config, record_line, run_cli,

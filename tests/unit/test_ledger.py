@@ -13,7 +13,7 @@ from destination_customer_io.ledger import files
 from destination_customer_io.ledger.book import Mark, StreamBook
 from destination_customer_io.ledger.keeper import Keeper
 from destination_customer_io.ledger.table import GONE, MAYBE, MEMBER, Log, Rows, digest, fingerprint, merge
-from destination_customer_io.rejected.objects import LocalObjects
+from destination_customer_io.storage.objects import LocalObjects
 
 
 def rows_of(entries: list[tuple[int, int, int, int]], mirror: bool = False) -> Rows:

@@ -12,7 +12,7 @@ import pytest
 from destination_customer_io.catalog import resolve_streams
 from destination_customer_io.config import parse_config
 from destination_customer_io.errors import ConfigurationError
-from destination_customer_io.rejected.objects import LocalObjects
+from destination_customer_io.storage.objects import LocalObjects
 from destination_customer_io.replay import Replay, chosen_streams
 from tests.support.cli import configured_stream
 

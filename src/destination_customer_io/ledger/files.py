@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..rejected.keys import s3_safe
+from ..storage.names import s3_safe
 from .table import COLUMNS, Rows, Texts
 
 MAGIC = b"CIOLEDGER1\n"

@@ -7,7 +7,7 @@
 
 A dry run opens books read-only (``readonly``): look-ups happen, nothing is written. Blocking store calls
 run in a worker thread; a store failure ends the sync naming the step: a TransientFailure when it may pass
-(retried within the sync's budget first: ``rejected/retrying.py``), else a SystemFailure.
+(retried within the sync's budget first: ``storage/retrying.py``), else a SystemFailure.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from ..errors import StoreError, store_failure
-from ..rejected.objects import Objects
+from ..storage.objects import Objects
 from . import files
 from .book import DAY, Mark, StreamBook
 from .table import Rows, merge

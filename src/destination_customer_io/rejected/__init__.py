@@ -4,7 +4,8 @@
     await store.add(RejectedRecord(...)); await store.flush(); await store.close()
 
 ``storage_type`` None -> :class:`NoneStore` (counted, not kept); S3 -> files in the bucket;
-Local -> the same files under ``destination_path``. See docs/rejected.md for the file formats.
+Local -> the same files under ``destination_path``: rolling files (``storage/rolling.py``) in the
+rejected-records format (``formats``, ``keys``). See docs/rejected.md for the file formats.
 """
 
 from __future__ import annotations
@@ -14,31 +15,22 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import msgspec
-
-from ..config import Config, LocalStorage, NoStorage, S3Storage, StorageConfig
-from ..pacing import RetryPolicy
+from ..config import LocalStorage, NoStorage, S3Storage, StorageConfig
+from ..storage.local import LocalSink, check_local
+from ..storage.names import PROBE_PREFIX, check_key
+from ..storage.options import StoreOptions
+from ..storage.rolling import RollingFiles
 from .base import NoneStore, RejectedRecord, RejectedStore, StoreError
 from .formats import encoder_factory, extension
-from .keys import PROBE_PREFIX, KeyTemplate, check_key
-from .local import LocalSink, check_local
-from .store import PartitionedStore, StoreOptions
+from .keys import KeyTemplate
 
 if TYPE_CHECKING:
-    from .s3 import S3Sink
+    from ..storage.s3 import S3Sink
 
 # The S3 modules (boto3: ~0.1 s of start-up) are imported only when S3 storage is configured.
 
-__all__ = ["NoneStore", "PartitionedStore", "RejectedRecord", "RejectedStore", "StoreError",
-           "StoreOptions", "check_store", "location", "open_store", "probe_location", "sync_options", "within"]
-
-
-def sync_options(config: Config) -> StoreOptions:
-    """A sync's store options: its requests get the Track API's timeout and retry budget, so a store
-    that stalls or fails ends the sync as soon as an outage of Customer.io would."""
-    return StoreOptions(request_timeout=config.request_timeout_seconds, retry=RetryPolicy(
-        max_seconds=config.retry_max_seconds, initial=config.retry_initial_backoff_seconds,
-        maximum=config.retry_max_backoff_seconds))
+__all__ = ["NoneStore", "RejectedRecord", "RejectedStore", "StoreError", "check_store", "location",
+           "open_store", "probe_location"]
 
 
 def open_store(storage_config: StorageConfig, *, sync_id: int | None = None,
@@ -57,13 +49,13 @@ def open_store(storage_config: StorageConfig, *, sync_id: int | None = None,
     keys = _key_template(storage_config, sync_id, clock)
     new_encoder = encoder_factory(storage_config.format, storage_config.compression, sync_id)
     if isinstance(storage_config, S3Storage):
-        from .aws import sync_timeouts
-        from .s3 import S3Sink
+        from ..storage.aws import sync_timeouts
+        from ..storage.s3 import S3Sink
 
         sink: S3Sink | LocalSink = S3Sink(storage_config, sync_timeouts(options.request_timeout))
     else:
         sink = LocalSink(storage_config.destination_path)
-    return PartitionedStore(sink, keys, new_encoder, options=options, clock=clock)
+    return RollingFiles(sink, keys, new_encoder, options=options, clock=clock)
 
 
 async def check_store(storage_config: StorageConfig) -> str | None:
@@ -75,7 +67,7 @@ async def check_store(storage_config: StorageConfig) -> str | None:
     except StoreError as exc:
         return str(exc)
     if isinstance(storage_config, S3Storage):
-        from .s3 import check_s3
+        from ..storage.s3 import check_s3
 
         return await asyncio.to_thread(check_s3, storage_config)
     return await asyncio.to_thread(check_local, storage_config.destination_path)
@@ -99,16 +91,6 @@ def location(storage_config: StorageConfig) -> str | None:
     if isinstance(storage_config, LocalStorage):
         return storage_config.destination_path
     return None
-
-
-def within(storage_config: StorageConfig, folder: str) -> StorageConfig:
-    """The same storage with its root moved into ``folder`` (dry runs and replays keep their rejected
-    records apart from the syncs' own); storage None stays None."""
-    if isinstance(storage_config, S3Storage):
-        return msgspec.structs.replace(storage_config, bucket_path=f"{storage_config.bucket_path.rstrip('/')}/{folder}")
-    if isinstance(storage_config, LocalStorage):
-        return msgspec.structs.replace(storage_config, destination_path=f"{storage_config.destination_path}/{folder}")
-    return storage_config
 
 
 def _key_template(cfg: S3Storage | LocalStorage, sync_id: int | None,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..errors import StoreError  # defined in the connector's one exception tree
 
 if TYPE_CHECKING:
-    from .retrying import Wait
+    from ..storage.retrying import Wait
 
 __all__ = ["NoneStore", "RejectedRecord", "RejectedStore", "StoreError"]
 

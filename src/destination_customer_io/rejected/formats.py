@@ -9,8 +9,9 @@ Every rejected row is Airbyte's raw-table shape::
     _airbyte_data           the record data plus rejected_reason, rejected_field, rejected_message
 
 With "Root level flattening" the data fields sit beside the four meta columns instead of inside
-``_airbyte_data``; on a name clash the meta column wins. A part encoder accumulates rows uncompressed
-(its ``size`` drives rollover) and ``finish()`` returns the file body, compressed when asked.
+``_airbyte_data``; on a name clash the meta column wins. A part encoder (``storage.rolling.PartEncoder``)
+accumulates rows uncompressed (its ``size`` drives rollover) and ``finish()`` returns the file body,
+compressed when asked.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import json
 import re
 import zlib
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
@@ -79,20 +80,6 @@ def csv_cell(value: Any) -> str:
     if isinstance(value, str):
         return value
     return dumps(value).decode()
-
-
-class PartEncoder(Protocol):
-    """Accumulates the rows of one file part."""
-
-    @property
-    def size(self) -> int: ...  # uncompressed bytes so far
-
-    @property
-    def rows(self) -> int: ...
-
-    def write(self, record: RejectedRecord, raw_id: str) -> int: ...  # returns bytes added
-
-    def finish(self) -> bytes: ...  # the file body; called once, may run in a worker thread
 
 
 class _ChunkEncoder:
@@ -218,7 +205,8 @@ def extension(file_format: CsvFormat | JsonlFormat, compression: NoCompression |
 
 def encoder_factory(file_format: CsvFormat | JsonlFormat, compression: NoCompression | GzipCompression,
                     sync_id: int | None):
-    """A zero-argument callable making a fresh :class:`PartEncoder` for each new part."""
+    """A zero-argument callable making a fresh part encoder (``storage.rolling.PartEncoder``) for each
+    new part."""
     gzip = isinstance(compression, GzipCompression)
     flatten = file_format.flattening == ROOT_LEVEL
     if isinstance(file_format, JsonlFormat):

@@ -16,27 +16,15 @@ never starts with "/", so an empty namespace or sync id leaves no empty path seg
 from __future__ import annotations
 
 import re
-import unicodedata
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..config import DEFAULT_FILE_NAME_FORMAT, DEFAULT_PATH_FORMAT
+from ..storage.names import s3_safe
 
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}|\{(\w+)(?::([^{}]*))?\}")
-# Airbyte's toS3SafeCharacters keeps these; "/" is dropped here so a stream is one path segment.
-_UNSAFE = re.compile(r"[^A-Za-z0-9!_.*')(&$@=;:+,?\-]")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
            "October", "November", "December")
-
-
-def s3_safe(name: str) -> str:
-    """Airbyte's S3-safe transformation: strip accents, replace anything else with "_"."""
-    decomposed = unicodedata.normalize("NFKD", name)
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    safe = _UNSAFE.sub("_", plain)
-    # "." and ".." would be path navigation for the Local store
-    return "_" * len(safe) if safe in (".", "..") else safe
 
 
 def java_date(pattern: str, moment: datetime) -> str:
@@ -199,11 +187,3 @@ def stream_directory(path_format: str, stream: str, namespace: str | None) -> tu
 _RENDERED = frozenset({"year", "month", "day", "hour", "minute", "second", "millisecond", "epoch", "date",
                        "sync_id", "format_extension", "part_number", "timestamp", "uuid"})
 
-
-PROBE_PREFIX = "_check_test_"  # the name of `check`'s probe objects, before a random hex part
-
-
-def check_key(bucket_path: str) -> str:
-    """A fresh probe key inside bucket_path (unique, so concurrent checks do not interfere)."""
-    key = re.sub(r"/+", "/", f"{bucket_path}/{PROBE_PREFIX}{uuid.uuid4().hex}")
-    return key.lstrip("/")

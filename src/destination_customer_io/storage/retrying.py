@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from ..errors import StoreError
 from ..pacing import RetryPolicy
-from .base import StoreError
 
 T = TypeVar("T")
 # A request outstanding this long is named in the progress lines even before an attempt failed.

@@ -13,8 +13,8 @@ import os
 import uuid
 from pathlib import Path
 
-from .base import StoreError
-from .keys import PROBE_PREFIX
+from ..errors import StoreError
+from .names import PROBE_PREFIX
 
 # errno values that say "not now" rather than "never" (EACCES, EROFS, ENOTDIR... are never)
 _PASSING_ERRNOS = frozenset(getattr(errno, name) for name in (

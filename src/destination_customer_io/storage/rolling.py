@@ -1,18 +1,21 @@
-"""Buffering, rollover and durable flushing of rejected records, for any object sink (S3, Local).
+"""Rolling files: rows buffered per stream into parts, for any object sink (S3, Local), each part sealed
+at a size and uploaded in the background, every row durable once ``flush`` returns.
 
-    add()   -> the record joins its stream's open part; a part reaching ``part_max_bytes`` (or the
+    add()   -> the row joins its stream's open part; a part reaching ``part_max_bytes`` (or the
                largest part, when all open parts exceed ``buffer_max_bytes``) is sealed and uploaded
                by a background task in a worker thread.
     flush() -> seals every open part and waits until every upload begun so far is acknowledged.
     close() -> flush, then release the sink.
 
-Memory stays bounded whatever the number of records: open parts hold at most ``buffer_max_bytes``
-and at most ``max_pending_uploads`` sealed parts wait for upload (``add`` waits when there are more),
-so the peak is about ``buffer_max_bytes + max_pending_uploads * part_max_bytes`` (56 MiB by default).
-An upload that fails in a way that may pass (a timeout, a lost connection, a 5xx, an I/O error that
-may pass) is retried until ``options.retry`` runs out (``retrying.py``): a stalled or failing store ends
-the sync within ``retry_max_seconds`` plus about one ``request_timeout``. After a failed upload the store
-is broken: every later ``add``/``flush`` raises the same :class:`StoreError`, so nothing is lost silently.
+What a part holds (its encoder) and how it is named (its keys) are the caller's: the rejected-records
+format (``rejected/``) is the one user. Memory stays bounded whatever the number of rows: open parts hold
+at most ``buffer_max_bytes`` and at most ``max_pending_uploads`` sealed parts wait for upload (``add``
+waits when there are more), so the peak is about ``buffer_max_bytes + max_pending_uploads *
+part_max_bytes`` (56 MiB by default). An upload that fails in a way that may pass (a timeout, a lost
+connection, a 5xx, an I/O error that may pass) is retried until ``options.retry`` runs out
+(``retrying.py``): a stalled or failing store ends the sync within ``retry_max_seconds`` plus about one
+``request_timeout``. After a failed upload the store is broken: every later ``add``/``flush`` raises the
+same :class:`StoreError`, so nothing is lost silently.
 """
 
 from __future__ import annotations
@@ -22,27 +25,42 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from ..pacing import RetryPolicy
-from .base import RejectedRecord, StoreError
-from .formats import PartEncoder
-from .keys import KeyTemplate
+from ..errors import StoreError
+from .options import StoreOptions
 from .retrying import Retrier, Wait
 
-MiB = 1024 * 1024
+
+class Row(Protocol):
+    """What a part holds a row of: its stream picks the part."""
+
+    stream: str
+    namespace: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class StoreOptions:
-    """Tuning knobs; the defaults suit a sync process with a few streams."""
+class PartEncoder(Protocol):
+    """One part's rows, encoded as they are added (``rejected/formats.py``)."""
 
-    part_max_bytes: int = 8 * MiB  # a file part is sealed at this uncompressed size
-    buffer_max_bytes: int = 24 * MiB  # all open parts together
-    max_concurrent_uploads: int = 4  # worker threads uploading at once
-    max_pending_uploads: int = 4  # sealed parts waiting or uploading; add() waits beyond this
-    request_timeout: float = 60.0  # one S3 request's connect and read timeouts (a sync: the config's)
-    retry: RetryPolicy = RetryPolicy()  # how long failures that may pass are retried (a sync: the config's)
+    @property
+    def size(self) -> int: ...  # uncompressed bytes so far
+
+    @property
+    def rows(self) -> int: ...
+
+    def write(self, row: Any, raw_id: str) -> int: ...  # returns bytes added
+
+    def finish(self) -> bytes: ...  # the file body; called once, in a worker thread
+
+
+class Keys(Protocol):
+    """Names the parts (``rejected/keys.py``'s ``KeyTemplate``)."""
+
+    @property
+    def extension(self) -> str: ...
+
+    def render(self, *, stream: str, namespace: str | None, part_number: int, timestamp_ms: int,
+               uuid: str) -> str: ...
 
 
 class Sink(Protocol):
@@ -73,12 +91,12 @@ class _Uploads:
     written_keys: set[str] = field(default_factory=set)
 
 
-class PartitionedStore:
-    """The :class:`~.base.RejectedStore` behind ``open_store`` for S3 and Local."""
+class RollingFiles:
+    """Rows into rolling files of one sink; ``rejected.open_store``'s store for S3 and Local."""
 
-    buffers = True  # records wait in open parts until flush() uploads them
+    buffers = True  # rows wait in open parts until flush() uploads them
 
-    def __init__(self, sink: Sink, keys: KeyTemplate, new_encoder: Callable[[], PartEncoder], *,
+    def __init__(self, sink: Sink, keys: Keys, new_encoder: Callable[[], PartEncoder], *,
                  options: StoreOptions | None = None, clock: Callable[[], float] = time.time) -> None:
         self._sink = sink
         self._keys = keys
@@ -114,13 +132,13 @@ class PartitionedStore:
         return self._retrier.waiting()
 
     def __repr__(self) -> str:
-        return f"PartitionedStore({self._sink!r}, records={self._count}, objects={self._objects})"
+        return f"RollingFiles({self._sink!r}, records={self._count}, objects={self._objects})"
 
-    async def add(self, record: RejectedRecord) -> None:
+    async def add(self, row: Row) -> None:
         self._raise_if_unusable()
-        stream_key = (record.namespace, record.stream)
-        part = self._open.get(stream_key) or self._start_part(record)
-        self._buffered += part.encoder.write(record, str(uuid.uuid4()))
+        stream_key = (row.namespace, row.stream)
+        part = self._open.get(stream_key) or self._start_part(row)
+        self._buffered += part.encoder.write(row, str(uuid.uuid4()))
         self._count += 1
         self._dirty = True
         if part.encoder.size >= self._options.part_max_bytes:
@@ -161,11 +179,11 @@ class PartitionedStore:
         if self._closed:
             raise StoreError("The rejected-records store is closed", step="add", target=self.target)
 
-    def _start_part(self, record: RejectedRecord) -> _OpenPart:
-        stream_key = (record.namespace, record.stream)
+    def _start_part(self, row: Row) -> _OpenPart:
+        stream_key = (row.namespace, row.stream)
         number = self._next_part.get(stream_key, 0)
         self._next_part[stream_key] = number + 1
-        part = _OpenPart(record.stream, record.namespace, number, int(self._clock() * 1000),
+        part = _OpenPart(row.stream, row.namespace, number, int(self._clock() * 1000),
                          self._new_encoder())
         self._open[stream_key] = part
         return part

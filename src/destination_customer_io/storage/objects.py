@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..config import LocalStorage, S3Storage, StorageConfig
-from .base import StoreError
+from ..errors import StoreError
 from .local import io_error, write_durably
 from .retrying import Retrier, Wait
-from .store import StoreOptions
+from .options import StoreOptions
 
 
 class Objects(Protocol):
@@ -38,7 +38,7 @@ class Objects(Protocol):
 
 
 def open_objects(storage: StorageConfig, options: StoreOptions | None = None) -> Objects | None:
-    """``options``: request timeout and retry budget (a sync's: ``rejected.sync_options(config)``)."""
+    """``options``: request timeout and retry budget (a sync's: ``options.sync_options(config)``)."""
     options = options or StoreOptions()
     if isinstance(storage, S3Storage):
         return S3Objects(storage, options)

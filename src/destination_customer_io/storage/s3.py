@@ -14,9 +14,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..config import S3Storage
+from ..errors import StoreError
 from .aws import CHECK_TIMEOUTS, S3Access, Timeouts
-from .base import StoreError
-from .keys import check_key
+from .names import check_key
 
 _CONTENT_TYPES = {".csv": "text/csv", ".jsonl": "application/jsonl"}
 

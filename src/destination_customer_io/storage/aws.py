@@ -35,7 +35,7 @@ from botocore.retries.standard import (OrRetryChecker, RetryContext, ThrottledRe
                                        TransientRetryableChecker)
 
 from ..config import S3Storage
-from .base import StoreError
+from ..errors import StoreError
 
 ROLE_SESSION_NAME = "airbyte-destination-customer-io"
 ROLE_SESSION_SECONDS = 3600
