@@ -29,6 +29,7 @@ from .limits import SEGMENT_IDS_PER_CALL
 from .operations.base import Op, Operation
 
 if TYPE_CHECKING:
+    from .catalog import Stream
     from .checkpoints import Epoch
     from .summary import Counts
 
@@ -37,13 +38,14 @@ EMPTY_IDS = len(b'{"ids":[]}')
 OPEN_ID_ROUTES = 64  # open id lists (of all lanes); more routes seal the oldest (bounds memory)
 BATCH_MAX_AGE = 5.0  # an open batch is sent after this long even when no state waits on it
 
-# A line of input and the epoch it belongs to: enough to reject the record later (lines are re-decoded
-# only then, so an in-flight record costs its raw bytes, not a decoded dict).
-Ref = tuple[bytes, "Epoch"]
+# A line of input, the epoch it belongs to and its stream: enough to reject the record later. The line is
+# kept raw (decoded again only to store a refused record's data), so an in-flight record costs its bytes,
+# not a decoded dict. None for an op no input line made (a mirror removal).
+Ref = tuple["bytes | None", "Epoch", "Stream"]
 
 
 class Batch:
-    """Ops to send in one request, with the input line of each (to reject it if refused).
+    """Ops to send in one request, with the input line and the stream of each (to reject it if refused).
 
     The epoch of op ``i`` is the last entry of ``epochs`` whose start (``starts``) is <= i: ops arrive
     in input order, so epochs form runs: one comparison per op (figures: docs/performance.md).
@@ -55,12 +57,13 @@ class Batch:
     when it was built (``Intake.handle_lines``), and nothing after that reads them.
     """
 
-    __slots__ = ("bodies", "lines", "starts", "epochs", "size", "keys", "kind", "kinds", "merged", "opened",
-                 "rejected", "marks")
+    __slots__ = ("bodies", "lines", "streams", "starts", "epochs", "size", "keys", "kind", "kinds", "merged",
+                 "opened", "rejected", "marks")
 
     def __init__(self, now: float) -> None:
         self.bodies: list[bytes] = []
-        self.lines: list[bytes] = []
+        self.lines: list[bytes | None] = []  # None: an op no input line made (a mirror removal)
+        self.streams: list[Stream] = []
         self.starts: list[int] = []  # index of the first op of each epoch run
         self.epochs: list[Epoch] = []  # the epoch of each run
         self.size = EMPTY_BATCH
@@ -72,19 +75,20 @@ class Batch:
         self.rejected = 0  # records of this batch refused by Customer.io
         self.marks: dict[int, object] = {}  # index -> the sync ledger's Mark of that op (ledgered streams)
 
-    def append(self, body: bytes, line: bytes, epoch: Epoch) -> None:
+    def append(self, body: bytes, line: bytes | None, epoch: Epoch, stream: Stream) -> None:
         if not self.epochs or self.epochs[-1] is not epoch:
             self.starts.append(len(self.bodies))
             self.epochs.append(epoch)
         self.bodies.append(body)
         self.lines.append(line)
+        self.streams.append(stream)
 
     def ordered_op(self, key: str, index: int) -> Op:
         """The ordered op of ``key`` at ``index``, as it was added (or last merged)."""
         return Op(self.bodies[index], key, ordered=True, operation=self.kinds.get(index, self.kind))
 
     def refs_at(self, index: int) -> list[Ref]:
-        ref = (self.lines[index], self.epochs[bisect_right(self.starts, index) - 1])
+        ref = (self.lines[index], self.epochs[bisect_right(self.starts, index) - 1], self.streams[index])
         extra = self.merged.get(index)
         return [ref, *extra] if extra else [ref]
 
@@ -95,7 +99,7 @@ class Batch:
         for epoch, start, end in zip(self.epochs, self.starts, ends):
             counts[epoch] = counts.get(epoch, 0) + end - start
         for refs in self.merged.values():
-            for _, epoch in refs:
+            for _, epoch, _ in refs:
                 counts[epoch] = counts.get(epoch, 0) + 1
         return counts
 
@@ -168,7 +172,7 @@ class Batcher:
         self.id_batches: dict[tuple[str, bool], IdBatch] = {}  # (route, creates) -> its open id list
         self.id_keys: dict[str, IdBatch] = {}  # key -> the open id list holding it
 
-    def add(self, op: Op, line: bytes, epoch: Epoch) -> None:
+    def add(self, op: Op, line: bytes | None, epoch: Epoch, stream: Stream) -> None:
         """A v2 op (``op.route`` is None) into its lane's open batch."""
         key = op.key
         if key is not None:
@@ -183,7 +187,7 @@ class Batcher:
                 batch = lane.open  # the id list sealed the lane's open batch first if it held the key
             earlier = batch.keys.get(key)
             if earlier is not None:
-                if self._merge_into(batch, batch.ordered_op(key, earlier), earlier, op, line, epoch):
+                if self._merge_into(batch, batch.ordered_op(key, earlier), earlier, op, (line, epoch, stream)):
                     return
                 # Never two unmerged ordered ops of one key in one batch: Customer.io may apply
                 # a batch's ops in any order. The next batch of this lane goes after this one.
@@ -196,7 +200,7 @@ class Batcher:
             size = batch.size + len(op.body)
         if not batch.bodies:
             batch.opened = time.monotonic()  # a batch's age counts from its first op
-        batch.append(op.body, line, epoch)
+        batch.append(op.body, line, epoch, stream)
         batch.size = size
         if op.mark is not None:
             batch.marks[len(batch.bodies) - 1] = op.mark
@@ -208,7 +212,7 @@ class Batcher:
                 else:
                     batch.kinds[index] = op.operation
 
-    def _merge_into(self, batch: Batch, first: Op, index: int, op: Op, line: bytes, epoch: Epoch) -> bool:
+    def _merge_into(self, batch: Batch, first: Op, index: int, op: Op, ref: Ref) -> bool:
         if first.operation is not op.operation:
             return False
         merged = op.operation.merge(first, op)
@@ -221,7 +225,7 @@ class Batcher:
         batch.size = size
         if merged is not first:  # a new body: the ledger forgets it (re-sent next time) rather than guess
             batch.marks.pop(index, None)
-        batch.merged.setdefault(index, []).append((line, epoch))
+        batch.merged.setdefault(index, []).append(ref)
         self.counts.merged += 1
         return True
 
@@ -235,7 +239,7 @@ class Batcher:
         batch.keys = {}  # only the open batch merges
         self._on_sealed(lane)
 
-    def add_id(self, op: Op, line: bytes, epoch: Epoch) -> None:
+    def add_id(self, op: Op, line: bytes | None, epoch: Epoch, stream: Stream) -> None:
         """A v1 op (``op.route`` set: segment_membership) into the open id list of its route."""
         key = op.key
         assert key is not None and op.route is not None  # routed ops always name their person
@@ -247,7 +251,7 @@ class Batcher:
         if ids is not None:
             earlier = ids.keys.get(key)
             if earlier is not None:  # the same id again in one call: sent once, both records answered
-                ids.merged.setdefault(earlier, []).append((line, epoch))
+                ids.merged.setdefault(earlier, []).append((line, epoch, stream))
                 self.counts.merged += 1
                 return
             if len(ids.bodies) >= SEGMENT_IDS_PER_CALL or ids.size + 1 + len(op.body) > self.batch_max_bytes:
@@ -258,7 +262,7 @@ class Batcher:
                 self.seal_ids(next(iter(self.id_batches.values())))
             ids = self.id_batches[slot] = IdBatch(time.monotonic(), op.route, op.creates)
         ids.size += len(op.body) + (1 if ids.bodies else 0)
-        ids.append(op.body, line, epoch)
+        ids.append(op.body, line, epoch, stream)
         if op.mark is not None:
             ids.marks[len(ids.bodies) - 1] = op.mark
         ids.keys[key] = len(ids.bodies) - 1

@@ -182,7 +182,7 @@ async def _dry_write(config: Config, streams: dict[tuple[str | None, str], Strea
     out.log(f"Dry run: nothing is sent to Customer.io and no state is emitted; the ops go to {dry.where}.")
     ledger = await open_ledger(config, streams, out, dry=dry, objects=objects)
     outcome = await sync(config, streams, DryRunClient(), store, read_line_chunks(source), out, sigterm, ledger,
-                         dry=dry)
+                         sender=dry)
     found = await dry.finish(ledger[1].held if ledger[1] is not None else [])
     outcome.report(out, [dry_summary(outcome.pipeline, outcome.elapsed, location(storage), found, dry.where),
                          *(stream_summary(stream, dry=True) for stream in streams.values())])
@@ -231,7 +231,8 @@ async def open_ledger(config: Config, streams: dict[tuple[str | None, str], Stre
     judge = None
     if any(stream.mirror for stream in needing):
         judge = MirrorJudge(keeper, without_status=config.mirror_without_stream_status,
-                            max_percent=config.max_mirror_removal_percent, log=out.log, dry=dry)
+                            max_percent=config.max_mirror_removal_percent, log=out.log,
+                            hold=(lambda stream, book, lines: dry.hold(stream, lines)) if dry is not None else None)
     return keeper, judge
 
 
@@ -263,10 +264,11 @@ class _Outcome:
 
 async def sync(config: Config, streams: dict[tuple[str | None, str], Stream], client: Any, store: Any,
                lines: AsyncIterator[list[bytes]], out: Output, sigterm: GracefulStop,
-               ledger: Any = (None, None), dry: Any = None) -> _Outcome:
+               ledger: Any = (None, None), sender: Any = None) -> _Outcome:
     """The sync itself, once the store is open: the pipeline and the store's close. A guard's verdict
     comes back in the outcome (everything read was delivered first); any other failure is raised.
-    ``lines``: the input in chunks of lines (stdin, or ``replay``'s records)."""
+    ``lines``: the input in chunks of lines (stdin, or ``replay``'s records); ``sender``: where batches
+    go other than to ``client`` (a dry run's, which emits no state)."""
     from .pipeline import Pipeline
 
     pipeline = Pipeline(
@@ -282,7 +284,8 @@ async def sync(config: Config, streams: dict[tuple[str | None, str], Stream], cl
         max_rejected_percent=config.max_rejected_percent,
         keeper=ledger[0],
         mirror=ledger[1],
-        dry=dry,
+        sender=sender,
+        emit_states=sender is None,
     )
     started = time.monotonic()
     sigterm.attach(pipeline)

@@ -113,9 +113,9 @@ class Intake:
                 rejections.append((record, epoch, larger_than_batch(len(op.body), self.batch_max_bytes,
                                                                     largest_op), stream))
             elif op.route is None:
-                add(op, line, epoch)
+                add(op, line, epoch, stream)
             else:
-                add_id(op, line, epoch)
+                add_id(op, line, epoch, stream)
         _count_records(counts, epoch, read, unchanged)
         return rejections
 

@@ -28,6 +28,7 @@ from .ledger.keeper import Keeper
 from .ledger.table import GONE, Rows
 
 GUARD_FLOOR = 100  # removals at or below this count never trip the guard
+Hold = Callable[[Stream, StreamBook, list[bytes]], Awaitable[str]]  # held removals listed; returns where
 
 
 @dataclass(slots=True)
@@ -41,9 +42,10 @@ class MirrorJudge:
     """Decides each mirror stream's removals; ``held`` collects the guard's config_error messages."""
 
     def __init__(self, keeper: Keeper, *, without_status: bool, max_percent: float,
-                 log: Callable[[str, str], None], dry: Any = None) -> None:
+                 log: Callable[[str, str], None], hold: Hold | None = None) -> None:
         self.keeper = keeper
-        self.dry = dry  # a dry run (dryrun.DryRun): held removals are listed there, not in the ledger
+        # where held-back removals are listed (a dry run lists them beside its ops): the ledger's folder
+        self.hold: Hold = hold or (lambda stream, book, lines: keeper.hold_removals(book, lines))
         self.without_status = without_status
         self.max_percent = max_percent
         self.log = log
@@ -100,7 +102,7 @@ class MirrorJudge:
 
     async def _hold(self, stream: Stream, book: StreamBook, rows: Rows, limit: float) -> None:
         lines = removal_lines(stream, rows)
-        where = await (self.dry.hold(stream, lines) if self.dry is not None else self.keeper.hold_removals(book, lines))
+        where = await self.hold(stream, book, lines)
         count, previous = len(rows), book.previous_members
         book.removal_note = f"{count} removals held back by the guard"
         self.held.append(
@@ -126,13 +128,6 @@ def removal_lines(stream: Stream, rows: Rows) -> list[bytes]:
     return lines
 
 
-def removal_record_line(stream: Stream, op_body: bytes, route: str | None) -> bytes:
-    """A RECORD line standing for one removal, so a refused removal is stored like a rejected record."""
-    return msgspec.json.encode({"type": "RECORD", "record": {
-        "stream": stream.name, "namespace": stream.namespace, "emitted_at": 0,
-        "data": {"_mirror_removal": msgspec.Raw(op_body), "_path": route or "/api/v2/batch"}}})
-
-
 async def queue_removals(judge: MirrorJudge, keeper: Keeper, streams: dict, statuses: dict, halted: str | None,
                          epoch: Epoch, batcher: Batcher, wait_for_room: Callable[[], Awaitable[Any]]) -> int:
     """The removals ``judge`` allows, written ahead in the ledger (their rows become MAYBE, durably),
@@ -150,8 +145,7 @@ async def queue_removals(judge: MirrorJudge, keeper: Keeper, streams: dict, stat
             op = plan.stream.operation.removal_op(text)
             op.mark = Mark(plan.book, int(rows.keys[index]), int(rows.prints[index]), text, GONE)
             epoch.pending += 1
-            line = removal_record_line(plan.stream, op.body, op.route)
-            (batcher.add if op.route is None else batcher.add_id)(op, line, epoch)
+            (batcher.add if op.route is None else batcher.add_id)(op, None, epoch, plan.stream)
             queued += 1
             await wait_for_room()
     return queued

@@ -5,11 +5,12 @@
                   \\-> STATE: closes the current epoch                              (checkpoints.py)
     Lane: one batch on the wire at a time (retries included), so ops of one key are applied in order
     (a segment call of people of several lanes is a barrier across them: segments.py).
-    Batch answered (answers.py): refused ops -> rejected store; the rest accepted; epochs' counts drop.
+    Lanes sent through a sender and each op settled (delivery.py): refused ops -> rejected store; the
+    rest accepted; epochs' counts drop.
     Releaser: an epoch whose records are all handled, and all earlier epochs too, has its STATE emitted,
     after one store flush makes every rejected record before it durable (checkpoints.py).
 
-This module only orchestrates: it reads chunks, runs one sender task per lane, the releaser and a
+This module only orchestrates: it reads chunks, runs one delivery task per lane, the releaser and a
 timer, and turns any failure into the end of the sync. Properties it keeps (and tests prove): a STATE
 never precedes an unhandled earlier record; states leave in input order; two ordered ops of one key are
 never in flight at once, nor in one batch unless merged; memory is bounded by ``max_inflight_bytes``
@@ -21,28 +22,24 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from typing import TYPE_CHECKING, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable
 
-from . import guards, protocol
-from .batching import Batch, Batcher, IdBatch, Lane
-from .catalog import Stream, find_stream
+from . import guards
+from .batching import Batcher
+from .catalog import Stream
 from .checkpoints import Checkpoints, Epoch
-from .errors import ConfigurationError, StoreError, SyncError, SystemFailure, TransientFailure, store_failure
-from .output import Output
-from .reasons import Rejection
-from .rejected.base import RejectedStore
+from .delivery import Delivery, Sender, TrackSender
+from .errors import ConfigurationError, SyncError, SystemFailure, TransientFailure
 from .intake import Intake
-from .rejections import rejected_record
-from .segments import Barriers, WatchingBatcher, refusals_of, watches
+from .output import Output
+from .rejected.base import RejectedStore
+from .segments import WatchingBatcher, watches
 from .summary import Counts, progress_line, waiting_part
-from .track import TrackClient
 
 if TYPE_CHECKING:  # only streams with a sync ledger need these (and numpy): a plain sync never loads them
-    from .dryrun import DryRun
     from .ledger.keeper import Keeper
     from .mirroring import MirrorJudge
 
-_decode = protocol.message_decoder.decode
 _TICK = 0.1
 # Ops stay alive until their batch is answered and the pipeline makes few reference cycles, so the
 # collector's default thresholds mostly rescan live data: collect far less often (docs/performance.md).
@@ -68,7 +65,7 @@ class Pipeline:
         self,
         *,
         streams: dict[tuple[str | None, str], Stream],
-        client: TrackClient,
+        client: Any,
         store: RejectedStore,
         output: Output,
         lanes: int = 24,
@@ -80,8 +77,12 @@ class Pipeline:
         max_rejected_percent: float | None = None,
         keeper: Keeper | None = None,
         mirror: MirrorJudge | None = None,
-        dry: DryRun | None = None,
+        sender: Sender | None = None,
+        emit_states: bool = True,
     ) -> None:
+        """``client`` answers the progress line's questions (track.TrackClient); ``sender`` takes the
+        sealed batches (delivery.py; by default to ``client``); ``emit_states`` False settles epochs but
+        withholds their states (a dry run)."""
         self.streams = streams
         self.client = client
         self.store = store
@@ -97,18 +98,17 @@ class Pipeline:
         self.lanes = self._batcher.lanes
         self._keeper = keeper  # the sync ledger's files, when a stream keeps a ledger
         self._mirror = mirror
-        self._removing: Epoch | None = None  # the epoch of mirror removals, once they are queued
-        self._dry = dry  # a dry run: batches go to it instead of Customer.io, and no state is emitted
         self._checkpoints = Checkpoints(streams, store, output, flush_interval,
                                         before_release=keeper.persist if keeper is not None else None,
-                                        emit_states=dry is None, counts=self.counts)
+                                        emit_states=emit_states, counts=self.counts)
         self._guard = guards.RejectionGuard(streams, output.log, max_rejected_percent)
-        self._room = asyncio.Event()
         self._failure: BaseException | None = None
         self.verdict: ConfigurationError | None = None  # a guard's: raised once all read is delivered
         self._failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._stop_requested: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._barriers = Barriers(self._failed)
+        self._delivery = Delivery(sender or TrackSender(client, self.counts, batch_max_bytes), self._batcher,
+                                  self._checkpoints, self.counts, store, wakes, self._failed, keeper)
+        self._room = self._delivery.room
         self._started = time.monotonic()
         self._intake = Intake(streams, self.counts, self._checkpoints, self._batcher, output)
 
@@ -116,8 +116,9 @@ class Pipeline:
 
     async def run(self, chunks: AsyncIterator[list[bytes]]) -> None:
         """Consume every line, deliver everything, emit every honest state; raise SyncError on failure."""
-        tasks = [asyncio.create_task(self._lane_loop(lane)) for lane in self.lanes]
-        helpers = [asyncio.create_task(self._release_loop()), asyncio.create_task(self._tick_loop())]
+        tasks = [asyncio.create_task(self._supervised(self._delivery.lane(lane))) for lane in self.lanes]
+        helpers = [asyncio.create_task(self._supervised(self._release_loop())),
+                   asyncio.create_task(self._tick_loop())]
         gc_thresholds = _relax_gc()
         try:
             iterator = aiter(chunks)
@@ -126,7 +127,7 @@ class Pipeline:
                 if lines is None:
                     break
                 for record, epoch, rejection, stream in self._intake.handle_lines(lines):
-                    await self._reject_record(record, epoch, rejection, stream)
+                    await self._delivery.reject(record, epoch, rejection, stream)
                     self._checkpoints.finish(epoch, 1)
                 self._raise_if_failed()
                 await self._wait_for_room()
@@ -217,109 +218,31 @@ class Pipeline:
         halted = "the sync was stopped" if self.stopped else \
             "max_rejected_percent was exceeded" if self._guard.over_limit is not None else \
             "the input carried a source's TRACE error" if self._intake.source_error else None
-        self._removing = Epoch()
+        removing = self._delivery.removals = Epoch()
         queued = await queue_removals(self._mirror, self._keeper, self.streams, self._intake.statuses,  # type: ignore[arg-type]
-                                      halted, self._removing, self._batcher, self._wait_for_room)
+                                      halted, removing, self._batcher, self._wait_for_room)
         if queued:
             await self._settle()
 
-    # --- sending ---------------------------------------------------------------------------------
+    # --- supervision ---------------------------------------------------------------------------
 
-    async def _lane_loop(self, lane: Lane) -> None:
-        wake = self._wakes[lane.index]
+    async def _supervised(self, work: Awaitable[None]) -> None:
+        """Runs a lane or the releaser: any failure in it ends the sync (``_fail``)."""
         try:
-            while True:
-                if not lane.queue:
-                    if lane.closing:
-                        return
-                    wake.clear()
-                    await wake.wait()
-                    continue
-                batch = lane.queue[0]
-                if type(batch) is IdBatch and len(batch.lanes) > 1:
-                    await self._barriers.meet(batch, lane, self._deliver, self._acknowledge)
-                    self._raise_if_failed()
-                    continue
-                await self._deliver(batch)
-                lane.queue.popleft()
-                self._acknowledge(batch)
+            await work
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # noqa: BLE001 - every failure ends the sync via _fail
             self._fail(exc)
-
-    async def _deliver(self, batch: Batch) -> None:
-        """Send the batch (halved while Customer.io's answer names no op) and store what it refused."""
-        if self._dry is not None:
-            await self._dry.take(batch, removal=self._removing is not None and self._removing in batch.epochs)
-            return
-        if batch.marks and self._keeper is not None:
-            await self._keeper.write_ahead(batch.marks.values())
-        async for index, rejection in refusals_of(batch, self.client, self.counts, self.batch_max_bytes):
-            batch.marks.pop(index, None)  # refused: the ledger records nothing of it
-            for line, epoch in batch.refs_at(index):
-                batch.rejected += 1
-                await self._reject_line(line, epoch, rejection)
-
-    def _acknowledge(self, batch: Batch) -> None:
-        self._batcher.inflight -= batch.size
-        self._room.set()
-        counts = batch.epoch_counts()
-        removals = self._removing is not None and self._removing in counts
-        if removals:
-            self.counts.removed += sum(counts.values()) - batch.rejected
-        else:
-            self.counts.accepted += sum(counts.values()) - batch.rejected
-        for mark in batch.marks.values():
-            mark.book.delivered(mark)
-            mark.book.removed += removals
-        for epoch, count in counts.items():
-            self._checkpoints.finish(epoch, count)
-
-    # --- rejections ------------------------------------------------------------------------------
-
-    async def _reject_line(self, line: bytes, epoch: Epoch, rejection: Rejection) -> None:
-        record = _decode(line).record
-        assert record is not None  # only RECORD lines ever reach a batch
-        stream = find_stream(self.streams, record.namespace, record.stream)
-        await self._reject_record(record, epoch, rejection, stream)
-
-    async def _reject_record(self, record: protocol.Record, epoch: Epoch, rejection: Rejection,
-                             stream: Stream | None) -> None:
-        key = (stream.namespace, stream.name) if stream is not None else (record.namespace, record.stream)
-        if epoch is self._removing:  # a refused mirror removal: stored, but no record of any state
-            self.counts.removals_refused += 1
-        else:
-            self._count_rejection(key, epoch, rejection, stream)
-        try:
-            await self.store.add(rejected_record(record, rejection, stream))
-        except StoreError as exc:
-            raise store_failure(exc) from None
-        if self.store.buffers:  # else nothing to flush: the state behind this record need not wait
-            self._checkpoints.unflushed += 1
-
-    def _count_rejection(self, key: tuple, epoch: Epoch, rejection: Rejection, stream: Stream | None) -> None:
-        epoch.rejects[key] = epoch.rejects.get(key, 0) + 1
-        self.counts.rejected += 1
-        self.counts.rejected_by_reason[rejection.reason] += 1
-        if stream is not None:
-            stream.rejected[rejection.reason] += 1
-            if rejection.reason not in stream.first_messages:
-                stream.first_messages[rejection.reason] = rejection.message
 
     # --- states and timers -----------------------------------------------------------------------
 
     async def _release_loop(self) -> None:
         wake = self._checkpoints.wake
-        try:
-            while True:
-                await wake.wait()
-                wake.clear()
-                await self._release(final=False)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:  # noqa: BLE001 - every failure ends the sync via _fail
-            self._fail(exc)
+        while True:
+            await wake.wait()
+            wake.clear()
+            await self._release(final=False)
 
     async def _release(self, *, final: bool) -> None:
         await self._checkpoints.release(final=final, failed=lambda: self._failure is not None)

@@ -132,7 +132,10 @@ class Keeper:
                 book.log.persisted = end
 
     async def write_ahead(self, marks: Iterable[Mark]) -> None:
-        """A mirror's new members, written to the ledger as MAYBE (durably) before they are sent."""
+        """A mirror's new members, written to the ledger as MAYBE (durably) before they are sent (a
+        read-only ledger, a dry run's, sends nothing, so it intends nothing)."""
+        if self.readonly:
+            return
         found: dict[StreamBook, list[Mark]] = {}
         for mark in marks:
             if mark.book.mirror:
