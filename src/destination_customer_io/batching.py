@@ -58,7 +58,7 @@ class Batch:
     """
 
     __slots__ = ("bodies", "lines", "streams", "starts", "epochs", "size", "keys", "kind", "kinds", "merged",
-                 "opened", "rejected", "marks")
+                 "opened", "rejected")
 
     def __init__(self, now: float) -> None:
         self.bodies: list[bytes] = []
@@ -73,7 +73,6 @@ class Batch:
         self.merged: dict[int, list[Ref]] = {}  # index -> further records folded into that op
         self.opened = now
         self.rejected = 0  # records of this batch refused by Customer.io
-        self.marks: dict[int, object] = {}  # index -> the sync ledger's Mark of that op (ledgered streams)
 
     def append(self, body: bytes, line: bytes | None, epoch: Epoch, stream: Stream) -> None:
         if not self.epochs or self.epochs[-1] is not epoch:
@@ -172,8 +171,9 @@ class Batcher:
         self.id_batches: dict[tuple[str, bool], IdBatch] = {}  # (route, creates) -> its open id list
         self.id_keys: dict[str, IdBatch] = {}  # key -> the open id list holding it
 
-    def add(self, op: Op, line: bytes | None, epoch: Epoch, stream: Stream) -> None:
-        """A v2 op (``op.route`` is None) into its lane's open batch."""
+    def add(self, op: Op, line: bytes | None, epoch: Epoch, stream: Stream) -> Batch:
+        """A v2 op (``op.route`` is None) into its lane's open batch; returns the batch now holding it
+        (merged into an earlier op of its key, when ``op.body`` is not the batch's last body)."""
         key = op.key
         if key is not None:
             lane = self.lanes[hash(key) % self._count]
@@ -188,7 +188,7 @@ class Batcher:
             earlier = batch.keys.get(key)
             if earlier is not None:
                 if self._merge_into(batch, batch.ordered_op(key, earlier), earlier, op, (line, epoch, stream)):
-                    return
+                    return batch
                 # Never two unmerged ordered ops of one key in one batch: Customer.io may apply
                 # a batch's ops in any order. The next batch of this lane goes after this one.
                 self.seal(lane)
@@ -202,8 +202,6 @@ class Batcher:
             batch.opened = time.monotonic()  # a batch's age counts from its first op
         batch.append(op.body, line, epoch, stream)
         batch.size = size
-        if op.mark is not None:
-            batch.marks[len(batch.bodies) - 1] = op.mark
         if op.ordered and key is not None:
             index = batch.keys[key] = len(batch.bodies) - 1
             if op.operation is not batch.kind:
@@ -211,6 +209,7 @@ class Batcher:
                     batch.kind = op.operation
                 else:
                     batch.kinds[index] = op.operation
+        return batch
 
     def _merge_into(self, batch: Batch, first: Op, index: int, op: Op, ref: Ref) -> bool:
         if first.operation is not op.operation:
@@ -223,8 +222,6 @@ class Batcher:
             return False
         batch.bodies[index] = merged.body
         batch.size = size
-        if merged is not first:  # a new body: the ledger forgets it (re-sent next time) rather than guess
-            batch.marks.pop(index, None)
         batch.merged.setdefault(index, []).append(ref)
         self.counts.merged += 1
         return True
@@ -239,8 +236,9 @@ class Batcher:
         batch.keys = {}  # only the open batch merges
         self._on_sealed(lane)
 
-    def add_id(self, op: Op, line: bytes | None, epoch: Epoch, stream: Stream) -> None:
-        """A v1 op (``op.route`` set: segment_membership) into the open id list of its route."""
+    def add_id(self, op: Op, line: bytes | None, epoch: Epoch, stream: Stream) -> IdBatch:
+        """A v1 op (``op.route`` set: segment_membership) into the open id list of its route; returns
+        that list (the id already in it, when ``op.body`` is not its last body)."""
         key = op.key
         assert key is not None and op.route is not None  # routed ops always name their person
         slot = (op.route, op.creates)
@@ -253,7 +251,7 @@ class Batcher:
             if earlier is not None:  # the same id again in one call: sent once, both records answered
                 ids.merged.setdefault(earlier, []).append((line, epoch, stream))
                 self.counts.merged += 1
-                return
+                return ids
             if len(ids.bodies) >= SEGMENT_IDS_PER_CALL or ids.size + 1 + len(op.body) > self.batch_max_bytes:
                 self.seal_ids(ids)
                 ids = None
@@ -263,12 +261,11 @@ class Batcher:
             ids = self.id_batches[slot] = IdBatch(time.monotonic(), op.route, op.creates)
         ids.size += len(op.body) + (1 if ids.bodies else 0)
         ids.append(op.body, line, epoch, stream)
-        if op.mark is not None:
-            ids.marks[len(ids.bodies) - 1] = op.mark
         ids.keys[key] = len(ids.bodies) - 1
         self.id_keys[key] = ids
         lane = self.lanes[hash(key) % self._count]
         ids.lanes.setdefault(lane.index, lane)
+        return ids
 
     def seal_ids(self, ids: IdBatch) -> None:
         """The id list to the queue of each lane of its people, after the open batch of such a lane

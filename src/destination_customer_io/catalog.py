@@ -59,8 +59,6 @@ class Stream:
     # against it is cheaper than measuring each name again (docs/performance.md). Bounded by
     # SHORT_NAMES_KEPT.
     short_names: set[str] = field(default_factory=set, repr=False, compare=False)
-    # The stream's sync ledger for this sync (ledger/book.py StreamBook), when a feature needs one.
-    book: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.id_seed = values.id_seed(self.name, self.namespace)

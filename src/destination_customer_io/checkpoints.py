@@ -144,14 +144,11 @@ class Checkpoints:
     here, as each STATE is written: an awaited release must not add a count read before its await."""
 
     def __init__(self, streams: dict[StreamKey, Stream], store: RejectedStore, out: Output,
-                 flush_interval: float, before_release: Callable[[], Awaitable[None]] | None = None,
-                 emit_states: bool = True, counts: Counts | None = None) -> None:
+                 flush_interval: float, emit_states: bool = True, counts: Counts | None = None) -> None:
         self.streams = streams
         self.store = store
         self.out = out
         self.flush_interval = flush_interval
-        # Makes what the states will vouch for durable elsewhere too (the sync ledger's deltas).
-        self.before_release = before_release
         self.emit_states = emit_states  # False in a dry run: epochs are settled, their states withheld
         self.counts = counts
         self.epochs: deque[Epoch] = deque([Epoch()])
@@ -217,14 +214,17 @@ class Checkpoints:
             ready.append(epoch)
         return ready
 
-    async def release(self, *, final: bool, failed: Callable[[], bool]) -> None:
+    async def release(self, *, final: bool, failed: Callable[[], bool],
+                      before: Callable[[], Awaitable[None]] | None = None) -> None:
         """Emit the state of every releasable epoch, in input order (a dry run settles epochs without
-        emitting their states). ``failed`` is asked after the store flush: a failed sync emits no
+        emitting their states). ``before`` makes what the states vouch for durable elsewhere too (the
+        sync ledger's deltas), after the store flush; ``failed`` is asked then: a failed sync emits no
         further state."""
         async with self._lock:
-            await self._release_locked(final, failed)
+            await self._release_locked(final, failed, before)
 
-    async def _release_locked(self, final: bool, failed: Callable[[], bool]) -> None:
+    async def _release_locked(self, final: bool, failed: Callable[[], bool],
+                              before: Callable[[], Awaitable[None]] | None) -> None:
         ready = self._ready()
         if not ready:
             return
@@ -239,8 +239,8 @@ class Checkpoints:
                     pass
                 ready = self._ready()
             await self._flush_store()
-        if self.before_release is not None:
-            await self.before_release()
+        if before is not None:
+            await before()
         if failed():
             return
         for epoch in ready:

@@ -2,12 +2,12 @@
 
     Delivery.lane(lane)        one batch of the lane on the wire at a time; a segment call shared by
                                several lanes is sent by the last to reach it (segments.Barriers)
-      deliver(batch)           the ledger's write-ahead intents, then ``sender.refusals(batch)``:
+      deliver(batch)           ledger.before_send (write-ahead intents), then ``sender.refusals(batch)``:
         TrackSender            POST (track.py) -> answer (answers.py) -> refused ops; halved while an
                                answer names no op; a segment add's identifies first (create_missing_people)
         dryrun.DryRun          the ops written to the store, none refused (a dry run)
         each refused op        its record (from the batch: line, epoch, stream) -> the rejected store
-      acknowledge(batch)       the rest accepted: room for reading, the ledger's rows, epochs' counts
+      acknowledge(batch)       the rest accepted: room for reading, ledger.acknowledged, epochs' counts
 
 The sender is chosen once, at wiring (commands.py): nothing here knows whether requests really leave.
 A refused op's line is decoded once more, only to store its record's data; its stream comes with the
@@ -135,14 +135,14 @@ class Delivery:
 
     def __init__(self, sender: Sender, batcher: Batcher, checkpoints: Checkpoints, counts: Counts,
                  store: RejectedStore, wakes: list[asyncio.Event], failed: asyncio.Future[None],
-                 keeper: Any = None) -> None:
+                 ledger: Any = None) -> None:
         self.sender = sender
         self.batcher = batcher
         self.checkpoints = checkpoints
         self.counts = counts
         self.store = store
         self.wakes = wakes
-        self.keeper = keeper
+        self.ledger = ledger  # the sync ledger (ledger/sync.py), told of each outcome; None without one
         self.room = asyncio.Event()
         self.removals: Epoch | None = None
         self._barriers = Barriers(failed)
@@ -173,10 +173,12 @@ class Delivery:
 
     async def deliver(self, batch: Batch) -> None:
         """Send the batch and store what Customer.io refused."""
-        if batch.marks and self.keeper is not None:
-            await self.keeper.write_ahead(batch.marks.values())
+        ledger = self.ledger
+        if ledger is not None:
+            await ledger.before_send(batch)
         async for index, rejection in self.sender.refusals(batch):
-            batch.marks.pop(index, None)  # refused: the ledger records nothing of it
+            if ledger is not None:
+                ledger.refused(batch, index)
             body, route = batch.bodies[index], getattr(batch, "route", None)
             for line, epoch, stream in batch.refs_at(index):
                 batch.rejected += 1
@@ -194,9 +196,8 @@ class Delivery:
             self.counts.removed += sum(counts.values()) - batch.rejected
         else:
             self.counts.accepted += sum(counts.values()) - batch.rejected
-        for mark in batch.marks.values():
-            mark.book.delivered(mark)
-            mark.book.removed += removals
+        if self.ledger is not None:
+            self.ledger.acknowledged(batch, removals)
         for epoch, count in counts.items():
             self.checkpoints.finish(epoch, count)
 

@@ -10,9 +10,9 @@
 
 ``DryRun`` is a sender (delivery.py): each sealed batch is written here instead of posted, and none of
 its ops is refused, so mapping, validation, ledger look-ups, mirror removals and guards run as in a real
-sync. Nothing reaches
-Customer.io, the ledger's files are not written (its keeper is read-only), and no STATE is emitted: a
-platform that saw states would advance its cursors past records that were never delivered.
+sync. Nothing reaches Customer.io, the ledger's files are not written (it is opened read-only), and no
+STATE is emitted: a platform that saw states would advance its cursors past records that were never
+delivered.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from typing import Any, AsyncIterator
 
 from .batching import Batch, IdBatch
 from .catalog import Stream
-from .ledger.table import GONE
 from .rejected.keys import s3_safe
 from .rejected.objects import Objects
 from .reasons import Rejection
@@ -79,6 +78,7 @@ class DryRun:
         self.prefix = f"_customerio_dry_run/{moment:%Y%m%dT%H%M%S.%f}Z/"
         self.runs: dict[int, _StreamRun] = {}
         self.held: dict[str, int] = {}
+        self.ledger: Any = None  # the sync's ledger (ledger/sync.py), when a stream keeps one
 
     @property
     def where(self) -> str:
@@ -102,7 +102,7 @@ class DryRun:
             run = self._run(batch.streams[index])
             run.ops += 1
             run.buffer += b'{"path":' + json.dumps(path).encode() + b',"op":' + body + b"}\n"
-            self._classify(run, batch, index, body, path, batch.lines[index] is None)
+            self._classify(run, batch, index, body, path)
             if len(run.buffer) >= PART_BYTES:
                 await self._write_part(run)
 
@@ -112,14 +112,13 @@ class DryRun:
             run = self.runs[id(stream)] = _StreamRun(stream.label, stream.operation.object_name)
         return run
 
-    @staticmethod
-    def _classify(run: _StreamRun, batch: Batch, index: int, body: bytes, path: str, removal: bool) -> None:
-        mark = batch.marks.get(index)
-        if removal:
+    def _classify(self, run: _StreamRun, batch: Batch, index: int, body: bytes, path: str) -> None:
+        if batch.lines[index] is None:  # no input line made it: a mirror removal
             run.removals += 1
             return
-        if mark is not None and mark.flag != GONE:
-            if mark.book.find(mark.key) >= 0:
+        known = self.ledger.known(batch, index) if self.ledger is not None else None
+        if known is not None:
+            if known:
                 run.updated += 1
             else:
                 run.added += 1
@@ -156,9 +155,9 @@ class DryRun:
 
     def _stream_summary(self, stream: Stream) -> dict[str, Any]:
         run = self.runs.get(id(stream)) or _StreamRun(stream.label, stream.operation.object_name)
-        book = stream.book
         return {"operation": run.operation, "records": stream.records_read, "would_send": run.ops - run.removals,
                 "by_action": dict(run.by_action), "would_add": run.added, "would_update": run.updated,
-                "unchanged": book.unchanged_count if book is not None else 0, "would_remove": run.removals,
+                "unchanged": self.ledger.unchanged(stream) if self.ledger is not None else 0,
+                "would_remove": run.removals,
                 "removals_held_back": self.held.get(stream.label, 0),
                 "rejected": dict(stream.rejected), "files": [f"{self.objects.root}/{p}" for p in run.parts]}

@@ -1,6 +1,6 @@
 """Intake: one chunk of input lines, in order, turned into batched ops, listed rejections and epochs.
 
-    line --decode--> RECORD --find its stream--> Operation.build --> Op --> Batcher.add / add_id
+    line --decode--> RECORD --find its stream--> Operation.build --> Op --> (ledger) --> Batcher.add / add_id
            |                      \\-> not in the catalog -> rejection (stream_not_in_catalog)
            |                                     \\-> Rejection (the operation's own) --> rejections
            +--> STATE: closes the current epoch (Checkpoints.close_epoch)
@@ -42,19 +42,16 @@ def _count_records(counts: Counts, epoch: Epoch, read: int, unchanged: int = 0) 
     epoch.pending += read - unchanged
 
 
-def _skipped(book: Any, operation: Any, op: Any) -> bool:
-    """Marks ``op`` for the stream's ledger; True when skip_unchanged finds it delivered as it is."""
-    mark = op.mark = book.mark(operation, op)
-    return book.skip and book.unchanged(mark)
-
-
 class Intake:
     """Reads chunks for one sync; ``statuses`` keeps the last stream status per stream, and
-    ``source_error`` whether the input carried a TRACE error (a source piped straight in that failed)."""
+    ``source_error`` whether the input carried a TRACE error (a source piped straight in that failed).
+    ``ledger``: the sync ledger (ledger/sync.py), when a stream keeps one: it filters each op of the
+    sync (skip_unchanged) and is told where each op it did not skip was placed."""
 
     def __init__(self, streams: dict[StreamKey, Stream], counts: Counts, checkpoints: Checkpoints,
-                 batcher: Batcher, out: Output) -> None:
+                 batcher: Batcher, out: Output, ledger: Any = None) -> None:
         self.streams = streams
+        self.ledger = ledger
         self.counts = counts
         self.checkpoints = checkpoints
         self.batcher = batcher
@@ -72,7 +69,7 @@ class Intake:
         reads them in between: acknowledgements run only once this returns)."""
         rejections: list[Refused] = []
         counts, streams, epochs = self.counts, self.streams, self.checkpoints.epochs
-        add, add_id = self.batcher.add, self.batcher.add_id
+        add, add_id, ledger = self.batcher.add, self.batcher.add_id, self.ledger
         largest_op = self.batch_max_bytes - EMPTY_BATCH
         epoch = epochs[-1]
         read = 0  # records read into ``epoch`` and not yet counted
@@ -104,7 +101,7 @@ class Intake:
             if type(op) is Rejection:
                 rejections.append((record, epoch, op, stream))
                 continue
-            if stream.book is not None and _skipped(stream.book, stream.operation, op):
+            if ledger is not None and ledger.filter(op, stream):
                 unchanged += 1
                 continue
             if op.changes:
@@ -112,10 +109,10 @@ class Intake:
             if len(op.body) > largest_op:  # only with a tiny batch_max_bytes
                 rejections.append((record, epoch, larger_than_batch(len(op.body), self.batch_max_bytes,
                                                                     largest_op), stream))
-            elif op.route is None:
-                add(op, line, epoch, stream)
             else:
-                add_id(op, line, epoch, stream)
+                batch = add(op, line, epoch, stream) if op.route is None else add_id(op, line, epoch, stream)
+                if ledger is not None:
+                    ledger.placed(batch, op)
         _count_records(counts, epoch, read, unchanged)
         return rejections
 

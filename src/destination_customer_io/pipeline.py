@@ -36,9 +36,8 @@ from .rejected.base import RejectedStore
 from .segments import WatchingBatcher, watches
 from .summary import Counts, progress_line, waiting_part
 
-if TYPE_CHECKING:  # only streams with a sync ledger need these (and numpy): a plain sync never loads them
-    from .ledger.keeper import Keeper
-    from .mirroring import MirrorJudge
+if TYPE_CHECKING:  # only streams with a sync ledger need it (and numpy): a plain sync never loads it
+    from .ledger.sync import SyncLedger
 
 _TICK = 0.1
 # Ops stay alive until their batch is answered and the pipeline makes few reference cycles, so the
@@ -75,8 +74,7 @@ class Pipeline:
         progress_interval: float = 10.0,
         flush_interval: float = 1.0,
         max_rejected_percent: float | None = None,
-        keeper: Keeper | None = None,
-        mirror: MirrorJudge | None = None,
+        ledger: SyncLedger | None = None,
         sender: Sender | None = None,
         emit_states: bool = True,
     ) -> None:
@@ -96,21 +94,19 @@ class Pipeline:
         batcher = WatchingBatcher if watches(streams) else Batcher  # counts adds of unidentified people
         self._batcher = batcher(lanes, batch_max_bytes, self.counts, lambda lane: wakes[lane.index].set())
         self.lanes = self._batcher.lanes
-        self._keeper = keeper  # the sync ledger's files, when a stream keeps a ledger
-        self._mirror = mirror
-        self._checkpoints = Checkpoints(streams, store, output, flush_interval,
-                                        before_release=keeper.persist if keeper is not None else None,
-                                        emit_states=emit_states, counts=self.counts)
+        self._ledger = ledger  # when a stream keeps a sync ledger: told at its named points
+        self._checkpoints = Checkpoints(streams, store, output, flush_interval, emit_states=emit_states,
+                                        counts=self.counts)
         self._guard = guards.RejectionGuard(streams, output.log, max_rejected_percent)
         self._failure: BaseException | None = None
         self.verdict: ConfigurationError | None = None  # a guard's: raised once all read is delivered
         self._failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._stop_requested: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._delivery = Delivery(sender or TrackSender(client, self.counts, batch_max_bytes), self._batcher,
-                                  self._checkpoints, self.counts, store, wakes, self._failed, keeper)
+                                  self._checkpoints, self.counts, store, wakes, self._failed, ledger)
         self._room = self._delivery.room
         self._started = time.monotonic()
-        self._intake = Intake(streams, self.counts, self._checkpoints, self._batcher, output)
+        self._intake = Intake(streams, self.counts, self._checkpoints, self._batcher, output, ledger)
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -133,17 +129,15 @@ class Pipeline:
                 await self._wait_for_room()
                 if self._guard.judge(final=False):
                     break  # read no more: deliver what was read, emit its states, then stop
-            if self._mirror is not None:
-                await self._remove_mirrored()
+            if self._ledger is not None and self._ledger.judge is not None:
+                await self._remove_mirrored(self._ledger)
             await self._drain(tasks)
             self._guard.judge(final=True)
             for warning in guards.incomplete_streams(self.streams, self._intake.statuses):
                 self.out.log(warning, "WARN")
-            failure = self._guard.over_limit or (self._mirror.failure() if self._mirror is not None else None)
-            if self._keeper is not None:
-                await self._keeper.persist()
-                if failure is None and not self.stopped:  # a snapshot marks a completed sync
-                    await self._keeper.compact()
+            failure = self._guard.over_limit or (self._ledger.failure() if self._ledger is not None else None)
+            if self._ledger is not None:  # a snapshot marks a completed sync
+                await self._ledger.finish(completed=failure is None and not self.stopped)
             if failure is not None:
                 self.verdict = failure
                 raise failure
@@ -193,7 +187,7 @@ class Pipeline:
         lanes_done = asyncio.gather(*tasks)
         await asyncio.wait((lanes_done, self._failed), return_when=asyncio.FIRST_COMPLETED)
         if not lanes_done.done():
-            # The lanes are cancelled later (run's finally): mark that outcome as seen, or asyncio
+            # The lanes are cancelled later (run's finally): take that outcome as seen, or asyncio
             # prints "exception was never retrieved" with a traceback to stderr.
             lanes_done.add_done_callback(lambda done: done.cancelled() or done.exception())
         self._raise_if_failed()
@@ -210,17 +204,16 @@ class Pipeline:
             await asyncio.sleep(0.01)
             self._raise_if_failed()
 
-    async def _remove_mirrored(self) -> None:
-        """Once every op of the input is answered: the mirror streams' removals (mirroring.py)."""
-        from .mirroring import queue_removals  # mirror streams only: it loads the ledger (numpy)
+    async def _remove_mirrored(self, ledger: SyncLedger) -> None:
+        """Once every op of the input is answered: the mirror streams' removals (ledger/mirror.py)."""
         await self._settle()
         self._guard.judge(final=True)  # every answer is in: a stream over max_rejected_percent removes nothing
         halted = "the sync was stopped" if self.stopped else \
             "max_rejected_percent was exceeded" if self._guard.over_limit is not None else \
             "the input carried a source's TRACE error" if self._intake.source_error else None
         removing = self._delivery.removals = Epoch()
-        queued = await queue_removals(self._mirror, self._keeper, self.streams, self._intake.statuses,  # type: ignore[arg-type]
-                                      halted, removing, self._batcher, self._wait_for_room)
+        queued = await ledger.queue_removals(self._intake.statuses, halted, removing, self._batcher,
+                                             self._wait_for_room)
         if queued:
             await self._settle()
 
@@ -245,7 +238,8 @@ class Pipeline:
             await self._release(final=False)
 
     async def _release(self, *, final: bool) -> None:
-        await self._checkpoints.release(final=final, failed=lambda: self._failure is not None)
+        await self._checkpoints.release(final=final, failed=lambda: self._failure is not None,
+                                        before=self._ledger.before_release if self._ledger is not None else None)
 
     async def _tick_loop(self) -> None:
         next_progress = time.monotonic() + self.progress_interval
@@ -255,7 +249,7 @@ class Pipeline:
             self._batcher.seal_waiting(now, self._checkpoints.oldest_wait(), self.state_max_delay)
             if now >= next_progress:
                 next_progress = now + self.progress_interval
-                elapsed, waits = now - self._started, waiting_part(self.store, self._keeper)
+                elapsed, waits = now - self._started, waiting_part(self.store, self._ledger)
                 self.out.log(progress_line(self.counts, self.client.stats, elapsed) + waits)
 
     def _fail(self, exc: BaseException) -> None:

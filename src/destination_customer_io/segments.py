@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from .batching import Batcher, IdBatch, Lane
+from .batching import Batch, Batcher, IdBatch, Lane
 from .operations.base import Op
 
 if TYPE_CHECKING:
@@ -70,19 +70,19 @@ class WatchingBatcher(Batcher):
         super().__init__(*args, **kwargs)
         self._seen = bytearray(self._BITS // 8)
 
-    def add(self, op: Op, line: bytes | None, epoch: Epoch, stream: Stream) -> None:
+    def add(self, op: Op, line: bytes | None, epoch: Epoch, stream: Stream) -> Batch:
         if op.key is not None and op.operation.object_name == "person_identify":
             bit = hash(op.key) % self._BITS
             self._seen[bit >> 3] |= 1 << (bit & 7)
-        Batcher.add(self, op, line, epoch, stream)
+        return Batcher.add(self, op, line, epoch, stream)
 
-    def add_id(self, op: Op, line: bytes | None, epoch: Epoch, stream: Stream) -> None:
+    def add_id(self, op: Op, line: bytes | None, epoch: Epoch, stream: Stream) -> IdBatch:
         route = op.route or ""
         if not op.creates and "/add_customers" in route:
             bit = hash(op.key) % self._BITS
             if not self._seen[bit >> 3] & (1 << (bit & 7)):
                 self.counts.unidentified_adds[route.split("/")[4]] += 1
-        Batcher.add_id(self, op, line, epoch, stream)
+        return Batcher.add_id(self, op, line, epoch, stream)
 
 
 def watches(streams: dict) -> bool:

@@ -45,12 +45,12 @@ def progress_line(counts: Counts, stats: Any, elapsed: float) -> str:
     )
 
 
-def waiting_part(store: Any, keeper: Any) -> str:
+def waiting_part(store: Any, ledger: Any) -> str:
     """What the sync has waited on for long, for the end of a progress line: the rejected-records
-    store's and the sync ledger's (``keeper``, or None) ``waiting()`` (``rejected/retrying.py``)."""
+    store's and the sync ledger's (or None) ``waiting()`` (``rejected/retrying.py``)."""
     waits = [(what, wait) for what, wait in (
         ("the rejected-records store", store.waiting()),
-        ("the sync ledger's storage", keeper.objects.waiting() if keeper is not None else None)) if wait]
+        ("the sync ledger's storage", ledger.waiting() if ledger is not None else None)) if wait]
     return "".join(f"; waiting for {what} {wait}" for what, wait in waits)
 
 
@@ -111,8 +111,9 @@ def unidentified_warning(counts: Counts) -> str | None:
             "create_missing_people: true to identify each person before adding them.")
 
 
-def stream_summary(stream: Stream, dry: bool = False) -> str:
-    """``dry``: a dry run's words (would be sent, would be rejected)."""
+def stream_summary(stream: Stream, dry: bool = False, ledger_note: str = "") -> str:
+    """``dry``: a dry run's words (would be sent, would be rejected); ``ledger_note``: what the sync
+    ledger says of the stream (ledger/sync.py ``note``: unchanged ops, mirror removals)."""
     rejected = sum(stream.rejected.values())
     sent, refused = ("would be sent", "would be rejected") if dry else ("accepted", "rejected")
     text = (
@@ -122,11 +123,7 @@ def stream_summary(stream: Stream, dry: bool = False) -> str:
     if stream.changed:  # oversized_attributes drop / truncate: sent, but not as read
         text += (f"; oversized attribute values dropped: {stream.changed['NULLED']}, "
                  f"truncated: {stream.changed['TRUNCATED']}")
-    book = stream.book
-    if book is not None and book.unchanged_count:
-        text += f"; {book.unchanged_count} unchanged, not sent again"
-    if book is not None and book.mirror:
-        text += f"; mirror: {book.removed} {'would be removed' if dry else 'removed'}, {book.removal_note}"
+    text += ledger_note
     if stream.repeated_ids:
         text += (f"; {stream.repeated_ids} records without an event_id were identical to an earlier one, so "
                  "their derived event id repeated and Customer.io keeps one event for them")

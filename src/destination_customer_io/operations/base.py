@@ -59,7 +59,6 @@ class Op(_OpTarget, kw_only=True, gc=False):
     operation: "Operation"
     changes: list[dict[str, str]] | None = None
     route: str | None = None
-    mark: Any = None  # the sync ledger's entry for this op (ledger/book.py Mark), on ledgered streams only
     creates: bool = False  # a segment add that identifies its person first (create_missing_people)
 
     def __repr__(self) -> str:  # record contents stay out of logs: show the size only

@@ -8,24 +8,22 @@
                         100: nothing removed, the list written to the store, a config_error at the end
                         (``ledger allow-removals`` lets the next sync remove up to that many, once)
 
-The pipeline sends the removals this returns through its lanes like any op (batching, retries,
-refusals); ``ledger/book.py`` records each acknowledged one.
+``sync.py`` queues the removals this returns into the lanes like any op (batching, retries, refusals);
+``book.py`` records each acknowledged one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
 import msgspec
 
-from .batching import Batcher
-from .catalog import Stream
-from .checkpoints import Epoch
-from .errors import ConfigurationError
-from .ledger.book import Mark, StreamBook
-from .ledger.keeper import Keeper
-from .ledger.table import GONE, Rows
+from ..catalog import Stream
+from ..errors import ConfigurationError
+from .book import StreamBook
+from .keeper import Keeper
+from .table import Rows
 
 GUARD_FLOOR = 100  # removals at or below this count never trip the guard
 Hold = Callable[[Stream, StreamBook, list[bytes]], Awaitable[str]]  # held removals listed; returns where
@@ -65,11 +63,11 @@ class MirrorJudge:
         return ("the input carried no stream status (PyAirbyte, scripts), so it is not known to be "
                 "complete; set mirror_without_stream_status: true to remove anyway")
 
-    async def plans(self, streams: dict, statuses: dict, *, halted: str | None) -> list[Plan]:
+    async def plans(self, books: list[tuple[Stream, StreamBook]], statuses: dict, *, halted: str | None
+                    ) -> list[Plan]:
         found = []
-        for stream in streams.values():
-            book = stream.book
-            if book is None or not book.mirror:
+        for stream, book in books:
+            if not book.mirror:
                 continue
             why = halted or self.complete(stream, statuses)
             if why is not None:
@@ -126,26 +124,3 @@ def removal_lines(stream: Stream, rows: Rows) -> list[bytes]:
         lines.append(msgspec.json.encode({"stream": stream.label, "path": op.route or "/api/v2/batch",
                                           "op": msgspec.Raw(op.body)}))
     return lines
-
-
-async def queue_removals(judge: MirrorJudge, keeper: Keeper, streams: dict, statuses: dict, halted: str | None,
-                         epoch: Epoch, batcher: Batcher, wait_for_room: Callable[[], Awaitable[Any]]) -> int:
-    """The removals ``judge`` allows, written ahead in the ledger (their rows become MAYBE, durably),
-    then added to the lanes under ``epoch`` (no state counts it). Returns how many were queued."""
-    plans = await judge.plans(streams, statuses, halted=halted)
-    for plan in plans:
-        plan.book.intend_removals(plan.rows)
-    await keeper.persist()
-    queued = 0
-    for plan in plans:
-        rows, texts = plan.rows, plan.rows.texts
-        assert texts is not None
-        for index in range(len(rows)):
-            text = texts.at(index)
-            op = plan.stream.operation.removal_op(text)
-            op.mark = Mark(plan.book, int(rows.keys[index]), int(rows.prints[index]), text, GONE)
-            epoch.pending += 1
-            (batcher.add if op.route is None else batcher.add_id)(op, None, epoch, plan.stream)
-            queued += 1
-            await wait_for_room()
-    return queued
