@@ -86,6 +86,8 @@ class DiscoverEntry:
 
 
 Who = tuple[dict[str, str], str]  # (Customer.io's ``identifiers``, the op key)
+# An op's top-level fields, each value kept as its raw JSON: encoded again, it is the same bytes.
+_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 
 def _nobody(data: dict[str, Any], stream: "Stream") -> None:
@@ -155,6 +157,22 @@ class Operation:
         return common.fold_identical(earlier, later) if self.idempotent else None
 
     # --- the sync ledger (skip_unchanged, mirror mode) ---------------------------------------------
+    # The op's top-level fields its ledger print leaves out: what may differ between two sends of one
+    # op that skip_unchanged still takes as unchanged (identify: its build time).
+    print_omits: ClassVar[tuple[str, ...]] = ()
+
+    def ledger_print(self, op: Op) -> bytes:
+        """What the ledger's print of ``op`` digests: its JSON without the ``print_omits`` fields, by
+        name wherever they stand. When one is left out, that JSON without its closing brace: the bytes
+        stored prints have always covered (an identify's body before ``,"timestamp":``), so the prints
+        of ledgers already written still match."""
+        if not self.print_omits:
+            return op.body
+        payload = _FIELDS.decode(op.body)
+        kept = {name: value for name, value in payload.items() if name not in self.print_omits}
+        if len(kept) == len(payload):
+            return op.body
+        return common.ENCODER.encode(kept)[:-1]
 
     def ledger_entry(self, op: Op) -> tuple[bytes, bool]:
         """The ledger's key text for ``op`` and whether ``op`` removes what the key names. A mirror
