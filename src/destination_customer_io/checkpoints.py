@@ -140,8 +140,10 @@ class Checkpoints:
 
     ``wake`` is set when an epoch may have become releasable; ``input_done`` cuts a grouped-flush wait
     short (the last states go at once); ``unflushed`` counts rejected records the store has not yet made
-    durable (the pipeline adds to it as it stores them). ``counts.states_out`` is counted here and only
-    here, as each STATE is written: an awaited release must not add a count read before its await."""
+    durable. ``counts.states_out`` is counted here and only here, as each STATE is written: an awaited
+    release must not add a count read before its await. Every count here, the epochs' too, is written
+    through the methods below (``read``, ``read_unknown``, ``rejected``, ``buffered``, ``finish``,
+    ``close_epoch``, ``end_of_input``), never from outside."""
 
     def __init__(self, streams: dict[StreamKey, Stream], store: RejectedStore, out: Output,
                  flush_interval: float, emit_states: bool = True, counts: Counts | None = None) -> None:
@@ -165,6 +167,31 @@ class Checkpoints:
         """The key a stream's records are counted under: the catalog's (looked up as records are),
         else the stream's own (namespace, name)."""
         return stream_key(self.streams, namespace, name) or (namespace, name)
+
+    @property
+    def current(self) -> Epoch:
+        """The epoch the records read now belong to (closed by the next STATE)."""
+        return self.epochs[-1]
+
+    def read(self, epoch: Epoch, count: int) -> None:
+        """``count`` records of ``epoch`` read: pending until each is handled (``finish``)."""
+        epoch.pending += count
+
+    def read_unknown(self, key: StreamKey) -> None:
+        """A record of a stream missing from the catalog read: counted under its own key."""
+        self.unknown_reads[key] += 1
+
+    def rejected(self, epoch: Epoch, key: StreamKey) -> None:
+        """A record of ``epoch`` stored as rejected, counted under ``key`` on the states that count it."""
+        epoch.rejects[key] = epoch.rejects.get(key, 0) + 1
+
+    def buffered(self) -> None:
+        """A rejected record the store holds in a buffer: the next state waits for a flush."""
+        self.unflushed += 1
+
+    def end_of_input(self) -> None:
+        """Nothing more will be read: a grouped-flush wait ends, the last states go at once."""
+        self.input_done.set()
 
     def finish(self, epoch: Epoch, count: int) -> None:
         """``count`` records of ``epoch`` are handled (accepted, or stored as rejected)."""

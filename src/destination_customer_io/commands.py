@@ -117,7 +117,8 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
         outcome = await sync(config, streams, client, store, read_line_chunks(source), out, sigterm, ledger)
     from .rejected import location
 
-    outcome.report(out, [summary(outcome.pipeline, outcome.elapsed, location(config.object_storage_config)),
+    outcome.report(out, [summary(outcome.pipeline.counts, client.stats, outcome.elapsed,
+                                 location(config.object_storage_config)),
                          *(stream_summary(stream, ledger_note=ledger.note(stream) if ledger else "")
                            for stream in streams.values())],
                    (unidentified_warning(outcome.pipeline.counts),))
@@ -185,7 +186,7 @@ async def _dry_write(config: Config, streams: dict[tuple[str | None, str], Strea
     outcome = await sync(config, streams, DryRunClient(), store, read_line_chunks(source), out, sigterm, ledger,
                          sender=dry)
     found = await dry.finish(ledger.held() if ledger is not None else [])
-    outcome.report(out, [dry_summary(outcome.pipeline, outcome.elapsed, location(storage), found, dry.where),
+    outcome.report(out, [dry_summary(outcome.pipeline.counts, outcome.elapsed, location(storage), found, dry.where),
                          *(stream_summary(stream, dry=True, ledger_note=ledger.note(stream, dry=True) if ledger else "")
                            for stream in streams.values())])
 

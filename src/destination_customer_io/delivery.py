@@ -214,10 +214,10 @@ class Delivery:
         except StoreError as exc:
             raise store_failure(exc) from None
         if self.store.buffers:  # else nothing to flush: the state behind this record need not wait
-            self.checkpoints.unflushed += 1
+            self.checkpoints.buffered()
 
     def _count_rejection(self, key: tuple, epoch: Epoch, rejection: Rejection, stream: Stream | None) -> None:
-        epoch.rejects[key] = epoch.rejects.get(key, 0) + 1
+        self.checkpoints.rejected(epoch, key)
         self.counts.rejected += 1
         self.counts.rejected_by_reason[rejection.reason] += 1
         if stream is not None:

@@ -32,16 +32,6 @@ _UNDECODABLE = protocol.UNDECODABLE
 Refused = tuple[Any, Epoch, Rejection, "Stream | None"]
 
 
-def _count_records(counts: Counts, epoch: Epoch, read: int, unchanged: int = 0) -> None:
-    """``read`` RECORD lines of one epoch: counted, and pending in the epoch until each is answered,
-    except the ``unchanged`` ones (skip_unchanged: already delivered, so accepted as they are read)."""
-    counts.lines += read
-    counts.records += read
-    counts.accepted += unchanged
-    counts.unchanged += unchanged
-    epoch.pending += read - unchanged
-
-
 class Intake:
     """Reads chunks for one sync; ``statuses`` keeps the last stream status per stream, and
     ``source_error`` whether the input carried a TRACE error (a source piped straight in that failed).
@@ -61,6 +51,16 @@ class Intake:
         self.statuses: dict[StreamKey, str] = {}  # last STREAM_STATUS seen per stream
         self.source_error = False
 
+    def _count_records(self, epoch: Epoch, read: int, unchanged: int = 0) -> None:
+        """``read`` RECORD lines of one epoch: counted, and pending in the epoch until each is answered,
+        except the ``unchanged`` ones (skip_unchanged: already delivered, so accepted as they are read)."""
+        counts = self.counts
+        counts.lines += read
+        counts.records += read
+        counts.accepted += unchanged
+        counts.unchanged += unchanged
+        self.checkpoints.read(epoch, read - unchanged)
+
     def handle_lines(self, lines: list[bytes]) -> list[Refused]:
         """One chunk of input lines, in order: each RECORD is built into an op and batched, each STATE
         closes an epoch. Returns the records to reject (``run`` stores them: that may wait on I/O).
@@ -68,10 +68,10 @@ class Intake:
         are added to the counts and to their epoch in one step before a STATE and at the end (nothing
         reads them in between: acknowledgements run only once this returns)."""
         rejections: list[Refused] = []
-        counts, streams, epochs = self.counts, self.streams, self.checkpoints.epochs
+        counts, streams, checkpoints = self.counts, self.streams, self.checkpoints
         add, add_id, ledger = self.batcher.add, self.batcher.add_id, self.ledger
         largest_op = self.batch_max_bytes - EMPTY_BATCH
-        epoch = epochs[-1]
+        epoch = checkpoints.current
         read = 0  # records read into ``epoch`` and not yet counted
         unchanged = 0  # of which the ledger says they were delivered as they are (skip_unchanged)
         base = self.line_base
@@ -87,10 +87,10 @@ class Intake:
             record = message.record
             if record is None or message.type != "RECORD":
                 counts.lines += 1
-                _count_records(counts, epoch, read, unchanged)
+                self._count_records(epoch, read, unchanged)
                 read = unchanged = 0
                 self._handle_other(message, line, rejections, number)
-                epoch = epochs[-1]
+                epoch = checkpoints.current
                 continue
             read += 1  # pending: released by finish() once sent and acknowledged, or rejected and stored
             stream = streams.get((record.namespace, record.stream))  # the exact key; the full rule on a miss
@@ -113,7 +113,7 @@ class Intake:
                 batch = add(op, line, epoch, stream) if op.route is None else add_id(op, line, epoch, stream)
                 if ledger is not None:
                     ledger.placed(batch, op)
-        _count_records(counts, epoch, read, unchanged)
+        self._count_records(epoch, read, unchanged)
         return rejections
 
     def _stream_of(self, record: protocol.Record, epoch: Epoch, rejections: list) -> Stream | None:
@@ -121,7 +121,7 @@ class Intake:
         rule, or None after queueing its rejection (counted under its own key)."""
         stream = find_stream(self.streams, record.namespace, record.stream)
         if stream is None:
-            self.checkpoints.unknown_reads[(record.namespace, record.stream)] += 1
+            self.checkpoints.read_unknown((record.namespace, record.stream))
             rejections.append((record, epoch, unknown_stream(record.stream), None))
         return stream
 
@@ -147,15 +147,15 @@ class Intake:
         found = odd_record(line)
         if found is not None:
             record, rejection = found
-            epoch = self.checkpoints.epochs[-1]
-            epoch.pending += 1
+            epoch = self.checkpoints.current
+            self.checkpoints.read(epoch, 1)
             self.counts.records += 1
             key = self.checkpoints.key_of(record.namespace, record.stream)
             stream = self.streams.get(key)
             if stream is not None:
                 stream.records_read += 1
             else:
-                self.checkpoints.unknown_reads[key] += 1
+                self.checkpoints.read_unknown(key)
             rejections.append((record, epoch, rejection, stream))
             return
         self.counts.unreadable_lines += 1

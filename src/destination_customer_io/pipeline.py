@@ -191,7 +191,7 @@ class Pipeline:
             # prints "exception was never retrieved" with a traceback to stderr.
             lanes_done.add_done_callback(lambda done: done.cancelled() or done.exception())
         self._raise_if_failed()
-        self._checkpoints.input_done.set()
+        self._checkpoints.end_of_input()
         await self._release(final=True)
         self._raise_if_failed()
 
@@ -213,7 +213,7 @@ class Pipeline:
             "the input carried a source's TRACE error" if self._intake.source_error else None
         removing = self._delivery.removals = Epoch()
         queued = await ledger.queue_removals(self._intake.statuses, halted, removing, self._batcher,
-                                             self._wait_for_room)
+                                             self._checkpoints, self._wait_for_room)
         if queued:
             await self._settle()
 

@@ -54,9 +54,9 @@ def waiting_part(store: Any, ledger: Any) -> str:
     return "".join(f"; waiting for {what} {wait}" for what, wait in waits)
 
 
-def summary(pipeline: Any, elapsed: float, rejected_to: str | None) -> str:
-    """``rejected_to``: where the store keeps rejected records (rejected.location), None when not kept."""
-    c, stats = pipeline.counts, pipeline.client.stats
+def summary(c: Counts, stats: Any, elapsed: float, rejected_to: str | None) -> str:
+    """``stats``: the client's ``TrackStats``; ``rejected_to``: where the store keeps rejected records
+    (rejected.location), None when not kept."""
     mean_ops = c.ops_sent / c.batches if c.batches else 0.0
     return (
         f"Sync summary: {counted(c.records, 'record')} read, {c.accepted} accepted, {c.rejected} rejected"
@@ -68,10 +68,9 @@ def summary(pipeline: Any, elapsed: float, rejected_to: str | None) -> str:
     )
 
 
-def dry_summary(pipeline: Any, elapsed: float, rejected_to: str | None, found: dict[str, Any], where: str) -> str:
+def dry_summary(c: Counts, elapsed: float, rejected_to: str | None, found: dict[str, Any], where: str) -> str:
     """A dry run's summary: what would be sent (``found``: dryrun.DryRun.finish's summary). The pipeline
     counted every op it handed to the dry run as accepted: here they are records that would be sent."""
-    c = pipeline.counts
     runs = found["streams"].values()
     ops, removals, held = (sum(s[key] for s in runs) for key in ("would_send", "would_remove", "removals_held_back"))
     return (

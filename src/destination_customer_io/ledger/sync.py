@@ -29,7 +29,7 @@ from .table import GONE
 if TYPE_CHECKING:
     from ..batching import Batch, Batcher
     from ..catalog import Stream
-    from ..checkpoints import Epoch
+    from ..checkpoints import Checkpoints, Epoch
     from ..config import Config
     from ..operations.base import Op
     from ..output import Output
@@ -107,7 +107,7 @@ class SyncLedger:
         await self.keeper.persist()
 
     async def queue_removals(self, statuses: dict, halted: str | None, epoch: Epoch, batcher: Batcher,
-                             wait_for_room: Callable[[], Awaitable[Any]]) -> int:
+                             checkpoints: Checkpoints, wait_for_room: Callable[[], Awaitable[Any]]) -> int:
         """The removals the judge allows, written ahead (their rows become MAYBE, durably), then added to
         the lanes under ``epoch`` (no state counts it). Returns how many were queued."""
         assert self.judge is not None
@@ -123,7 +123,7 @@ class SyncLedger:
                 text = texts.at(index)
                 op = plan.stream.operation.removal_op(text)
                 mark = Mark(plan.book, int(rows.keys[index]), int(rows.prints[index]), text, GONE)
-                epoch.pending += 1
+                checkpoints.read(epoch, 1)
                 batch = (batcher.add if op.route is None else batcher.add_id)(op, None, epoch, plan.stream)
                 self._place(batch, op.body, mark)
                 queued += 1
