@@ -20,10 +20,12 @@ each sealed batch through ``on_sealed`` and wakes the lane's sender itself.
 
 from __future__ import annotations
 
+import gc
 import time
 from bisect import bisect_right
 from collections import deque
-from typing import TYPE_CHECKING, Callable
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from .limits import SEGMENT_IDS_PER_CALL
 from .operations.base import Op, Operation
@@ -37,6 +39,25 @@ EMPTY_BATCH = len(b'{"batch":[]}')
 EMPTY_IDS = len(b'{"ids":[]}')
 OPEN_ID_ROUTES = 64  # open id lists (of all lanes); more routes seal the oldest (bounds memory)
 BATCH_MAX_AGE = 5.0  # an open batch is sent after this long even when no state waits on it
+
+# Ops stay alive until their batch is answered and the pipeline makes few reference cycles, so the
+# collector's default thresholds mostly rescan live data: collect far less often (docs/performance.md).
+_GC_THRESHOLDS = (50_000, 50, 100)
+
+
+@contextmanager
+def relaxed_gc() -> Iterator[None]:
+    """While a sync runs: what start-up allocated is frozen (never scanned again) and the collector's
+    thresholds raised; both undone afterwards (the process may go on, as in tests, after a sync)."""
+    previous = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(*_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+        gc.unfreeze()
+
 
 # A line of input, the epoch it belongs to and its stream: enough to reject the record later. The line is
 # kept raw (decoded again only to store a refused record's data), so an in-flight record costs its bytes,

@@ -171,6 +171,13 @@ class Delivery:
             lane.queue.popleft()
             self.acknowledge(batch)
 
+    async def settle(self) -> None:
+        """Seal every open batch and wait until each lane has had all it holds answered (or the sync
+        failed: the caller raises)."""
+        self.batcher.seal_all()
+        while any(lane.queue for lane in self.batcher.lanes) and not self._failed.done():
+            await asyncio.sleep(0.01)
+
     async def deliver(self, batch: Batch) -> None:
         """Send the batch and store what Customer.io refused."""
         ledger = self.ledger

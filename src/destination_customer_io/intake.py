@@ -8,7 +8,9 @@
            \\-> not an Airbyte message: a record still tied to a stream is rejected (malformed_record),
                 the rest counted and skipped
 
-The hot path of the connector: one call per chunk, so per line only the work itself remains.
+The hot path of the connector: one call per chunk, so per line only the work itself remains; a chunk's
+records are added to the counts and to their epoch in one step before a STATE and at the end (nothing
+reads them in between: acknowledgements run only once ``handle_lines`` returns).
 """
 
 from __future__ import annotations
@@ -63,10 +65,7 @@ class Intake:
 
     def handle_lines(self, lines: list[bytes]) -> list[Refused]:
         """One chunk of input lines, in order: each RECORD is built into an op and batched, each STATE
-        closes an epoch. Returns the records to reject (``run`` stores them: that may wait on I/O).
-        The hot path: one call per chunk, so per line only the work itself remains; the chunk's records
-        are added to the counts and to their epoch in one step before a STATE and at the end (nothing
-        reads them in between: acknowledgements run only once this returns)."""
+        closes an epoch. Returns the records to reject (``run`` stores them: that may wait on I/O)."""
         rejections: list[Refused] = []
         counts, streams, checkpoints = self.counts, self.streams, self.checkpoints
         add, add_id, ledger = self.batcher.add, self.batcher.add_id, self.ledger
@@ -74,8 +73,7 @@ class Intake:
         epoch = checkpoints.current
         read = 0  # records read into ``epoch`` and not yet counted
         unchanged = 0  # of which the ledger says they were delivered as they are (skip_unchanged)
-        base = self.line_base
-        self.line_base += len(lines)
+        base, self.line_base = self.line_base, self.line_base + len(lines)  # true line numbers in logs
         for number, line in enumerate(lines, base + 1):
             try:
                 message = _decode(line)
