@@ -31,7 +31,7 @@ from .limits import SEGMENT_IDS_PER_CALL
 from .operations.base import Op, Operation
 
 if TYPE_CHECKING:
-    from .catalog import Stream
+    from .stream import Stream
     from .checkpoints import Epoch
     from .summary import Counts
 

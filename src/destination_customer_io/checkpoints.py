@@ -216,10 +216,10 @@ class Checkpoints:
         reads: dict[StreamKey, int] = {}
         marks = self._read_marks
         for key, stream in self.streams.items():
-            count = stream.records_read - marks.get(key, 0)
+            count = stream.counts.records_read - marks.get(key, 0)
             if count:
                 reads[key] = count
-                marks[key] = stream.records_read
+                marks[key] = stream.counts.records_read
         if self.unknown_reads:
             for key, count in self.unknown_reads.items():
                 reads[key] = reads.get(key, 0) + count

@@ -30,7 +30,7 @@ from .rejections import api_rejection, rejected_record
 from .segments import Barriers, identify_ops
 
 if TYPE_CHECKING:
-    from .catalog import Stream
+    from .stream import Stream
     from .checkpoints import Checkpoints, Epoch
     from .rejected.base import RejectedStore
     from .summary import Counts
@@ -228,6 +228,4 @@ class Delivery:
         self.counts.rejected += 1
         self.counts.rejected_by_reason[rejection.reason] += 1
         if stream is not None:
-            stream.rejected[rejection.reason] += 1
-            if rejection.reason not in stream.first_messages:
-                stream.first_messages[rejection.reason] = rejection.message
+            stream.counts.reject(rejection)

@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from typing import Any, AsyncIterator
 
 from .batching import Batch, IdBatch
-from .catalog import Stream
+from .stream import Stream
 from .rejected.keys import s3_safe
 from .rejected.objects import Objects
 from .reasons import Rejection
@@ -155,9 +155,9 @@ class DryRun:
 
     def _stream_summary(self, stream: Stream) -> dict[str, Any]:
         run = self.runs.get(id(stream)) or _StreamRun(stream.label, stream.operation.object_name)
-        return {"operation": run.operation, "records": stream.records_read, "would_send": run.ops - run.removals,
+        return {"operation": run.operation, "records": stream.counts.records_read, "would_send": run.ops - run.removals,
                 "by_action": dict(run.by_action), "would_add": run.added, "would_update": run.updated,
                 "unchanged": self.ledger.unchanged(stream) if self.ledger is not None else 0,
                 "would_remove": run.removals,
                 "removals_held_back": self.held.get(stream.label, 0),
-                "rejected": dict(stream.rejected), "files": [f"{self.objects.root}/{p}" for p in run.parts]}
+                "rejected": dict(stream.counts.rejected), "files": [f"{self.objects.root}/{p}" for p in run.parts]}

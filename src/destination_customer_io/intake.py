@@ -94,7 +94,7 @@ class Intake:
             stream = streams.get((record.namespace, record.stream))  # the exact key; the full rule on a miss
             if stream is None and (stream := self._stream_of(record, epoch, rejections)) is None:
                 continue
-            stream.records_read += 1
+            stream.counts.read()
             op = stream.operation.build(record.data, stream)
             if type(op) is Rejection:
                 rejections.append((record, epoch, op, stream))
@@ -103,7 +103,7 @@ class Intake:
                 unchanged += 1
                 continue
             if op.changes:
-                stream.changed.update(change.get("change", "CHANGED") for change in op.changes)
+                stream.counts.change(op.changes)
             if len(op.body) > largest_op:  # only with a tiny batch_max_bytes
                 rejections.append((record, epoch, larger_than_batch(len(op.body), self.batch_max_bytes,
                                                                     largest_op), stream))
@@ -151,7 +151,7 @@ class Intake:
             key = self.checkpoints.key_of(record.namespace, record.stream)
             stream = self.streams.get(key)
             if stream is not None:
-                stream.records_read += 1
+                stream.counts.read()
             else:
                 self.checkpoints.read_unknown(key)
             rejections.append((record, epoch, rejection, stream))

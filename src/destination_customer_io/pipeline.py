@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from . import guards
 from .batching import Batcher, relaxed_gc
-from .catalog import Stream
+from .stream import Stream
 from .checkpoints import Checkpoints, Epoch
 from .delivery import Delivery, Sender, TrackSender
 from .errors import ConfigurationError

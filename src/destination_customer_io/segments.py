@@ -18,7 +18,7 @@ from .batching import Batch, Batcher, IdBatch, Lane
 from .operations.base import Op
 
 if TYPE_CHECKING:
-    from .catalog import Stream
+    from .stream import Stream
     from .checkpoints import Epoch
 
 

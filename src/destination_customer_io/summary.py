@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalog import Stream
+from .stream import Stream
 
 
 @dataclass(slots=True)
@@ -113,18 +113,19 @@ def unidentified_warning(counts: Counts) -> str | None:
 def stream_summary(stream: Stream, dry: bool = False, ledger_note: str = "") -> str:
     """``dry``: a dry run's words (would be sent, would be rejected); ``ledger_note``: what the sync
     ledger says of the stream (ledger/sync.py ``note``: unchanged ops, mirror removals)."""
-    rejected = sum(stream.rejected.values())
+    counts = stream.counts
+    rejected = sum(counts.rejected.values())
     sent, refused = ("would be sent", "would be rejected") if dry else ("accepted", "rejected")
     text = (
-        f"Stream {stream.label} -> {stream.operation.object_name}: {counted(stream.records_read, 'record')}, "
-        f"{stream.records_read - rejected} {sent}, {rejected} {refused}{_by_reason(stream.rejected)}"
+        f"Stream {stream.label} -> {stream.operation.object_name}: {counted(counts.records_read, 'record')}, "
+        f"{counts.records_read - rejected} {sent}, {rejected} {refused}{_by_reason(counts.rejected)}"
     )
-    if stream.changed:  # oversized_attributes drop / truncate: sent, but not as read
-        text += (f"; oversized attribute values dropped: {stream.changed['NULLED']}, "
-                 f"truncated: {stream.changed['TRUNCATED']}")
+    if counts.changed:  # oversized_attributes drop / truncate: sent, but not as read
+        text += (f"; oversized attribute values dropped: {counts.changed['NULLED']}, "
+                 f"truncated: {counts.changed['TRUNCATED']}")
     text += ledger_note
-    if stream.repeated_ids:
-        text += (f"; {stream.repeated_ids} records without an event_id were identical to an earlier one, so "
+    if counts.repeated_ids:
+        text += (f"; {counts.repeated_ids} records without an event_id were identical to an earlier one, so "
                  "their derived event id repeated and Customer.io keeps one event for them")
     return text + "."
 

@@ -4,6 +4,8 @@ bookkeeping in batching.py (an id list joins the queue of each lane of its peopl
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from typing import Any
 
@@ -164,8 +166,7 @@ def test_every_persons_ops_leave_in_input_order_and_one_at_a_time(
     streams = {(None, "users"): make_stream("person_identify", "append_dedup"),
                (None, "vips"): make_stream("segment_membership", "append_dedup"),
                (None, "ex"): make_stream("segment_membership", "soft_delete")}
-    for name, stream in streams.items():
-        stream.name, stream.namespace = name[1], None
+    streams = {name: dataclasses.replace(stream, name=name[1], namespace=None) for name, stream in streams.items()}
     stream_of = {"identify": "users", "add": "vips", "remove": "ex"}
     lines = [line(stream_of[kind], {"person_email": f"p{who}@b.co", "segment_id": segment, "n": n})
              for n, (kind, who, segment) in enumerate(steps)] + [STATE]

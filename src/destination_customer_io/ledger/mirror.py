@@ -19,7 +19,7 @@ from typing import Awaitable, Callable
 
 import msgspec
 
-from ..catalog import Stream
+from ..stream import Stream
 from ..errors import ConfigurationError
 from .book import StreamBook
 from .keeper import Keeper

@@ -28,7 +28,7 @@ from .table import GONE
 
 if TYPE_CHECKING:
     from ..batching import Batch, Batcher
-    from ..catalog import Stream
+    from ..stream import Stream
     from ..checkpoints import Checkpoints, Epoch
     from ..config import Config
     from ..operations.base import Op

@@ -28,7 +28,7 @@ from ..reasons import Rejection
 from . import common
 
 if TYPE_CHECKING:
-    from ..catalog import Stream
+    from ..stream import Stream
 
 
 class _OpTarget(msgspec.Struct, gc=False):

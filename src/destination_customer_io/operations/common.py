@@ -14,7 +14,7 @@ import msgspec
 from .. import limits, reasons, validate, values
 from ..reasons import Rejection
 if TYPE_CHECKING:
-    from ..catalog import Stream
+    from ..stream import Stream
     from .base import Op
 
 # identifierType -> (record field, key in Customer.io's `identifiers`)

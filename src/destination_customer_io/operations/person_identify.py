@@ -25,7 +25,7 @@ from . import common
 from .base import Op, Operation, Who
 
 if TYPE_CHECKING:
-    from ..catalog import Stream
+    from ..stream import Stream
 
 # identifierType -> the other identifier columns sent as attributes: (attribute, column).
 _SECONDARIES: dict[str, tuple[tuple[str, str], ...]] = {
