@@ -220,7 +220,7 @@ async def open_ledger(config: Config, streams: dict[tuple[str | None, str], Stre
     objects = objects or open_objects(config.object_storage_config, sync_options(config))
     assert objects is not None  # ledgered_streams refused storage None
     hold = (lambda stream, _, lines: dry.hold(stream, lines)) if dry is not None else None
-    return await load(config, needing, out, objects, hold)
+    return await load(config, needing, out, objects, hold, readonly=dry is not None)
 
 
 @dataclass(slots=True)

@@ -184,6 +184,14 @@ class Keeper:
 ALLOW = "allow-removals.json"
 
 
+async def load_rows(objects: Objects, prefix: str, directory: str, mirror: bool, warn: Warn) -> tuple[Rows, int]:
+    """One stream directory loaded as a sync would, read-only (``ledger show``): its rows, and the
+    generation a sync would take."""
+    keeper = Keeper(objects, prefix, warn, readonly=True)
+    book = await keeper.open_book(directory, directory, None, mirror=mirror, skip=False, resend_after_days=30)
+    return book.base, book.generation
+
+
 def this_generation(given: int | None, completed: int, newest: int, *, counted_on: bool) -> int:
     """This sync's generation. Airbyte's ``generation_id`` as given: attempts of one sync share it, and
     an attempt may follow one that completed (its source failed after the connector was done) and

@@ -163,11 +163,11 @@ class SyncLedger:
 
 
 async def open_ledger(config: Config, needing: list[Stream], out: Output, objects: Any,
-                      hold: Hold | None = None) -> SyncLedger:
-    """The ledger of the ``needing`` streams, each stream's book loaded from ``objects`` (read-only in a
-    dry run, whose ``hold`` lists held-back removals beside its ops)."""
+                      hold: Hold | None = None, readonly: bool = False) -> SyncLedger:
+    """The ledger of the ``needing`` streams, each stream's book loaded from ``objects``; ``readonly``:
+    looked up, never written (``hold`` then lists held-back removals elsewhere)."""
     keeper = Keeper(objects, files.scope_prefix(config.credentials.siteId, config.ledger_scope),
-                    lambda text: out.log(text, "WARN"), readonly=config.dry_run)
+                    lambda text: out.log(text, "WARN"), readonly=readonly)
     books = []
     for stream in needing:
         started = time.monotonic()
