@@ -47,16 +47,18 @@ def share_of(stream: Stream, *, final: bool) -> Share | None:
 
 
 def warning(stream: Stream, share: Share) -> str:
+    first = stream.counts.first_messages.get(share.top, "")
     return (f"Stream {stream.label}: {share.rejected:,} of {share.read:,} records ({share.percent:.0f}%) were "
-            f"rejected, {share.top_count:,} of them as `{share.top}`: \"{stream.counts.first_messages.get(share.top, '')}\". "
+            f"rejected, {share.top_count:,} of them as `{share.top}`: \"{first}\". "
             f"To fix it: {reasons.hint(share.top)}.")
 
 
 def limit_error(stream: Stream, share: Share, limit: float) -> ConfigurationError:
+    first = stream.counts.first_messages.get(share.top, "")
     return ConfigurationError(
         f"Stream `{stream.label}` rejected {share.percent:.1f}% of its {share.read:,} records, more than "
         f"max_rejected_percent ({limit:g}%); the top reason is `{share.top}` ({share.top_count:,} records): "
-        f"\"{stream.counts.first_messages.get(share.top, '')}\". To fix it: {reasons.hint(share.top)}. The records read "
+        f"\"{first}\". To fix it: {reasons.hint(share.top)}. The records read "
         "so far were delivered or stored as rejected, and their states emitted."
     )
 

@@ -161,7 +161,8 @@ async def inspect(scope: Scope, directory: str, names: list[str]) -> StreamLedge
     operation = operation_of(directory)
     mirror = bool(headers[0].get("mirror")) if headers else _mirrors(operation)
     fetched, warnings = _Fetched(scope.objects.root, data), []
-    rows, generation = await load_rows(fetched, scope.prefix, directory, mirror, warnings.append)  # type: ignore[arg-type]
+    rows, generation = await load_rows(fetched, scope.prefix, directory, mirror,  # type: ignore[arg-type]
+                                       warnings.append)
     label = str(headers[0].get("stream") or label_of(directory)) if headers else label_of(directory)
     ledger = StreamLedger(directory, scope.where + directory, label, operation, mirror, rows,
                           generation - 1, problems=warnings)
