@@ -21,7 +21,7 @@ from destination_customer_io import reasons
 from destination_customer_io.catalog import Stream
 from destination_customer_io.config import parse_config
 from destination_customer_io.operations import OPERATIONS, Op, Rejection, discover_entries
-from destination_customer_io.operations.common import fold_identical
+from destination_customer_io.operations.base import fold_identical
 from destination_customer_io.output import Output
 from destination_customer_io.pipeline import Pipeline
 from destination_customer_io.rejected.base import RejectedRecord

@@ -65,6 +65,11 @@ class Op(_OpTarget, kw_only=True, gc=False):
         return f"Op({self.operation.object_name}, key={self.key!r}, {len(self.body)} bytes)"
 
 
+def fold_identical(earlier: Op, later: Op) -> Op | None:
+    """``merge`` for idempotent ops: two identical ops of one key in one batch are sent once."""
+    return earlier if earlier.body == later.body else None
+
+
 @dataclass(frozen=True, slots=True)
 class DiscoverEntry:
     """One ``DestinationOperation`` of the ``discover`` answer."""
@@ -154,7 +159,7 @@ class Operation:
 
     def merge(self, earlier: Op, later: Op) -> Op | None:
         """Fold ``later`` into ``earlier`` (same key, same batch); None when they cannot be folded."""
-        return common.fold_identical(earlier, later) if self.idempotent else None
+        return fold_identical(earlier, later) if self.idempotent else None
 
     # --- the sync ledger (skip_unchanged, mirror mode) ---------------------------------------------
     # The op's top-level fields its ledger print leaves out: what may differ between two sends of one
