@@ -7,19 +7,16 @@
                          400 / 413        nothing applied: halved like a v2 400
                          404              every id refused at once (no such manual segment)
 
-Halving resends ops Customer.io did not apply; every op is idempotent (ids are deterministic), so a
-resend cannot double anything. Other statuses (401/403, unexpected) are the client's to raise.
+The halving itself is delivery.py's. Other statuses (401/403, unexpected) are the client's to raise.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import msgspec
 
-from .reasons import Rejection
-from .rejections import api_rejection
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,26 +89,3 @@ def refused_positions(result: BatchResult, count: int) -> dict[int, dict[str, An
             return None if count > 1 else {0: error}
         refused[position] = error
     return refused
-
-
-Send = Callable[[list[int] | range], Awaitable[BatchResult]]
-
-
-async def refusals(send: Send, indices: list[int] | range) -> AsyncIterator[tuple[int, Rejection]]:
-    """Send the ops at ``indices`` (``send`` posts them and returns the answer) and yield (index,
-    rejection) for each op Customer.io refused, halving the request while the answer names no op."""
-    result = await send(indices)
-    if result.status != 400:
-        refused = refused_positions(result, len(indices))
-        if refused is not None:
-            for position, error in refused.items():
-                yield indices[position], api_rejection(error)
-            return
-    if len(indices) == 1:
-        yield indices[0], api_rejection(result.errors[0] if result.errors else {})
-        return
-    middle = len(indices) // 2
-    async for refusal in refusals(send, indices[:middle]):
-        yield refusal
-    async for refusal in refusals(send, indices[middle:]):
-        yield refusal

@@ -20,15 +20,18 @@ each sealed batch through ``on_sealed`` and wakes the lane's sender itself.
 
 from __future__ import annotations
 
+import gc
 import time
 from bisect import bisect_right
 from collections import deque
-from typing import TYPE_CHECKING, Callable
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from .limits import SEGMENT_IDS_PER_CALL
 from .operations.base import Op, Operation
 
 if TYPE_CHECKING:
+    from .stream import Stream
     from .checkpoints import Epoch
     from .summary import Counts
 
@@ -37,13 +40,33 @@ EMPTY_IDS = len(b'{"ids":[]}')
 OPEN_ID_ROUTES = 64  # open id lists (of all lanes); more routes seal the oldest (bounds memory)
 BATCH_MAX_AGE = 5.0  # an open batch is sent after this long even when no state waits on it
 
-# A line of input and the epoch it belongs to: enough to reject the record later (lines are re-decoded
-# only then, so an in-flight record costs its raw bytes, not a decoded dict).
-Ref = tuple[bytes, "Epoch"]
+# Ops stay alive until their batch is answered and the pipeline makes few reference cycles, so the
+# collector's default thresholds mostly rescan live data: collect far less often (docs/performance.md).
+_GC_THRESHOLDS = (50_000, 50, 100)
+
+
+@contextmanager
+def relaxed_gc() -> Iterator[None]:
+    """While a sync runs: what start-up allocated is frozen (never scanned again) and the collector's
+    thresholds raised; both undone afterwards (the process may go on, as in tests, after a sync)."""
+    previous = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(*_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+        gc.unfreeze()
+
+
+# A line of input, the epoch it belongs to and its stream: enough to reject the record later. The line is
+# kept raw (decoded again only to store a refused record's data), so an in-flight record costs its bytes,
+# not a decoded dict. None for an op no input line made (a mirror removal).
+Ref = tuple["bytes | None", "Epoch", "Stream"]
 
 
 class Batch:
-    """Ops to send in one request, with the input line of each (to reject it if refused).
+    """Ops to send in one request, with the input line and the stream of each (to reject it if refused).
 
     The epoch of op ``i`` is the last entry of ``epochs`` whose start (``starts``) is <= i: ops arrive
     in input order, so epochs form runs: one comparison per op (figures: docs/performance.md).
@@ -55,12 +78,13 @@ class Batch:
     when it was built (``Intake.handle_lines``), and nothing after that reads them.
     """
 
-    __slots__ = ("bodies", "lines", "starts", "epochs", "size", "keys", "kind", "kinds", "merged", "opened",
-                 "rejected", "marks")
+    __slots__ = ("bodies", "lines", "streams", "starts", "epochs", "size", "keys", "kind", "kinds", "merged",
+                 "opened", "rejected")
 
     def __init__(self, now: float) -> None:
         self.bodies: list[bytes] = []
-        self.lines: list[bytes] = []
+        self.lines: list[bytes | None] = []  # None: an op no input line made (a mirror removal)
+        self.streams: list[Stream] = []
         self.starts: list[int] = []  # index of the first op of each epoch run
         self.epochs: list[Epoch] = []  # the epoch of each run
         self.size = EMPTY_BATCH
@@ -70,21 +94,21 @@ class Batch:
         self.merged: dict[int, list[Ref]] = {}  # index -> further records folded into that op
         self.opened = now
         self.rejected = 0  # records of this batch refused by Customer.io
-        self.marks: dict[int, object] = {}  # index -> the sync ledger's Mark of that op (ledgered streams)
 
-    def append(self, body: bytes, line: bytes, epoch: Epoch) -> None:
+    def append(self, body: bytes, line: bytes | None, epoch: Epoch, stream: Stream) -> None:
         if not self.epochs or self.epochs[-1] is not epoch:
             self.starts.append(len(self.bodies))
             self.epochs.append(epoch)
         self.bodies.append(body)
         self.lines.append(line)
+        self.streams.append(stream)
 
     def ordered_op(self, key: str, index: int) -> Op:
         """The ordered op of ``key`` at ``index``, as it was added (or last merged)."""
         return Op(self.bodies[index], key, ordered=True, operation=self.kinds.get(index, self.kind))
 
     def refs_at(self, index: int) -> list[Ref]:
-        ref = (self.lines[index], self.epochs[bisect_right(self.starts, index) - 1])
+        ref = (self.lines[index], self.epochs[bisect_right(self.starts, index) - 1], self.streams[index])
         extra = self.merged.get(index)
         return [ref, *extra] if extra else [ref]
 
@@ -95,7 +119,7 @@ class Batch:
         for epoch, start, end in zip(self.epochs, self.starts, ends):
             counts[epoch] = counts.get(epoch, 0) + end - start
         for refs in self.merged.values():
-            for _, epoch in refs:
+            for _, epoch, _ in refs:
                 counts[epoch] = counts.get(epoch, 0) + 1
         return counts
 
@@ -168,8 +192,9 @@ class Batcher:
         self.id_batches: dict[tuple[str, bool], IdBatch] = {}  # (route, creates) -> its open id list
         self.id_keys: dict[str, IdBatch] = {}  # key -> the open id list holding it
 
-    def add(self, op: Op, line: bytes, epoch: Epoch) -> None:
-        """A v2 op (``op.route`` is None) into its lane's open batch."""
+    def add(self, op: Op, line: bytes | None, epoch: Epoch, stream: Stream) -> Batch:
+        """A v2 op (``op.route`` is None) into its lane's open batch; returns the batch now holding it
+        (merged into an earlier op of its key, when ``op.body`` is not the batch's last body)."""
         key = op.key
         if key is not None:
             lane = self.lanes[hash(key) % self._count]
@@ -183,8 +208,8 @@ class Batcher:
                 batch = lane.open  # the id list sealed the lane's open batch first if it held the key
             earlier = batch.keys.get(key)
             if earlier is not None:
-                if self._merge_into(batch, batch.ordered_op(key, earlier), earlier, op, line, epoch):
-                    return
+                if self._merge_into(batch, batch.ordered_op(key, earlier), earlier, op, (line, epoch, stream)):
+                    return batch
                 # Never two unmerged ordered ops of one key in one batch: Customer.io may apply
                 # a batch's ops in any order. The next batch of this lane goes after this one.
                 self.seal(lane)
@@ -196,10 +221,8 @@ class Batcher:
             size = batch.size + len(op.body)
         if not batch.bodies:
             batch.opened = time.monotonic()  # a batch's age counts from its first op
-        batch.append(op.body, line, epoch)
+        batch.append(op.body, line, epoch, stream)
         batch.size = size
-        if op.mark is not None:
-            batch.marks[len(batch.bodies) - 1] = op.mark
         if op.ordered and key is not None:
             index = batch.keys[key] = len(batch.bodies) - 1
             if op.operation is not batch.kind:
@@ -207,8 +230,9 @@ class Batcher:
                     batch.kind = op.operation
                 else:
                     batch.kinds[index] = op.operation
+        return batch
 
-    def _merge_into(self, batch: Batch, first: Op, index: int, op: Op, line: bytes, epoch: Epoch) -> bool:
+    def _merge_into(self, batch: Batch, first: Op, index: int, op: Op, ref: Ref) -> bool:
         if first.operation is not op.operation:
             return False
         merged = op.operation.merge(first, op)
@@ -219,9 +243,7 @@ class Batcher:
             return False
         batch.bodies[index] = merged.body
         batch.size = size
-        if merged is not first:  # a new body: the ledger forgets it (re-sent next time) rather than guess
-            batch.marks.pop(index, None)
-        batch.merged.setdefault(index, []).append((line, epoch))
+        batch.merged.setdefault(index, []).append(ref)
         self.counts.merged += 1
         return True
 
@@ -235,8 +257,9 @@ class Batcher:
         batch.keys = {}  # only the open batch merges
         self._on_sealed(lane)
 
-    def add_id(self, op: Op, line: bytes, epoch: Epoch) -> None:
-        """A v1 op (``op.route`` set: segment_membership) into the open id list of its route."""
+    def add_id(self, op: Op, line: bytes | None, epoch: Epoch, stream: Stream) -> IdBatch:
+        """A v1 op (``op.route`` set: segment_membership) into the open id list of its route; returns
+        that list (the id already in it, when ``op.body`` is not its last body)."""
         key = op.key
         assert key is not None and op.route is not None  # routed ops always name their person
         slot = (op.route, op.creates)
@@ -247,9 +270,9 @@ class Batcher:
         if ids is not None:
             earlier = ids.keys.get(key)
             if earlier is not None:  # the same id again in one call: sent once, both records answered
-                ids.merged.setdefault(earlier, []).append((line, epoch))
+                ids.merged.setdefault(earlier, []).append((line, epoch, stream))
                 self.counts.merged += 1
-                return
+                return ids
             if len(ids.bodies) >= SEGMENT_IDS_PER_CALL or ids.size + 1 + len(op.body) > self.batch_max_bytes:
                 self.seal_ids(ids)
                 ids = None
@@ -258,13 +281,12 @@ class Batcher:
                 self.seal_ids(next(iter(self.id_batches.values())))
             ids = self.id_batches[slot] = IdBatch(time.monotonic(), op.route, op.creates)
         ids.size += len(op.body) + (1 if ids.bodies else 0)
-        ids.append(op.body, line, epoch)
-        if op.mark is not None:
-            ids.marks[len(ids.bodies) - 1] = op.mark
+        ids.append(op.body, line, epoch, stream)
         ids.keys[key] = len(ids.bodies) - 1
         self.id_keys[key] = ids
         lane = self.lanes[hash(key) % self._count]
         ids.lanes.setdefault(lane.index, lane)
+        return ids
 
     def seal_ids(self, ids: IdBatch) -> None:
         """The id list to the queue of each lane of its people, after the open batch of such a lane

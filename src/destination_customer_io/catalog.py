@@ -5,8 +5,6 @@ Built once before the first record; the pipeline looks streams up by ``(namespac
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,87 +14,7 @@ from .errors import ConfigurationError
 from .mappings import (check_mapping_agrees, check_mappings_used, index_mappings, label, mapped_timestamps,
                        namespace_hint, typo_hint)
 from .operations.base import Operation
-
-
-@dataclass(slots=True)
-class Stream:
-    """One configured stream and everything an operation needs to map its records."""
-
-    name: str
-    namespace: str | None
-    operation: Operation
-    destination_sync_mode: str
-    config: Config
-    json_schema: dict[str, Any] = field(default_factory=dict)
-    primary_key: list[list[str]] | None = None
-    generation_id: int | None = None
-    sync_id: int | None = None
-    # How people are identified on this stream: the identifier column its primary key names (the
-    # matching key the user picked), else the config's identifierType; "" = derive in __post_init__.
-    identifier_type: str = ""
-    identifier_origin: str = ""  # for messages: "identifierType `email`" or "the stream's primary key"
-    # Columns whose schema says they hold a timestamp (format date-time / airbyte_type timestamp_*).
-    timestamp_fields: frozenset[str] = frozenset()
-    # operation field <- source column (or {"const": v}); empty when records already carry the names.
-    field_map: dict[str, Any] = field(default_factory=dict)
-    # Counted during write, for the summary: records read, and rejections by reason code.
-    records_read: int = 0
-    rejected: Counter = field(default_factory=Counter)
-    # Attribute values changed to fit Customer.io's limits (oversized_attributes drop/truncate), by
-    # Airbyte change type: NULLED (dropped), TRUNCATED.
-    changed: Counter = field(default_factory=Counter)
-    # The first rejected_message of each reason (quoted when a stream rejects nearly everything).
-    first_messages: dict[str, str] = field(default_factory=dict)
-    # Derived event ids that repeated one already sent in this sync (identical records; counted in a
-    # window shared by every stream of the sync, see values.RepeatWindow).
-    repeated_ids: int = 0
-    repeats: values.RepeatWindow = field(default_factory=values.RepeatWindow, repr=False, compare=False)
-    # The stream's part of every record id, encoded once (values.id_seed), and the derived ids' own
-    # buffer that starts with it (values.RecordIds).
-    id_seed: bytes = field(init=False, repr=False, compare=False)
-    record_ids: values.RecordIds = field(init=False, repr=False, compare=False)
-    # Attribute names already seen short enough for any name limit: a subset test of a record's names
-    # against it is cheaper than measuring each name again (docs/performance.md). Bounded by
-    # SHORT_NAMES_KEPT.
-    short_names: set[str] = field(default_factory=set, repr=False, compare=False)
-    # The stream's sync ledger for this sync (ledger/book.py StreamBook), when a feature needs one.
-    book: Any = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        self.id_seed = values.id_seed(self.name, self.namespace)
-        self.record_ids = values.RecordIds(self.id_seed)
-        if not self.identifier_type:
-            self.identifier_type = self.config.identifierType
-        if not self.identifier_origin:
-            self.identifier_origin = f"identifierType `{self.identifier_type}`"
-
-    def remember_short_names(self, names: Any) -> None:
-        if len(self.short_names) < SHORT_NAMES_KEPT:
-            self.short_names.update(names)
-
-    @property
-    def mirror(self) -> bool:
-        """``overwrite`` on a set-like operation: Customer.io follows the stream, removals included."""
-        return self.destination_sync_mode == "overwrite" and "overwrite" in self.operation.sync_modes
-
-    @property
-    def creates_people(self) -> bool:
-        """``create_missing_people``, whose default is on for mirror streams (a mirror promises that the
-        segment equals the table) and off otherwise."""
-        setting = self.config.create_missing_people
-        return self.mirror if setting is None else setting
-
-    @property
-    def skips_unchanged(self) -> bool:
-        return self.config.skip_unchanged and self.operation.object_name in SKIPPABLE
-
-    @property
-    def label(self) -> str:
-        return f"{self.namespace}.{self.name}" if self.namespace else self.name
-
-
-SHORT_NAMES_KEPT = 10_000
-SKIPPABLE = frozenset({"person_identify", "object_identify"})  # what skip_unchanged applies to
+from .stream import SKIPPABLE, Stream, StreamCounts  # noqa: F401 - re-exported: the streams as catalog.py resolves them
 
 
 def stream_key(streams: dict[tuple[str | None, str], Stream], namespace: str | None,

@@ -140,18 +140,17 @@ class Checkpoints:
 
     ``wake`` is set when an epoch may have become releasable; ``input_done`` cuts a grouped-flush wait
     short (the last states go at once); ``unflushed`` counts rejected records the store has not yet made
-    durable (the pipeline adds to it as it stores them). ``counts.states_out`` is counted here and only
-    here, as each STATE is written: an awaited release must not add a count read before its await."""
+    durable. ``counts.states_out`` is counted here and only here, as each STATE is written: an awaited
+    release must not add a count read before its await. Every count here, the epochs' too, is written
+    through the methods below (``read``, ``read_unknown``, ``rejected``, ``buffered``, ``finish``,
+    ``close_epoch``, ``end_of_input``), never from outside."""
 
     def __init__(self, streams: dict[StreamKey, Stream], store: RejectedStore, out: Output,
-                 flush_interval: float, before_release: Callable[[], Awaitable[None]] | None = None,
-                 emit_states: bool = True, counts: Counts | None = None) -> None:
+                 flush_interval: float, emit_states: bool = True, counts: Counts | None = None) -> None:
         self.streams = streams
         self.store = store
         self.out = out
         self.flush_interval = flush_interval
-        # Makes what the states will vouch for durable elsewhere too (the sync ledger's deltas).
-        self.before_release = before_release
         self.emit_states = emit_states  # False in a dry run: epochs are settled, their states withheld
         self.counts = counts
         self.epochs: deque[Epoch] = deque([Epoch()])
@@ -168,6 +167,31 @@ class Checkpoints:
         """The key a stream's records are counted under: the catalog's (looked up as records are),
         else the stream's own (namespace, name)."""
         return stream_key(self.streams, namespace, name) or (namespace, name)
+
+    @property
+    def current(self) -> Epoch:
+        """The epoch the records read now belong to (closed by the next STATE)."""
+        return self.epochs[-1]
+
+    def read(self, epoch: Epoch, count: int) -> None:
+        """``count`` records of ``epoch`` read: pending until each is handled (``finish``)."""
+        epoch.pending += count
+
+    def read_unknown(self, key: StreamKey) -> None:
+        """A record of a stream missing from the catalog read: counted under its own key."""
+        self.unknown_reads[key] += 1
+
+    def rejected(self, epoch: Epoch, key: StreamKey) -> None:
+        """A record of ``epoch`` stored as rejected, counted under ``key`` on the states that count it."""
+        epoch.rejects[key] = epoch.rejects.get(key, 0) + 1
+
+    def buffered(self) -> None:
+        """A rejected record the store holds in a buffer: the next state waits for a flush."""
+        self.unflushed += 1
+
+    def end_of_input(self) -> None:
+        """Nothing more will be read: a grouped-flush wait ends, the last states go at once."""
+        self.input_done.set()
 
     def finish(self, epoch: Epoch, count: int) -> None:
         """``count`` records of ``epoch`` are handled (accepted, or stored as rejected)."""
@@ -192,10 +216,10 @@ class Checkpoints:
         reads: dict[StreamKey, int] = {}
         marks = self._read_marks
         for key, stream in self.streams.items():
-            count = stream.records_read - marks.get(key, 0)
+            count = stream.counts.records_read - marks.get(key, 0)
             if count:
                 reads[key] = count
-                marks[key] = stream.records_read
+                marks[key] = stream.counts.records_read
         if self.unknown_reads:
             for key, count in self.unknown_reads.items():
                 reads[key] = reads.get(key, 0) + count
@@ -217,14 +241,17 @@ class Checkpoints:
             ready.append(epoch)
         return ready
 
-    async def release(self, *, final: bool, failed: Callable[[], bool]) -> None:
+    async def release(self, *, final: bool, failed: Callable[[], bool],
+                      before: Callable[[], Awaitable[None]] | None = None) -> None:
         """Emit the state of every releasable epoch, in input order (a dry run settles epochs without
-        emitting their states). ``failed`` is asked after the store flush: a failed sync emits no
+        emitting their states). ``before`` makes what the states vouch for durable elsewhere too (the
+        sync ledger's deltas), after the store flush; ``failed`` is asked then: a failed sync emits no
         further state."""
         async with self._lock:
-            await self._release_locked(final, failed)
+            await self._release_locked(final, failed, before)
 
-    async def _release_locked(self, final: bool, failed: Callable[[], bool]) -> None:
+    async def _release_locked(self, final: bool, failed: Callable[[], bool],
+                              before: Callable[[], Awaitable[None]] | None) -> None:
         ready = self._ready()
         if not ready:
             return
@@ -239,8 +266,8 @@ class Checkpoints:
                     pass
                 ready = self._ready()
             await self._flush_store()
-        if self.before_release is not None:
-            await self.before_release()
+        if before is not None:
+            await before()
         if failed():
             return
         for epoch in ready:

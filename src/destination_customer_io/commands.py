@@ -117,8 +117,10 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
         outcome = await sync(config, streams, client, store, read_line_chunks(source), out, sigterm, ledger)
     from .rejected import location
 
-    outcome.report(out, [summary(outcome.pipeline, outcome.elapsed, location(config.object_storage_config)),
-                         *(stream_summary(stream) for stream in streams.values())],
+    outcome.report(out, [summary(outcome.pipeline.counts, client.stats, outcome.elapsed,
+                                 location(config.object_storage_config)),
+                         *(stream_summary(stream, ledger_note=ledger.note(stream) if ledger else "")
+                           for stream in streams.values())],
                    (unidentified_warning(outcome.pipeline.counts),))
 
 
@@ -182,12 +184,13 @@ async def _dry_write(config: Config, streams: dict[tuple[str | None, str], Strea
     storage = within(config.object_storage_config, f"{dry.prefix}rejected")
     store = open_sync_store(msgspec.structs.replace(config, object_storage_config=storage), sync_id)
     out.log(f"Dry run: nothing is sent to Customer.io and no state is emitted; the ops go to {dry.where}.")
-    ledger = await open_ledger(config, streams, out, dry=dry, objects=objects)
+    ledger = dry.ledger = await open_ledger(config, streams, out, dry=dry, objects=objects)
     outcome = await sync(config, streams, DryRunClient(), store, read_line_chunks(source), out, sigterm, ledger,
-                         dry=dry)
-    found = await dry.finish(ledger[1].held if ledger[1] is not None else [])
-    outcome.report(out, [dry_summary(outcome.pipeline, outcome.elapsed, location(storage), found, dry.where),
-                         *(stream_summary(stream, dry=True) for stream in streams.values())])
+                         sender=dry)
+    found = await dry.finish(ledger.held() if ledger is not None else [])
+    outcome.report(out, [dry_summary(outcome.pipeline.counts, outcome.elapsed, location(storage), found, dry.where),
+                         *(stream_summary(stream, dry=True, ledger_note=ledger.note(stream, dry=True) if ledger else "")
+                           for stream in streams.values())])
 
 
 def ledgered_streams(config: Config, streams: dict[tuple[str | None, str], Stream]) -> list[Stream]:
@@ -205,36 +208,21 @@ def ledgered_streams(config: Config, streams: dict[tuple[str | None, str], Strea
 
 async def open_ledger(config: Config, streams: dict[tuple[str | None, str], Stream], out: Output,
                       dry: Any = None, objects: Any = None) -> Any:
-    """The sync ledger (keeper, mirror judge) when a stream needs it, its books loaded; else (None, None).
-    Needs object storage: with storage_type None a stream asking for it is a config error."""
+    """The sync ledger (ledger/sync.py) when a stream needs it, each stream's ledger loaded; else None.
+    Needs object storage: with storage_type None a stream asking for it is a config error. This is the
+    one place that wires the ledger in: the pipeline then calls it at its named points."""
     needing = ledgered_streams(config, streams)
     if not needing:
-        return None, None
-    from .ledger import files
-    from .ledger.keeper import Keeper
-    from .mirroring import MirrorJudge
+        return None
+    from .ledger.sync import open_ledger as load
     from .storage.objects import open_objects
     from .storage.options import sync_options
 
     # a dry run's, when it has them
     objects = objects or open_objects(config.object_storage_config, sync_options(config))
     assert objects is not None  # ledgered_streams refused storage None
-    keeper = Keeper(objects, files.scope_prefix(config.credentials.siteId, config.ledger_scope),
-                    lambda text: out.log(text, "WARN"), readonly=config.dry_run)
-    for stream in needing:
-        started = time.monotonic()
-        directory = files.stream_dir(stream.namespace, stream.name, stream.operation.object_name)
-        stream.book = await keeper.open_book(
-            stream.label, directory, stream.generation_id, mirror=stream.mirror, skip=stream.skips_unchanged,
-            resend_after_days=config.resend_unchanged_after_days, counted_on=config.mirror_without_stream_status)
-        out.log(f"Sync ledger of stream {stream.label}: {len(stream.book.base)} keys (generation "
-                f"{stream.book.generation}) loaded in {time.monotonic() - started:.2f} s from "
-                f"{keeper.where(directory)}.")
-    judge = None
-    if any(stream.mirror for stream in needing):
-        judge = MirrorJudge(keeper, without_status=config.mirror_without_stream_status,
-                            max_percent=config.max_mirror_removal_percent, log=out.log, dry=dry)
-    return keeper, judge
+    hold = (lambda stream, _, lines: dry.hold(stream, lines)) if dry is not None else None
+    return await load(config, needing, out, objects, hold, readonly=dry is not None)
 
 
 @dataclass(slots=True)
@@ -265,10 +253,11 @@ class _Outcome:
 
 async def sync(config: Config, streams: dict[tuple[str | None, str], Stream], client: Any, store: Any,
                lines: AsyncIterator[list[bytes]], out: Output, sigterm: GracefulStop,
-               ledger: Any = (None, None), dry: Any = None) -> _Outcome:
+               ledger: Any = None, sender: Any = None) -> _Outcome:
     """The sync itself, once the store is open: the pipeline and the store's close. A guard's verdict
     comes back in the outcome (everything read was delivered first); any other failure is raised.
-    ``lines``: the input in chunks of lines (stdin, or ``replay``'s records)."""
+    ``lines``: the input in chunks of lines (stdin, or ``replay``'s records); ``sender``: where batches
+    go other than to ``client`` (a dry run's, which emits no state)."""
     from .pipeline import Pipeline
 
     pipeline = Pipeline(
@@ -282,9 +271,9 @@ async def sync(config: Config, streams: dict[tuple[str | None, str], Stream], cl
         state_max_delay=config.state_max_delay_seconds,
         progress_interval=config.progress_interval_seconds,
         max_rejected_percent=config.max_rejected_percent,
-        keeper=ledger[0],
-        mirror=ledger[1],
-        dry=dry,
+        ledger=ledger,
+        sender=sender,
+        emit_states=sender is None,
     )
     started = time.monotonic()
     sigterm.attach(pipeline)

@@ -8,10 +8,11 @@
         summary.json              per stream: records, would add / update / send by action, unchanged,
                                   would remove, held back, rejected by reason
 
-The pipeline hands each sealed batch to ``take`` instead of Customer.io and treats it as accepted, so
-mapping, validation, ledger look-ups, mirror removals and guards run as in a real sync. Nothing reaches
-Customer.io, the ledger's files are not written (its keeper is read-only), and no STATE is emitted: a
-platform that saw states would advance its cursors past records that were never delivered.
+``DryRun`` is a sender (delivery.py): each sealed batch is written here instead of posted, and none of
+its ops is refused, so mapping, validation, ledger look-ups, mirror removals and guards run as in a real
+sync. Nothing reaches Customer.io, the ledger's files are not written (it is opened read-only), and no
+STATE is emitted: a platform that saw states would advance its cursors past records that were never
+delivered.
 """
 
 from __future__ import annotations
@@ -21,18 +22,16 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, AsyncIterator
 
-from . import protocol
 from .batching import Batch, IdBatch
-from .catalog import Stream, find_stream
-from .ledger.table import GONE
+from .stream import Stream
+from .reasons import Rejection
 from .segments import identify_ops
 from .storage.names import s3_safe
 from .storage.objects import Objects
 
 PART_BYTES = 8_000_000  # a part file is written once this much is buffered
-_decode = protocol.message_decoder.decode
 
 
 @dataclass
@@ -59,8 +58,8 @@ class DryStats:
 
 
 class DryRunClient:
-    """Stands in for the Track API client: never called for ops (the pipeline hands batches to
-    ``DryRun.take``), it only answers the summary's questions."""
+    """Stands in for the Track API client: never called for ops (``DryRun`` is the sender), it only
+    answers the summary's questions."""
 
     def __init__(self) -> None:
         self.stats = DryStats()
@@ -79,33 +78,33 @@ class DryRun:
         self.prefix = f"_customerio_dry_run/{moment:%Y%m%dT%H%M%S.%f}Z/"
         self.runs: dict[int, _StreamRun] = {}
         self.held: dict[str, int] = {}
+        self.ledger: Any = None  # the sync's ledger (ledger/sync.py), when a stream keeps one
 
     @property
     def where(self) -> str:
         return f"{self.objects.root}/{self.prefix}"
 
-    async def take(self, batch: Batch, removal: bool) -> None:
-        """The ops of ``batch``, as they would have been sent."""
+    async def refusals(self, batch: Batch) -> AsyncIterator[tuple[int, Rejection]]:
+        """The ops of ``batch`` written as they would have been sent; a dry run refuses none."""
+        await self.take(batch)
+        return
+        yield  # an async generator that yields nothing
+
+    async def take(self, batch: Batch) -> None:
+        """The ops of ``batch``, as they would have been sent (an op with no input line: a removal)."""
         path = batch.route if type(batch) is IdBatch else "/api/v2/batch"
         if type(batch) is IdBatch and batch.creates:  # create_missing_people: listed, not counted as ops
             for index, op in enumerate(identify_ops(batch)):
-                run = self._run(self._stream_of(batch.lines[index]))
+                run = self._run(batch.streams[index])
                 run.buffer += b'{"path":"/api/v2/batch","op":' + op + b"}\n"
                 run.by_action["identify"] += 1
         for index, body in enumerate(batch.bodies):
-            stream = self._stream_of(batch.lines[index])
-            run = self._run(stream)
+            run = self._run(batch.streams[index])
             run.ops += 1
             run.buffer += b'{"path":' + json.dumps(path).encode() + b',"op":' + body + b"}\n"
-            self._classify(run, batch, index, body, path, removal)
+            self._classify(run, batch, index, body, path)
             if len(run.buffer) >= PART_BYTES:
                 await self._write_part(run)
-
-    def _stream_of(self, line: bytes) -> Stream:
-        record = _decode(line).record
-        stream = find_stream(self.streams, record.namespace, record.stream)
-        assert stream is not None  # only records of the catalog's streams become ops
-        return stream
 
     def _run(self, stream: Stream) -> _StreamRun:
         run = self.runs.get(id(stream))
@@ -113,14 +112,13 @@ class DryRun:
             run = self.runs[id(stream)] = _StreamRun(stream.label, stream.operation.object_name)
         return run
 
-    @staticmethod
-    def _classify(run: _StreamRun, batch: Batch, index: int, body: bytes, path: str, removal: bool) -> None:
-        mark = batch.marks.get(index)
-        if removal:
+    def _classify(self, run: _StreamRun, batch: Batch, index: int, body: bytes, path: str) -> None:
+        if batch.lines[index] is None:  # no input line made it: a mirror removal
             run.removals += 1
             return
-        if mark is not None and mark.flag != GONE:
-            if mark.book.find(mark.key) >= 0:
+        known = self.ledger.known(batch, index) if self.ledger is not None else None
+        if known is not None:
+            if known:
                 run.updated += 1
             else:
                 run.added += 1
@@ -157,9 +155,9 @@ class DryRun:
 
     def _stream_summary(self, stream: Stream) -> dict[str, Any]:
         run = self.runs.get(id(stream)) or _StreamRun(stream.label, stream.operation.object_name)
-        book = stream.book
-        return {"operation": run.operation, "records": stream.records_read, "would_send": run.ops - run.removals,
+        return {"operation": run.operation, "records": stream.counts.records_read, "would_send": run.ops - run.removals,
                 "by_action": dict(run.by_action), "would_add": run.added, "would_update": run.updated,
-                "unchanged": book.unchanged_count if book is not None else 0, "would_remove": run.removals,
+                "unchanged": self.ledger.unchanged(stream) if self.ledger is not None else 0,
+                "would_remove": run.removals,
                 "removals_held_back": self.held.get(stream.label, 0),
-                "rejected": dict(stream.rejected), "files": [f"{self.objects.root}/{p}" for p in run.parts]}
+                "rejected": dict(stream.counts.rejected), "files": [f"{self.objects.root}/{p}" for p in run.parts]}

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import reasons
-from .catalog import Stream
+from .stream import Stream
 from .errors import ConfigurationError
 
 MIN_RECORDS = 1_000
@@ -38,24 +38,27 @@ class Share:
 
 def share_of(stream: Stream, *, final: bool) -> Share | None:
     """The stream's rejected share, or None before it can be judged (too few records, none rejected)."""
-    read = stream.records_read
-    if read == 0 or (read < MIN_RECORDS and not final) or not stream.rejected:
+    counts = stream.counts
+    read = counts.records_read
+    if read == 0 or (read < MIN_RECORDS and not final) or not counts.rejected:
         return None
-    top, top_count = stream.rejected.most_common(1)[0]
-    return Share(sum(stream.rejected.values()), read, top, top_count)
+    top, top_count = counts.rejected.most_common(1)[0]
+    return Share(sum(counts.rejected.values()), read, top, top_count)
 
 
 def warning(stream: Stream, share: Share) -> str:
+    first = stream.counts.first_messages.get(share.top, "")
     return (f"Stream {stream.label}: {share.rejected:,} of {share.read:,} records ({share.percent:.0f}%) were "
-            f"rejected, {share.top_count:,} of them as `{share.top}`: \"{stream.first_messages.get(share.top, '')}\". "
+            f"rejected, {share.top_count:,} of them as `{share.top}`: \"{first}\". "
             f"To fix it: {reasons.hint(share.top)}.")
 
 
 def limit_error(stream: Stream, share: Share, limit: float) -> ConfigurationError:
+    first = stream.counts.first_messages.get(share.top, "")
     return ConfigurationError(
         f"Stream `{stream.label}` rejected {share.percent:.1f}% of its {share.read:,} records, more than "
         f"max_rejected_percent ({limit:g}%); the top reason is `{share.top}` ({share.top_count:,} records): "
-        f"\"{stream.first_messages.get(share.top, '')}\". To fix it: {reasons.hint(share.top)}. The records read "
+        f"\"{first}\". To fix it: {reasons.hint(share.top)}. The records read "
         "so far were delivered or stored as rejected, and their states emitted."
     )
 

@@ -1,6 +1,6 @@
 """Intake: one chunk of input lines, in order, turned into batched ops, listed rejections and epochs.
 
-    line --decode--> RECORD --find its stream--> Operation.build --> Op --> Batcher.add / add_id
+    line --decode--> RECORD --find its stream--> Operation.build --> Op --> (ledger) --> Batcher.add / add_id
            |                      \\-> not in the catalog -> rejection (stream_not_in_catalog)
            |                                     \\-> Rejection (the operation's own) --> rejections
            +--> STATE: closes the current epoch (Checkpoints.close_epoch)
@@ -8,7 +8,9 @@
            \\-> not an Airbyte message: a record still tied to a stream is rejected (malformed_record),
                 the rest counted and skipped
 
-The hot path of the connector: one call per chunk, so per line only the work itself remains.
+The hot path of the connector: one call per chunk, so per line only the work itself remains; a chunk's
+records are added to the counts and to their epoch in one step before a STATE and at the end (nothing
+reads them in between: acknowledgements run only once ``handle_lines`` returns).
 """
 
 from __future__ import annotations
@@ -32,29 +34,16 @@ _UNDECODABLE = protocol.UNDECODABLE
 Refused = tuple[Any, Epoch, Rejection, "Stream | None"]
 
 
-def _count_records(counts: Counts, epoch: Epoch, read: int, unchanged: int = 0) -> None:
-    """``read`` RECORD lines of one epoch: counted, and pending in the epoch until each is answered,
-    except the ``unchanged`` ones (skip_unchanged: already delivered, so accepted as they are read)."""
-    counts.lines += read
-    counts.records += read
-    counts.accepted += unchanged
-    counts.unchanged += unchanged
-    epoch.pending += read - unchanged
-
-
-def _skipped(book: Any, operation: Any, op: Any) -> bool:
-    """Marks ``op`` for the stream's ledger; True when skip_unchanged finds it delivered as it is."""
-    mark = op.mark = book.mark(operation, op)
-    return book.skip and book.unchanged(mark)
-
-
 class Intake:
     """Reads chunks for one sync; ``statuses`` keeps the last stream status per stream, and
-    ``source_error`` whether the input carried a TRACE error (a source piped straight in that failed)."""
+    ``source_error`` whether the input carried a TRACE error (a source piped straight in that failed).
+    ``ledger``: the sync ledger (ledger/sync.py), when a stream keeps one: it filters each op of the
+    sync (skip_unchanged) and is told where each op it did not skip was placed."""
 
     def __init__(self, streams: dict[StreamKey, Stream], counts: Counts, checkpoints: Checkpoints,
-                 batcher: Batcher, out: Output) -> None:
+                 batcher: Batcher, out: Output, ledger: Any = None) -> None:
         self.streams = streams
+        self.ledger = ledger
         self.counts = counts
         self.checkpoints = checkpoints
         self.batcher = batcher
@@ -64,21 +53,27 @@ class Intake:
         self.statuses: dict[StreamKey, str] = {}  # last STREAM_STATUS seen per stream
         self.source_error = False
 
+    def _count_records(self, epoch: Epoch, read: int, unchanged: int = 0) -> None:
+        """``read`` RECORD lines of one epoch: counted, and pending in the epoch until each is answered,
+        except the ``unchanged`` ones (skip_unchanged: already delivered, so accepted as they are read)."""
+        counts = self.counts
+        counts.lines += read
+        counts.records += read
+        counts.accepted += unchanged
+        counts.unchanged += unchanged
+        self.checkpoints.read(epoch, read - unchanged)
+
     def handle_lines(self, lines: list[bytes]) -> list[Refused]:
         """One chunk of input lines, in order: each RECORD is built into an op and batched, each STATE
-        closes an epoch. Returns the records to reject (``run`` stores them: that may wait on I/O).
-        The hot path: one call per chunk, so per line only the work itself remains; the chunk's records
-        are added to the counts and to their epoch in one step before a STATE and at the end (nothing
-        reads them in between: acknowledgements run only once this returns)."""
+        closes an epoch. Returns the records to reject (``run`` stores them: that may wait on I/O)."""
         rejections: list[Refused] = []
-        counts, streams, epochs = self.counts, self.streams, self.checkpoints.epochs
-        add, add_id = self.batcher.add, self.batcher.add_id
+        counts, streams, checkpoints = self.counts, self.streams, self.checkpoints
+        add, add_id, ledger = self.batcher.add, self.batcher.add_id, self.ledger
         largest_op = self.batch_max_bytes - EMPTY_BATCH
-        epoch = epochs[-1]
+        epoch = checkpoints.current
         read = 0  # records read into ``epoch`` and not yet counted
         unchanged = 0  # of which the ledger says they were delivered as they are (skip_unchanged)
-        base = self.line_base
-        self.line_base += len(lines)
+        base, self.line_base = self.line_base, self.line_base + len(lines)  # true line numbers in logs
         for number, line in enumerate(lines, base + 1):
             try:
                 message = _decode(line)
@@ -90,33 +85,33 @@ class Intake:
             record = message.record
             if record is None or message.type != "RECORD":
                 counts.lines += 1
-                _count_records(counts, epoch, read, unchanged)
+                self._count_records(epoch, read, unchanged)
                 read = unchanged = 0
                 self._handle_other(message, line, rejections, number)
-                epoch = epochs[-1]
+                epoch = checkpoints.current
                 continue
             read += 1  # pending: released by finish() once sent and acknowledged, or rejected and stored
             stream = streams.get((record.namespace, record.stream))  # the exact key; the full rule on a miss
             if stream is None and (stream := self._stream_of(record, epoch, rejections)) is None:
                 continue
-            stream.records_read += 1
+            stream.counts.read()
             op = stream.operation.build(record.data, stream)
             if type(op) is Rejection:
                 rejections.append((record, epoch, op, stream))
                 continue
-            if stream.book is not None and _skipped(stream.book, stream.operation, op):
+            if ledger is not None and ledger.filter(op, stream):
                 unchanged += 1
                 continue
             if op.changes:
-                stream.changed.update(change.get("change", "CHANGED") for change in op.changes)
+                stream.counts.change(op.changes)
             if len(op.body) > largest_op:  # only with a tiny batch_max_bytes
                 rejections.append((record, epoch, larger_than_batch(len(op.body), self.batch_max_bytes,
                                                                     largest_op), stream))
-            elif op.route is None:
-                add(op, line, epoch)
             else:
-                add_id(op, line, epoch)
-        _count_records(counts, epoch, read, unchanged)
+                batch = add(op, line, epoch, stream) if op.route is None else add_id(op, line, epoch, stream)
+                if ledger is not None:
+                    ledger.placed(batch, op)
+        self._count_records(epoch, read, unchanged)
         return rejections
 
     def _stream_of(self, record: protocol.Record, epoch: Epoch, rejections: list) -> Stream | None:
@@ -124,7 +119,7 @@ class Intake:
         rule, or None after queueing its rejection (counted under its own key)."""
         stream = find_stream(self.streams, record.namespace, record.stream)
         if stream is None:
-            self.checkpoints.unknown_reads[(record.namespace, record.stream)] += 1
+            self.checkpoints.read_unknown((record.namespace, record.stream))
             rejections.append((record, epoch, unknown_stream(record.stream), None))
         return stream
 
@@ -150,15 +145,15 @@ class Intake:
         found = odd_record(line)
         if found is not None:
             record, rejection = found
-            epoch = self.checkpoints.epochs[-1]
-            epoch.pending += 1
+            epoch = self.checkpoints.current
+            self.checkpoints.read(epoch, 1)
             self.counts.records += 1
             key = self.checkpoints.key_of(record.namespace, record.stream)
             stream = self.streams.get(key)
             if stream is not None:
-                stream.records_read += 1
+                stream.counts.read()
             else:
-                self.checkpoints.unknown_reads[key] += 1
+                self.checkpoints.read_unknown(key)
             rejections.append((record, epoch, rejection, stream))
             return
         self.counts.unreadable_lines += 1

@@ -6,9 +6,9 @@ next sync remove more than its guard allows, once.
     destination-customer-io ledger --config F allow-removals --stream S --count N
 
 For people, not for Airbyte: plain text on stdout (``--json``: one JSON document, for scripts); a mistake
-is one line on stderr and exit 1. ``show`` reads each file once and loads the stream through
-``ledger/keeper.py`` from those bytes, so its figures are what the next sync would load; a half-written
-file is reported, never fatal. The site id appears only hashed (``files.scope_prefix``), and every
+is one line on stderr and exit 1. ``show`` reads each file once and loads the stream from those bytes
+with the sync's own loader (``load_rows``), so its figures are what the next sync would load; a
+half-written file is reported, never fatal. The site id appears only hashed (``files.scope_prefix``), and every
 configured secret is scrubbed from what is printed anyway. ``ledgerview.py`` turns a stream's ledger into
 text or JSON.
 """
@@ -29,7 +29,7 @@ from .config import Config, parse_config, read_json_file
 from .errors import StoreError, SyncError
 from .ledger import files
 from .ledger.files import label_of, matches, operation_of
-from .ledger.keeper import ALLOW, Keeper
+from .ledger.keeper import ALLOW, load_rows
 from .ledgerview import FileState, StreamLedger, render_json, render_text
 from .network import proxy_secrets
 from .operations import OPERATIONS
@@ -130,11 +130,11 @@ async def inspect(scope: Scope, directory: str, names: list[str]) -> StreamLedge
     operation = operation_of(directory)
     mirror = bool(headers[0].get("mirror")) if headers else _mirrors(operation)
     fetched, warnings = _Fetched(scope.objects.root, data), []
-    keeper = Keeper(fetched, scope.prefix, warnings.append, readonly=True)  # type: ignore[arg-type]
-    book = await keeper.open_book(directory, directory, None, mirror=mirror, skip=False, resend_after_days=30)
+    rows, generation = await load_rows(fetched, scope.prefix, directory, mirror,  # type: ignore[arg-type]
+                                       warnings.append)
     label = str(headers[0].get("stream") or label_of(directory)) if headers else label_of(directory)
-    ledger = StreamLedger(directory, scope.where + directory, label, operation, mirror, book.base,
-                          book.generation - 1, problems=warnings)
+    ledger = StreamLedger(directory, scope.where + directory, label, operation, mirror, rows,
+                          generation - 1, problems=warnings)
     for name in sorted(names, key=lambda n: (not n.startswith("snapshot-"), not n.startswith("delta-"), n)):
         ledger.files.append(_file_state(ledger, name, data[keys[name]], keys[name] in fetched.asked, warnings))
     listing = files.Listing.of(names)

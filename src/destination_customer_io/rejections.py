@@ -15,7 +15,7 @@ from .reasons import Rejection
 from .rejected.base import RejectedRecord
 
 if TYPE_CHECKING:
-    from .catalog import Stream
+    from .stream import Stream
 
 NOT_UTF8 = "The record is not valid UTF-8 (the bad bytes are shown as U+FFFD)."
 NOT_STRICT_JSON = ("The record holds a value strict JSON does not allow (NaN, Infinity or a lone UTF-16 "

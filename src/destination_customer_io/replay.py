@@ -193,7 +193,7 @@ async def run_replay(config: Config, catalog: dict[str, Any], rejected: str, wan
     if counts.rejected and not isinstance(storage, NoStorage):
         where = f"{open_objects(storage).root}/{folder}/"  # type: ignore[union-attr]
     lines, warnings = replay_summary(replay.tally, counts, where, outcome.elapsed)
-    outcome.report(out, [summary(outcome.pipeline, outcome.elapsed, location(again.object_storage_config)),
+    outcome.report(out, [summary(counts, client.stats, outcome.elapsed, location(again.object_storage_config)),
                          *(stream_summary(stream) for stream in streams.values()), *lines],
                    (*warnings, unidentified_warning(counts)))
 

@@ -12,16 +12,14 @@ count of adds of people this sync did not identify.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
-from .answers import BatchResult, refusals
-from .batching import EMPTY_BATCH, Batch, Batcher, IdBatch, Lane
+from .batching import Batch, Batcher, IdBatch, Lane
 from .operations.base import Op
-from .reasons import Rejection
 
 if TYPE_CHECKING:
+    from .stream import Stream
     from .checkpoints import Epoch
-    from .summary import Counts
 
 
 class Barriers:
@@ -31,55 +29,23 @@ class Barriers:
         self._arrived: dict[IdBatch, tuple[list[Lane], asyncio.Future[None]]] = {}
         self._failed = failed
 
-    async def meet(self, batch: IdBatch, lane: Lane, deliver: Callable[[Batch], Awaitable[None]],
-                   acknowledge: Callable[[Batch], None]) -> None:
-        """``lane`` reached ``batch`` at the head of its queue: the last lane to arrive delivers and
-        acknowledges it once and takes it off every queue; the others return when it is answered (or
-        the sync failed: the caller then stops)."""
+    async def meet(self, batch: IdBatch, lane: Lane) -> bool:
+        """``lane`` reached ``batch`` at the head of its queue. True for the last lane to arrive: it
+        delivers the batch once, then calls ``answered``; the others return False once it is answered
+        (or the sync failed: the caller then stops)."""
         arrived, answered = self._arrived.setdefault(batch, ([], asyncio.get_running_loop().create_future()))
         arrived.append(lane)
         if len(arrived) < len(batch.lanes):
             await asyncio.wait((answered, self._failed), return_when=asyncio.FIRST_COMPLETED)
-            return
-        del self._arrived[batch]
-        await deliver(batch)
+            return False
+        return True
+
+    def answered(self, batch: IdBatch) -> None:
+        """``batch`` is answered: off the queue of every lane that reached it; those lanes go on."""
+        arrived, answered = self._arrived.pop(batch)
         for each in arrived:
             each.queue.popleft()
-        acknowledge(batch)
         answered.set_result(None)
-
-
-async def refusals_of(batch: Batch, client: Any, counts: Counts, batch_max_bytes: int
-                      ) -> AsyncIterator[tuple[int, Rejection]]:
-    """Send ``batch`` through ``client`` (track.TrackClient) and yield (index, rejection) for each op
-    Customer.io refused (``answers.refusals``: halved while an answer names no op). For an id list that
-    creates missing people, their identifies go first, in v2 batches; an id whose identify was refused
-    is not added (its record is rejected with the identify's reason)."""
-    async def post(body: bytes, ops: int, route: str | None = None) -> BatchResult:
-        counts.batches += 1
-        counts.ops_sent += ops
-        if route is not None:
-            return await client.send_ids(route, body, ops)
-        return await client.send_batch(body)
-
-    indices: list[int] | range = range(len(batch.bodies))
-    if type(batch) is not IdBatch:
-        async for refusal in refusals(lambda part: post(batch.body(part), len(part)), indices):
-            yield refusal
-        return
-    if batch.creates:
-        refused: set[int] = set()
-        for chunk, ops in _identifies(batch, batch_max_bytes):
-            def identify(part: list[int] | range, ops: list[bytes] = ops) -> Awaitable[BatchResult]:
-                return post(b'{"batch":[' + b",".join(ops[i] for i in part) + b"]}", len(part))
-
-            async for position, rejection in refusals(identify, range(len(ops))):
-                refused.add(chunk[position])
-                yield chunk[position], rejection
-        indices = [index for index in indices if index not in refused]
-    if indices:
-        async for refusal in refusals(lambda part: post(batch.body(part), len(part), batch.route), indices):
-            yield refusal
 
 
 def identify_ops(batch: IdBatch) -> list[bytes]:
@@ -87,20 +53,6 @@ def identify_ops(batch: IdBatch) -> list[bytes]:
     kind = batch.route.rpartition("id_type=")[2].encode()
     opening = b'{"type":"person","action":"identify","identifiers":{"' + kind + b'":'
     return [opening + body + b"}}" for body in batch.bodies]
-
-
-def _identifies(batch: IdBatch, batch_max_bytes: int) -> list[tuple[list[int], list[bytes]]]:
-    """``identify_ops`` in chunks of (id indices, ops) whose v2 body stays within ``batch_max_bytes``."""
-    chunks: list[tuple[list[int], list[bytes]]] = [([], [])]
-    size = EMPTY_BATCH
-    for index, op in enumerate(identify_ops(batch)):
-        if chunks[-1][1] and size + len(op) + 1 > batch_max_bytes:
-            chunks.append(([], []))
-            size = EMPTY_BATCH
-        chunks[-1][0].append(index)
-        chunks[-1][1].append(op)
-        size += len(op) + 1
-    return chunks
 
 
 class WatchingBatcher(Batcher):
@@ -118,19 +70,19 @@ class WatchingBatcher(Batcher):
         super().__init__(*args, **kwargs)
         self._seen = bytearray(self._BITS // 8)
 
-    def add(self, op: Op, line: bytes, epoch: Epoch) -> None:
+    def add(self, op: Op, line: bytes | None, epoch: Epoch, stream: Stream) -> Batch:
         if op.key is not None and op.operation.object_name == "person_identify":
             bit = hash(op.key) % self._BITS
             self._seen[bit >> 3] |= 1 << (bit & 7)
-        Batcher.add(self, op, line, epoch)
+        return Batcher.add(self, op, line, epoch, stream)
 
-    def add_id(self, op: Op, line: bytes, epoch: Epoch) -> None:
+    def add_id(self, op: Op, line: bytes | None, epoch: Epoch, stream: Stream) -> IdBatch:
         route = op.route or ""
         if not op.creates and "/add_customers" in route:
             bit = hash(op.key) % self._BITS
             if not self._seen[bit >> 3] & (1 << (bit & 7)):
                 self.counts.unidentified_adds[route.split("/")[4]] += 1
-        Batcher.add_id(self, op, line, epoch)
+        return Batcher.add_id(self, op, line, epoch, stream)
 
 
 def watches(streams: dict) -> bool:

@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalog import Stream
+from .stream import Stream
 
 
 @dataclass(slots=True)
@@ -45,18 +45,18 @@ def progress_line(counts: Counts, stats: Any, elapsed: float) -> str:
     )
 
 
-def waiting_part(store: Any, keeper: Any) -> str:
+def waiting_part(store: Any, ledger: Any) -> str:
     """What the sync has waited on for long, for the end of a progress line: the rejected-records
-    store's and the sync ledger's (``keeper``, or None) ``waiting()`` (``storage/retrying.py``)."""
+    store's and the sync ledger's (or None) ``waiting()`` (``storage/retrying.py``)."""
     waits = [(what, wait) for what, wait in (
         ("the rejected-records store", store.waiting()),
-        ("the sync ledger's storage", keeper.objects.waiting() if keeper is not None else None)) if wait]
+        ("the sync ledger's storage", ledger.waiting() if ledger is not None else None)) if wait]
     return "".join(f"; waiting for {what} {wait}" for what, wait in waits)
 
 
-def summary(pipeline: Any, elapsed: float, rejected_to: str | None) -> str:
-    """``rejected_to``: where the store keeps rejected records (rejected.location), None when not kept."""
-    c, stats = pipeline.counts, pipeline.client.stats
+def summary(c: Counts, stats: Any, elapsed: float, rejected_to: str | None) -> str:
+    """``stats``: the client's ``TrackStats``; ``rejected_to``: where the store keeps rejected records
+    (rejected.location), None when not kept."""
     mean_ops = c.ops_sent / c.batches if c.batches else 0.0
     return (
         f"Sync summary: {counted(c.records, 'record')} read, {c.accepted} accepted, {c.rejected} rejected"
@@ -68,10 +68,9 @@ def summary(pipeline: Any, elapsed: float, rejected_to: str | None) -> str:
     )
 
 
-def dry_summary(pipeline: Any, elapsed: float, rejected_to: str | None, found: dict[str, Any], where: str) -> str:
+def dry_summary(c: Counts, elapsed: float, rejected_to: str | None, found: dict[str, Any], where: str) -> str:
     """A dry run's summary: what would be sent (``found``: dryrun.DryRun.finish's summary). The pipeline
     counted every op it handed to the dry run as accepted: here they are records that would be sent."""
-    c = pipeline.counts
     runs = found["streams"].values()
     ops, removals, held = (sum(s[key] for s in runs) for key in ("would_send", "would_remove", "removals_held_back"))
     return (
@@ -111,24 +110,22 @@ def unidentified_warning(counts: Counts) -> str | None:
             "create_missing_people: true to identify each person before adding them.")
 
 
-def stream_summary(stream: Stream, dry: bool = False) -> str:
-    """``dry``: a dry run's words (would be sent, would be rejected)."""
-    rejected = sum(stream.rejected.values())
+def stream_summary(stream: Stream, dry: bool = False, ledger_note: str = "") -> str:
+    """``dry``: a dry run's words (would be sent, would be rejected); ``ledger_note``: what the sync
+    ledger says of the stream (ledger/sync.py ``note``: unchanged ops, mirror removals)."""
+    counts = stream.counts
+    rejected = sum(counts.rejected.values())
     sent, refused = ("would be sent", "would be rejected") if dry else ("accepted", "rejected")
     text = (
-        f"Stream {stream.label} -> {stream.operation.object_name}: {counted(stream.records_read, 'record')}, "
-        f"{stream.records_read - rejected} {sent}, {rejected} {refused}{_by_reason(stream.rejected)}"
+        f"Stream {stream.label} -> {stream.operation.object_name}: {counted(counts.records_read, 'record')}, "
+        f"{counts.records_read - rejected} {sent}, {rejected} {refused}{_by_reason(counts.rejected)}"
     )
-    if stream.changed:  # oversized_attributes drop / truncate: sent, but not as read
-        text += (f"; oversized attribute values dropped: {stream.changed['NULLED']}, "
-                 f"truncated: {stream.changed['TRUNCATED']}")
-    book = stream.book
-    if book is not None and book.unchanged_count:
-        text += f"; {book.unchanged_count} unchanged, not sent again"
-    if book is not None and book.mirror:
-        text += f"; mirror: {book.removed} {'would be removed' if dry else 'removed'}, {book.removal_note}"
-    if stream.repeated_ids:
-        text += (f"; {stream.repeated_ids} records without an event_id were identical to an earlier one, so "
+    if counts.changed:  # oversized_attributes drop / truncate: sent, but not as read
+        text += (f"; oversized attribute values dropped: {counts.changed['NULLED']}, "
+                 f"truncated: {counts.changed['TRUNCATED']}")
+    text += ledger_note
+    if counts.repeated_ids:
+        text += (f"; {counts.repeated_ids} records without an event_id were identical to an earlier one, so "
                  "their derived event id repeated and Customer.io keeps one event for them")
     return text + "."
 

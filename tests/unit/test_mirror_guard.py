@@ -1,4 +1,4 @@
-"""The mirror guard's arithmetic (mirroring.py): removals are weighed against every row the ledger holds
+"""The mirror guard's arithmetic (ledger/mirror.py): removals are weighed against every row the ledger holds
 as possibly in Customer.io, MEMBER and MAYBE alike, since the removals include both."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 from destination_customer_io.ledger.book import StreamBook
 from destination_customer_io.ledger.keeper import Keeper
 from destination_customer_io.ledger.table import MAYBE, MEMBER, Rows, Texts
-from destination_customer_io.mirroring import MirrorJudge
+from destination_customer_io.ledger.mirror import MirrorJudge
 from destination_customer_io.operations import OPERATIONS
 
 ROUTE = "/api/v1/segments/7/remove_customers?id_type=email"

@@ -5,6 +5,8 @@ Track client's v1 answers (400 with v1 error bodies, 404)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import asyncio
 import io
 import json
@@ -19,7 +21,7 @@ from destination_customer_io import reasons
 from destination_customer_io.catalog import Stream
 from destination_customer_io.config import parse_config
 from destination_customer_io.operations import OPERATIONS, Op, Rejection, discover_entries
-from destination_customer_io.operations.common import fold_identical
+from destination_customer_io.operations.base import fold_identical
 from destination_customer_io.output import Output
 from destination_customer_io.pipeline import Pipeline
 from destination_customer_io.rejected.base import RejectedRecord
@@ -489,8 +491,7 @@ async def run_pipeline(lines: list[bytes], client: Recorder, store: Store | None
     streams = {(None, "users"): make_stream("person_identify", "append_dedup"),
                (None, "vips"): make_stream("segment_membership", "append_dedup"),
                (None, "ex"): make_stream("segment_membership", "soft_delete")}
-    for name, stream in streams.items():
-        stream.name, stream.namespace = name[1], None
+    streams = {name: dataclasses.replace(stream, name=name[1], namespace=None) for name, stream in streams.items()}
     out = io.BytesIO()
     pipeline = Pipeline(streams=streams, client=client, store=store or Store(), output=Output(out),  # type: ignore[arg-type]
                         lanes=1, state_max_delay=0.05, flush_interval=0.0)

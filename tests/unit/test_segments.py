@@ -1,8 +1,10 @@
-"""segments.py: the requests a segment call takes with create_missing_people (identify-only v2 batches
+"""segments.py and delivery.py: the requests a segment call takes with create_missing_people (identify-only v2 batches
 first, sized to batch_max_bytes; a refused identify keeps its id out of the call), and the barrier's
 bookkeeping in batching.py (an id list joins the queue of each lane of its people, once)."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import json
 from typing import Any
@@ -12,7 +14,7 @@ from destination_customer_io.batching import Batcher, IdBatch
 from destination_customer_io.checkpoints import Epoch
 from destination_customer_io.operations import OPERATIONS
 from destination_customer_io.operations.base import Op
-from destination_customer_io.segments import refusals_of
+from destination_customer_io.delivery import TrackSender
 from destination_customer_io.summary import Counts
 
 ROUTE = "/api/v1/segments/7/add_customers?id_type=email"
@@ -42,12 +44,13 @@ def id_batch(emails: list[str], creates: bool = True) -> IdBatch:
     batch = IdBatch(0.0, ROUTE, creates)
     epoch = Epoch()
     for email in emails:
-        batch.append(json.dumps(email).encode(), b"{}", epoch)
+        batch.append(json.dumps(email).encode(), b"{}", epoch, None)  # type: ignore[arg-type]
     return batch
 
 
 async def collect(batch: IdBatch, client: FakeClient, max_bytes: int = 500_000) -> list[tuple[int, str]]:
-    return [(index, rejection.reason) async for index, rejection in refusals_of(batch, client, Counts(), max_bytes)]
+    sender = TrackSender(client, Counts(), max_bytes)
+    return [(index, rejection.reason) async for index, rejection in sender.refusals(batch)]
 
 
 async def test_identifies_go_first_and_a_refused_one_stays_out_of_the_call() -> None:
@@ -82,10 +85,10 @@ def test_an_id_list_joins_each_lane_of_its_people_after_their_earlier_ops() -> N
     identify = OPERATIONS["person_identify"]
     people = [f"p{i}@x.co" for i in range(12)]
     for email in people[:6]:  # earlier ops of half of them, in their lanes' open batches
-        batcher.add(Op(b"{}", f"person:email:{email}", ordered=True, operation=identify), b"{}", epoch)
+        batcher.add(Op(b"{}", f"person:email:{email}", ordered=True, operation=identify), b"{}", epoch, None)
     for email in people:
         batcher.add_id(Op(json.dumps(email).encode(), f"person:email:{email}", ordered=True, operation=SEGMENT,
-                          route=ROUTE), b"{}", epoch)
+                          route=ROUTE), b"{}", epoch, None)
     assert all(not lane.queue for lane in batcher.lanes)  # nothing sealed yet: one open call
     batcher.seal_all()
     (call,) = {id(lane.queue[-1]): lane.queue[-1] for lane in batcher.lanes if lane.queue}.values()
@@ -163,8 +166,7 @@ def test_every_persons_ops_leave_in_input_order_and_one_at_a_time(
     streams = {(None, "users"): make_stream("person_identify", "append_dedup"),
                (None, "vips"): make_stream("segment_membership", "append_dedup"),
                (None, "ex"): make_stream("segment_membership", "soft_delete")}
-    for name, stream in streams.items():
-        stream.name, stream.namespace = name[1], None
+    streams = {name: dataclasses.replace(stream, name=name[1], namespace=None) for name, stream in streams.items()}
     stream_of = {"identify": "users", "add": "vips", "remove": "ex"}
     lines = [line(stream_of[kind], {"person_email": f"p{who}@b.co", "segment_id": segment, "n": n})
              for n, (kind, who, segment) in enumerate(steps)] + [STATE]

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .table import GONE, MAYBE, MEMBER, Log, Rows, digest, fingerprint, merge, take
+from .table import GONE, MAYBE, MEMBER, Log, Rows, digest, merge, take
 
 DAY = 86_400
 
@@ -82,7 +82,7 @@ class StreamBook:
 
     def mark(self, operation: Any, op: Any) -> Mark:
         text, removes = operation.ledger_entry(op)
-        return Mark(self, digest(text), fingerprint(op.body), text if self.mirror else None,
+        return Mark(self, digest(text), digest(operation.ledger_print(op)), text if self.mirror else None,
                     GONE if removes else MEMBER)
 
     def unchanged(self, mark: Mark) -> bool:

@@ -132,7 +132,10 @@ class Keeper:
                 book.log.persisted = end
 
     async def write_ahead(self, marks: Iterable[Mark]) -> None:
-        """A mirror's new members, written to the ledger as MAYBE (durably) before they are sent."""
+        """A mirror's new members, written to the ledger as MAYBE (durably) before they are sent (a
+        read-only ledger, a dry run's, sends nothing, so it intends nothing)."""
+        if self.readonly:
+            return
         found: dict[StreamBook, list[Mark]] = {}
         for mark in marks:
             if mark.book.mirror:
@@ -179,6 +182,14 @@ class Keeper:
 
 
 ALLOW = "allow-removals.json"
+
+
+async def load_rows(objects: Objects, prefix: str, directory: str, mirror: bool, warn: Warn) -> tuple[Rows, int]:
+    """One stream directory loaded as a sync would, read-only (``ledger show``): its rows, and the
+    generation a sync would take."""
+    keeper = Keeper(objects, prefix, warn, readonly=True)
+    book = await keeper.open_book(directory, directory, None, mirror=mirror, skip=False, resend_after_days=30)
+    return book.base, book.generation
 
 
 def this_generation(given: int | None, completed: int, newest: int, *, counted_on: bool) -> int:

@@ -4,7 +4,8 @@
     key u64 | print u64 | gen u32 | sent u32 | flag u8    same columns, appended as Customer.io answers
 
     key    64-bit BLAKE2b of the key text (``person:email:a@b.co``; for a mirror, the removal op itself)
-    print  64-bit BLAKE2b of exactly what was sent (an identify without its ``timestamp``)
+    print  64-bit BLAKE2b of what was sent, without the fields the operation's ``print_omits`` declares
+           (identify: its ``timestamp``; ``Operation.ledger_print``)
     gen    the generation in which the key was last seen; sent: unix seconds of the last send
     flag   MEMBER (Customer.io accepted it), MAYBE (sent or being removed, not confirmed: a mirror's
            write-ahead intent), GONE (a removal Customer.io accepted)
@@ -32,14 +33,6 @@ _LOGGED = ("keys", "prints", "sent", "flags")  # a log row's generation is the s
 
 def digest(data: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
-
-
-def fingerprint(body: bytes) -> int:
-    """The print of an op body, without the ``timestamp`` the connector adds at build time (last key)."""
-    cut = body.rfind(b',"timestamp":')
-    if cut > 0 and body.endswith(b"}") and body[cut + 13:-1].isdigit():
-        body = body[:cut]
-    return digest(body)
 
 
 @dataclass(slots=True)

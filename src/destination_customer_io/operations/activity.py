@@ -16,7 +16,7 @@ from . import common, typed
 from .base import Op, Operation, Who
 
 if TYPE_CHECKING:
-    from ..catalog import Stream
+    from ..stream import Stream
 
 _SHORT_NAME = limits.EVENT_NAME_BYTES // 4  # a name this short cannot exceed 100 bytes
 _SECONDS_BOUND = 10**11  # ints in [0, this) are unix seconds as they are (see values.unix_seconds)
@@ -47,7 +47,7 @@ def activity_id(event_id: Any, seconds: int | None, stream: "Stream", record: di
     if event_id is None or (isinstance(event_id, str) and not event_id.strip()):
         derived = stream.record_ids.ulid(ms, record)  # seeded_event_ulid's own rule (seeded_record_ulid)
         if stream.repeats.repeated(derived):
-            stream.repeated_ids += 1
+            stream.counts.repeat()
         return derived
     return values.seeded_event_ulid(event_id, ms, stream.id_seed, record)
 

@@ -28,7 +28,7 @@ from ..reasons import Rejection
 from . import common
 
 if TYPE_CHECKING:
-    from ..catalog import Stream
+    from ..stream import Stream
 
 
 class _OpTarget(msgspec.Struct, gc=False):
@@ -59,11 +59,15 @@ class Op(_OpTarget, kw_only=True, gc=False):
     operation: "Operation"
     changes: list[dict[str, str]] | None = None
     route: str | None = None
-    mark: Any = None  # the sync ledger's entry for this op (ledger/book.py Mark), on ledgered streams only
     creates: bool = False  # a segment add that identifies its person first (create_missing_people)
 
     def __repr__(self) -> str:  # record contents stay out of logs: show the size only
         return f"Op({self.operation.object_name}, key={self.key!r}, {len(self.body)} bytes)"
+
+
+def fold_identical(earlier: Op, later: Op) -> Op | None:
+    """``merge`` for idempotent ops: two identical ops of one key in one batch are sent once."""
+    return earlier if earlier.body == later.body else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,8 @@ class DiscoverEntry:
 
 
 Who = tuple[dict[str, str], str]  # (Customer.io's ``identifiers``, the op key)
+# An op's top-level fields, each value kept as its raw JSON: encoded again, it is the same bytes.
+_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 
 def _nobody(data: dict[str, Any], stream: "Stream") -> None:
@@ -153,9 +159,25 @@ class Operation:
 
     def merge(self, earlier: Op, later: Op) -> Op | None:
         """Fold ``later`` into ``earlier`` (same key, same batch); None when they cannot be folded."""
-        return common.fold_identical(earlier, later) if self.idempotent else None
+        return fold_identical(earlier, later) if self.idempotent else None
 
     # --- the sync ledger (skip_unchanged, mirror mode) ---------------------------------------------
+    # The op's top-level fields its ledger print leaves out: what may differ between two sends of one
+    # op that skip_unchanged still takes as unchanged (identify: its build time).
+    print_omits: ClassVar[tuple[str, ...]] = ()
+
+    def ledger_print(self, op: Op) -> bytes:
+        """What the ledger's print of ``op`` digests: its JSON without the ``print_omits`` fields, by
+        name wherever they stand. When one is left out, that JSON without its closing brace: the bytes
+        stored prints have always covered (an identify's body before ``,"timestamp":``), so the prints
+        of ledgers already written still match."""
+        if not self.print_omits:
+            return op.body
+        payload = _FIELDS.decode(op.body)
+        kept = {name: value for name, value in payload.items() if name not in self.print_omits}
+        if len(kept) == len(payload):
+            return op.body
+        return common.ENCODER.encode(kept)[:-1]
 
     def ledger_entry(self, op: Op) -> tuple[bytes, bool]:
         """The ledger's key text for ``op`` and whether ``op`` removes what the key names. A mirror

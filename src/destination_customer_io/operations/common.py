@@ -14,8 +14,7 @@ import msgspec
 from .. import limits, reasons, validate, values
 from ..reasons import Rejection
 if TYPE_CHECKING:
-    from ..catalog import Stream
-    from .base import Op
+    from ..stream import Stream
 
 # identifierType -> (record field, key in Customer.io's `identifiers`)
 IDENTIFIER_FIELDS: dict[str, str] = {"email": "person_email", "id": "person_id", "cio_id": "person_cio_id"}
@@ -338,8 +337,3 @@ def encode_within_limits(payload: dict[str, Any], section: dict[str, Any] | None
         body, section, section_reason=reasons.ATTRIBUTES_TOO_LARGE,
         section_subject="the attributes object", section_limit=limits.ATTRIBUTES_TOTAL_BYTES,
     ) or body
-
-
-def fold_identical(earlier: "Op", later: "Op") -> "Op | None":
-    """``merge`` for idempotent ops: two identical ops of one key in one batch are sent once."""
-    return earlier if earlier.body == later.body else None

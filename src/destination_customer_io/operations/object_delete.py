@@ -15,7 +15,7 @@ from .base import Op, Operation, Who
 from .object_identify import ObjectOperation
 
 if TYPE_CHECKING:
-    from ..catalog import Stream
+    from ..stream import Stream
     from ..reasons import Rejection
 
 

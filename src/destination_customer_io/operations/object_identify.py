@@ -22,7 +22,7 @@ from . import common
 from .base import Op, Operation, Who
 
 if TYPE_CHECKING:
-    from ..catalog import Stream
+    from ..stream import Stream
 
 _IDENTIFIER_FIELDS = frozenset({"object_type_id", "object_id"})
 

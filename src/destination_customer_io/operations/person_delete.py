@@ -16,7 +16,7 @@ from . import common
 from .base import Op, Operation, Who
 
 if TYPE_CHECKING:
-    from ..catalog import Stream
+    from ..stream import Stream
     from ..reasons import Rejection
 
 

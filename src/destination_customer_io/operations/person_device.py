@@ -25,7 +25,7 @@ from . import common, typed
 from .base import Op, Operation, Who
 
 if TYPE_CHECKING:
-    from ..catalog import Stream
+    from ..stream import Stream
 
 PLATFORMS = frozenset({"ios", "android"})
 _OP_FIELDS = common.PERSON_FIELDS | {"device_token", "platform", "last_used", common.CDC_DELETED}

@@ -25,7 +25,7 @@ from . import common
 from .base import Op, Operation, Who
 
 if TYPE_CHECKING:
-    from ..catalog import Stream
+    from ..stream import Stream
 
 # identifierType -> the other identifier columns sent as attributes: (attribute, column).
 _SECONDARIES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -47,6 +47,7 @@ class PersonIdentify(Operation):
     """Create or update a person (``append_dedup``), or update only (``update``)."""
 
     object_name = "person_identify"
+    print_omits = ("timestamp",)  # the build time, new at each send: not part of what makes it unchanged
     sync_modes = ("append_dedup", "update")
     json_schema = {"type": "object", "additionalProperties": True, "properties": {
         "person_email": {"type": "string"}, "person_id": {"type": "string"}, "person_cio_id": {"type": "string"}}}

@@ -20,7 +20,7 @@ from . import common
 from .base import Op, Operation
 
 if TYPE_CHECKING:
-    from ..catalog import Stream
+    from ..stream import Stream
 
 SIDES = ("primary", "secondary")
 _KINDS = ("id", "email", "cio_id")

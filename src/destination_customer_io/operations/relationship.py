@@ -23,7 +23,7 @@ from . import common
 from .base import Op, Operation, Who
 
 if TYPE_CHECKING:
-    from ..catalog import Stream
+    from ..stream import Stream
 
 _OP_FIELDS = common.PERSON_FIELDS | {"object_type_id", "object_id", common.CDC_DELETED}
 _PERSON_COLUMNS = ("person_email", "person_id", "person_cio_id")

@@ -25,7 +25,7 @@ from . import common
 from .base import Op, Operation, Who
 
 if TYPE_CHECKING:
-    from ..catalog import Stream
+    from ..stream import Stream
 
 _PERSON_COLUMNS = ("person_email", "person_id", "person_cio_id")
 

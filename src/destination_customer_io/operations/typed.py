@@ -17,7 +17,7 @@ from ..reasons import Rejection
 from . import common
 
 if TYPE_CHECKING:
-    from ..catalog import Stream
+    from ..stream import Stream
 
 
 def stringified(raw: str | bool | int | float) -> str:

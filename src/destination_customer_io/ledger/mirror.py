@@ -8,26 +8,25 @@
                         100: nothing removed, the list written to the store, a config_error at the end
                         (``ledger allow-removals`` lets the next sync remove up to that many, once)
 
-The pipeline sends the removals this returns through its lanes like any op (batching, retries,
-refusals); ``ledger/book.py`` records each acknowledged one.
+``sync.py`` queues the removals this returns into the lanes like any op (batching, retries, refusals);
+``book.py`` records each acknowledged one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
 import msgspec
 
-from .batching import Batcher
-from .catalog import Stream
-from .checkpoints import Epoch
-from .errors import ConfigurationError
-from .ledger.book import Mark, StreamBook
-from .ledger.keeper import Keeper
-from .ledger.table import GONE, Rows
+from ..stream import Stream
+from ..errors import ConfigurationError
+from .book import StreamBook
+from .keeper import Keeper
+from .table import Rows
 
 GUARD_FLOOR = 100  # removals at or below this count never trip the guard
+Hold = Callable[[Stream, StreamBook, list[bytes]], Awaitable[str]]  # held removals listed; returns where
 
 
 @dataclass(slots=True)
@@ -41,9 +40,10 @@ class MirrorJudge:
     """Decides each mirror stream's removals; ``held`` collects the guard's config_error messages."""
 
     def __init__(self, keeper: Keeper, *, without_status: bool, max_percent: float,
-                 log: Callable[[str, str], None], dry: Any = None) -> None:
+                 log: Callable[[str, str], None], hold: Hold | None = None) -> None:
         self.keeper = keeper
-        self.dry = dry  # a dry run (dryrun.DryRun): held removals are listed there, not in the ledger
+        # where held-back removals are listed (a dry run lists them beside its ops): the ledger's folder
+        self.hold: Hold = hold or (lambda stream, book, lines: keeper.hold_removals(book, lines))
         self.without_status = without_status
         self.max_percent = max_percent
         self.log = log
@@ -63,11 +63,11 @@ class MirrorJudge:
         return ("the input carried no stream status (PyAirbyte, scripts), so it is not known to be "
                 "complete; set mirror_without_stream_status: true to remove anyway")
 
-    async def plans(self, streams: dict, statuses: dict, *, halted: str | None) -> list[Plan]:
+    async def plans(self, books: list[tuple[Stream, StreamBook]], statuses: dict, *, halted: str | None
+                    ) -> list[Plan]:
         found = []
-        for stream in streams.values():
-            book = stream.book
-            if book is None or not book.mirror:
+        for stream, book in books:
+            if not book.mirror:
                 continue
             why = halted or self.complete(stream, statuses)
             if why is not None:
@@ -100,7 +100,7 @@ class MirrorJudge:
 
     async def _hold(self, stream: Stream, book: StreamBook, rows: Rows, limit: float) -> None:
         lines = removal_lines(stream, rows)
-        where = await (self.dry.hold(stream, lines) if self.dry is not None else self.keeper.hold_removals(book, lines))
+        where = await self.hold(stream, book, lines)
         count, previous = len(rows), book.previous_members
         book.removal_note = f"{count} removals held back by the guard"
         self.held.append(
@@ -124,34 +124,3 @@ def removal_lines(stream: Stream, rows: Rows) -> list[bytes]:
         lines.append(msgspec.json.encode({"stream": stream.label, "path": op.route or "/api/v2/batch",
                                           "op": msgspec.Raw(op.body)}))
     return lines
-
-
-def removal_record_line(stream: Stream, op_body: bytes, route: str | None) -> bytes:
-    """A RECORD line standing for one removal, so a refused removal is stored like a rejected record."""
-    return msgspec.json.encode({"type": "RECORD", "record": {
-        "stream": stream.name, "namespace": stream.namespace, "emitted_at": 0,
-        "data": {"_mirror_removal": msgspec.Raw(op_body), "_path": route or "/api/v2/batch"}}})
-
-
-async def queue_removals(judge: MirrorJudge, keeper: Keeper, streams: dict, statuses: dict, halted: str | None,
-                         epoch: Epoch, batcher: Batcher, wait_for_room: Callable[[], Awaitable[Any]]) -> int:
-    """The removals ``judge`` allows, written ahead in the ledger (their rows become MAYBE, durably),
-    then added to the lanes under ``epoch`` (no state counts it). Returns how many were queued."""
-    plans = await judge.plans(streams, statuses, halted=halted)
-    for plan in plans:
-        plan.book.intend_removals(plan.rows)
-    await keeper.persist()
-    queued = 0
-    for plan in plans:
-        rows, texts = plan.rows, plan.rows.texts
-        assert texts is not None
-        for index in range(len(rows)):
-            text = texts.at(index)
-            op = plan.stream.operation.removal_op(text)
-            op.mark = Mark(plan.book, int(rows.keys[index]), int(rows.prints[index]), text, GONE)
-            epoch.pending += 1
-            line = removal_record_line(plan.stream, op.body, op.route)
-            (batcher.add if op.route is None else batcher.add_id)(op, line, epoch)
-            queued += 1
-            await wait_for_room()
-    return queued

@@ -1,0 +1,185 @@
+"""The sync ledger as the write pipeline sees it: one object, called at a few named points.
+
+    intake       filter(op, stream)        True: skip_unchanged finds the op delivered as it is: not sent
+                 placed(batch, op)         where the op just filtered waits to be sent
+    delivery     before_send(batch)        a mirror's new members written ahead as MAYBE, durably
+                 refused(batch, index)     Customer.io refused the op: the ledger records nothing of it
+                 acknowledged(batch, ..)   accepted: a MEMBER / GONE row of the stream's log
+    checkpoints  before_release()          deltas durable before the states that follow them
+    the end      queue_removals(..)        a mirror's removals (mirror.py) into the lanes, written ahead
+                 finish(completed)         the last deltas; a completed sync compacts into a snapshot
+
+Nothing on the record path holds a ledger field: what the ledger will record of each op waiting in a
+batch is kept here, by batch and position, with the body it was made for (a merge that rebuilds the body
+makes the ledger forget that op: it is sent again next time, never wrongly skipped). ``open_ledger``
+loads each ledgered stream's book; streams without one never reach this package (nor numpy).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+from . import files
+from .book import Mark, StreamBook
+from .keeper import Keeper
+from .mirror import Hold, MirrorJudge
+from .table import GONE
+
+if TYPE_CHECKING:
+    from ..batching import Batch, Batcher
+    from ..stream import Stream
+    from ..checkpoints import Checkpoints, Epoch
+    from ..config import Config
+    from ..operations.base import Op
+    from ..output import Output
+
+
+class SyncLedger:
+    """The books of one sync's ledgered streams, their files (``keeper``) and the mirror judge."""
+
+    def __init__(self, keeper: Keeper, books: list[tuple[Stream, StreamBook]], judge: MirrorJudge | None) -> None:
+        self.keeper = keeper
+        self.judge = judge
+        self._pairs = books
+        self._books = {id(stream): book for stream, book in books}
+        self._last: Mark | None = None  # the mark of the op filtered last, until it is placed
+        self._waiting: dict[Batch, dict[int, tuple[bytes, Mark]]] = {}
+
+    # --- intake --------------------------------------------------------------------------------------
+
+    def filter(self, op: Op, stream: Stream) -> bool:
+        """True when ``op`` is skipped: its stream skips unchanged ops and it was delivered as it is."""
+        book = self._books.get(id(stream))
+        if book is None:
+            self._last = None
+            return False
+        mark = self._last = book.mark(stream.operation, op)
+        if book.skip and book.unchanged(mark):
+            self._last = None
+            return True
+        return False
+
+    def placed(self, batch: Batch, op: Op) -> None:
+        """``op``, just filtered, went to ``batch`` (or was merged into an op already there)."""
+        mark, self._last = self._last, None
+        if mark is not None:
+            self._place(batch, op.body, mark)
+
+    def _place(self, batch: Batch, body: bytes, mark: Mark) -> None:
+        if batch.bodies and batch.bodies[-1] is body:  # appended, not merged into an earlier op
+            self._waiting.setdefault(batch, {})[len(batch.bodies) - 1] = (body, mark)
+
+    def _marks(self, batch: Batch, waiting: dict[int, tuple[bytes, Mark]]) -> list[Mark]:
+        bodies = batch.bodies
+        return [mark for index, (body, mark) in waiting.items() if bodies[index] is body]
+
+    # --- delivery ------------------------------------------------------------------------------------
+
+    async def before_send(self, batch: Batch) -> None:
+        waiting = self._waiting.get(batch)
+        if waiting:
+            await self.keeper.write_ahead(self._marks(batch, waiting))
+
+    def refused(self, batch: Batch, index: int) -> None:
+        waiting = self._waiting.get(batch)
+        if waiting:
+            waiting.pop(index, None)
+
+    def acknowledged(self, batch: Batch, removals: bool) -> None:
+        waiting = self._waiting.pop(batch, None)
+        if waiting:
+            for mark in self._marks(batch, waiting):
+                mark.book.delivered(mark)
+                mark.book.removed += removals
+
+    def known(self, batch: Batch, index: int) -> bool | None:
+        """For a dry run's summary: whether the op at ``index`` updates a key the ledger holds (True)
+        or adds one (False); None when the ledger has no say (no ledger, a removal)."""
+        entry = self._waiting.get(batch, {}).get(index)
+        if entry is None or entry[1].flag == GONE:
+            return None
+        return entry[1].book.find(entry[1].key) >= 0
+
+    # --- states and the end --------------------------------------------------------------------------
+
+    async def before_release(self) -> None:
+        await self.keeper.persist()
+
+    async def queue_removals(self, statuses: dict, halted: str | None, epoch: Epoch, batcher: Batcher,
+                             checkpoints: Checkpoints, wait_for_room: Callable[[], Awaitable[Any]]) -> int:
+        """The removals the judge allows, written ahead (their rows become MAYBE, durably), then added to
+        the lanes under ``epoch`` (no state counts it). Returns how many were queued."""
+        assert self.judge is not None
+        plans = await self.judge.plans(self._pairs, statuses, halted=halted)
+        for plan in plans:
+            plan.book.intend_removals(plan.rows)
+        await self.keeper.persist()
+        queued = 0
+        for plan in plans:
+            rows, texts = plan.rows, plan.rows.texts
+            assert texts is not None
+            for index in range(len(rows)):
+                text = texts.at(index)
+                op = plan.stream.operation.removal_op(text)
+                mark = Mark(plan.book, int(rows.keys[index]), int(rows.prints[index]), text, GONE)
+                checkpoints.read(epoch, 1)
+                batch = (batcher.add if op.route is None else batcher.add_id)(op, None, epoch, plan.stream)
+                self._place(batch, op.body, mark)
+                queued += 1
+                await wait_for_room()
+        return queued
+
+    def failure(self) -> Exception | None:
+        return self.judge.failure() if self.judge is not None else None
+
+    async def finish(self, completed: bool) -> None:
+        """The last deltas; a completed sync's ledger becomes the next snapshot."""
+        await self.keeper.persist()
+        if completed:
+            await self.keeper.compact()
+
+    # --- what the summaries say ----------------------------------------------------------------------
+
+    def held(self) -> list[str]:
+        return self.judge.held if self.judge is not None else []
+
+    def unchanged(self, stream: Stream) -> int:
+        book = self._books.get(id(stream))
+        return book.unchanged_count if book is not None else 0
+
+    def note(self, stream: Stream, dry: bool = False) -> str:
+        """The stream summary's words about its ledger (unchanged ops, mirror removals), or ""."""
+        book = self._books.get(id(stream))
+        if book is None:
+            return ""
+        text = f"; {book.unchanged_count} unchanged, not sent again" if book.unchanged_count else ""
+        if book.mirror:
+            text += f"; mirror: {book.removed} {'would be removed' if dry else 'removed'}, {book.removal_note}"
+        return text
+
+    def waiting(self) -> str | None:
+        return self.keeper.objects.waiting()
+
+
+async def open_ledger(config: Config, needing: list[Stream], out: Output, objects: Any,
+                      hold: Hold | None = None, readonly: bool = False) -> SyncLedger:
+    """The ledger of the ``needing`` streams, each stream's book loaded from ``objects``; ``readonly``:
+    looked up, never written (``hold`` then lists held-back removals elsewhere)."""
+    keeper = Keeper(objects, files.scope_prefix(config.credentials.siteId, config.ledger_scope),
+                    lambda text: out.log(text, "WARN"), readonly=readonly)
+    books = []
+    for stream in needing:
+        started = time.monotonic()
+        directory = files.stream_dir(stream.namespace, stream.name, stream.operation.object_name)
+        book = await keeper.open_book(
+            stream.label, directory, stream.generation_id, mirror=stream.mirror, skip=stream.skips_unchanged,
+            resend_after_days=config.resend_unchanged_after_days, counted_on=config.mirror_without_stream_status)
+        books.append((stream, book))
+        out.log(f"Sync ledger of stream {stream.label}: {len(book.base)} keys (generation {book.generation}) "
+            f"loaded in {time.monotonic() - started:.2f} s from {keeper.where(directory)}.")
+    judge = None
+    if any(stream.mirror for stream in needing):
+        judge = MirrorJudge(keeper, without_status=config.mirror_without_stream_status,
+                            max_percent=config.max_mirror_removal_percent, log=out.log, hold=hold)
+    return SyncLedger(keeper, books, judge)
