@@ -75,6 +75,16 @@ def test_identify_op_exact() -> None:
     assert op.operation is IDENTIFY
 
 
+def test_identify_op_bytes_in_the_order_sent() -> None:
+    """The encoded op itself (what reaches the batch), key order included, plain and in update mode."""
+    data = {"person_email": "a@b.co", "plan": "pro", "seats": 3, "x": None}
+    assert ident(data).body == (b'{"type":"person","action":"identify","identifiers":{"email":"a@b.co"},'
+                                b'"attributes":{"plan":"pro","seats":3,"x":null},"timestamp":1800000000}')
+    assert ident(data, mode="update").body == (
+        b'{"type":"person","action":"identify","identifiers":{"email":"a@b.co"},'
+        b'"attributes":{"plan":"pro","seats":3,"x":null,"_update":true},"timestamp":1800000000}')
+
+
 def test_identify_sends_secondary_identifiers_as_attributes() -> None:
     op = ident({"person_email": "a@b.co", "person_id": 42, "person_cio_id": "c1", "plan": "pro"},
                send_other_identifiers=True)
