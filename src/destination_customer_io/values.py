@@ -254,13 +254,13 @@ _U64 = (1 << 64) - 1
 _NO_IDS = frozenset()  # a generation with no id yet: its table is made on the first insert
 
 
-def _generation(slots: int = 8) -> Any:
+def _generation() -> Any:
     """An empty generation: a table of 64-bit keys (preshed's ``PreshMap``: 16 bytes a slot and no object
-    per key, about half a set of ints' memory, docs/performance.md) of ``slots`` to start with. Imported
-    on the first derived id, so a sync without one never loads it."""
+    per key, about half a set of ints' memory, docs/performance.md). Imported on the first derived id,
+    so a sync without one never loads it."""
     from preshed.maps import PreshMap
 
-    return PreshMap(slots)
+    return PreshMap()
 
 
 class RepeatWindow:
@@ -269,20 +269,12 @@ class RepeatWindow:
     ~8 MB), so a repeat further back than that is not counted; a hash collision (64-bit) would count one
     twice."""
 
-    __slots__ = ("current", "previous", "limit", "_slots")
+    __slots__ = ("current", "previous", "limit")
 
     def __init__(self, limit: int = 100_000) -> None:
         self.current: Any = _NO_IDS
         self.previous: Any = _NO_IDS
         self.limit = limit
-        self._slots = 8  # the first generation grows from a few slots: a small sync stays small
-
-    def _next_generation(self) -> Any:
-        """The next generation. After the first has filled, each starts at the slots a full one needs
-        (a table grows when 3/5 full), so it is never copied into a larger one while the previous is held."""
-        generation = _generation(self._slots)
-        self._slots = 1 << (self.limit * 5 // 3 + 1).bit_length()
-        return generation
 
     def repeated(self, value: str) -> bool:
         key = hash(value) & _U64
@@ -290,7 +282,7 @@ class RepeatWindow:
             return True
         current = self.current
         if current is _NO_IDS:
-            current = self.current = self._next_generation()
+            current = self.current = _generation()
         current[key] = 1
         if len(current) >= self.limit:
             self.previous, self.current = current, _NO_IDS
