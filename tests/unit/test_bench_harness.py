@@ -233,3 +233,21 @@ def test_the_segments_workload_is_in_make_bench_and_syncs_the_interleaved_input_
         features.append((parsed.max_requests_per_second, parsed.create_missing_people))
     assert features == [(None, None), (feature_bench.CAP, None), (feature_bench.LOW_CAP, None), (None, True)]
 
+
+
+def test_build_count_stubs_what_it_says_and_builds_the_workloads_streams() -> None:
+    """bench/build_count.py's counted process: the workload's stream, and ``--without`` replacing the id
+    and the window (restored after, so no other test sees them replaced)."""
+    import build_count
+
+    stream = build_count._stream("person_event", "source")
+    assert stream.name == "events" and stream.config.event_ids == "source"
+    saved = values.RecordIds.ulid, values.RepeatWindow.repeated, values.seeded_record_ulid
+    try:
+        build_count._without({"id", "window"})
+        derived = build_count._stream("person_event", "derived")
+        op = derived.operation.build(gen.event_data(1), derived)
+        assert b'"id":"01HF0000000000000000000000"' in op.body and derived.repeated_ids == 0
+        assert values.RepeatWindow().repeated("x") is False
+    finally:
+        values.RecordIds.ulid, values.RepeatWindow.repeated, values.seeded_record_ulid = saved

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from destination_customer_io import reasons
+from destination_customer_io import reasons, values
 from destination_customer_io.catalog import Stream
 from destination_customer_io.config import parse_config
 from destination_customer_io.operations import (
@@ -73,6 +73,16 @@ def test_identify_op_exact() -> None:
     assert op.key == "person:email:ann@example.com"
     assert op.ordered is True and op.changes is None
     assert op.operation is IDENTIFY
+
+
+def test_identify_op_bytes_in_the_order_sent() -> None:
+    """The encoded op itself (what reaches the batch), key order included, plain and in update mode."""
+    data = {"person_email": "a@b.co", "plan": "pro", "seats": 3, "x": None}
+    assert ident(data).body == (b'{"type":"person","action":"identify","identifiers":{"email":"a@b.co"},'
+                                b'"attributes":{"plan":"pro","seats":3,"x":null},"timestamp":1800000000}')
+    assert ident(data, mode="update").body == (
+        b'{"type":"person","action":"identify","identifiers":{"email":"a@b.co"},'
+        b'"attributes":{"plan":"pro","seats":3,"x":null,"_update":true},"timestamp":1800000000}')
 
 
 def test_identify_sends_secondary_identifiers_as_attributes() -> None:
@@ -369,6 +379,30 @@ def test_event_without_timestamp_or_data() -> None:
     decoded = body(event({"person_email": "a@b.co", "event_name": "login", "timestamp": None}))
     assert set(decoded) == {"type", "action", "identifiers", "name", "id"}
     assert decoded["id"].startswith("0000000000")  # ULID time part 0 when the event has no time
+
+
+def test_event_ops_bytes_and_ids_on_every_id_path() -> None:
+    """The usual event (no event_id, derived ids) is built on its own short path: its exact bytes, its
+    derived id (``values.record_ulid`` of the record as read), a repeat counted on the stream; a blank
+    event_id, a given one and ``event_ids: source`` take activity_id's general path."""
+    data = {"person_email": "a@b.co", "event_name": "paid", "timestamp": T, "price": 9.5}
+    stream = make_stream(EVENT, name="events", namespace=None)
+    derived = values.record_ulid(T * 1000, "events", None, data)
+    first, again = EVENT.build(data, stream), EVENT.build(dict(data), stream)
+    assert first.body == again.body == (
+        b'{"type":"person","action":"event","identifiers":{"email":"a@b.co"},"name":"paid","id":"'
+        + derived.encode() + b'","timestamp":1700000000,"attributes":{"price":9.5}}')
+    assert stream.repeated_ids == 1
+    assert body(EVENT.build({**data, "event_id": " "}, stream))["id"] == values.record_ulid(
+        T * 1000, "events", None, {**data, "event_id": " "})
+    assert stream.repeated_ids == 1  # another record (its blank event_id is part of it): a new id
+    assert body(EVENT.build({**data, "event_id": "order-7"}, stream))["id"] == values.user_id_ulid("order-7")
+    source = make_stream(EVENT, name="events", namespace=None, event_ids="source")
+    assert "id" not in body(EVENT.build(data, source))
+    assert body(EVENT.build({**data, "event_id": "order-7"}, source))["id"] == values.user_id_ulid("order-7")
+    assert source.repeated_ids == 0
+    bare = body(EVENT.build({"person_email": "a@b.co", "event_name": "paid"}, stream))
+    assert list(bare) == ["type", "action", "identifiers", "name", "id"]
 
 
 @pytest.mark.parametrize(

@@ -160,6 +160,16 @@ def test_repeat_window_remembers_between_limit_and_twice_limit_ids() -> None:
     assert window.repeated("d") is True and window.repeated("a") is False
 
 
+def test_repeat_window_keys_every_64_bit_hash_including_its_tables_reserved_keys() -> None:
+    """Negative hashes are taken modulo 2**64; 0 and 1 (the table's own empty and deleted markers) and
+    2**64 - 2 are remembered like any other key (ints hash to themselves; hash(-2) == -2)."""
+    from destination_customer_io.values import RepeatWindow
+
+    window = RepeatWindow(limit=10)
+    assert [window.repeated(x) for x in (-2, 0, 1, 2, -2, 0, 1, 2)] == [False] * 4 + [True] * 4
+    assert not any(window.repeated(x) for x in (3, 2**63, -(2**63)))
+
+
 def test_source_event_ids_are_sent_as_given_when_ulids_else_as_their_derived_ulid() -> None:
     from destination_customer_io.values import is_ulid, source_event_ulid, user_id_ulid
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import msgspec
+
 from .. import limits, reasons, validate, values
 from ..reasons import Rejection
 from . import common, typed
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
 _SHORT_NAME = limits.EVENT_NAME_BYTES // 4  # a name this short cannot exceed 100 bytes
 _SECONDS_BOUND = 10**11  # ints in [0, this) are unix seconds as they are (see values.unix_seconds)
 _ENCODE = common.ENCODER.encode
+_OP_BYTES = limits.OP_BYTES
 
 
 def activity_schema(name_field: str, *, person: bool) -> dict[str, Any]:
@@ -52,6 +55,32 @@ def activity_id(event_id: Any, seconds: int | None, stream: "Stream", record: di
     return values.seeded_event_ulid(event_id, ms, stream.id_seed, record)
 
 
+class _UsualActivity(msgspec.Struct, gc=False):
+    """The op of an activity with an id, a time and data, as ``_activity_op`` would make it (the same
+    bytes, in the same order): a Struct's field names are encoded once, not per op (docs/performance.md)."""
+
+    type: str
+    action: str
+    identifiers: dict[str, str]
+    name: str
+    id: str
+    timestamp: int
+    attributes: dict[str, Any]
+
+
+def _activity_op(action: str, identifiers: dict[str, str], name: str, op_id: str | None, seconds: int | None,
+                 activity: dict[str, Any]) -> dict[str, Any]:
+    """The op of an activity without an id, a time or data: only what it has, in the usual order."""
+    op: dict[str, Any] = {"type": "person", "action": action, "identifiers": identifiers, "name": name}
+    if op_id is not None:
+        op["id"] = op_id
+    if seconds is not None:
+        op["timestamp"] = seconds
+    if activity:
+        op["attributes"] = activity
+    return op
+
+
 class ActivityOperation(Operation):
     """Subclasses declare ``action`` (the Track API action), ``name_field`` (the column sent as
     ``name``), ``op_fields`` (the columns that are not activity data) and who the activity is about
@@ -77,8 +106,9 @@ types as strings (a page view's)."""
             if type(seconds) is Rejection:
                 return seconds
         activity = data.copy()  # a copy and a few pops: keeps the columns' order
+        pop = activity.pop
         for field in self.op_fields:
-            activity.pop(field, None)
+            pop(field, None)
         if activity and stream.timestamp_fields and stream.config.convert_timestamps:
             # Activity data keeps nulls and blanks as they are (null_values is about profiles).
             bad = common.convert_timestamp_columns(activity, stream, "")
@@ -88,19 +118,22 @@ types as strings (a page view's)."""
             bad = typed.page_properties(activity, self.string_properties, stream)
             if bad is not None:
                 return bad
-        op: dict[str, Any] = {"type": "person", "action": self.action, "identifiers": who[0], "name": name}
+        event_id = data.get("event_id")
         try:
-            op_id = activity_id(data.get("event_id"), seconds, stream, record)  # type: ignore[arg-type]
-            if op_id is not None:
-                op["id"] = op_id
-            if seconds is not None:
-                op["timestamp"] = seconds
-            if activity:
-                op["attributes"] = activity
-            body = _ENCODE(op)
+            if event_id is None and stream.config.event_ids == "derived":
+                # The usual activity: activity_id's derived rule, without its call (docs/performance.md).
+                op_id: str | None = stream.record_ids.ulid(0 if seconds is None else seconds * 1000, record)
+                if stream.repeats.repeated(op_id):
+                    stream.repeated_ids += 1
+            else:
+                op_id = activity_id(event_id, seconds, stream, record)  # type: ignore[arg-type]
+            if op_id is not None and seconds is not None and activity:  # the usual op
+                body = _ENCODE(_UsualActivity("person", self.action, who[0], name, op_id, seconds, activity))
+            else:
+                body = _ENCODE(_activity_op(self.action, who[0], name, op_id, seconds, activity))
         except common.ENCODE_ERRORS as exc:  # a value JSON cannot hold (object, lone surrogate...)
             return common.unencodable(exc)
-        if len(body) > limits.OP_BYTES:  # the op limit is below the event-data limit: name the bigger problem
+        if len(body) > _OP_BYTES:  # the op limit is below the event-data limit: name the bigger problem
             return validate.check_op_size(  # type: ignore[return-value]
                 body, activity, section_reason=reasons.EVENT_DATA_TOO_LARGE,
                 section_subject="the event data", section_limit=limits.EVENT_DATA_BYTES,

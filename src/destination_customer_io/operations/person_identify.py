@@ -43,6 +43,18 @@ _SHORT_NAME = limits.ATTRIBUTE_NAME_BYTES // 4  # names this short cannot exceed
 _VALUES_SHORTCUT_BYTES = limits.ATTRIBUTE_VALUE_BYTES
 
 
+class _IdentifyOp(msgspec.Struct, gc=False):
+    """An identify op, encoded as the dict ``{"type", "action", "identifiers", "attributes",
+    "timestamp"}`` would be (the same bytes): a Struct's field names are encoded once, not per op
+    (docs/performance.md)."""
+
+    type: str
+    action: str
+    identifiers: dict[str, str]
+    attributes: dict[str, Any]
+    timestamp: int
+
+
 class PersonIdentify(Operation):
     """Create or update a person (``append_dedup``), or update only (``update``)."""
 
@@ -68,13 +80,7 @@ class PersonIdentify(Operation):
                 return renamed  # type: ignore[return-value]
         if stream.destination_sync_mode == "update":
             attributes["_update"] = True
-        payload = {
-            "type": "person",
-            "action": "identify",
-            "identifiers": who[0],
-            "attributes": attributes,
-            "timestamp": int(self._clock()),
-        }
+        payload = _IdentifyOp("person", "identify", who[0], attributes, int(self._clock()))
         return self._checked_op(payload, who[1], stream, renamed)
 
     def merge(self, earlier: Op, later: Op) -> Op | None:
@@ -101,10 +107,10 @@ class PersonIdentify(Operation):
     # --- steps ------------------------------------------------------------------------------------
 
     def _checked_op(
-        self, payload: dict[str, Any], key: str, stream: "Stream", renamed: dict[str, str]
+        self, payload: _IdentifyOp, key: str, stream: "Stream", renamed: dict[str, str]
     ) -> Op | Rejection:
         """Encode once; the per-attribute checks run only when a limit could be broken."""
-        attributes = payload["attributes"]
+        attributes = payload.attributes
         if len(attributes) > limits.ATTRIBUTES_PER_CALL:
             rejection = validate.check_attribute_count(attributes)
             if rejection is not None:
