@@ -247,7 +247,7 @@ def test_build_count_stubs_what_it_says_and_builds_the_workloads_streams() -> No
         build_count._without({"id", "window"})
         derived = build_count._stream("person_event", "derived")
         op = derived.operation.build(gen.event_data(1), derived)
-        assert b'"id":"01HF0000000000000000000000"' in op.body and derived.repeated_ids == 0
+        assert b'"id":"01HF0000000000000000000000"' in op.body and derived.counts.repeated_ids == 0
         assert values.RepeatWindow().repeated("x") is False
     finally:
         values.RecordIds.ulid, values.RepeatWindow.repeated, values.seeded_record_ulid = saved

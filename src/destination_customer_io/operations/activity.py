@@ -124,7 +124,7 @@ types as strings (a page view's)."""
                 # The usual activity: activity_id's derived rule, without its call (docs/performance.md).
                 op_id: str | None = stream.record_ids.ulid(0 if seconds is None else seconds * 1000, record)
                 if stream.repeats.repeated(op_id):
-                    stream.repeated_ids += 1
+                    stream.counts.repeat()
             else:
                 op_id = activity_id(event_id, seconds, stream, record)  # type: ignore[arg-type]
             if op_id is not None and seconds is not None and activity:  # the usual op
