@@ -61,9 +61,9 @@ RESEND_AFTER = 30 * 86_400
 PAGE = 4096  # the page size of the ``pages`` transfer design (and SQLite's default page size)
 SQLITE_PRAGMAS = ("journal_mode=OFF",  # the store holds the durable copy (the deltas): no local journal
                   "synchronous=OFF",  # nor fsyncs of a working copy that is downloaded again after a crash
-                  "cache_size=-65536",  # 64 MiB of page cache: the bound on the engine's memory
-                  "mmap_size=0",  # reads through the cache: mapped pages would count in the RSS
                   "temp_store=FILE")  # the ORDER BY of a compaction sorts in temp files, not in RAM
+SQLITE_CACHE_MB = 64  # cache_size: the bound on the engine's own memory (--sqlite-cache-mb)
+SQLITE_MMAP_MB = 0  # mmap_size: 0 reads through the cache; mapped pages would count in the RSS (--sqlite-mmap-mb)
 DUCKDB_CONFIG = {"threads": 1, "memory_limit": "192MB", "preserve_insertion_order": False}
 
 
@@ -119,7 +119,7 @@ class NumpyEngine:
 
     base_name = "snapshot.ldg"
 
-    def __init__(self, directory: Path, mirror: bool, generation: int) -> None:
+    def __init__(self, directory: Path, mirror: bool, generation: int, **_: int) -> None:
         self.directory, self.mirror, self.generation = directory, mirror, generation
         self.delta_bytes = 0
         self.batched_s = 0.0
@@ -171,12 +171,13 @@ class SqliteEngine:
 
     base_name = "ledger.sqlite"
 
-    def __init__(self, directory: Path, mirror: bool, generation: int, *, without_rowid: bool) -> None:
+    def __init__(self, directory: Path, mirror: bool, generation: int, *, without_rowid: bool,
+                 cache_mb: int = SQLITE_CACHE_MB, mmap_mb: int = SQLITE_MMAP_MB) -> None:
         self.directory, self.mirror, self.generation = directory, mirror, generation
         delta = directory / "delta.sqlite"
         delta.unlink(missing_ok=True)
         self.con = sqlite3.connect(directory / self.base_name, isolation_level=None)
-        for pragma in SQLITE_PRAGMAS:
+        for pragma in (*SQLITE_PRAGMAS, f"cache_size=-{cache_mb * 1024}", f"mmap_size={mmap_mb * 2**20}"):
             self.con.execute(f"PRAGMA {pragma}")
         text = ", text BLOB" if mirror else ""
         self.con.execute(f"CREATE TABLE IF NOT EXISTS ledger (key INTEGER PRIMARY KEY, print INTEGER NOT NULL, "
@@ -266,7 +267,7 @@ class DuckdbEngine:
 
     base_name = "ledger.duckdb"
 
-    def __init__(self, directory: Path, mirror: bool, generation: int) -> None:
+    def __init__(self, directory: Path, mirror: bool, generation: int, **_: int) -> None:
         import duckdb
 
         self.directory, self.mirror, self.generation = directory, mirror, generation
@@ -318,11 +319,14 @@ class DuckdbEngine:
         """The base and the delta's last row of each key, written in key order into a new file that
         replaces the old one (rewriting in place would leave the old blocks free inside the file)."""
         text = ", coalesce(d.text, l.text) AS text" if self.mirror else ""
+        # a key's last row wins; its text is the last one written (a delivery keeps the text written ahead)
+        texts = ", arg_max(text, seq) FILTER (WHERE text IS NOT NULL) AS text" if self.mirror else ""
         merged = self.directory / "ledger.next.duckdb"
         merged.unlink(missing_ok=True)
         self.con.execute(f"ATTACH '{merged}' AS next")
         self.con.execute(f"""CREATE TABLE next.ledger AS
-            WITH d AS (SELECT * FROM delta QUALIFY row_number() OVER (PARTITION BY key ORDER BY seq DESC) = 1)
+            WITH d AS (SELECT key, arg_max(print, seq) AS print, arg_max(gen, seq) AS gen, arg_max(sent, seq) AS sent,
+                              arg_max(flag, seq) AS flag{texts} FROM delta GROUP BY key)
             SELECT coalesce(d.key, l.key) AS key, coalesce(d.print, l.print) AS print, coalesce(d.gen, l.gen) AS gen,
                    coalesce(d.sent, l.sent) AS sent, coalesce(d.flag, l.flag) AS flag{text}
             FROM ledger AS l FULL OUTER JOIN d ON l.key = d.key
@@ -345,8 +349,8 @@ class DuckdbEngine:
 
 ENGINES = {
     "numpy": NumpyEngine,
-    "sqlite": lambda directory, mirror, generation: SqliteEngine(directory, mirror, generation, without_rowid=False),
-    "sqlite-wr": lambda directory, mirror, generation: SqliteEngine(directory, mirror, generation, without_rowid=True),
+    "sqlite": lambda *args, **options: SqliteEngine(*args, without_rowid=False, **options),
+    "sqlite-wr": lambda *args, **options: SqliteEngine(*args, without_rowid=True, **options),
     "duckdb": DuckdbEngine,
 }
 
@@ -356,7 +360,8 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_sync(engine_name: str, keys: int, mirror: bool, sync: int, directory: Path, size: int) -> dict[str, Any]:
+def run_sync(engine_name: str, keys: int, mirror: bool, sync: int, directory: Path, size: int,
+             **options: int) -> dict[str, Any]:
     """One sync in this process: open, every chunk looked up and its deliveries written, finish. The
     generation is ``GENERATIONS + sync``: a ledger in its steady state (SQLite stores the integers 0
     and 1 in no bytes, which a first generation of 1 would flatter)."""
@@ -364,7 +369,7 @@ def run_sync(engine_name: str, keys: int, mirror: bool, sync: int, directory: Pa
     rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     base_before = page_prints(directory / ENGINES_BASE[engine_name])
     cpu_started, started = cpu_seconds(), time.perf_counter()
-    engine = ENGINES[engine_name](directory, mirror, GENERATIONS + sync)
+    engine = ENGINES[engine_name](directory, mirror, GENERATIONS + sync, **options)
     open_s = time.perf_counter() - started
     looked = written = 0.0
     sent = 0
@@ -392,7 +397,7 @@ def run_sync(engine_name: str, keys: int, mirror: bool, sync: int, directory: Pa
     if sent != expected or info["rows"] != keys:
         raise RuntimeError(f"{engine_name} sync {sync}: sent {sent} (not {expected}), kept {info['rows']} rows (not {keys})")
     return {
-        "engine": engine_name, "keys": keys, "mirror": mirror, "sync": sync, "chunk": size, "sent": sent,
+        "engine": engine_name, "keys": keys, "mirror": mirror, "sync": sync, "chunk": size, "sent": sent, **options,
         "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "open_s": round(open_s, 2),
         "lookup_us_per_key": round(looked / keys * 1e6, 3),
         "batched_numpy_lookup_us_per_key": None if batched is None else round(batched / keys * 1e6, 3),
@@ -423,7 +428,7 @@ def available(engine: str) -> bool:
     return True
 
 
-def measure(engine: str, keys: int, mirror: bool, size: int, work: Path) -> list[dict[str, Any]]:
+def measure(engine: str, keys: int, mirror: bool, size: int, work: Path, options: list[str]) -> list[dict[str, Any]]:
     """Sync 1 then sync 2 of one engine, each in a fresh process, in a directory of their own."""
     directory = work / f"{engine}-{keys}{'-mirror' if mirror else ''}"
     shutil.rmtree(directory, ignore_errors=True)
@@ -431,7 +436,7 @@ def measure(engine: str, keys: int, mirror: bool, size: int, work: Path) -> list
     results = []
     for sync in (1, 2):
         command = [sys.executable, __file__, "--one", engine, "--sync", str(sync), "--keys", str(keys),
-                   "--chunk", str(size), "--dir", str(directory)] + (["--mirror"] if mirror else [])
+                   "--chunk", str(size), "--dir", str(directory), *options] + (["--mirror"] if mirror else [])
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     shutil.rmtree(directory, ignore_errors=True)
@@ -444,19 +449,23 @@ def main() -> None:
     parser.add_argument("--mirror", action="store_true")
     parser.add_argument("--engines", default="numpy,sqlite,sqlite-wr,duckdb")
     parser.add_argument("--chunk", type=int, default=10_000)
+    parser.add_argument("--sqlite-cache-mb", type=int, default=SQLITE_CACHE_MB)
+    parser.add_argument("--sqlite-mmap-mb", type=int, default=SQLITE_MMAP_MB)
     parser.add_argument("--work", type=Path, default=None, help="where the files go (default: a temporary directory)")
     parser.add_argument("--one", choices=sorted(ENGINES), help=argparse.SUPPRESS)
     parser.add_argument("--sync", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_sync(args.one, args.keys, args.mirror, args.sync, args.dir, args.chunk)))
+        options = {"cache_mb": args.sqlite_cache_mb, "mmap_mb": args.sqlite_mmap_mb} if args.one.startswith("sqlite") else {}
+        print(json.dumps(run_sync(args.one, args.keys, args.mirror, args.sync, args.dir, args.chunk, **options)))
         return
     work = args.work or Path(tempfile.mkdtemp(prefix="ledger-engines-"))
     for engine in args.engines.split(","):
         if not available(engine):
             continue
-        for row in measure(engine, args.keys, args.mirror, args.chunk, work):
+        options = ["--sqlite-cache-mb", str(args.sqlite_cache_mb), "--sqlite-mmap-mb", str(args.sqlite_mmap_mb)]
+        for row in measure(engine, args.keys, args.mirror, args.chunk, work, options):
             print(json.dumps(row), flush=True)
             print(f"{row['engine']:<10} sync {row['sync']} {row['keys']:>11,} keys  wall {row['wall_s']:>7.2f} s  "
                   f"cpu {row['cpu_s']:>7.2f} s  look-up {row['lookup_us_per_key']:.2f} us/key  "
