@@ -26,9 +26,13 @@ rows this sync delivered, as the file(s) its state releases wrote; the base is r
 compaction), ``pages`` (the base file's pages that differ from before the sync, 4 KiB pages).
 
     .venv/bin/python bench/ledger_engines.py --keys 1000000 [--mirror] [--engines numpy,sqlite,sqlite-wr,duckdb]
+        [--chunk 10000] [--sqlite-cache-mb 64] [--sqlite-mmap-mb 0] [--work DIR]
 
-One JSON line per sync and engine on stdout (and a table on stderr). Key hashes and prints are random
-64-bit values (a mirror's keys are BLAKE2b of 30-60-byte key texts, as ``table.digest`` makes them).
+One JSON line per sync and engine on stdout (and a table on stderr); figures and what they mean:
+docs/performance.md, "Issue 25: ledger engines measured (spike)". Key hashes and prints are random 64-bit
+values (a mirror's keys are BLAKE2b of 48-54-byte key texts, as ``table.digest`` makes them). Every key
+appears once per sync, so the SQLite and DuckDB engines leave out today's ``seen`` set (a second row of
+a key in one sync is always sent).
 """
 
 from __future__ import annotations
@@ -68,7 +72,7 @@ DUCKDB_CONFIG = {"threads": 1, "memory_limit": "192MB", "preserve_insertion_orde
 
 
 def key_text(index: int) -> bytes:
-    """A mirror member's key text, 30-60 bytes."""
+    """A mirror member's key text, 48-54 bytes."""
     return b"person:email:member-%d@example-shop.com|segment:7" % index
 
 
