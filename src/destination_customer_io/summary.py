@@ -14,8 +14,9 @@ from .stream import Stream
 
 @dataclass(slots=True)
 class Counts:
-    """The sync-wide counters, written only through the methods below (one call per chunk, batch,
-    STATE or rejection: never one per record on the read path); anyone may read the attributes."""
+    """The sync-wide counters, written only through the methods below: one call per chunk of records,
+    batch, merge, line that is not a record, or rejection, never one per record read (intake's hot
+    loop); anyone may read the attributes."""
 
     lines: int = 0
     records: int = 0
