@@ -244,7 +244,7 @@ class Batcher:
         batch.bodies[index] = merged.body
         batch.size = size
         batch.merged.setdefault(index, []).append(ref)
-        self.counts.merged += 1
+        self.counts.merge()
         return True
 
     def seal(self, lane: Lane) -> None:
@@ -271,7 +271,7 @@ class Batcher:
             earlier = ids.keys.get(key)
             if earlier is not None:  # the same id again in one call: sent once, both records answered
                 ids.merged.setdefault(earlier, []).append((line, epoch, stream))
-                self.counts.merged += 1
+                self.counts.merge()
                 return ids
             if len(ids.bodies) >= SEGMENT_IDS_PER_CALL or ids.size + 1 + len(op.body) > self.batch_max_bytes:
                 self.seal_ids(ids)

@@ -278,7 +278,7 @@ class Checkpoints:
             if self.emit_states:
                 self.out.emit(protocol.state_message(epoch.state, accepted, rejected))
                 if self.counts is not None:
-                    self.counts.states_out += 1
+                    self.counts.state_emitted()
 
     async def _flush_store(self) -> None:
         pending = self.unflushed

@@ -77,8 +77,7 @@ class TrackSender:
         self.batch_max_bytes = batch_max_bytes
 
     async def _post(self, body: bytes, ops: int, route: str | None = None) -> BatchResult:
-        self.counts.batches += 1
-        self.counts.ops_sent += ops
+        self.counts.post(ops)
         if route is not None:
             return await self.client.send_ids(route, body, ops)
         return await self.client.send_batch(body)
@@ -200,9 +199,9 @@ class Delivery:
         counts = batch.epoch_counts()
         removals = self.removals is not None and self.removals in counts
         if removals:
-            self.counts.removed += sum(counts.values()) - batch.rejected
+            self.counts.remove(sum(counts.values()) - batch.rejected)
         else:
-            self.counts.accepted += sum(counts.values()) - batch.rejected
+            self.counts.accept(sum(counts.values()) - batch.rejected)
         if self.ledger is not None:
             self.ledger.acknowledged(batch, removals)
         for epoch, count in counts.items():
@@ -213,7 +212,7 @@ class Delivery:
         """``record`` stored as rejected, and counted (a refused mirror removal counts for no state)."""
         key = (stream.namespace, stream.name) if stream is not None else (record.namespace, record.stream)
         if epoch is self.removals:
-            self.counts.removals_refused += 1
+            self.counts.refuse_removal()
         else:
             self._count_rejection(key, epoch, rejection, stream)
         try:
@@ -225,7 +224,6 @@ class Delivery:
 
     def _count_rejection(self, key: tuple, epoch: Epoch, rejection: Rejection, stream: Stream | None) -> None:
         self.checkpoints.rejected(epoch, key)
-        self.counts.rejected += 1
-        self.counts.rejected_by_reason[rejection.reason] += 1
+        self.counts.reject(rejection.reason)
         if stream is not None:
             stream.counts.reject(rejection)

@@ -56,11 +56,7 @@ class Intake:
     def _count_records(self, epoch: Epoch, read: int, unchanged: int = 0) -> None:
         """``read`` RECORD lines of one epoch: counted, and pending in the epoch until each is answered,
         except the ``unchanged`` ones (skip_unchanged: already delivered, so accepted as they are read)."""
-        counts = self.counts
-        counts.lines += read
-        counts.records += read
-        counts.accepted += unchanged
-        counts.unchanged += unchanged
+        self.counts.read(read, unchanged)
         self.checkpoints.read(epoch, read - unchanged)
 
     def handle_lines(self, lines: list[bytes]) -> list[Refused]:
@@ -79,12 +75,12 @@ class Intake:
                 message = _decode(line)
             except _UNDECODABLE:
                 if line and not line.isspace():
-                    counts.lines += 1
+                    counts.other_line()
                     self._handle_odd_line(line, rejections, number)
                 continue
             record = message.record
             if record is None or message.type != "RECORD":
-                counts.lines += 1
+                counts.other_line()
                 self._count_records(epoch, read, unchanged)
                 read = unchanged = 0
                 self._handle_other(message, line, rejections, number)
@@ -128,7 +124,7 @@ class Intake:
         record is an odd line; a stream status is remembered; LOG, CONTROL...: nothing to answer."""
         if message.type == "STATE":
             if message.state is not None:
-                self.counts.states_in += 1
+                self.counts.state_read()
                 self.checkpoints.close_epoch(message.state)
         elif message.type == "RECORD":
             self._handle_odd_line(line, rejections, number)
@@ -147,7 +143,7 @@ class Intake:
             record, rejection = found
             epoch = self.checkpoints.current
             self.checkpoints.read(epoch, 1)
-            self.counts.records += 1
+            self.counts.odd_record()
             key = self.checkpoints.key_of(record.namespace, record.stream)
             stream = self.streams.get(key)
             if stream is not None:
@@ -156,10 +152,10 @@ class Intake:
                 self.checkpoints.read_unknown(key)
             rejections.append((record, epoch, rejection, stream))
             return
-        self.counts.unreadable_lines += 1
-        if self.counts.unreadable_lines <= 10 or self.counts.unreadable_lines % 1000 == 0:
+        skipped = self.counts.unreadable()
+        if skipped <= 10 or skipped % 1000 == 0:
             self.out.log(
                 f"Skipped an input line that is not an Airbyte message ({len(line)} bytes, line "
-                f"{number}); {self.counts.unreadable_lines} skipped so far.",
+                f"{number}); {skipped} skipped so far.",
                 "WARN",
             )

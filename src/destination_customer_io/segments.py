@@ -81,7 +81,7 @@ class WatchingBatcher(Batcher):
         if not op.creates and "/add_customers" in route:
             bit = hash(op.key) % self._BITS
             if not self._seen[bit >> 3] & (1 << (bit & 7)):
-                self.counts.unidentified_adds[route.split("/")[4]] += 1
+                self.counts.unidentified_add(route.split("/")[4])
         return Batcher.add_id(self, op, line, epoch, stream)
 
 

@@ -14,6 +14,10 @@ from .stream import Stream
 
 @dataclass(slots=True)
 class Counts:
+    """The sync-wide counters, written only through the methods below: one call per chunk of records,
+    batch, merge, line that is not a record, or rejection, never one per record read (intake's hot
+    loop); anyone may read the attributes."""
+
     lines: int = 0
     records: int = 0
     accepted: int = 0
@@ -30,6 +34,60 @@ class Counts:
     rejected_by_reason: Counter = field(default_factory=Counter)
     # segment id -> adds of people this sync did not identify first (segments.WatchingBatcher)
     unidentified_adds: Counter = field(default_factory=Counter)
+
+    def read(self, records: int, unchanged: int = 0) -> None:
+        """``records`` RECORD lines read, of which ``unchanged`` are accepted as they are read
+        (skip_unchanged: already delivered)."""
+        self.lines += records
+        self.records += records
+        self.accepted += unchanged
+        self.unchanged += unchanged
+
+    def other_line(self) -> None:
+        """A line that is not a well-formed RECORD (STATE, TRACE, LOG, a broken line...)."""
+        self.lines += 1
+
+    def odd_record(self) -> None:
+        """A broken RECORD line still tied to a stream: a record read (and rejected)."""
+        self.records += 1
+
+    def unreadable(self) -> int:
+        """A line that is no Airbyte message, skipped; returns how many so far."""
+        self.unreadable_lines += 1
+        return self.unreadable_lines
+
+    def state_read(self) -> None:
+        self.states_in += 1
+
+    def state_emitted(self) -> None:
+        self.states_out += 1
+
+    def merge(self) -> None:
+        """A record folded into an earlier op of its key (batching.py)."""
+        self.merged += 1
+
+    def post(self, ops: int) -> None:
+        """One batch of ``ops`` ops posted to Customer.io."""
+        self.batches += 1
+        self.ops_sent += ops
+
+    def accept(self, count: int) -> None:
+        self.accepted += count
+
+    def remove(self, count: int) -> None:
+        """``count`` mirror removals Customer.io accepted."""
+        self.removed += count
+
+    def refuse_removal(self) -> None:
+        self.removals_refused += 1
+
+    def reject(self, reason: str) -> None:
+        self.rejected += 1
+        self.rejected_by_reason[reason] += 1
+
+    def unidentified_add(self, segment: str) -> None:
+        """An add to ``segment`` of a person this sync did not identify first."""
+        self.unidentified_adds[segment] += 1
 
 
 def progress_line(counts: Counts, stats: Any, elapsed: float) -> str:

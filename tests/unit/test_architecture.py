@@ -128,3 +128,27 @@ def test_each_row_of_the_code_map_imports_only_rows_listed_before_it() -> None:
         later = [name for name in imported
                  if rows.index(_unit(f"destination_customer_io.{name}")) > rows.index(row)]
         assert later == [], f"{row} imports {later}, listed after it (the table goes from the bottom layer up)"
+
+
+def test_the_sync_counts_are_written_only_by_their_own_methods() -> None:
+    """summary.Counts has one owner: outside summary.py no module assigns to (or adds to) one of its
+    fields; intake, delivery, batching, checkpoints and segments call its methods."""
+    from destination_customer_io.summary import Counts
+
+    fields = set(Counts.__dataclass_fields__)
+    writes = []
+    for path in sorted((ROOT / "src" / "destination_customer_io").rglob("*.py")):
+        if path.name == "summary.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = node.targets if isinstance(node, ast.Assign) else \
+                [node.target] if isinstance(node, ast.AugAssign) else []
+            for target in targets:
+                if isinstance(target, ast.Subscript):
+                    target = target.value
+                if isinstance(target, ast.Attribute) and target.attr in fields and \
+                        isinstance(target.value, ast.Attribute) and target.value.attr == "counts" or \
+                        isinstance(target, ast.Attribute) and target.attr in fields and \
+                        isinstance(target.value, ast.Name) and target.value.id == "counts":
+                    writes.append(f"{path.name}:{node.lineno}")
+    assert writes == []

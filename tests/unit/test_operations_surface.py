@@ -344,6 +344,24 @@ def test_relationship_add_and_remove() -> None:
     assert body(bare)["cio_relationships"] == [{"identifiers": {"object_type_id": "1", "object_id": "acme"}}]
 
 
+def test_relationship_ledger_entry_comes_from_the_ops_identity_not_its_body(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ledger key text is the pair's removal op (email lower-cased), the same bytes ledgers already
+    hold; it is written from the person and object the op carries, without decoding the body."""
+    relationship = OPERATIONS["relationship"]
+    add = build("relationship", {"person_email": "A@B.co", "object_type_id": 1, "object_id": "acme",
+                                 "role": "admin"}, "overwrite")
+    gone = build("relationship", {"person_email": "A@B.co", "object_type_id": 1, "object_id": "acme"},
+                 "soft_delete")
+    monkeypatch.setattr(msgspec.json, "decode", lambda *a, **k: pytest.fail("the body was decoded"))
+    removal = ('{"type":"person","action":"delete_relationships","identifiers":{"email":"a@b.co"},'
+               '"cio_relationships":[{"identifiers":{"object_type_id":"1","object_id":"acme"}}]}')
+    text = msgspec.json.encode(["person:email:a@b.co", removal])
+    assert relationship.ledger_entry(add) == (text, False)
+    assert relationship.ledger_entry(gone) == (text, True)
+    monkeypatch.undo()
+    assert relationship.removal_op(text).body == removal.encode()
+
+
 # --- segment_membership ---------------------------------------------------------------------------
 
 def test_segment_adds_create_missing_people_by_default_only_in_a_mirror() -> None:

@@ -10,6 +10,9 @@
 ``_ab_cdc_deleted_at`` set, removes it. Relationship attributes follow the object rules (``null`` or
 ``""`` removes one). The op is ``ordered`` and keyed by the person: it follows the person's identify
 in the input, but is not ordered against ops keyed by the object (object_identify, object_delete).
+
+The op carries who and which object it relates as data (``RelationshipOp``): the sync ledger's key is
+that pair, written from them as it is built rather than read back out of the encoded body.
 """
 
 from __future__ import annotations
@@ -27,6 +30,15 @@ if TYPE_CHECKING:
 
 _OP_FIELDS = common.PERSON_FIELDS | {"object_type_id", "object_id", common.CDC_DELETED}
 _PERSON_COLUMNS = ("person_email", "person_id", "person_cio_id")
+
+
+class RelationshipOp(Op, kw_only=True, gc=False):
+    """A relationship op and its identity: the person's ``identifiers`` and the object's, and whether
+    it unrelates them. ``Relationship.ledger_entry`` reads these, never the body."""
+
+    person: dict[str, str]
+    target: dict[str, str]
+    removes: bool
 
 
 class Relationship(Operation):
@@ -59,16 +71,20 @@ class Relationship(Operation):
             if attributes:
                 relationship["relationship_attributes"] = attributes
         payload = {"type": "person", "action": action, "identifiers": who[0], "cio_relationships": [relationship]}
-        return self.encoded(payload, who[1], attributes, changes)
+        body = common.encode_within_limits(payload, attributes)
+        if type(body) is Rejection:
+            return body
+        return RelationshipOp(body, who[1], ordered=self.ordered, operation=self, changes=changes,  # type: ignore[arg-type]
+                              person=who[0], target=target[0], removes=action == "delete_relationships")
 
     def ledger_entry(self, op: Op) -> tuple[bytes, bool]:
-        payload = msgspec.json.decode(op.body)
-        target = payload["cio_relationships"][0]["identifiers"]
+        """The key text is the removal op of the pair, the person's email lower-cased (``removal_op``)."""
+        assert isinstance(op, RelationshipOp)  # the sync ledger marks only the ops ``op`` built
         removal = {"type": "person", "action": "delete_relationships",
-                   "identifiers": common.ledger_identifiers(payload["identifiers"]),
-                   "cio_relationships": [{"identifiers": target}]}
+                   "identifiers": common.ledger_identifiers(op.person),
+                   "cio_relationships": [{"identifiers": op.target}]}
         text = msgspec.json.encode([op.key, msgspec.json.encode(removal).decode()])
-        return text, payload["action"] == "delete_relationships"
+        return text, op.removes
 
     def removal_op(self, text: bytes) -> Op:
         key, body = msgspec.json.decode(text)
