@@ -20,6 +20,7 @@ before each state, so it never delays one (docs/rejected.md).
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
 import hashlib
 import time
@@ -27,6 +28,7 @@ import uuid
 from collections import Counter
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 import orjson
@@ -107,12 +109,17 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+@functools.lru_cache(maxsize=64)
+def _id_type(route: str) -> str:
+    """The identifier a v1 id list's ids are (``?id_type=email``; Customer.io's default: ``id``)."""
+    return parse_qs(urlsplit(route).query).get("id_type", ["id"])[0]
+
+
 def _about(body: bytes, route: str | None) -> tuple[str | None, str | None]:
     """(key, action) of an op's encoded body: its identifiers as ``name:value``, its action (a v1 id
     list: the id, and the route)."""
     if route is not None:
-        value = _decode(body)
-        return f"id:{value}", route
+        return f"{_id_type(route)}:{_decode(body)}", route
     op = _decode(body)
     who = op.get("identifiers") or ({"anonymous_id": op["anonymous_id"]} if "anonymous_id" in op else None)
     key = ",".join(f"{name}:{value}" for name, value in who.items()) if who else None

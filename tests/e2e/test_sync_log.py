@@ -113,3 +113,25 @@ def test_off_nothing_is_written_and_the_module_is_not_loaded(emu: EmulatorProces
     on = _write(emu, tmp_path, _config(emu, store, sync_log=True), lines, program=reporting)
     assert "destination_customer_io.synclog" in on.stderr.decode()  # the other side: on, it is loaded
     assert (store / "_customerio_sync_log").exists()
+
+
+def test_mirror_removals_are_rows_of_their_own_with_outcome_removed(emu: EmulatorProcess, tmp_path: Path) -> None:
+    """A mirror sync's removals are not input records: one ``removed`` row each, beside the input's rows."""
+    store = tmp_path / "store"
+    members = configured_stream("vips", "segment_membership", mode="overwrite")
+    complete = json.dumps({"type": "TRACE", "trace": {"type": "STREAM_STATUS", "emitted_at": 1.0, "stream_status": {
+        "stream_descriptor": {"name": "vips"}, "status": "COMPLETE"}}})
+    config = _config(emu, store, sync_log=True)
+    for generation, emails in ((1, ["a@example.com", "b@example.com", "c@example.com"]), (2, ["a@example.com"])):
+        members["generation_id"] = members["minimum_generation_id"] = generation
+        lines = [record_line("vips", {"person_email": e, "segment_id": 7}) for e in emails]
+        run = run_connector(tmp_path, "write", config, {"streams": [members]},
+                            [*lines, state_line("vips", generation), complete])
+        assert run.returncode == 0, run.stdout + run.stderr
+    last = json.loads(gzip.decompress(sorted((store / "_customerio_sync_log" / "runs").glob("*.gz"))[-1].read_bytes()))
+    rows = [r for r in _rows(store / "_customerio_sync_log" / "records") if r["run_id"] == last["run_id"]]
+    assert sorted(((r["key"], r["action"], r["outcome"]) for r in rows), key=repr) == [
+        ("email:a@example.com", "/api/v1/segments/7/add_customers?id_type=email", "accepted"),
+        ("email:b@example.com", "/api/v1/segments/7/remove_customers?id_type=email", "removed"),
+        ("email:c@example.com", "/api/v1/segments/7/remove_customers?id_type=email", "removed")]
+    assert last["streams"] == [{"namespace": None, "stream": "vips", "accepted": 1, "removed": 2}]
