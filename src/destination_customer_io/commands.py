@@ -21,7 +21,7 @@ import aiohttp
 from . import rawconfig
 from .catalog import Stream, resolve_streams
 from .config import Config, NoStorage
-from .errors import ConfigurationError, StoreError, TransientFailure, store_failure
+from .errors import ConfigurationError, StoreError, SyncError, TransientFailure, store_failure
 from .output import Output
 from .stdin import read_line_chunks
 from .summary import dry_summary, stream_summary, summary, unidentified_warning
@@ -340,5 +340,5 @@ async def _close_quietly(store: Any, sync_log: Any = None) -> None:
     if sync_log is not None:  # what it holds is written: the records settled before the failure
         try:
             await sync_log.close(completed=False)
-        except StoreError:
+        except SyncError:  # the store failing: the original failure is the one to report
             pass

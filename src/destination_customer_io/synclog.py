@@ -34,6 +34,7 @@ import msgspec
 import orjson
 
 from .config import Config, LocalStorage, S3Storage
+from .errors import StoreError, store_failure
 from .storage.local import LocalSink
 from .storage.names import s3_safe
 from .storage.objects import open_objects
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 
 FOLDER = "_customerio_sync_log"
 EXTENSION = ".jsonl.gz"
+_FAILED = "Could not write the sync log"
 _decode = msgspec.json.decode
 
 
@@ -196,18 +198,27 @@ class SyncLog:
         if counts is None:
             counts = self._counts[(namespace, name)] = Counter()
         counts[outcome] += 1
-        self.records.add_nowait(_Row(name, namespace, line))
+        try:
+            self.records.add_nowait(_Row(name, namespace, line))
+        except StoreError as exc:  # an upload failed: the store fails the sync as the rejected store does
+            raise store_failure(exc, _FAILED) from None
 
     async def room(self) -> None:
         """Waits while more parts than the store allows wait for upload (bounded memory)."""
-        await self.records.room()
+        try:
+            await self.records.room()
+        except StoreError as exc:
+            raise store_failure(exc, _FAILED) from None
 
     async def close(self, completed: bool) -> None:
         """The record files flushed, then the run row written (``completed``: the sync ended normally)."""
         try:
-            await self.records.close()
-        finally:
-            await self._write_run(completed)
+            try:
+                await self.records.close()
+            finally:
+                await self._write_run(completed)
+        except StoreError as exc:
+            raise store_failure(exc, _FAILED) from None
 
     async def _write_run(self, completed: bool) -> None:
         streams = [{"namespace": ns, "stream": name, **dict(sorted(counts.items()))}
