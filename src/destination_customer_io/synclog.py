@@ -53,11 +53,25 @@ _FAILED = "Could not write the sync log"
 _decode = msgspec.json.decode
 
 
-class _Row:
-    __slots__ = ("stream", "namespace", "line")
+class _Target(msgspec.Struct):
+    """What a row reads of a v2 op: msgspec skips the rest (attributes, data) without building it."""
 
-    def __init__(self, stream: str, namespace: str | None, line: bytes) -> None:
-        self.stream, self.namespace, self.line = stream, namespace, line
+    type: str | None = None
+    action: str | None = None
+    identifiers: dict[str, Any] | None = None
+    anonymous_id: Any = None
+
+
+_target = msgspec.json.Decoder(_Target).decode
+
+
+class _Row:
+    """Lines of one stream for the rolling files: ``count`` JSON lines in ``lines``."""
+
+    __slots__ = ("stream", "namespace", "lines", "count")
+
+    def __init__(self, stream: str, namespace: str | None, lines: bytes, count: int) -> None:
+        self.stream, self.namespace, self.lines, self.count = stream, namespace, lines, count
 
 
 class _Part:
@@ -69,10 +83,10 @@ class _Part:
         self.rows = 0
 
     def write(self, row: _Row, raw_id: str) -> int:
-        self._chunks.append(row.line)
-        self.size += len(row.line)
-        self.rows += 1
-        return len(row.line)
+        self._chunks.append(row.lines)
+        self.size += len(row.lines)
+        self.rows += row.count
+        return len(row.lines)
 
     def finish(self) -> bytes:
         return gzip.compress(b"".join(self._chunks), mtime=0)
@@ -122,11 +136,12 @@ def _about(body: bytes, route: str | None) -> tuple[str | None, str | None]:
     list: the id, and the route)."""
     if route is not None:
         return f"{_id_type(route)}:{_decode(body)}", route
-    op = _decode(body)
-    who = op.get("identifiers") or ({"anonymous_id": op["anonymous_id"]} if "anonymous_id" in op else None)
-    key = ",".join(f"{name}:{value}" for name, value in who.items()) if who else None
-    action = op.get("action")
-    return key, f"{op.get('type')}.{action}" if action and op.get("type") else action
+    op = _target(body)
+    if op.identifiers:
+        key: str | None = ",".join(f"{name}:{value}" for name, value in op.identifiers.items())
+    else:
+        key = f"anonymous_id:{op.anonymous_id}" if op.anonymous_id is not None else None
+    return key, f"{op.type}.{op.action}" if op.action and op.type else op.action
 
 
 class SyncLog:
@@ -144,6 +159,7 @@ class SyncLog:
         self._storage, self._options = storage, options
         self._counts: dict[tuple[str | None, str], Counter[str]] = {}
         self._refused: dict[Batch, set[int]] = {}
+        self._pending: dict[tuple[str | None, str], list[bytes]] = {}  # the rows of the current call
         if isinstance(storage, S3Storage):
             from .storage.aws import sync_timeouts
             from .storage.s3 import S3Sink
@@ -161,10 +177,12 @@ class SyncLog:
         """Intake: the ledger found ``op`` delivered as it is (skip_unchanged); nothing is sent."""
         key, action = _about(op.body, op.route)
         self._row(stream.name, stream.namespace, key, stream, action, "unchanged", None, _now())
+        self._add()
 
     def rejected(self, record: Any, rejection: Rejection, stream: Stream | None) -> None:
         """A record rejected before sending (invalid, unknown stream, malformed), as it is stored."""
         self._row(record.stream, record.namespace, None, stream, None, "rejected", rejection.reason, _now())
+        self._add()
 
     def refused(self, batch: Batch, index: int, rejection: Rejection) -> None:
         """Delivery: Customer.io refused op ``index`` of ``batch``: a row per record it carried."""
@@ -173,6 +191,7 @@ class SyncLog:
         at = _now()
         for _, _, stream in batch.refs_at(index):
             self._row(stream.name, stream.namespace, key, stream, action, "rejected", rejection.reason, at)
+        self._add()
 
     def acknowledged(self, batch: Batch, removals: bool) -> None:
         """Delivery: every op of ``batch`` not refused was applied: ``accepted`` (``removed``: the mirror
@@ -185,6 +204,7 @@ class SyncLog:
             key, action = _about(body, route)
             for _, _, stream in batch.refs_at(index):
                 self._row(stream.name, stream.namespace, key, stream, action, outcome, None, at)
+        self._add()
 
     # --- files --------------------------------------------------------------------------------------
 
@@ -198,8 +218,15 @@ class SyncLog:
         if counts is None:
             counts = self._counts[(namespace, name)] = Counter()
         counts[outcome] += 1
+        self._pending.setdefault((namespace, name), []).append(line)
+
+    def _add(self) -> None:
+        """The rows of one call, one add per stream (a rolling file's row is a run of lines here: one
+        add per record would cost more than the row itself)."""
+        pending, self._pending = self._pending, {}
         try:
-            self.records.add_nowait(_Row(name, namespace, line))
+            for (namespace, name), lines in pending.items():
+                self.records.add_nowait(_Row(name, namespace, b"".join(lines), len(lines)))
         except StoreError as exc:  # an upload failed: the store fails the sync as the rejected store does
             raise store_failure(exc, _FAILED) from None
 
