@@ -135,3 +135,34 @@ def test_mirror_removals_are_rows_of_their_own_with_outcome_removed(emu: Emulato
         ("email:b@example.com", "/api/v1/segments/7/remove_customers?id_type=email", "removed"),
         ("email:c@example.com", "/api/v1/segments/7/remove_customers?id_type=email", "removed")]
     assert last["streams"] == [{"namespace": None, "stream": "vips", "accepted": 1, "removed": 2}]
+
+
+def test_into_s3_the_log_sits_under_the_bucket_path_and_holds_no_secret(emu: EmulatorProcess, tmp_path: Path) -> None:
+    from tests.support.s3 import MotoS3
+
+    s3 = MotoS3(enforce_auth=False).start()  # moto's buckets live as long as the process: one of our own
+    try:
+        s3.create_bucket("log-bucket")
+        bucket = {"storage_type": "S3", "s3_bucket_name": "log-bucket", "s3_bucket_region": "us-east-1",
+                  "bucket_path": "customerio", "s3_endpoint": s3.endpoint, "access_key_id": "AKIALOGEXAMPLE",
+                  "secret_access_key": "s3-log-secret-value"}
+        config = base_config(emu.url, SITE, KEY, object_storage_config=bucket, region="us", sync_log=True)
+        lines = [record_line("users", {"person_email": "a@example.com"}),
+                 record_line("events", {"event_name": "no person"}, namespace="app"), state_line("users", 1)]
+        run = _write(emu, tmp_path, config, lines)
+        assert len(run.states) == 1
+        logged = {k: v for k, v in s3.objects("log-bucket").items() if k.startswith("customerio/_customerio_sync_log/")}
+        assert sorted(k.rsplit("/", 1)[0] for k in logged) == [
+            "customerio/_customerio_sync_log/records/_/users", "customerio/_customerio_sync_log/records/app/events",
+            "customerio/_customerio_sync_log/runs"]
+        rows = [json.loads(line) for key, body in sorted(logged.items()) if "/records/" in key
+                for line in gzip.decompress(body).splitlines()]
+        assert sorted((r["namespace"], r["stream"], r["outcome"]) for r in rows if r["namespace"]) == [
+            ("app", "events", "rejected")]
+        assert [r["outcome"] for r in rows if not r["namespace"]] == ["accepted"]
+        for body in logged.values():
+            text = gzip.decompress(body)
+            assert not any(secret in text for secret in (b"s3-log-secret-value", b"AKIALOGEXAMPLE", KEY.encode()))
+    finally:
+        s3.delete_bucket("log-bucket")
+        s3.stop()
