@@ -10,8 +10,9 @@ synced against the emulator at 0 ms (full mode: the lean one keeps no request lo
     segments_cap      max_requests_per_second: CAP (Customer.io's own ceiling)
     segments_cap_low  max_requests_per_second: LOW_CAP (well below the uncapped sync's rate)
     segments_create   create_missing_people: true (an identify-only v2 batch before each segment call)
+    segments_synclog  sync_log: true, into a Local store in the work directory (emptied before each run)
 
-The four are alternated ``repeat`` times (at least 2); the fastest of each is kept. Each run is a process
+The five are alternated ``repeat`` times (at least 2); the fastest of each is kept. Each run is a process
 of its own pinned to CPU 0 (``harness.measure``), the emulator on CPU 1; segment calls are counted from the
 emulator's request log.
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -36,14 +38,15 @@ CAP = 1_000  # Customer.io's own ceiling
 LOW_CAP = 250  # well below the uncapped sync's rate: the row shows the ceiling held, and its wall time
 CONTENDERS = {"segments_off": {}, "segments_cap": {"max_requests_per_second": CAP},
               "segments_cap_low": {"max_requests_per_second": LOW_CAP},
-              "segments_create": {"create_missing_people": True}}
+              "segments_create": {"create_missing_people": True},
+              "segments_synclog": {"sync_log": True}}
 METHOD = (
     f"The real CLI against the emulator (full mode, for its request log) at 0 ms, 24 lanes: N person_identify records interleaved with "
     f"N segment_membership adds to one segment (bench/segment_bench.py's interleaved shape), with default "
     f"settings (off) and with one feature on: max_requests_per_second {CAP:,} (Customer.io's "
-    f"ceiling) or {LOW_CAP}, or create_missing_people. "
+    f"ceiling) or {LOW_CAP}, or create_missing_people, or sync_log (a row per record into a Local store). "
     f"Segment calls packed across lanes have no switch: their calls and requests per 1,000 members are "
-    f"given; requests/s = requests / the whole process's wall time. The four runs alternated --repeat times (at least 2), the fastest of each kept."
+    f"given; requests/s = requests / the whole process's wall time. The five runs alternated --repeat times (at least 2), the fastest of each kept."
 )
 
 
@@ -63,6 +66,10 @@ def write_input(path: Path, people: int) -> Path:
 
 def write_files(work: Path, url: str, feature: dict[str, Any]) -> tuple[Path, Path]:
     config, catalog = work / "segments-config.json", work / "segments-catalog.json"
+    if feature.get("sync_log"):  # the log needs a store: a fresh Local one, so runs do not pile up files
+        store = work / "segments-store"
+        shutil.rmtree(store, ignore_errors=True)
+        feature = {**feature, "object_storage_config": {"storage_type": "Local", "destination_path": str(store)}}
     config.write_text(json.dumps({"credentials": {"siteId": segment_bench.SITE["site_id"],
                                                   "apiKey": segment_bench.SITE["api_key"]},
                                   "track_api_base_url": url, **feature}))

@@ -193,6 +193,7 @@ SEGMENT_LABELS = {
     "segments_cap": "max_requests_per_second",
     "segments_cap_low": "max_requests_per_second",
     "segments_create": "create_missing_people: true",
+    "segments_synclog": "sync_log: true (Local store)",
 }
 
 
@@ -214,7 +215,7 @@ def segments_lines(runs: list[dict[str, Any]], size: int) -> list[str]:
             f"| {run['requests'] * 1000 / size:.1f} | {extra['segment_calls'] * 1000 / size:.1f} "
             f"| {_fmt(extra.get('load_avg_1m_before'), '{:.1f}')} |")
     off = found.get("segments_off")
-    for key in ("segments_cap", "segments_cap_low", "segments_create"):
+    for key in ("segments_cap", "segments_cap_low", "segments_create", "segments_synclog"):
         if off and (on := found.get(key)):
             lines += ["", f"{_segments_label(on)}, on / off: records/s {on['records_s'] / off['records_s']:.2f}x, "
                           f"CPU s {on['cpu_s'] / off['cpu_s']:.2f}x, requests {on['requests'] / off['requests']:.3f}x, "

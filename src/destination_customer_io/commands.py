@@ -21,7 +21,7 @@ import aiohttp
 from . import rawconfig
 from .catalog import Stream, resolve_streams
 from .config import Config, NoStorage
-from .errors import ConfigurationError, StoreError, TransientFailure, store_failure
+from .errors import ConfigurationError, StoreError, SyncError, TransientFailure, store_failure
 from .output import Output
 from .stdin import read_line_chunks
 from .summary import dry_summary, stream_summary, summary, unidentified_warning
@@ -44,7 +44,8 @@ def refuse_config(config: Config) -> None:
     index_mappings(config.stream_mappings, OPERATIONS)  # an unknown operation, a stream mapped twice
     if isinstance(config.object_storage_config, NoStorage):
         for key, on, files in (("skip_unchanged", config.skip_unchanged, "the sync ledger"),
-                               ("dry_run", config.dry_run, "the ops it would send")):
+                               ("dry_run", config.dry_run, "the ops it would send"),
+                               ("sync_log", config.sync_log, "every record's outcome")):
             if on:
                 raise ConfigurationError(f"`{key}` keeps {files} in object storage, but object_storage_config "
                                          "is None: configure S3 or Local storage, or turn it off.")
@@ -114,7 +115,8 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
                 "derived event ids follow event id scheme v1.")
         store = open_sync_store(config, sync_id)
         ledger = await open_ledger(config, streams, out)
-        outcome = await sync(config, streams, client, store, read_line_chunks(source), out, sigterm, ledger)
+        outcome = await sync(config, streams, client, store, read_line_chunks(source), out, sigterm, ledger,
+                             sync_log=open_sync_log(config, sync_id))
     from .rejected import location
 
     outcome.report(out, [summary(outcome.pipeline.counts, client.stats, outcome.elapsed,
@@ -154,6 +156,16 @@ async def track_session(config: Config) -> AsyncIterator[tuple[Any, str]]:
     async with aiohttp.ClientSession(connector=connector) as session:
         client = TrackClient(config, session)
         yield client, await client.detect_region()
+
+
+def open_sync_log(config: Config, sync_id: int | None) -> Any:
+    """The sync log (synclog.py) with ``sync_log: true``, else None: off, its module is never imported."""
+    if not config.sync_log:
+        return None
+    from .storage.options import sync_options
+    from .synclog import SyncLog
+
+    return SyncLog(config, sync_id, sync_options(config))
 
 
 def open_sync_store(config: Config, sync_id: int | None) -> Any:
@@ -253,11 +265,12 @@ class _Outcome:
 
 async def sync(config: Config, streams: dict[tuple[str | None, str], Stream], client: Any, store: Any,
                lines: AsyncIterator[list[bytes]], out: Output, sigterm: GracefulStop,
-               ledger: Any = None, sender: Any = None) -> _Outcome:
+               ledger: Any = None, sender: Any = None, sync_log: Any = None) -> _Outcome:
     """The sync itself, once the store is open: the pipeline and the store's close. A guard's verdict
     comes back in the outcome (everything read was delivered first); any other failure is raised.
     ``lines``: the input in chunks of lines (stdin, or ``replay``'s records); ``sender``: where batches
-    go other than to ``client`` (a dry run's, which emits no state)."""
+    go other than to ``client`` (a dry run's, which emits no state); ``sync_log``: the sync log, closed
+    (its run row written) after the store, best-effort when the sync failed."""
     from .pipeline import Pipeline
 
     pipeline = Pipeline(
@@ -274,6 +287,7 @@ async def sync(config: Config, streams: dict[tuple[str | None, str], Stream], cl
         ledger=ledger,
         sender=sender,
         emit_states=sender is None,
+        sync_log=sync_log,
     )
     started = time.monotonic()
     sigterm.attach(pipeline)
@@ -282,15 +296,17 @@ async def sync(config: Config, streams: dict[tuple[str | None, str], Stream], cl
         await pipeline.run(lines)
     except ConfigurationError as exc:
         if exc is not pipeline.verdict:
-            await _close_quietly(store)
+            await _close_quietly(store, sync_log)
             raise
         verdict = exc
     except BaseException:
-        await _close_quietly(store)  # the original failure is the one to report
+        await _close_quietly(store, sync_log)  # the original failure is the one to report
         raise
     stopped = pipeline.stopped  # a SIGTERM from here on finds everything delivered: ignored
     try:
         await store.close()
+        if sync_log is not None:
+            await sync_log.close(completed=verdict is None and not stopped)
     except StoreError as exc:
         raise store_failure(exc) from None
     return _Outcome(pipeline, time.monotonic() - started, stopped, verdict)
@@ -316,8 +332,13 @@ class GracefulStop:
             pipeline.stop(self.grace)
 
 
-async def _close_quietly(store: Any) -> None:
+async def _close_quietly(store: Any, sync_log: Any = None) -> None:
     try:
         await store.close()
     except StoreError:
         pass
+    if sync_log is not None:  # what it holds is written: the records settled before the failure
+        try:
+            await sync_log.close(completed=False)
+        except SyncError:  # the store failing: the original failure is the one to report
+            pass

@@ -126,6 +126,7 @@ class Config(msgspec.Struct, frozen=True):
     dry_run: bool = False
     # segment_membership: identify each person before adding them; None: on for mirror streams only
     create_missing_people: bool | None = None
+    sync_log: bool = False  # every input record's outcome, in the store (synclog.py)
     # tuning
     # Batches in flight: enough that lanes x ~1,000 ops per round trip exceed the CPU-bound rate at 50 ms
     # of latency; each lane costs an open batch of memory, no CPU (measured: docs/performance.md).

@@ -134,7 +134,7 @@ class Delivery:
 
     def __init__(self, sender: Sender, batcher: Batcher, checkpoints: Checkpoints, counts: Counts,
                  store: RejectedStore, wakes: list[asyncio.Event], failed: asyncio.Future[None],
-                 ledger: Any = None) -> None:
+                 ledger: Any = None, log: Any = None) -> None:
         self.sender = sender
         self.batcher = batcher
         self.checkpoints = checkpoints
@@ -142,6 +142,7 @@ class Delivery:
         self.store = store
         self.wakes = wakes
         self.ledger = ledger  # the sync ledger (ledger/sync.py), told of each outcome; None without one
+        self.log = log  # the sync log (synclog.py), told of each outcome; None when off
         self.room = asyncio.Event()
         self.removals: Epoch | None = None
         self._barriers = Barriers(failed)
@@ -185,6 +186,8 @@ class Delivery:
         async for index, rejection in self.sender.refusals(batch):
             if ledger is not None:
                 ledger.refused(batch, index)
+            if self.log is not None:
+                self.log.refused(batch, index, rejection)
             body, route = batch.bodies[index], getattr(batch, "route", None)
             for line, epoch, stream in batch.refs_at(index):
                 batch.rejected += 1
@@ -204,6 +207,8 @@ class Delivery:
             self.counts.accept(sum(counts.values()) - batch.rejected)
         if self.ledger is not None:
             self.ledger.acknowledged(batch, removals)
+        if self.log is not None:
+            self.log.acknowledged(batch, removals)
         for epoch, count in counts.items():
             self.checkpoints.finish(epoch, count)
 

@@ -41,9 +41,10 @@ class Intake:
     sync (skip_unchanged) and is told where each op it did not skip was placed."""
 
     def __init__(self, streams: dict[StreamKey, Stream], counts: Counts, checkpoints: Checkpoints,
-                 batcher: Batcher, out: Output, ledger: Any = None) -> None:
+                 batcher: Batcher, out: Output, ledger: Any = None, log: Any = None) -> None:
         self.streams = streams
         self.ledger = ledger
+        self.log = log  # the sync log (synclog.py), told of each unchanged op; None when off
         self.counts = counts
         self.checkpoints = checkpoints
         self.batcher = batcher
@@ -95,7 +96,7 @@ class Intake:
             if type(op) is Rejection:
                 rejections.append((record, epoch, op, stream))
                 continue
-            if ledger is not None and ledger.filter(op, stream):
+            if ledger is not None and self._unchanged(ledger, op, stream):
                 unchanged += 1
                 continue
             if op.changes:
@@ -109,6 +110,15 @@ class Intake:
                     ledger.placed(batch, op)
         self._count_records(epoch, read, unchanged)
         return rejections
+
+    def _unchanged(self, ledger: Any, op: Any, stream: Stream) -> bool:
+        """The ledger's filter (skip_unchanged): True when ``op`` was delivered as it is, which the sync
+        log (when on) is told."""
+        if not ledger.filter(op, stream):
+            return False
+        if self.log is not None:
+            self.log.unchanged(op, stream)
+        return True
 
     def _stream_of(self, record: protocol.Record, epoch: Epoch, rejections: list) -> Stream | None:
         """A record whose exact (namespace, name) is not in the catalog: its stream by the fallback

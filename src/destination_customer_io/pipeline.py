@@ -33,6 +33,7 @@ from .supervision import Supervisor
 
 if TYPE_CHECKING:  # only streams with a sync ledger need it (and numpy): a plain sync never loads it
     from .ledger.sync import SyncLedger
+    from .synclog import SyncLog
 
 _TICK = 0.1
 
@@ -40,14 +41,15 @@ _TICK = 0.1
 class Pipeline:
     """One ``write`` sync. ``client`` answers the progress line's questions (track.TrackClient);
     ``sender`` takes the sealed batches (delivery.py; by default to ``client``); ``emit_states`` False
-    settles epochs but withholds their states (a dry run); ``ledger`` when a stream keeps one."""
+    settles epochs but withholds their states (a dry run); ``ledger`` when a stream keeps one;
+    ``sync_log`` with ``sync_log: true`` (synclog.py: told each record's outcome at its named points)."""
 
     def __init__(self, *, streams: dict[tuple[str | None, str], Stream], client: Any, store: RejectedStore,
                  output: Output, lanes: int = 24, batch_max_bytes: int = 500_000,
                  max_inflight_bytes: int = 16_000_000, state_max_delay: float = 1.0,
                  progress_interval: float = 10.0, flush_interval: float = 1.0,
                  max_rejected_percent: float | None = None, ledger: SyncLedger | None = None,
-                 sender: Sender | None = None, emit_states: bool = True) -> None:
+                 sender: Sender | None = None, emit_states: bool = True, sync_log: SyncLog | None = None) -> None:
         self.streams, self.client, self.store, self.out = streams, client, store, output
         self.max_inflight_bytes = max_inflight_bytes
         self.state_max_delay = state_max_delay
@@ -64,10 +66,12 @@ class Pipeline:
         self._guard = guards.RejectionGuard(streams, output.log, max_rejected_percent)
         self._supervisor = supervisor = Supervisor(self._wake_all)
         self._delivery = Delivery(sender or TrackSender(client, self.counts, batch_max_bytes), self._batcher,
-                                  self._checkpoints, self.counts, store, wakes, supervisor.failed, ledger)
+                                  self._checkpoints, self.counts, store, wakes, supervisor.failed, ledger,
+                                  sync_log)
         self._room = self._delivery.room
         self._raise_if_failed = supervisor.raise_if_failed
-        self._intake = Intake(streams, self.counts, self._checkpoints, self._batcher, output, ledger)
+        self._intake = Intake(streams, self.counts, self._checkpoints, self._batcher, output, ledger, sync_log)
+        self._log = sync_log
         self._started = time.monotonic()
 
     async def run(self, chunks: AsyncIterator[list[bytes]]) -> None:
@@ -111,7 +115,11 @@ class Pipeline:
             for record, epoch, rejection, stream in self._intake.handle_lines(lines):
                 await self._delivery.reject(record, epoch, rejection, stream)
                 self._checkpoints.finish(epoch, 1)
+                if self._log is not None:
+                    self._log.rejected(record, rejection, stream)
             self._raise_if_failed()
+            if self._log is not None:
+                await self._log.room()
             await self._wait_for_room()
             if self._guard.judge(final=False):
                 return  # read no more: deliver what was read, emit its states, then stop

@@ -210,7 +210,8 @@ def test_other_typos_stay_warnings(emu: EmulatorProcess, tmp_path: Path) -> None
 # --- 6. check refuses what write refuses from config alone ---------------------------------------------
 
 @pytest.mark.parametrize(("setting", "files"), [("skip_unchanged", "the sync ledger"),
-                                                ("dry_run", "the ops it would send")])
+                                                ("dry_run", "the ops it would send"),
+                                                ("sync_log", "every record's outcome")])
 def test_check_refuses_what_write_refuses_from_the_config_alone(emu: EmulatorProcess, tmp_path: Path,
                                                                 setting: str, files: str) -> None:
     config = cfg(emu, **{setting: True})

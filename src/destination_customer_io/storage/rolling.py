@@ -8,7 +8,7 @@ at a size and uploaded in the background, every row durable once ``flush`` retur
     close() -> flush, then release the sink.
 
 What a part holds (its encoder) and how it is named (its keys) are the caller's: the rejected-records
-format (``rejected/``) is the one user. Memory stays bounded whatever the number of rows: open parts hold
+format (``rejected/``) and the sync log (``synclog.py``) use it. Memory stays bounded whatever the number of rows: open parts hold
 at most ``buffer_max_bytes`` and at most ``max_pending_uploads`` sealed parts wait for upload (``add``
 waits when there are more), so the peak is about ``buffer_max_bytes + max_pending_uploads *
 part_max_bytes`` (56 MiB by default). An upload that fails in a way that may pass (a timeout, a lost
@@ -135,6 +135,12 @@ class RollingFiles:
         return f"RollingFiles({self._sink!r}, records={self._count}, objects={self._objects})"
 
     async def add(self, row: Row) -> None:
+        self.add_nowait(row)
+        await self._wait_for_room()
+
+    def add_nowait(self, row: Row) -> None:
+        """``add`` for a caller that cannot wait here (the sync log, from delivery's callbacks): it
+        awaits ``room`` at its own pace instead."""
         self._raise_if_unusable()
         stream_key = (row.namespace, row.stream)
         part = self._open.get(stream_key) or self._start_part(row)
@@ -145,6 +151,9 @@ class RollingFiles:
             self._seal(stream_key)
         while self._buffered > self._options.buffer_max_bytes and self._open:
             self._seal(max(self._open, key=lambda k: self._open[k].encoder.size))
+
+    async def room(self) -> None:
+        """Returns once at most ``max_pending_uploads`` sealed parts wait (raises a failed upload's error)."""
         await self._wait_for_room()
 
     async def flush(self) -> None:
