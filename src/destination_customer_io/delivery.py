@@ -216,6 +216,8 @@ class Delivery:
             self.ledger.acknowledged(batch, removals)
         if self.log is not None:
             self.log.acknowledged(batch, removals)
+        if self.retry is not None:
+            self.retry.acknowledged(batch)
         for epoch, count in counts.items():
             self.checkpoints.finish(epoch, count)
 

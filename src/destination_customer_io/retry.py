@@ -51,6 +51,7 @@ class RetryTally:
     retried: int = 0
     succeeded: int = 0
     given_up: int = 0
+    superseded: int = 0
     queued: int = 0
 
 
@@ -63,6 +64,8 @@ class RetryQueue:
     max_attempts: int
     epoch: Epoch | None = None  # the retried records' epoch, once they are queued (no state counts it)
     loaded: dict[bytes, tuple[int, tuple[str | None, str]]] = field(default_factory=dict)  # line -> attempts
+    pending: dict[tuple[tuple[str | None, str], str], bytes] = field(default_factory=dict)  # (stream, key) -> line
+    superseded: set[bytes] = field(default_factory=set)  # queued lines whose key the input delivered again
     refused_again: set[bytes] = field(default_factory=set)
     fresh: dict[tuple[str | None, str], list[Entry]] = field(default_factory=dict)  # refused this sync
     tally: RetryTally = field(default_factory=RetryTally)
@@ -89,6 +92,8 @@ class RetryQueue:
                 self.tally.given_up += 1
                 continue
             self.tally.retried += 1
+            if op.ordered and op.key is not None:  # an event is never superseded: each one is its own
+                self.pending[(key, op.key)] = line
             checkpoints.read(epoch, 1)
             (batcher.add if op.route is None else batcher.add_id)(op, line, epoch, stream)
 
@@ -104,11 +109,31 @@ class RetryQueue:
                 if key in self.keys:
                     self.fresh.setdefault(key, []).append(Entry(1, line.decode()))
 
+    def acknowledged(self, batch: Batch) -> None:
+        """Delivery's ``acknowledged`` point: an input record of a queued record's key, answered (accepted, or
+        refused and queued itself), supersedes it: the fresh row wins. Only while such keys are pending is
+        each record's key found again (its op rebuilt); otherwise this costs one test per batch."""
+        if not self.pending:
+            return
+        streams = {stream for stream, _ in self.pending}
+        for index in range(len(batch.bodies)):
+            for line, epoch, stream in batch.refs_at(index):
+                if line is None or epoch is self.epoch or (stream.namespace, stream.name) not in streams:
+                    continue
+                record = protocol.message_decoder.decode(line).record
+                op = stream.operation.build(record.data, stream) if record is not None else None
+                if op is not None and type(op) is not Rejection and op.key is not None:
+                    stale = self.pending.pop(((stream.namespace, stream.name), op.key), None)
+                    if stale is not None:
+                        self.superseded.add(stale)
+
     async def save(self) -> None:
         """Each stream's queue written whole: this sync's refusals and the retried records refused again."""
         kept: dict[tuple[str | None, str], list[Entry]] = {key: [] for key in self.keys}
         for line, (attempts, key) in self.loaded.items():
-            if line not in self.refused_again:
+            if line in self.superseded and line in self.refused_again:
+                self.tally.superseded += 1
+            elif line not in self.refused_again:
                 self.tally.succeeded += 1
             elif attempts + 1 >= self.max_attempts:
                 self.tally.given_up += 1
@@ -125,7 +150,8 @@ class RetryQueue:
     def summary(self) -> str:
         t = self.tally
         return (f"Retry queue (retry_refused): {t.retried} refused records retried, {t.succeeded} succeeded, "
-                f"{t.given_up} given up after {self.max_attempts} attempts, {t.queued} queued for the next sync.")
+                f"{t.given_up} given up after {self.max_attempts} attempts, {t.superseded} superseded by a fresh row of "
+                f"their key, {t.queued} queued for the next sync.")
 
 
 async def open_retry(config: Config, streams: dict[tuple[str | None, str], Stream]) -> RetryQueue | None:

@@ -94,7 +94,7 @@ def test_a_refused_record_is_applied_on_the_next_sync_outside_every_state(emu: E
     assert emu.client.person(site_id=SITE, email="p0@example.com")["attributes"]["plan"] == "pro"
     assert second.states[0]["destinationStats"] == {"recordCount": 1.0}  # the retried record counts in no state
     assert _summary(second) == ("Retry queue (retry_refused): 1 refused records retried, 1 succeeded, 0 given up "
-                                "after 5 attempts, 0 queued for the next sync.")
+                                "after 5 attempts, 0 superseded by a fresh row of their key, 0 queued for the next sync.")
     assert _queue(store) == []
 
 
@@ -113,7 +113,7 @@ def test_a_record_refused_every_time_is_given_up_after_the_maximum_attempts(emu:
                           (200, [_identify("ok2@example.com", "free")])]
     assert second.states[0]["destinationStats"] == {"recordCount": 1.0}  # refused again: in no state either
     assert _summary(second) == ("Retry queue (retry_refused): 1 refused records retried, 0 succeeded, 1 given up "
-                                "after 2 attempts, 0 queued for the next sync.")
+                                "after 2 attempts, 0 superseded by a fresh row of their key, 0 queued for the next sync.")
     assert _queue(store) == []
     # refused again, it is still stored as rejected, like any refusal
     rejected = [json.loads(line) for path in sorted(store.rglob("*.jsonl")) if "_customerio_" not in str(path)
@@ -123,3 +123,27 @@ def test_a_record_refused_every_time_is_given_up_after_the_maximum_attempts(emu:
     since = len(emu.client.requests(site_id=SITE))
     _write(emu, tmp_path, config, [_user("ok3@example.com", "free"), _state(3, 1)], refuse_first=False)
     assert _sent(emu, since) == [(200, [_identify("ok3@example.com", "free")])]  # given up: never sent again
+
+
+def test_a_fresh_row_of_the_same_key_supersedes_the_queued_one(emu: EmulatorProcess, tmp_path: Path) -> None:
+    """The queued row goes first; the source's new row of that person merges into it (one identify, the new
+    value) and is refused: the new row replaces the stale one in the queue, and the next sync applies it."""
+    store = tmp_path / "store"
+    config = _config(emu, store)
+    _write(emu, tmp_path, config, [_user("p0@example.com", "old"), _state(1, 1)], refuse_first=True)
+    assert [entry["attempts"] for entry in _queue(store)] == [1]
+    since = len(emu.client.requests(site_id=SITE))
+    second = _write(emu, tmp_path, config, [_user("p0@example.com", "new"), _state(2, 1)], refuse_first=True)
+    assert _sent(emu, since) == [(400, [_identify("p0@example.com", "new")])]
+    assert second.states[0]["destinationStats"] == {"recordCount": 0.0, "rejectedRecordCount": 1.0}  # the input's row, refused
+    assert _summary(second) == ("Retry queue (retry_refused): 1 refused records retried, 0 succeeded, 0 given up "
+                                "after 5 attempts, 1 superseded by a fresh row of their key, 1 queued for the next sync.")
+    [queued] = _queue(store)
+    assert (queued["attempts"], json.loads(queued["line"])["record"]["data"]["plan"]) == (1, "new")
+
+    since = len(emu.client.requests(site_id=SITE))
+    third = _write(emu, tmp_path, config, [_state(3, 0)], refuse_first=False)
+    assert _sent(emu, since) == [(200, [_identify("p0@example.com", "new")])]
+    assert third.states[0]["destinationStats"] == {"recordCount": 0.0}  # the retried record counts in none
+    assert emu.client.person(site_id=SITE, email="p0@example.com")["attributes"]["plan"] == "new"
+    assert _queue(store) == []
