@@ -119,7 +119,7 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
         from .retry import open_retry  # None with retry_refused off: the store is not read
         retry = await open_retry(config, streams)
         outcome = await sync(config, streams, client, store, read_line_chunks(source), out, sigterm, ledger,
-                             sync_log=open_sync_log(config, sync_id), retry=retry)
+                             sync_log=open_sync_log(config, sync_id, retry), retry=retry)
     from .rejected import location
 
     outcome.report(out, [summary(outcome.pipeline.counts, client.stats, outcome.elapsed,
@@ -161,14 +161,15 @@ async def track_session(config: Config) -> AsyncIterator[tuple[Any, str]]:
         yield client, await client.detect_region()
 
 
-def open_sync_log(config: Config, sync_id: int | None) -> Any:
-    """The sync log (synclog.py) with ``sync_log: true``, else None: off, its module is never imported."""
+def open_sync_log(config: Config, sync_id: int | None, retry: Any = None) -> Any:
+    """The sync log (synclog.py) with ``sync_log: true``, else None: off, its module is never imported.
+    With ``retry`` (retry.py), the retried records' rows say ``retried``."""
     if not config.sync_log:
         return None
     from .storage.options import sync_options
     from .synclog import SyncLog
 
-    return SyncLog(config, sync_id, sync_options(config))
+    return SyncLog(config, sync_id, sync_options(config), retrying=retry.epoch if retry is not None else None)
 
 
 def open_sync_store(config: Config, sync_id: int | None) -> Any:

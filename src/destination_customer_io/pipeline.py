@@ -97,7 +97,7 @@ class Pipeline:
 
     async def _sync(self, chunks: AsyncIterator[list[bytes]], lanes: list[asyncio.Task]) -> None:
         if (retry := self._delivery.retry) is not None:  # first, under an epoch no state counts
-            await retry.queue(Epoch(), self._batcher, self._checkpoints, self.streams)
+            await retry.queue(self._batcher, self._checkpoints, self.streams)
         await self._read(aiter(chunks))
         if self._ledger is not None and self._ledger.judge is not None:
             await self._remove_mirrored(self._ledger)

@@ -46,6 +46,12 @@ def queue_key(site_id: str, ledger_scope: str, stream: Stream) -> str:
     return f"{ROOT}/site-{site}/{scope}/{s3_safe(stream.namespace or '_')}__{s3_safe(stream.name)}/{QUEUE}"
 
 
+def _epoch() -> Epoch:
+    from .checkpoints import Epoch
+
+    return Epoch()
+
+
 @dataclass(slots=True)
 class RetryTally:
     retried: int = 0
@@ -62,7 +68,7 @@ class RetryQueue:
     objects: Any
     keys: dict[tuple[str | None, str], str]  # stream key -> its queue's object key
     max_attempts: int
-    epoch: Epoch | None = None  # the retried records' epoch, once they are queued (no state counts it)
+    epoch: Epoch = field(default_factory=_epoch)  # the retried records' (no state counts it)
     loaded: dict[bytes, tuple[int, tuple[str | None, str]]] = field(default_factory=dict)  # line -> attempts
     pending: dict[tuple[tuple[str | None, str], str], bytes] = field(default_factory=dict)  # (stream, key) -> line
     superseded: set[bytes] = field(default_factory=set)  # queued lines whose key the input delivered again
@@ -78,11 +84,11 @@ class RetryQueue:
                     entry = msgspec.json.decode(text, type=Entry)
                     self.loaded[entry.line.encode()] = (entry.attempts, key)
 
-    async def queue(self, epoch: Epoch, batcher: Batcher, checkpoints: Checkpoints,
+    async def queue(self, batcher: Batcher, checkpoints: Checkpoints,
                     streams: dict[tuple[str | None, str], Stream]) -> None:
-        """The loaded records into the lanes under ``epoch``, before any input. A line that no longer
-        builds (its stream's mapping changed) is given up."""
-        self.epoch = epoch
+        """The loaded records into the lanes under their own epoch, before any input. A line that no
+        longer builds (its stream's mapping changed) is given up."""
+        epoch = self.epoch
         for line, (_, key) in list(self.loaded.items()):
             stream = streams[key]
             record = protocol.message_decoder.decode(line).record

@@ -4,6 +4,7 @@ up after ``retry_max_attempts``; records rejected before sending are never queue
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ def _summary(run: Any) -> str:
 def test_a_refused_record_is_applied_on_the_next_sync_outside_every_state(emu: EmulatorProcess,
                                                                           tmp_path: Path) -> None:
     store = tmp_path / "store"
-    config = _config(emu, store)
+    config = _config(emu, store, sync_log=True)
     first = _write(emu, tmp_path, config, [_user("p0@example.com", "pro"), _user("p1@example.com", "free"),
                                            record_line("users", {"plan": "no person"}),  # rejected before sending
                                            _state(1, 3)], refuse_first=True)
@@ -96,6 +97,13 @@ def test_a_refused_record_is_applied_on_the_next_sync_outside_every_state(emu: E
     assert _summary(second) == ("Retry queue (retry_refused): 1 refused records retried, 1 succeeded, 0 given up "
                                 "after 5 attempts, 0 superseded by a fresh row of their key, 0 queued for the next sync.")
     assert _queue(store) == []
+    # the sync log: the retried record's row says so, beside the input's one row
+    runs = sorted((store / "_customerio_sync_log" / "runs").glob("*.jsonl.gz"))
+    run_id = json.loads(gzip.decompress(runs[-1].read_bytes()))["run_id"]
+    rows = [json.loads(line) for path in sorted((store / "_customerio_sync_log" / "records").rglob("*.gz"))
+            for line in gzip.decompress(path.read_bytes()).splitlines()]
+    assert sorted((r["key"], r["outcome"], r["reason"]) for r in rows if r["run_id"] == run_id) == [
+        ("email:p0@example.com", "retried", None), ("email:p2@example.com", "accepted", None)]
 
 
 def test_a_record_refused_every_time_is_given_up_after_the_maximum_attempts(emu: EmulatorProcess,
