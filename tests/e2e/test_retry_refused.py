@@ -155,3 +155,15 @@ def test_a_fresh_row_of_the_same_key_supersedes_the_queued_one(emu: EmulatorProc
     assert third.states[0]["destinationStats"] == {"recordCount": 0.0}  # the retried record counts in none
     assert emu.client.person(site_id=SITE, email="p0@example.com")["attributes"]["plan"] == "new"
     assert _queue(store) == []
+
+
+def test_off_nothing_is_queued_and_nothing_is_resent(emu: EmulatorProcess, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    config = {**_config(emu, store), "retry_refused": False}
+    first = _write(emu, tmp_path, config, [_user("p0@example.com", "pro"), _state(1, 1)], refuse_first=True)
+    assert first.states[0]["destinationStats"] == {"recordCount": 0.0, "rejectedRecordCount": 1.0}
+    assert not (store / "_customerio_retry").exists()
+    assert not any(line.startswith("Retry queue") for line in first.logs)
+    since = len(emu.client.requests(site_id=SITE))
+    _write(emu, tmp_path, config, [_user("p2@example.com", "team"), _state(2, 1)], refuse_first=False)
+    assert _sent(emu, since) == [(200, [_identify("p2@example.com", "team")])]
