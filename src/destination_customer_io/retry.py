@@ -80,9 +80,12 @@ class RetryQueue:
         for key, object_key in self.keys.items():
             data = await asyncio.to_thread(self.objects.get, object_key)
             for text in (data or b"").splitlines():
-                if text.strip():
+                try:
                     entry = msgspec.json.decode(text, type=Entry)
-                    self.loaded[entry.line.encode()] = (entry.attempts, key)
+                except msgspec.MsgspecError:  # a line not written here (an edit, a torn file): dropped
+                    self.tally.given_up += 1
+                    continue
+                self.loaded[entry.line.encode()] = (entry.attempts, key)
 
     async def queue(self, batcher: Batcher, checkpoints: Checkpoints,
                     streams: dict[tuple[str | None, str], Stream]) -> None:

@@ -92,3 +92,12 @@ class _FakeBatcher:
 class _FakeCheckpoints:
     def read(self, epoch: Epoch, count: int) -> None:
         epoch.pending += count
+
+
+def test_an_unreadable_line_of_the_queue_is_given_up_not_fatal(tmp_path: Path) -> None:
+    queue = _queue(tmp_path, [(1, _line("ok@x.io"))])
+    key = queue.keys[(None, "users")]
+    queue.objects.put(key, queue.objects.get(key) + b"{not json\n")
+    again = RetryQueue(queue.objects, queue.keys, 3)
+    asyncio.run(again.load())
+    assert list(again.loaded) == [_line("ok@x.io")] and again.tally.given_up == 1
