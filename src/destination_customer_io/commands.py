@@ -45,7 +45,8 @@ def refuse_config(config: Config) -> None:
     if isinstance(config.object_storage_config, NoStorage):
         for key, on, files in (("skip_unchanged", config.skip_unchanged, "the sync ledger"),
                                ("dry_run", config.dry_run, "the ops it would send"),
-                               ("sync_log", config.sync_log, "every record's outcome")):
+                               ("sync_log", config.sync_log, "every record's outcome"),
+                               ("retry_refused", config.retry_refused, "its retry queue")):
             if on:
                 raise ConfigurationError(f"`{key}` keeps {files} in object storage, but object_storage_config "
                                          "is None: configure S3 or Local storage, or turn it off.")
@@ -115,14 +116,16 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
                 "derived event ids follow event id scheme v1.")
         store = open_sync_store(config, sync_id)
         ledger = await open_ledger(config, streams, out)
+        from .retry import open_retry  # None with retry_refused off: the store is not read
+        retry = await open_retry(config, streams)
         outcome = await sync(config, streams, client, store, read_line_chunks(source), out, sigterm, ledger,
-                             sync_log=open_sync_log(config, sync_id))
+                             sync_log=open_sync_log(config, sync_id, retry), retry=retry)
     from .rejected import location
 
     outcome.report(out, [summary(outcome.pipeline.counts, client.stats, outcome.elapsed,
                                  location(config.object_storage_config)),
                          *(stream_summary(stream, ledger_note=ledger.note(stream) if ledger else "")
-                           for stream in streams.values())],
+                           for stream in streams.values()), *([retry.summary()] if retry is not None else [])],
                    (unidentified_warning(outcome.pipeline.counts),))
 
 
@@ -158,14 +161,15 @@ async def track_session(config: Config) -> AsyncIterator[tuple[Any, str]]:
         yield client, await client.detect_region()
 
 
-def open_sync_log(config: Config, sync_id: int | None) -> Any:
-    """The sync log (synclog.py) with ``sync_log: true``, else None: off, its module is never imported."""
+def open_sync_log(config: Config, sync_id: int | None, retry: Any = None) -> Any:
+    """The sync log (synclog.py) with ``sync_log: true``, else None: off, its module is never imported.
+    With ``retry`` (retry.py), the retried records' rows say ``retried``."""
     if not config.sync_log:
         return None
     from .storage.options import sync_options
     from .synclog import SyncLog
 
-    return SyncLog(config, sync_id, sync_options(config))
+    return SyncLog(config, sync_id, sync_options(config), retrying=retry.epoch if retry is not None else None)
 
 
 def open_sync_store(config: Config, sync_id: int | None) -> Any:
@@ -265,12 +269,12 @@ class _Outcome:
 
 async def sync(config: Config, streams: dict[tuple[str | None, str], Stream], client: Any, store: Any,
                lines: AsyncIterator[list[bytes]], out: Output, sigterm: GracefulStop,
-               ledger: Any = None, sender: Any = None, sync_log: Any = None) -> _Outcome:
+               ledger: Any = None, sender: Any = None, sync_log: Any = None, retry: Any = None) -> _Outcome:
     """The sync itself, once the store is open: the pipeline and the store's close. A guard's verdict
     comes back in the outcome (everything read was delivered first); any other failure is raised.
     ``lines``: the input in chunks of lines (stdin, or ``replay``'s records); ``sender``: where batches
     go other than to ``client`` (a dry run's, which emits no state); ``sync_log``: the sync log, closed
-    (its run row written) after the store, best-effort when the sync failed."""
+    (its run row written) after the store, best-effort when the sync failed; ``retry``: the retry queue."""
     from .pipeline import Pipeline
 
     pipeline = Pipeline(
@@ -287,7 +291,7 @@ async def sync(config: Config, streams: dict[tuple[str | None, str], Stream], cl
         ledger=ledger,
         sender=sender,
         emit_states=sender is None,
-        sync_log=sync_log,
+        sync_log=sync_log, retry=retry,
     )
     started = time.monotonic()
     sigterm.attach(pipeline)
@@ -304,6 +308,8 @@ async def sync(config: Config, streams: dict[tuple[str | None, str], Stream], cl
         raise
     stopped = pipeline.stopped  # a SIGTERM from here on finds everything delivered: ignored
     try:
+        if retry is not None:  # every answer is in
+            await retry.save()
         await store.close()
         if sync_log is not None:
             await sync_log.close(completed=verdict is None and not stopped)

@@ -127,6 +127,8 @@ class Config(msgspec.Struct, frozen=True):
     # segment_membership: identify each person before adding them; None: on for mirror streams only
     create_missing_people: bool | None = None
     sync_log: bool = False  # every input record's outcome, in the store (synclog.py)
+    retry_refused: bool = False  # refused records re-sent at the start of later syncs (retry.py)
+    retry_max_attempts: int = 5
     # tuning
     # Batches in flight: enough that lanes x ~1,000 ops per round trip exceed the CPU-bound rate at 50 ms
     # of latency; each lane costs an open batch of memory, no CPU (measured: docs/performance.md).
@@ -153,6 +155,8 @@ class Config(msgspec.Struct, frozen=True):
             raise ValueError("`resend_unchanged_after_days` must be > 0")
         if self.max_requests_per_second is not None and self.max_requests_per_second <= 0:
             raise ValueError(f"`max_requests_per_second` must be > 0, got {self.max_requests_per_second}")
+        if self.retry_max_attempts < 1:
+            raise ValueError("`retry_max_attempts` must be at least 1")
         if not self.ledger_scope.strip():
             raise ValueError("`ledger_scope` must not be empty")
         _check_range("batch_max_bytes", self.batch_max_bytes, 1_000, 500_000)

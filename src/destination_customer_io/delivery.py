@@ -134,7 +134,7 @@ class Delivery:
 
     def __init__(self, sender: Sender, batcher: Batcher, checkpoints: Checkpoints, counts: Counts,
                  store: RejectedStore, wakes: list[asyncio.Event], failed: asyncio.Future[None],
-                 ledger: Any = None, log: Any = None) -> None:
+                 ledger: Any = None, log: Any = None, retry: Any = None) -> None:
         self.sender = sender
         self.batcher = batcher
         self.checkpoints = checkpoints
@@ -143,6 +143,7 @@ class Delivery:
         self.wakes = wakes
         self.ledger = ledger  # the sync ledger (ledger/sync.py), told of each outcome; None without one
         self.log = log  # the sync log (synclog.py), told of each outcome; None when off
+        self.retry = retry  # the retry queue (retry.py), told of each refusal; None when off
         self.room = asyncio.Event()
         self.removals: Epoch | None = None
         self._barriers = Barriers(failed)
@@ -188,9 +189,13 @@ class Delivery:
                 ledger.refused(batch, index)
             if self.log is not None:
                 self.log.refused(batch, index, rejection)
+            if self.retry is not None:
+                self.retry.refused(batch, index)
             body, route = batch.bodies[index], getattr(batch, "route", None)
+            retrying = self.retry.epoch if self.retry is not None else None
             for line, epoch, stream in batch.refs_at(index):
-                batch.rejected += 1
+                if epoch is not retrying:  # a retried record refused again counts in no accepted total
+                    batch.rejected += 1
                 record = _decode(line).record if line is not None else removal_record(stream, body, route)
                 assert record is not None  # only RECORD lines ever reach a batch
                 await self.reject(record, epoch, rejection, stream)
@@ -203,12 +208,16 @@ class Delivery:
         removals = self.removals is not None and self.removals in counts
         if removals:
             self.counts.remove(sum(counts.values()) - batch.rejected)
+        elif self.retry is not None and self.retry.epoch in counts:  # retried records count in no state
+            self.counts.accept(sum(counts.values()) - counts[self.retry.epoch] - batch.rejected)
         else:
             self.counts.accept(sum(counts.values()) - batch.rejected)
         if self.ledger is not None:
             self.ledger.acknowledged(batch, removals)
         if self.log is not None:
             self.log.acknowledged(batch, removals)
+        if self.retry is not None:
+            self.retry.acknowledged(batch)
         for epoch, count in counts.items():
             self.checkpoints.finish(epoch, count)
 
@@ -218,7 +227,7 @@ class Delivery:
         key = (stream.namespace, stream.name) if stream is not None else (record.namespace, record.stream)
         if epoch is self.removals:
             self.counts.refuse_removal()
-        else:
+        elif self.retry is None or epoch is not self.retry.epoch:  # a retried one: counted by the queue
             self._count_rejection(key, epoch, rejection, stream)
         try:
             await self.store.add(rejected_record(record, rejection, stream))

@@ -42,14 +42,15 @@ class Pipeline:
     """One ``write`` sync. ``client`` answers the progress line's questions (track.TrackClient);
     ``sender`` takes the sealed batches (delivery.py; by default to ``client``); ``emit_states`` False
     settles epochs but withholds their states (a dry run); ``ledger`` when a stream keeps one;
-    ``sync_log`` with ``sync_log: true`` (synclog.py: told each record's outcome at its named points)."""
+    ``sync_log`` (synclog.py) and ``retry`` (retry.py: sent first) when on, told outcomes at named points."""
 
     def __init__(self, *, streams: dict[tuple[str | None, str], Stream], client: Any, store: RejectedStore,
                  output: Output, lanes: int = 24, batch_max_bytes: int = 500_000,
                  max_inflight_bytes: int = 16_000_000, state_max_delay: float = 1.0,
                  progress_interval: float = 10.0, flush_interval: float = 1.0,
                  max_rejected_percent: float | None = None, ledger: SyncLedger | None = None,
-                 sender: Sender | None = None, emit_states: bool = True, sync_log: SyncLog | None = None) -> None:
+                 sender: Sender | None = None, emit_states: bool = True, sync_log: SyncLog | None = None,
+                 retry: Any = None) -> None:
         self.streams, self.client, self.store, self.out = streams, client, store, output
         self.max_inflight_bytes = max_inflight_bytes
         self.state_max_delay = state_max_delay
@@ -67,7 +68,7 @@ class Pipeline:
         self._supervisor = supervisor = Supervisor(self._wake_all)
         self._delivery = Delivery(sender or TrackSender(client, self.counts, batch_max_bytes), self._batcher,
                                   self._checkpoints, self.counts, store, wakes, supervisor.failed, ledger,
-                                  sync_log)
+                                  sync_log, retry)
         self._room = self._delivery.room
         self._raise_if_failed = supervisor.raise_if_failed
         self._intake = Intake(streams, self.counts, self._checkpoints, self._batcher, output, ledger, sync_log)
@@ -95,6 +96,8 @@ class Pipeline:
         self._raise_if_failed()
 
     async def _sync(self, chunks: AsyncIterator[list[bytes]], lanes: list[asyncio.Task]) -> None:
+        if (retry := self._delivery.retry) is not None:  # first, under an epoch no state counts
+            await retry.queue(self._batcher, self._checkpoints, self.streams)
         await self._read(aiter(chunks))
         if self._ledger is not None and self._ledger.judge is not None:
             await self._remove_mirrored(self._ledger)

@@ -6,7 +6,8 @@
 A record row: ``run_id``, ``sync_id``, ``stream``, ``namespace``, ``key`` (who the op is about, as
 ``identifier:value``; null when no op was built), ``operation`` (the stream's), ``action`` (the Track
 API action or v1 route sent; null when nothing was sent), ``outcome`` (``accepted``, ``unchanged``,
-``rejected``, ``removed``), ``reason`` (a rejection's code), ``time``. The run row: start, end,
+``rejected``, ``removed``; ``retried``: a record of ``retry_refused``'s queue, its reason null when
+Customer.io took it), ``reason`` (a rejection's code), ``time``. The run row: start, end,
 per-stream counts of each outcome, and a fingerprint of the config with its secrets removed.
 
 The pipeline calls one :class:`SyncLog` at one named point per outcome: ``unchanged`` (intake: the
@@ -148,7 +149,7 @@ class SyncLog:
     """One sync's log; ``records`` are the rolling files of record rows."""
 
     def __init__(self, config: Config, sync_id: int | None, options: StoreOptions,
-                 clock: Any = time.time) -> None:
+                 clock: Any = time.time, retrying: Any = None) -> None:
         storage = within(config.object_storage_config, FOLDER)
         assert isinstance(storage, (S3Storage, LocalStorage))  # refuse_config refused storage None
         self.run_id = uuid.uuid4().hex[:12]
@@ -159,6 +160,7 @@ class SyncLog:
         self._storage, self._options = storage, options
         self._counts: dict[tuple[str | None, str], Counter[str]] = {}
         self._refused: dict[Batch, set[int]] = {}
+        self.retrying = retrying  # retry_refused: the retried records' epoch (their rows say ``retried``)
         self._pending: dict[tuple[str | None, str], list[bytes]] = {}  # the rows of the current call
         if isinstance(storage, S3Storage):
             from .storage.aws import sync_timeouts
@@ -188,9 +190,10 @@ class SyncLog:
         """Delivery: Customer.io refused op ``index`` of ``batch``: a row per record it carried."""
         self._refused.setdefault(batch, set()).add(index)
         key, action = _about(batch.bodies[index], getattr(batch, "route", None))
-        at = _now()
-        for _, _, stream in batch.refs_at(index):
-            self._row(stream.name, stream.namespace, key, stream, action, "rejected", rejection.reason, at)
+        at, retrying = _now(), self.retrying
+        for _, epoch, stream in batch.refs_at(index):
+            outcome = "retried" if epoch is retrying and retrying is not None else "rejected"
+            self._row(stream.name, stream.namespace, key, stream, action, outcome, rejection.reason, at)
         self._add()
 
     def acknowledged(self, batch: Batch, removals: bool) -> None:
@@ -198,12 +201,14 @@ class SyncLog:
         removals, which no input record made)."""
         refused = self._refused.pop(batch, ())
         route, outcome, at = getattr(batch, "route", None), "removed" if removals else "accepted", _now()
+        retrying = self.retrying
         for index, body in enumerate(batch.bodies):
             if index in refused:
                 continue
             key, action = _about(body, route)
-            for _, _, stream in batch.refs_at(index):
-                self._row(stream.name, stream.namespace, key, stream, action, outcome, None, at)
+            for _, epoch, stream in batch.refs_at(index):
+                said = "retried" if epoch is retrying and retrying is not None else outcome
+                self._row(stream.name, stream.namespace, key, stream, action, said, None, at)
         self._add()
 
     # --- files --------------------------------------------------------------------------------------

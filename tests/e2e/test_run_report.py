@@ -211,7 +211,8 @@ def test_other_typos_stay_warnings(emu: EmulatorProcess, tmp_path: Path) -> None
 
 @pytest.mark.parametrize(("setting", "files"), [("skip_unchanged", "the sync ledger"),
                                                 ("dry_run", "the ops it would send"),
-                                                ("sync_log", "every record's outcome")])
+                                                ("sync_log", "every record's outcome"),
+                                                ("retry_refused", "its retry queue")])
 def test_check_refuses_what_write_refuses_from_the_config_alone(emu: EmulatorProcess, tmp_path: Path,
                                                                 setting: str, files: str) -> None:
     config = cfg(emu, **{setting: True})
