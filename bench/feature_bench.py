@@ -11,6 +11,7 @@ synced against the emulator at 0 ms (full mode: the lean one keeps no request lo
     segments_cap_low  max_requests_per_second: LOW_CAP (well below the uncapped sync's rate)
     segments_create   create_missing_people: true (an identify-only v2 batch before each segment call)
     segments_synclog  sync_log: true, into a Local store in the work directory (emptied before each run)
+    segments_retry    retry_refused: true, the same Local store (nothing is refused: the cost of being on)
 
 The five are alternated ``repeat`` times (at least 2); the fastest of each is kept. Each run is a process
 of its own pinned to CPU 0 (``harness.measure``), the emulator on CPU 1; segment calls are counted from the
@@ -39,7 +40,7 @@ LOW_CAP = 250  # well below the uncapped sync's rate: the row shows the ceiling 
 CONTENDERS = {"segments_off": {}, "segments_cap": {"max_requests_per_second": CAP},
               "segments_cap_low": {"max_requests_per_second": LOW_CAP},
               "segments_create": {"create_missing_people": True},
-              "segments_synclog": {"sync_log": True}}
+              "segments_synclog": {"sync_log": True}, "segments_retry": {"retry_refused": True}}
 METHOD = (
     f"The real CLI against the emulator (full mode, for its request log) at 0 ms, 24 lanes: N person_identify records interleaved with "
     f"N segment_membership adds to one segment (bench/segment_bench.py's interleaved shape), with default "
@@ -66,7 +67,7 @@ def write_input(path: Path, people: int) -> Path:
 
 def write_files(work: Path, url: str, feature: dict[str, Any]) -> tuple[Path, Path]:
     config, catalog = work / "segments-config.json", work / "segments-catalog.json"
-    if feature.get("sync_log"):  # the log needs a store: a fresh Local one, so runs do not pile up files
+    if feature.get("sync_log") or feature.get("retry_refused"):  # these need a store: a fresh Local one, so runs do not pile up files
         store = work / "segments-store"
         shutil.rmtree(store, ignore_errors=True)
         feature = {**feature, "object_storage_config": {"storage_type": "Local", "destination_path": str(store)}}

@@ -194,6 +194,7 @@ SEGMENT_LABELS = {
     "segments_cap_low": "max_requests_per_second",
     "segments_create": "create_missing_people: true",
     "segments_synclog": "sync_log: true (Local store)",
+    "segments_retry": "retry_refused: true (Local store, nothing refused)",
 }
 
 
@@ -215,7 +216,7 @@ def segments_lines(runs: list[dict[str, Any]], size: int) -> list[str]:
             f"| {run['requests'] * 1000 / size:.1f} | {extra['segment_calls'] * 1000 / size:.1f} "
             f"| {_fmt(extra.get('load_avg_1m_before'), '{:.1f}')} |")
     off = found.get("segments_off")
-    for key in ("segments_cap", "segments_cap_low", "segments_create", "segments_synclog"):
+    for key in ("segments_cap", "segments_cap_low", "segments_create", "segments_synclog", "segments_retry"):
         if off and (on := found.get(key)):
             lines += ["", f"{_segments_label(on)}, on / off: records/s {on['records_s'] / off['records_s']:.2f}x, "
                           f"CPU s {on['cpu_s'] / off['cpu_s']:.2f}x, requests {on['requests'] / off['requests']:.3f}x, "

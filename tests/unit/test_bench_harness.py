@@ -231,10 +231,10 @@ def test_the_segments_workload_is_in_make_bench_and_syncs_the_interleaved_input_
         config, _ = feature_bench.write_files(tmp_path, "http://127.0.0.1:1", feature_bench.CONTENDERS[contender])
         parsed = parse_config(json.loads(config.read_text()))
         features.append((parsed.max_requests_per_second, parsed.create_missing_people, parsed.sync_log,
-                         type(parsed.object_storage_config).__name__))
-    assert features == [(None, None, False, "NoStorage"), (feature_bench.CAP, None, False, "NoStorage"),
-                        (feature_bench.LOW_CAP, None, False, "NoStorage"), (None, True, False, "NoStorage"),
-                        (None, None, True, "LocalStorage")]
+                         parsed.retry_refused, type(parsed.object_storage_config).__name__))
+    assert features == [(None, None, False, False, "NoStorage"), (feature_bench.CAP, None, False, False, "NoStorage"),
+                        (feature_bench.LOW_CAP, None, False, False, "NoStorage"), (None, True, False, False, "NoStorage"),
+                        (None, None, True, False, "LocalStorage"), (None, None, False, True, "LocalStorage")]
 
 
 
