@@ -69,8 +69,8 @@ class Intake:
         counts, streams, checkpoints = self.counts, self.streams, self.checkpoints
         add, add_id, ledger = self.batcher.add, self.batcher.add_id, self.ledger
         largest_op, epoch = self.batch_max_bytes - EMPTY_BATCH, checkpoints.current
-        read = unchanged = 0  # records read into ``epoch``, not yet counted; of which unchanged (skip_unchanged)
-        run_stream, run = None, 0  # the stream of the last records read, and how many in a row (not yet counted)
+        read = unchanged = run = 0  # not yet counted: records of ``epoch``, unchanged, the last run's (_count_records)
+        run_stream: Stream | None = None  # the stream of the last records read
         base, self.line_base = self.line_base, self.line_base + len(lines)  # true line numbers in logs
         for number, line in enumerate(lines, base + 1):
             try:
@@ -82,7 +82,6 @@ class Intake:
                 continue
             record = message.record
             if record is None or message.type != "RECORD":
-                counts.other_line()
                 self._count_records(epoch, read, unchanged, run_stream, run)
                 read = unchanged = run = 0
                 self._handle_other(message, line, rejections, number)
@@ -93,7 +92,8 @@ class Intake:
             if stream is None and (stream := self._stream_of(record, epoch, rejections)) is None:
                 continue
             if stream is not run_stream:  # a stream's records come in runs: counted once a run
-                self._count_run(run_stream, run)
+                if run:
+                    run_stream.counts.read(run)  # type: ignore[union-attr]  # a run has its stream
                 run_stream, run = stream, 0
             run += 1
             op = stream.operation.build(record.data, stream)
@@ -144,6 +144,7 @@ class Intake:
     def _handle_other(self, message: protocol.Message, line: bytes, rejections: list, number: int) -> None:
         """A message that is not a well-formed RECORD: a STATE closes the epoch; a RECORD without its
         record is an odd line; a stream status is remembered; LOG, CONTROL...: nothing to answer."""
+        self.counts.other_line()
         if message.type == "STATE":
             if message.state is not None:
                 self.counts.state_read()
