@@ -219,12 +219,18 @@ class Batcher:
             self.seal(lane)
             batch = lane.open
             size = batch.size + len(op.body)
-        if not batch.bodies:
+        bodies = batch.bodies
+        if not bodies:
             batch.opened = time.monotonic()  # a batch's age counts from its first op
-        batch.append(op.body, line, epoch, stream)
+        if not batch.epochs or batch.epochs[-1] is not epoch:  # Batch.append written in place: per op
+            batch.starts.append(len(bodies))
+            batch.epochs.append(epoch)
+        bodies.append(op.body)
+        batch.lines.append(line)
+        batch.streams.append(stream)
         batch.size = size
         if op.ordered and key is not None:
-            index = batch.keys[key] = len(batch.bodies) - 1
+            index = batch.keys[key] = len(bodies) - 1
             if op.operation is not batch.kind:
                 if batch.kind is None:
                     batch.kind = op.operation

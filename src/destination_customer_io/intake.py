@@ -9,8 +9,9 @@
                 the rest counted and skipped
 
 The hot path of the connector: one call per chunk, so per line only the work itself remains; a chunk's
-records are added to the counts and to their epoch in one step before a STATE and at the end (nothing
-reads them in between: acknowledgements run only once ``handle_lines`` returns).
+records are added to the counts and to their epoch in one step before a STATE and at the end, and to
+their stream once per run of records of one stream (nothing reads them in between: acknowledgements
+run only once ``handle_lines`` returns, and a STATE counts the run before it closes the epoch).
 """
 
 from __future__ import annotations
@@ -54,22 +55,22 @@ class Intake:
         self.statuses: dict[StreamKey, str] = {}  # last STREAM_STATUS seen per stream
         self.source_error = False
 
-    def _count_records(self, epoch: Epoch, read: int, unchanged: int = 0) -> None:
+    def _count_records(self, epoch: Epoch, read: int, unchanged: int, stream: Stream | None, run: int) -> None:
         """``read`` RECORD lines of one epoch: counted, and pending in the epoch until each is answered,
-        except the ``unchanged`` ones (skip_unchanged: already delivered, so accepted as they are read)."""
+        except the ``unchanged`` ones (skip_unchanged: already delivered, so accepted as they are read);
+        the last ``run`` of them read into ``stream`` (the earlier ones were counted per stream already)."""
+        self._count_run(stream, run)
         self.counts.read(read, unchanged)
         self.checkpoints.read(epoch, read - unchanged)
 
     def handle_lines(self, lines: list[bytes]) -> list[Refused]:
-        """One chunk of input lines, in order: each RECORD is built into an op and batched, each STATE
-        closes an epoch. Returns the records to reject (``run`` stores them: that may wait on I/O)."""
+        """Input lines in order (RECORDs built and batched, STATEs close epochs): the records to reject."""
         rejections: list[Refused] = []
         counts, streams, checkpoints = self.counts, self.streams, self.checkpoints
         add, add_id, ledger = self.batcher.add, self.batcher.add_id, self.ledger
-        largest_op = self.batch_max_bytes - EMPTY_BATCH
-        epoch = checkpoints.current
-        read = 0  # records read into ``epoch`` and not yet counted
-        unchanged = 0  # of which the ledger says they were delivered as they are (skip_unchanged)
+        largest_op, epoch = self.batch_max_bytes - EMPTY_BATCH, checkpoints.current
+        read = unchanged = run = 0  # not yet counted: records of ``epoch``, unchanged, the last run's (_count_records)
+        run_stream: Stream | None = None  # the stream of the last records read
         base, self.line_base = self.line_base, self.line_base + len(lines)  # true line numbers in logs
         for number, line in enumerate(lines, base + 1):
             try:
@@ -81,9 +82,8 @@ class Intake:
                 continue
             record = message.record
             if record is None or message.type != "RECORD":
-                counts.other_line()
-                self._count_records(epoch, read, unchanged)
-                read = unchanged = 0
+                self._count_records(epoch, read, unchanged, run_stream, run)
+                read = unchanged = run = 0
                 self._handle_other(message, line, rejections, number)
                 epoch = checkpoints.current
                 continue
@@ -91,7 +91,11 @@ class Intake:
             stream = streams.get((record.namespace, record.stream))  # the exact key; the full rule on a miss
             if stream is None and (stream := self._stream_of(record, epoch, rejections)) is None:
                 continue
-            stream.counts.read()
+            if stream is not run_stream:  # a stream's records come in runs: counted once a run
+                if run:
+                    run_stream.counts.read(run)  # type: ignore[union-attr]  # a run has its stream
+                run_stream, run = stream, 0
+            run += 1
             op = stream.operation.build(record.data, stream)
             if type(op) is Rejection:
                 rejections.append((record, epoch, op, stream))
@@ -102,14 +106,22 @@ class Intake:
             if op.changes:
                 stream.counts.change(op.changes)
             if len(op.body) > largest_op:  # only with a tiny batch_max_bytes
-                rejections.append((record, epoch, larger_than_batch(len(op.body), self.batch_max_bytes,
-                                                                    largest_op), stream))
+                rejections.append((record, epoch, self._larger_than_batch(op), stream))
             else:
                 batch = add(op, line, epoch, stream) if op.route is None else add_id(op, line, epoch, stream)
                 if ledger is not None:
                     ledger.placed(batch, op)
-        self._count_records(epoch, read, unchanged)
+        self._count_records(epoch, read, unchanged, run_stream, run)
         return rejections
+
+    @staticmethod
+    def _count_run(stream: Stream | None, run: int) -> None:
+        """The ``run`` records read in a row into ``stream``, counted to it (once a run, not per record)."""
+        if run:
+            stream.counts.read(run)  # type: ignore[union-attr]  # a run has its stream
+
+    def _larger_than_batch(self, op: Any) -> Rejection:
+        return larger_than_batch(len(op.body), self.batch_max_bytes, self.batch_max_bytes - EMPTY_BATCH)
 
     def _unchanged(self, ledger: Any, op: Any, stream: Stream) -> bool:
         """The ledger's filter (skip_unchanged): True when ``op`` was delivered as it is, which the sync
@@ -132,6 +144,7 @@ class Intake:
     def _handle_other(self, message: protocol.Message, line: bytes, rejections: list, number: int) -> None:
         """A message that is not a well-formed RECORD: a STATE closes the epoch; a RECORD without its
         record is an odd line; a stream status is remembered; LOG, CONTROL...: nothing to answer."""
+        self.counts.other_line()
         if message.type == "STATE":
             if message.state is not None:
                 self.counts.state_read()

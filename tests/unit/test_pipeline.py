@@ -481,6 +481,19 @@ async def test_stream_states_count_only_their_own_stream_since_its_previous_stat
     assert counts_of(out) == [(1.0, 1.0, 2.0), (2.0, 1.0, 3.0), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0)]
 
 
+async def test_runs_of_one_stream_in_one_chunk_count_to_their_stream_on_each_state_and_at_the_end() -> None:
+    # intake counts a stream's records once per run of them: a state in the middle of a run, a switch of
+    # stream and the chunk's end each count what came before, so states and the summary stay exact.
+    lines = [record({"key": "u1"}, "users"), record({"key": "u2"}, "users"), record({"key": "e1"}, "events"),
+             record({"key": "u3"}, "users"), record({"key": "u4"}, "users"), stream_state("users", 1, 4),
+             record({"key": "u5"}, "users"), record({"bad": True}, "users"), record({"key": "e2"}, "events"),
+             stream_state("events", 2, 2), stream_state("users", 3, 2)]
+    pipeline, out = make_pipeline(ScriptedClient(), names=("users", "events"))
+    await pipeline.run(chunks_of(lines, size=len(lines)))
+    assert counts_of(out) == [(4.0, 0.0, 4.0), (2.0, 0.0, 2.0), (1.0, 1.0, 2.0)]
+    assert {s.name: s.counts.records_read for s in pipeline.streams.values()} == {"users": 6, "events": 2}
+
+
 async def test_a_record_of_a_stream_missing_from_the_catalog_counts_on_a_state_naming_that_stream() -> None:
     lines = [record({"key": "a"}, "ghosts"), record({"key": "b"}), stream_state("toys", 1, 1),
              stream_state("ghosts", 2, 1), b"not json", stream_state("toys", 3, 0)]
