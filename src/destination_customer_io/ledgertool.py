@@ -55,7 +55,7 @@ class Scope:
     objects: Objects
     prefix: str
     name: str
-    retry: str = ""  # the prefix of the scope's retry queues (retry.py)
+    retry: str  # the prefix of the scope's retry queues (retry.py)
 
     @property
     def where(self) -> str:
