@@ -8,7 +8,8 @@ next sync remove more than its guard allows, once.
 For people, not for Airbyte: plain text on stdout (``--json``: one JSON document, for scripts); a mistake
 is one line on stderr and exit 1. ``show`` reads each file once and loads the stream from those bytes
 with the sync's own loader (``load_rows``), so its figures are what the next sync would load; a
-half-written file is reported, never fatal. The site id appears only hashed (``files.scope_prefix``), and every
+half-written file is reported, never fatal. ``show`` also reports each stream's retry queue
+(``retry_refused``, retry.py) and the last sync's counts of it; ``reset`` deletes the queue too. The site id appears only hashed (``files.scope_prefix``), and every
 configured secret is scrubbed from what is printed anyway. ``ledgerview.py`` turns a stream's ledger into
 text or JSON.
 """
@@ -35,6 +36,8 @@ from .network import proxy_secrets
 from .operations import OPERATIONS
 from .output import Output
 from .rawconfig import secret_values
+from .retry import LAST_SYNC, QUEUE, describe
+from .retry import scope_prefix as retry_prefix
 from .storage.objects import Objects, open_objects
 from .storage.options import sync_options
 
@@ -52,6 +55,7 @@ class Scope:
     objects: Objects
     prefix: str
     name: str
+    retry: str  # the prefix of the scope's retry queues (retry.py)
 
     @property
     def where(self) -> str:
@@ -73,16 +77,36 @@ def open_scope(config: Config) -> Scope:
         raise LedgerCommandError(
             "object_storage_config is None, so this config keeps no sync ledger: the ledger lives in the "
             "S3 or Local store the connection's config names; use that config.")
-    return Scope(objects, files.scope_prefix(config.credentials.siteId, config.ledger_scope), config.ledger_scope)
+    site_id, name = config.credentials.siteId, config.ledger_scope
+    return Scope(objects, files.scope_prefix(site_id, name), name, retry_prefix(site_id, name))
 
 
-def select(scope: Scope, stream: str | None) -> dict[str, list[str]]:
-    """The stream directories ``stream`` names (all of the scope's when None); an unknown one is an error."""
+def retry_dirs(scope: Scope, stream: str | None) -> dict[str, str]:
+    """The scope's retry-queue directories (``retry_refused``) of ``stream`` (all when None) -> the stream's
+    label; a queue's directory is a ledger directory without the operation, hence the suffix."""
+    found = {key[len(scope.retry):].partition("/")[0] + "/" for key in scope.objects.list(scope.retry)}
+    return {d: label_of(d.rstrip("/") + "__retry/") for d in sorted(found)
+            if stream is None or matches(d.rstrip("/") + "__retry/", stream)}
+
+
+def retry_queues(scope: Scope, stream: str | None) -> list[dict]:
+    """What ``show`` says of each retry queue: its records by attempts, the last sync's counts."""
+    shown = []
+    for directory, label in retry_dirs(scope, stream).items():
+        queue, last = (scope.objects.get(scope.retry + directory + name) for name in (QUEUE, LAST_SYNC))
+        shown.append({"stream": label, "where": f"{scope.objects.root}/{scope.retry}{directory}",
+                      **describe(queue, last)})
+    return shown
+
+
+def select(scope: Scope, stream: str | None, queued: bool = False) -> dict[str, list[str]]:
+    """The stream directories ``stream`` names (all of the scope's when None); an unknown one is an error
+    (unless ``queued`` and the stream has a retry queue: show and reset)."""
     found = scope.directories()
     if stream is None:
         return found
     chosen = {d: names for d, names in found.items() if matches(d, stream)}
-    if not chosen:
+    if not chosen and not (queued and retry_dirs(scope, stream)):
         known = ", ".join(sorted(f"{label_of(d)} ({operation_of(d)})" for d in found)) or "none"
         raise LedgerCommandError(f"No sync ledger for stream `{stream}` under {scope.where} (ledger_scope "
                                  f"`{scope.name}`); streams with a ledger there: {known}.")
@@ -228,14 +252,19 @@ async def _inspect_all(scope: Scope, chosen: dict[str, list[str]]) -> list[Strea
 # --- reset and allow-removals ----------------------------------------------------------------------
 
 def reset(scope: Scope, stream: str | None, say: Callable[[str], None]) -> None:
-    chosen = select(scope, stream)
-    if not chosen:
+    chosen = select(scope, stream, queued=True)
+    if not chosen and not retry_dirs(scope, stream):
         say(f"Nothing to reset: no sync ledger under {scope.where} (ledger_scope `{scope.name}`).")
     for directory, names in sorted(chosen.items()):
         scope.objects.delete([scope.prefix + directory + name for name in names])
         say(f"Reset the sync ledger of stream {label_of(directory)} ({operation_of(directory)}): deleted "
             f"{_files(len(names))} at {scope.where}{directory}: {', '.join(names)}. "
             "Its next sync is a first sync again: everything is sent, and a mirror removes nothing.")
+    for directory, label in retry_dirs(scope, stream).items():
+        keys = scope.objects.list(scope.retry + directory)
+        scope.objects.delete(keys)
+        say(f"Deleted the retry queue (retry_refused) of stream {label}: {_files(len(keys))} at "
+            f"{scope.objects.root}/{scope.retry}{directory}; its records are not re-sent.")
 
 
 def allow_removals(scope: Scope, stream: str, count: int, say: Callable[[str], None]) -> None:
@@ -284,9 +313,10 @@ def run_ledger(args: argparse.Namespace) -> int:
         scrubber.add_secrets(config.secrets())
         scope = open_scope(config)
         if args.action == "show":
-            ledgers = asyncio.run(_inspect_all(scope, select(scope, args.stream)))
-            say(json.dumps(render_json(scope.where, scope.name, ledgers, args.keys), indent=2) if args.json
-                else render_text(scope.where, scope.name, ledgers, args.keys))
+            ledgers = asyncio.run(_inspect_all(scope, select(scope, args.stream, queued=True)))
+            queues = retry_queues(scope, args.stream)
+            say(json.dumps(render_json(scope.where, scope.name, ledgers, args.keys, queues), indent=2) if args.json
+                else render_text(scope.where, scope.name, ledgers, args.keys, queues))
         elif args.action == "reset":
             reset(scope, args.stream, say)
         else:

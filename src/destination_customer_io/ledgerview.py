@@ -1,5 +1,5 @@
 """What ``ledger show`` prints: the streams ``ledgertool.py`` inspected (``StreamLedger``, filled there),
-as text for people or as JSON.
+and each stream's retry queue (``retry_refused``), as text for people or as JSON.
 
 A mirror stream's key texts are the removal ops its next sync would send for members that left: they
 are shown as those ops (path and body) and, in text, as one readable line each (``remove_customers
@@ -108,7 +108,8 @@ def keys(ledger: StreamLedger, count: int) -> list[dict[str, Any]]:
     return sorted(found, key=lambda key: key["text"])
 
 
-def render_json(where: str, scope: str, ledgers: list[StreamLedger], key_count: int | None) -> dict[str, Any]:
+def render_json(where: str, scope: str, ledgers: list[StreamLedger], key_count: int | None,
+                queues: list[dict[str, Any]]) -> dict[str, Any]:
     streams = []
     for ledger in ledgers:
         entry = {"stream": ledger.label, "operation": ledger.operation, "mirror": ledger.mirror,
@@ -121,16 +122,33 @@ def render_json(where: str, scope: str, ledgers: list[StreamLedger], key_count: 
         if key_count:
             entry["keys"] = keys(ledger, key_count)
         streams.append(entry)
-    return {"ledger_scope": scope, "where": where, "streams": streams}
+    return {"ledger_scope": scope, "where": where, "streams": streams, "retry_queues": queues}
 
 
-def render_text(where: str, scope: str, ledgers: list[StreamLedger], key_count: int | None) -> str:
+def render_text(where: str, scope: str, ledgers: list[StreamLedger], key_count: int | None,
+                queues: list[dict[str, Any]]) -> str:
     lines = [f"Sync ledger of ledger_scope `{scope}` at {where}"]
     if not ledgers:
         lines.append("  no stream has a ledger here yet")
     for ledger in ledgers:
         lines += [""] + _stream_text(ledger, key_count)
+    for queue in queues:
+        lines += [""] + queue_text(queue)
     return "\n".join(lines)
+
+
+def queue_text(queue: dict[str, Any]) -> list[str]:
+    """A stream's retry queue (``retry_refused``, retry.py's ``describe``) as text."""
+    count, last = queue["records"], queue["last_sync"]
+    attempts = ", ".join(f"{made}: {n}" for made, n in queue["attempts"].items())
+    lines = [f"{queue['stream']}: retry queue (retry_refused)", f"  where         {queue['where']}",
+             f"  retry queue   {count} record{'' if count == 1 else 's'}" + (f" (attempts {attempts})" if count else "")]
+    if queue["unreadable"]:
+        lines.append(f"  unreadable    {queue['unreadable']} lines (the next sync gives them up)")
+    lines.append(f"  last sync     {last.get('synced_at')}: {last.get('retried')} retried, {last.get('succeeded')} "
+                 f"succeeded, {last.get('given_up')} given up, {last.get('superseded')} superseded, "
+                 f"{last.get('queued')} queued" if last else "  last sync     - (none recorded)")
+    return lines
 
 
 def _stream_text(ledger: StreamLedger, key_count: int | None) -> list[str]:

@@ -2,6 +2,9 @@
 
     <root>/_customerio_retry/site-<hash of siteId>/<ledger_scope>/<namespace>__<stream>/queue.jsonl
         one JSON line per queued record: {"attempts": n, "line": "<the record's raw Airbyte line>"}
+    .../<namespace>__<stream>/last_sync.json
+        the last sync's counts of that stream: {"synced_at", "retried", "succeeded", "given_up",
+        "superseded", "queued"}; written beside the queue, for ``ledger show``, never read by a sync
 
 Only what Customer.io refused is queued (a 207 entry, a 400 found by halving, a v1 404), told by delivery
 at its ``refused`` point; a record rejected before sending cannot succeed unchanged and is not. At the
@@ -15,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
 
 ROOT = "_customerio_retry"
 QUEUE = "queue.jsonl"
+LAST_SYNC = "last_sync.json"
 
 
 class Entry(msgspec.Struct):
@@ -39,11 +44,16 @@ class Entry(msgspec.Struct):
     line: str
 
 
-def queue_key(site_id: str, ledger_scope: str, stream: Stream) -> str:
-    """Where ``stream``'s queue lives: beside the ledger, never naming the site id (a secret)."""
+def scope_prefix(site_id: str, ledger_scope: str) -> str:
+    """The queues of one ledger scope: beside the ledger, never naming the site id (a secret)."""
     site = hashlib.blake2b(site_id.encode(), digest_size=6).hexdigest()
-    scope = s3_safe(ledger_scope) or "default"
-    return f"{ROOT}/site-{site}/{scope}/{s3_safe(stream.namespace or '_')}__{s3_safe(stream.name)}/{QUEUE}"
+    return f"{ROOT}/site-{site}/{s3_safe(ledger_scope) or 'default'}/"
+
+
+def queue_key(site_id: str, ledger_scope: str, stream: Stream) -> str:
+    """Where ``stream``'s queue lives."""
+    stream_dir = f"{s3_safe(stream.namespace or '_')}__{s3_safe(stream.name)}/"
+    return scope_prefix(site_id, ledger_scope) + stream_dir + QUEUE
 
 
 def _epoch() -> Epoch:
@@ -74,7 +84,19 @@ class RetryQueue:
     superseded: set[bytes] = field(default_factory=set)  # queued lines whose key the input delivered again
     refused_again: set[bytes] = field(default_factory=set)
     fresh: dict[tuple[str | None, str], list[Entry]] = field(default_factory=dict)  # refused this sync
-    tally: RetryTally = field(default_factory=RetryTally)
+    tallies: dict[tuple[str | None, str], RetryTally] = field(default_factory=dict)  # per stream
+
+    @property
+    def tally(self) -> RetryTally:
+        """Every stream's counts summed (the summary's)."""
+        total = RetryTally()
+        for one in self.tallies.values():
+            for name, value in asdict(one).items():
+                setattr(total, name, getattr(total, name) + value)
+        return total
+
+    def _of(self, key: tuple[str | None, str]) -> RetryTally:
+        return self.tallies.setdefault(key, RetryTally())
 
     async def load(self) -> None:
         for key, object_key in self.keys.items():
@@ -83,7 +105,7 @@ class RetryQueue:
                 try:
                     entry = msgspec.json.decode(text, type=Entry)
                 except msgspec.MsgspecError:  # a line not written here (an edit, a torn file): dropped
-                    self.tally.given_up += 1
+                    self._of(key).given_up += 1
                     continue
                 self.loaded[entry.line.encode()] = (entry.attempts, key)
 
@@ -98,9 +120,9 @@ class RetryQueue:
             op = stream.operation.build(record.data, stream) if record is not None else None
             if op is None or type(op) is Rejection:
                 del self.loaded[line]
-                self.tally.given_up += 1
+                self._of(key).given_up += 1
                 continue
-            self.tally.retried += 1
+            self._of(key).retried += 1
             if op.ordered and op.key is not None:  # an event is never superseded: each one is its own
                 self.pending[(key, op.key)] = line
             checkpoints.read(epoch, 1)
@@ -141,26 +163,50 @@ class RetryQueue:
         kept: dict[tuple[str | None, str], list[Entry]] = {key: [] for key in self.keys}
         for line, (attempts, key) in self.loaded.items():
             if line in self.superseded and line in self.refused_again:
-                self.tally.superseded += 1
+                self._of(key).superseded += 1
             elif line not in self.refused_again:
-                self.tally.succeeded += 1
+                self._of(key).succeeded += 1
             elif attempts + 1 >= self.max_attempts:
-                self.tally.given_up += 1
+                self._of(key).given_up += 1
             else:
                 kept[key].append(Entry(attempts + 1, line.decode()))
         for key, entries in self.fresh.items():
             kept[key].extend(entries if self.max_attempts > 1 else [])
-            self.tally.given_up += 0 if self.max_attempts > 1 else len(entries)
+            self._of(key).given_up += 0 if self.max_attempts > 1 else len(entries)
+        synced_at = f"{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
         for key, entries in kept.items():
-            self.tally.queued += len(entries)
+            self._of(key).queued += len(entries)
             body = b"".join(msgspec.json.encode(entry) + b"\n" for entry in entries)
             await asyncio.to_thread(self.objects.put, self.keys[key], body)
+            last = {"synced_at": synced_at, **asdict(self._of(key))}
+            await asyncio.to_thread(self.objects.put, self.keys[key].removesuffix(QUEUE) + LAST_SYNC,
+                                    msgspec.json.encode(last) + b"\n")
 
     def summary(self) -> str:
         t = self.tally
         return (f"Retry queue (retry_refused): {t.retried} refused records retried, {t.succeeded} succeeded, "
                 f"{t.given_up} given up after {self.max_attempts} attempts, {t.superseded} superseded by a fresh row of "
                 f"their key, {t.queued} queued for the next sync.")
+
+
+def describe(queue: bytes | None, last_sync: bytes | None) -> dict[str, Any]:
+    """What ``ledger show`` says of one stream's queue: its records by attempts made, and the last sync's
+    counts (None before a sync wrote them); a line not written here is counted as unreadable."""
+    attempts: dict[int, int] = {}
+    unreadable = 0
+    for text in (queue or b"").splitlines():
+        try:
+            entry = msgspec.json.decode(text, type=Entry)
+        except msgspec.MsgspecError:
+            unreadable += 1
+            continue
+        attempts[entry.attempts] = attempts.get(entry.attempts, 0) + 1
+    try:
+        last = msgspec.json.decode(last_sync) if last_sync else None
+    except msgspec.MsgspecError:
+        last = None
+    return {"records": sum(attempts.values()), "attempts": dict(sorted(attempts.items())),
+            "unreadable": unreadable, "last_sync": last if isinstance(last, dict) else None}
 
 
 async def open_retry(config: Config, streams: dict[tuple[str | None, str], Stream]) -> RetryQueue | None:

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 from customerio_emulator.process import EmulatorProcess
-from tests.support.cli import base_config, configured_stream, record_line, run_connector, state_line
+from destination_customer_io import retry
+from tests.support.cli import CONSOLE_SCRIPT, base_config, configured_stream, record_line, run_connector, state_line
 
 SITE, KEY = "site-retry-3", "key-retry-very-secret"
 WORKSPACES = [{"site_id": SITE, "api_key": KEY, "region": "us"}]
@@ -167,3 +170,48 @@ def test_off_nothing_is_queued_and_nothing_is_resent(emu: EmulatorProcess, tmp_p
     since = len(emu.client.requests(site_id=SITE))
     _write(emu, tmp_path, config, [_user("p2@example.com", "team"), _state(2, 1)], refuse_first=False)
     assert _sent(emu, since) == [(200, [_identify("p2@example.com", "team")])]
+
+
+def _ledger(tmp: Path, config: dict[str, Any], *args: str) -> str:
+    """``destination-customer-io ledger --config <config> <args>``'s stdout; no secret in it."""
+    path = tmp / "ledger-config.json"
+    path.write_text(json.dumps(config))
+    done = subprocess.run([*CONSOLE_SCRIPT, "ledger", "--config", str(path), *args], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and SITE not in done.stdout and KEY not in done.stdout, done.stdout + done.stderr
+    return done.stdout
+
+
+def _queue_text(shown: str) -> list[str]:
+    """The retry-queue part of ``ledger show``'s text, the sync time made a placeholder."""
+    lines = shown.splitlines()
+    part = lines[lines.index("users: retry queue (retry_refused)"):]
+    return [re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "<time>", line) for line in part]
+
+
+def test_ledger_show_reports_the_queue_and_the_last_syncs_counts_and_reset_deletes_it(
+        emu: EmulatorProcess, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    config = _config(emu, store)
+    where = f"{store}/{retry.scope_prefix(SITE, 'default')}___users/"
+    _write(emu, tmp_path, config, [_user("p0@example.com", "pro"), _user("p1@example.com", "free"),
+                                   _state(1, 2)], refuse_first=True)
+    assert _queue_text(_ledger(tmp_path, config, "show")) == [
+        "users: retry queue (retry_refused)", f"  where         {where}",
+        "  retry queue   1 record (attempts 1: 1)",
+        "  last sync     <time>: 0 retried, 0 succeeded, 0 given up, 0 superseded, 1 queued"]
+
+    _write(emu, tmp_path, config, [_user("p2@example.com", "team"), _state(2, 1)], refuse_first=True)
+    [shown] = json.loads(_ledger(tmp_path, config, "show", "--json", "--stream", "users"))["retry_queues"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", shown["last_sync"].pop("synced_at"))
+    assert shown == {"stream": "users", "where": where, "records": 1, "attempts": {"2": 1}, "unreadable": 0,
+                     "last_sync": {"retried": 1, "succeeded": 0, "given_up": 0, "superseded": 0, "queued": 1}}
+    assert _queue_text(_ledger(tmp_path, config, "show"))[2:] == [
+        "  retry queue   1 record (attempts 2: 1)",
+        "  last sync     <time>: 1 retried, 0 succeeded, 0 given up, 0 superseded, 1 queued"]
+
+    said = _ledger(tmp_path, config, "reset", "--stream", "users")
+    assert f"Deleted the retry queue (retry_refused) of stream users: 2 files at {where}; its records are not " \
+           "re-sent." in said
+    assert not list((store / "_customerio_retry").rglob("*.json*"))
+    assert json.loads(_ledger(tmp_path, config, "show", "--json"))["retry_queues"] == []

@@ -12,7 +12,7 @@ from destination_customer_io.batching import Batch
 from destination_customer_io.catalog import resolve_streams
 from destination_customer_io.checkpoints import Epoch
 from destination_customer_io.config import parse_config
-from destination_customer_io.retry import RetryQueue, queue_key
+from destination_customer_io.retry import LAST_SYNC, QUEUE, RetryQueue, describe, queue_key
 from destination_customer_io.storage.objects import LocalObjects
 from tests.support.cli import configured_stream, record_line
 
@@ -67,6 +67,10 @@ def test_taken_leave_refused_again_count_up_and_the_last_attempt_gives_up(tmp_pa
     assert _saved(queue) == [(2, "again@x.io"), (1, "new@x.io")]
     t = queue.tally
     assert (t.retried, t.succeeded, t.given_up, t.superseded, t.queued) == (3, 1, 1, 0, 2)
+    # the stream's counts beside its queue, for `ledger show`
+    last = json.loads(queue.objects.get(queue.keys[(None, "users")].removesuffix(QUEUE) + LAST_SYNC))
+    assert last.pop("synced_at").endswith("Z")
+    assert last == {"retried": 3, "succeeded": 1, "given_up": 1, "superseded": 0, "queued": 2}
 
 
 def test_an_input_record_of_a_queued_key_supersedes_it(tmp_path: Path) -> None:
@@ -101,3 +105,14 @@ def test_an_unreadable_line_of_the_queue_is_given_up_not_fatal(tmp_path: Path) -
     again = RetryQueue(queue.objects, queue.keys, 3)
     asyncio.run(again.load())
     assert list(again.loaded) == [_line("ok@x.io")] and again.tally.given_up == 1
+
+
+def test_describe_counts_the_records_by_attempts_and_reads_the_last_sync() -> None:
+    queue = b"".join(json.dumps({"attempts": a, "line": "{}"}).encode() + b"\n" for a in (2, 1, 1)) + b"{torn\n"
+    last = b'{"synced_at": "2026-12-05T05:00:00Z", "retried": 1, "succeeded": 0, "given_up": 0, ' \
+           b'"superseded": 0, "queued": 3}\n'
+    assert describe(queue, last) == {"records": 3, "attempts": {1: 2, 2: 1}, "unreadable": 1, "last_sync": {
+        "synced_at": "2026-12-05T05:00:00Z", "retried": 1, "succeeded": 0, "given_up": 0, "superseded": 0,
+        "queued": 3}}
+    assert describe(None, None) == {"records": 0, "attempts": {}, "unreadable": 0, "last_sync": None}
+    assert describe(b"", b"not json")["last_sync"] is None
