@@ -17,7 +17,6 @@ written whole at the end of the sync. None when off: nothing of it is called, th
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,7 @@ import msgspec
 
 from . import protocol
 from .reasons import Rejection
-from .storage.names import s3_safe
+from .storage.names import scope_prefix as scoped, stream_folder
 
 if TYPE_CHECKING:
     from .batching import Batch, Batcher
@@ -46,14 +45,12 @@ class Entry(msgspec.Struct):
 
 def scope_prefix(site_id: str, ledger_scope: str) -> str:
     """The queues of one ledger scope: beside the ledger, never naming the site id (a secret)."""
-    site = hashlib.blake2b(site_id.encode(), digest_size=6).hexdigest()
-    return f"{ROOT}/site-{site}/{s3_safe(ledger_scope) or 'default'}/"
+    return scoped(ROOT, site_id, ledger_scope)
 
 
 def queue_key(site_id: str, ledger_scope: str, stream: Stream) -> str:
     """Where ``stream``'s queue lives."""
-    stream_dir = f"{s3_safe(stream.namespace or '_')}__{s3_safe(stream.name)}/"
-    return scope_prefix(site_id, ledger_scope) + stream_dir + QUEUE
+    return f"{scope_prefix(site_id, ledger_scope)}{stream_folder(stream.namespace, stream.name)}/{QUEUE}"
 
 
 def _epoch() -> Epoch:

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..storage.names import s3_safe
+from ..storage.names import s3_safe, stream_folder
+from ..storage.names import scope_prefix as scoped
 from .table import COLUMNS, Rows, Texts
 
 MAGIC = b"CIOLEDGER1\n"
@@ -33,12 +34,11 @@ _DELTA = re.compile(r"delta-(\d{8})-(\d{8})\.ldg$")
 
 def scope_prefix(site_id: str, ledger_scope: str) -> str:
     """The workspace and connection part of every ledger key: never the site id itself (a secret)."""
-    site = hashlib.blake2b(site_id.encode(), digest_size=6).hexdigest()
-    return f"{ROOT}/site-{site}/{s3_safe(ledger_scope) or 'default'}/"
+    return scoped(ROOT, site_id, ledger_scope)
 
 
 def stream_dir(namespace: str | None, name: str, operation: str) -> str:
-    return f"{s3_safe(namespace or '_')}__{s3_safe(name)}__{operation}/"
+    return f"{stream_folder(namespace, name)}__{operation}/"
 
 
 def operation_of(directory: str) -> str:

@@ -1,7 +1,9 @@
-"""Object names: a name made one S3-safe path segment (Airbyte's rule), and ``check``'s probe keys."""
+"""Object names: a name made one S3-safe path segment (Airbyte's rule), a feature's per-workspace folders
+(the ledger's, the retry queue's), and ``check``'s probe keys."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 import uuid
@@ -19,6 +21,17 @@ def s3_safe(name: str) -> str:
     safe = _UNSAFE.sub("_", plain)
     # "." and ".." would be path navigation for the Local store
     return "_" * len(safe) if safe in (".", "..") else safe
+
+
+def scope_prefix(root: str, site_id: str, ledger_scope: str) -> str:
+    """``root``'s folder for one workspace and ledger scope: the site id only hashed (it is a secret)."""
+    site = hashlib.blake2b(site_id.encode(), digest_size=6).hexdigest()
+    return f"{root}/site-{site}/{s3_safe(ledger_scope) or 'default'}/"
+
+
+def stream_folder(namespace: str | None, name: str) -> str:
+    """A stream as one path segment: ``<namespace or _>__<name>``, each part S3-safe."""
+    return f"{s3_safe(namespace or '_')}__{s3_safe(name)}"
 
 
 def check_key(bucket_path: str) -> str:
