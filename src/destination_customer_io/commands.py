@@ -258,11 +258,11 @@ async def sync(config: Config, streams: dict[tuple[str | None, str], Stream], cl
         await pipeline.run(lines)
     except ConfigurationError as exc:
         if exc is not pipeline.verdict:
-            await _close_quietly(store, sync_log)
+            await _close_quietly(store, sync_log, retry)
             raise
         verdict = exc
     except BaseException:
-        await _close_quietly(store, sync_log)  # the original failure is the one to report
+        await _close_quietly(store, sync_log, retry)  # the original failure is the one to report
         raise
     stopped = pipeline.stopped  # a SIGTERM from here on finds everything delivered: ignored
     try:
@@ -296,11 +296,13 @@ class GracefulStop:
             pipeline.stop(self.grace)
 
 
-async def _close_quietly(store: Any, sync_log: Any = None) -> None:
+async def _close_quietly(store: Any, sync_log: Any = None, retry: Any = None) -> None:
     try:
         await store.close()
     except StoreError:
         pass
+    if retry is not None:  # the refusals known are written; the old queue stays for the next sync
+        await retry.abandon()
     if sync_log is not None:  # what it holds is written: the records settled before the failure
         try:
             await sync_log.close(completed=False)

@@ -72,7 +72,7 @@ class Pipeline:
         self._room = self._delivery.room
         self._raise_if_failed = supervisor.raise_if_failed
         self._intake = Intake(streams, self.counts, self._checkpoints, self._batcher, output, ledger, sync_log)
-        self._log = sync_log
+        self._log, self._durable = sync_log, [part.before_release for part in (ledger, retry) if part is not None]
         self._started = time.monotonic()
 
     async def run(self, chunks: AsyncIterator[list[bytes]]) -> None:
@@ -97,7 +97,7 @@ class Pipeline:
 
     async def _sync(self, chunks: AsyncIterator[list[bytes]], lanes: list[asyncio.Task]) -> None:
         if (retry := self._delivery.retry) is not None:  # first, under an epoch no state counts
-            await retry.queue(self._batcher, self._checkpoints, self.streams)
+            await retry.queue(self._batcher, self._checkpoints, self._wait_for_room)
         await self._read(aiter(chunks))
         if self._ledger is not None and self._ledger.judge is not None:
             await self._remove_mirrored(self._ledger)
@@ -180,7 +180,7 @@ class Pipeline:
 
     async def _release(self, *, final: bool) -> None:
         await self._checkpoints.release(final=final, failed=lambda: self._supervisor.failure is not None,
-                                        before=self._ledger.before_release if self._ledger is not None else None)
+                                        before=self._durable)
 
     def _wake_all(self) -> None:
         """A failure: reading and every lane stop waiting, to see it."""

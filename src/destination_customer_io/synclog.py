@@ -36,11 +36,10 @@ import orjson
 
 from .config import Config, LocalStorage, S3Storage
 from .errors import StoreError, store_failure
-from .storage.local import LocalSink
 from .storage.names import s3_safe
 from .storage.objects import open_objects
 from .storage.options import StoreOptions, within
-from .storage.rolling import RollingFiles
+from .storage.rolling import RollingFiles, open_sink
 
 if TYPE_CHECKING:
     from .batching import Batch
@@ -162,14 +161,7 @@ class SyncLog:
         self._refused: dict[Batch, set[int]] = {}
         self.retrying = retrying  # retry_refused: the retried records' epoch (their rows say ``retried``)
         self._pending: dict[tuple[str | None, str], list[bytes]] = {}  # the rows of the current call
-        if isinstance(storage, S3Storage):
-            from .storage.aws import sync_timeouts
-            from .storage.s3 import S3Sink
-
-            sink: Any = S3Sink(storage, sync_timeouts(options.request_timeout))
-            prefix = storage.bucket_path
-        else:
-            sink, prefix = LocalSink(storage.destination_path), ""
+        sink, prefix = open_sink(storage, options)
         self.records = RollingFiles(sink, _Keys(prefix, self._started_ms, self.run_id), _Part,
                                     options=options, clock=clock)
 
