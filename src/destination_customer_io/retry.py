@@ -15,7 +15,8 @@ the mirror removals). Each sync writes the next generation: the input's refusals
 each state's release point (``before_release``), so a killed sync loses none; then, at the end, the
 queued records refused again (attempts + 1, given up at ``retry_max_attempts``), read a second time from
 the old parts; the old parts are deleted once the new generation is complete. While it runs a sync holds
-per queued record only integers (its line's hash and its key's), never the lines. None when off.
+no line: per queued ordered op its key's hash (and its line's), per record refused again its line's hash.
+None when off.
 """
 
 from __future__ import annotations
@@ -47,9 +48,7 @@ LEGACY_QUEUE = "queue.jsonl"  # 0.5.0's queue, written whole
 LAST_SYNC = "last_sync.json"
 _PART = re.compile(r"queue-(\d+)-(\d+)\.jsonl")
 # What one sync holds of the queue it writes: parts are read back whole, one at a time
-_OPTIONS = {"part_max_bytes": 4 * MiB, "buffer_max_bytes": 8 * MiB}
-# A queued record's state in this sync, by its line's hash (small ints: no object per record)
-_REFUSED, _SUPERSEDED, _DONE = 1, 2, 4
+_OPTIONS = {"part_max_bytes": 1 * MiB, "buffer_max_bytes": 4 * MiB}
 _FAILED = "Could not write the retry queue"
 StreamKey = tuple[str | None, str]
 
@@ -156,7 +155,11 @@ class RetryQueue:
     writer: RollingFiles  # the next generation's parts
     max_attempts: int
     epoch: Epoch = field(default_factory=_epoch)  # the retried records' (no state counts it)
-    state: dict[int, int] = field(default_factory=dict)  # hash of a queued line -> _REFUSED | _SUPERSEDED | _DONE
+    # Hashes of queued lines: only those that need one (a queue of one generation holds no line twice)
+    seen: set[int] | None = None  # fed, and settled (end of sync): when the queue spans generations
+    dropped: set[int] = field(default_factory=set)  # given up as read (their mapping no longer builds them)
+    refused_again: set[int] = field(default_factory=set)
+    superseded: set[int] = field(default_factory=set)  # a fresh row of their key came
     pending: dict[int, int] = field(default_factory=dict)  # hash of (stream, key) -> hash of its queued line
     tallies: dict[StreamKey, RetryTally] = field(default_factory=dict)  # per stream
     batcher: Any = None  # the lanes' (for the summary's in-flight peak)
@@ -193,19 +196,21 @@ class RetryQueue:
         the next generation) goes once; a line that no longer builds (its stream's mapping changed) is
         given up."""
         digest = hash(line)
-        if digest in self.state:
-            return
+        if self.seen is not None:
+            if digest in self.seen:
+                return
+            self.seen.add(digest)
         record = protocol.message_decoder.decode(line).record
         op = stream.operation.build(record.data, stream) if record is not None else None
         if op is None or type(op) is Rejection:
+            self.dropped.add(digest)
             self._of(key).given_up += 1
             return
-        self.state[digest] = 0
         self._of(key).retried += 1
         if op.ordered and op.key is not None:  # an event is never superseded: each one is its own
             earlier = self.pending.get(person := hash((key, op.key)))
             if earlier is not None:  # queued twice: the later row of the key wins
-                self.state[earlier] |= _SUPERSEDED
+                self.superseded.add(earlier)
             self.pending[person] = digest
         checkpoints.read(self.epoch, 1)
         (batcher.add if op.route is None else batcher.add_id)(op, line, self.epoch, stream)
@@ -217,8 +222,7 @@ class RetryQueue:
             if line is None:
                 continue  # a mirror removal: the ledger retries it
             if epoch is self.epoch:
-                digest = hash(line)
-                self.state[digest] = self.state.get(digest, 0) | _REFUSED
+                self.refused_again.add(hash(line))
                 continue
             key = (stream.namespace, stream.name)
             if key not in self.folders:
@@ -243,7 +247,7 @@ class RetryQueue:
                 if op is not None and type(op) is not Rejection and op.key is not None:
                     stale = self.pending.pop(hash(((stream.namespace, stream.name), op.key)), None)
                     if stale is not None:
-                        self.state[stale] |= _SUPERSEDED
+                        self.superseded.add(stale)
 
     async def before_release(self) -> None:
         """The checkpoints' release point: the input's refusals so far durable before the state leaves."""
@@ -276,13 +280,15 @@ class RetryQueue:
     async def _settle(self, key: StreamKey, entry: Entry) -> None:
         """What became of one queued record, once (a line queued twice is settled at its first)."""
         digest = hash(line := entry.line.encode())
-        state = self.state.get(digest)
-        if state is None or state & _DONE:
-            return  # not sent (given up as it was read), or settled already
-        self.state[digest] = state | _DONE
-        if not state & _REFUSED:
+        if digest in self.dropped:
+            return  # given up as it was read
+        if self.seen is not None:
+            if digest not in self.seen:
+                return  # settled already
+            self.seen.discard(digest)
+        if digest not in self.refused_again:
             self._of(key).succeeded += 1
-        elif state & _SUPERSEDED:
+        elif digest in self.superseded:
             self._of(key).superseded += 1
         elif entry.attempts + 1 >= self.max_attempts:
             self._of(key).given_up += 1
@@ -330,6 +336,7 @@ async def open_retry(config: Config, streams: dict[StreamKey, Stream]) -> RetryQ
     names = {name: folders[key] for name, key in named.items()}
     writer = RollingFiles(sink, _Keys(head, names, generation), _Part,
                           options=StoreOptions(**_OPTIONS, request_timeout=options.request_timeout, retry=options.retry))
+    spans = len({g for parts in listed.values() for g, _ in parts}) > 1  # a killed sync's generation too
     return RetryQueue(objects, {name: streams[key] for name, key in named.items()}, names,
                       {name: [part for _, part in listed[key]] for name, key in named.items()},
-                      writer, config.retry_max_attempts)
+                      writer, config.retry_max_attempts, seen=set() if spans else None)
