@@ -6,16 +6,13 @@ state keeps that state's refusals queued; a queue written whole by 0.5.0 is read
 from __future__ import annotations
 
 import json
-import select
-import signal
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 from customerio_emulator.process import EmulatorProcess
 from destination_customer_io import retry
-from tests.support.cli import CONSOLE_SCRIPT, base_config, configured_stream, record_line, run_connector, state_line
+from tests.support.cli import (base_config, configured_stream, kill_after_first_state, record_line, run_connector,
+                               state_line)
 
 SITE, KEY = "site-retry-bounded", "key-retry-bounded-secret"
 WORKSPACES = [{"site_id": SITE, "api_key": KEY, "region": "us"}]
@@ -112,33 +109,12 @@ def test_a_queue_of_5000_is_resent_part_by_part_within_the_in_flight_bound(emu: 
     assert _queue(store) == []
 
 
-def _kill_after_first_state(tmp: Path, config: dict[str, Any], lines: list[str]) -> list[dict[str, Any]]:
-    """The connector given ``lines`` with stdin left open, SIGKILLed as soon as it emits a STATE."""
-    (tmp / "config.json").write_text(json.dumps(config))
-    (tmp / "catalog.json").write_text(json.dumps({"streams": [USERS]}))
-    process = subprocess.Popen([*CONSOLE_SCRIPT, "write", "--config", str(tmp / "config.json"), "--catalog",
-                                str(tmp / "catalog.json")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL)
-    assert process.stdin is not None and process.stdout is not None
-    process.stdin.write("".join(line + "\n" for line in lines).encode())
-    process.stdin.flush()
-    states, deadline = [], time.monotonic() + 60
-    while not states and time.monotonic() < deadline:
-        if select.select([process.stdout], [], [], 1.0)[0]:
-            message = json.loads(process.stdout.readline())
-            if message["type"] == "STATE":
-                states.append(message["state"])
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
-    return states
-
-
 def test_a_sigkill_after_a_state_keeps_that_states_refusals_queued(emu: EmulatorProcess, tmp_path: Path) -> None:
     store = tmp_path / "store"
     config = _config(emu, store)
     emu.client.set_faults(schedule=[{"count": 1, "action": "pass"}, {"count": 3, "status": 400}])
     try:
-        states = _kill_after_first_state(tmp_path, config, [_user(0), _user(1), _user(2), _state(1, 3), _user(3)])
+        states = kill_after_first_state(tmp_path, config, {"streams": [USERS]}, [_user(0), _user(1), _user(2), _state(1, 3), _user(3)])
     finally:
         emu.client.clear_faults()
     assert [s["destinationStats"] for s in states] == [{"recordCount": 0.0, "rejectedRecordCount": 3.0}]
