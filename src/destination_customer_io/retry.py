@@ -209,7 +209,7 @@ class RetryQueue:
         self._of(key).retried += 1
         if op.ordered and op.key is not None:  # an event is never superseded: each one is its own
             earlier = self.pending.get(person := hash((key, op.key)))
-            if earlier is not None:  # queued twice: the later row of the key wins
+            if earlier is not None and earlier != digest:  # two rows of the key queued: the later wins
                 self.superseded.add(earlier)
             self.pending[person] = digest
         checkpoints.read(self.epoch, 1)

@@ -180,6 +180,16 @@ def test_a_later_queued_row_of_the_same_key_supersedes_the_earlier(tmp_path: Pat
     assert queue.tally.superseded == 1
 
 
+def test_the_same_line_queued_twice_is_not_its_own_superseder(tmp_path: Path) -> None:
+    """The input delivered one record twice and both were refused: both go, both stay queued."""
+    _part(tmp_path, "queue-00000001-000000.jsonl", [(1, _line("p@x.io")), (1, _line("p@x.io"))])
+    queue, batcher = _open(tmp_path)
+    _refuse(queue, _batch(batcher.added, queue.epoch), 0, 1)
+    asyncio.run(queue.save())
+    assert _stored(tmp_path) == [("queue-00000002-000000.jsonl", [(2, "p@x.io"), (2, "p@x.io")])]
+    assert queue.tally.superseded == 0
+
+
 def test_an_unreadable_line_of_the_queue_is_given_up_not_fatal(tmp_path: Path) -> None:
     _part(tmp_path, "queue-00000001-000000.jsonl", [(1, _line("ok@x.io"))], extra=b"{not json\n")
     queue, batcher = _open(tmp_path)
