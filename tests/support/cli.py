@@ -128,12 +128,15 @@ def kill_after_first_state(tmp: Path, config: dict[str, Any], catalog: dict[str,
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write("".join(line + "\n" for line in lines).encode())
     process.stdin.flush()
-    states, deadline = [], time.monotonic() + 60
+    # the pipe's file descriptor read directly: a buffered reader could hold the STATE line unseen by select
+    pending, states, deadline, fd = b"", [], time.monotonic() + 60, process.stdout.fileno()
     while not states and time.monotonic() < deadline:
-        if select.select([process.stdout], [], [], 1.0)[0]:
-            message = json.loads(process.stdout.readline())
-            if message["type"] == "STATE":
-                states.append(message["state"])
+        if select.select([fd], [], [], 1.0)[0]:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break  # it exited
+            *lines, pending = (pending + chunk).split(b"\n")
+            states += [m["state"] for m in map(json.loads, filter(None, lines)) if m["type"] == "STATE"]
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     process.stdin.close()
