@@ -13,7 +13,7 @@ synced against the emulator at 0 ms (full mode: the lean one keeps no request lo
     segments_synclog  sync_log: true, into a Local store in the work directory (emptied before each run)
     segments_retry    retry_refused: true, the same Local store (nothing is refused: the cost of being on)
 
-The five are alternated ``repeat`` times (at least 2); the fastest of each is kept. Each run is a process
+The six are alternated ``repeat`` times (at least 2); the fastest of each is kept. Each run is a process
 of its own pinned to CPU 0 (``harness.measure``), the emulator on CPU 1; segment calls are counted from the
 emulator's request log.
 
@@ -45,9 +45,10 @@ METHOD = (
     f"The real CLI against the emulator (full mode, for its request log) at 0 ms, 24 lanes: N person_identify records interleaved with "
     f"N segment_membership adds to one segment (bench/segment_bench.py's interleaved shape), with default "
     f"settings (off) and with one feature on: max_requests_per_second {CAP:,} (Customer.io's "
-    f"ceiling) or {LOW_CAP}, or create_missing_people, or sync_log (a row per record into a Local store). "
+    f"ceiling) or {LOW_CAP}, or create_missing_people, or sync_log (a row per record into a Local store), or "
+    f"retry_refused (the same store; nothing is refused: the cost of being on). "
     f"Segment calls packed across lanes have no switch: their calls and requests per 1,000 members are "
-    f"given; requests/s = requests / the whole process's wall time. The five runs alternated --repeat times (at least 2), the fastest of each kept."
+    f"given; requests/s = requests / the whole process's wall time. The six runs alternated --repeat times (at least 2), the fastest of each kept."
 )
 
 

@@ -177,7 +177,7 @@ class Batcher:
     ``size`` when it is answered); ``counts.merged`` the records folded into an earlier op of their key."""
 
     __slots__ = ("lanes", "_count", "_next", "batch_max_bytes", "inflight", "counts", "_on_sealed",
-                 "id_batches", "id_keys")
+                 "id_batches", "id_keys", "peak_inflight")
 
     def __init__(self, lanes: int, batch_max_bytes: int, counts: Counts,
                  on_sealed: Callable[[Lane], None]) -> None:
@@ -187,6 +187,7 @@ class Batcher:
         self._next = 0
         self.batch_max_bytes = batch_max_bytes
         self.inflight = 0
+        self.peak_inflight = 0  # the most ``inflight`` has been (the retry queue reports it)
         self.counts = counts
         self._on_sealed = on_sealed
         self.id_batches: dict[tuple[str, bool], IdBatch] = {}  # (route, creates) -> its open id list
@@ -260,6 +261,7 @@ class Batcher:
             return
         lane.queue.append(batch)
         self.inflight += batch.size
+        self.peak_inflight = max(self.peak_inflight, self.inflight)
         batch.keys = {}  # only the open batch merges
         self._on_sealed(lane)
 
@@ -307,6 +309,7 @@ class Batcher:
         for lane in ids.lanes.values():
             lane.queue.append(ids)
         self.inflight += ids.size
+        self.peak_inflight = max(self.peak_inflight, self.inflight)
         for lane in ids.lanes.values():
             self._on_sealed(lane)
 

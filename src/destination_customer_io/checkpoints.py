@@ -29,7 +29,7 @@ import asyncio
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 
 from . import protocol
 from .catalog import Stream, stream_key
@@ -242,16 +242,16 @@ class Checkpoints:
         return ready
 
     async def release(self, *, final: bool, failed: Callable[[], bool],
-                      before: Callable[[], Awaitable[None]] | None = None) -> None:
+                      before: Sequence[Callable[[], Awaitable[None]]] = ()) -> None:
         """Emit the state of every releasable epoch, in input order (a dry run settles epochs without
-        emitting their states). ``before`` makes what the states vouch for durable elsewhere too (the
-        sync ledger's deltas), after the store flush; ``failed`` is asked then: a failed sync emits no
-        further state."""
+        emitting their states). ``before`` make what the states vouch for durable elsewhere too (the
+        sync ledger's deltas, the retry queue's new refusals), after the store flush; ``failed`` is
+        asked then: a failed sync emits no further state."""
         async with self._lock:
             await self._release_locked(final, failed, before)
 
     async def _release_locked(self, final: bool, failed: Callable[[], bool],
-                              before: Callable[[], Awaitable[None]] | None) -> None:
+                              before: Sequence[Callable[[], Awaitable[None]]]) -> None:
         ready = self._ready()
         if not ready:
             return
@@ -266,8 +266,8 @@ class Checkpoints:
                     pass
                 ready = self._ready()
             await self._flush_store()
-        if before is not None:
-            await before()
+        for durable in before:
+            await durable()
         if failed():
             return
         for epoch in ready:

@@ -1,6 +1,7 @@
 """The four commands, each given a parsed config: ``spec``, ``check``, ``discover``, ``write``.
 
-``cli.py`` parses the arguments and turns failures into TRACE errors; what each command emits is here.
+``cli.py`` parses the arguments and turns failures into TRACE errors; what each command emits is here;
+the optional parts of a sync (ledger, sync log, retry queue) come from ``features.py``.
 Heavy modules (the pipeline, the HTTP client, the stores) are imported by the command that needs them,
 so ``spec`` and ``discover`` start quickly.
 """
@@ -22,6 +23,7 @@ from . import rawconfig
 from .catalog import Stream, resolve_streams
 from .config import Config, NoStorage
 from .errors import ConfigurationError, StoreError, SyncError, TransientFailure, store_failure
+from .features import ledgered_streams, open_ledger, open_retry, open_sync_log
 from .output import Output
 from .stdin import read_line_chunks
 from .summary import dry_summary, stream_summary, summary, unidentified_warning
@@ -116,7 +118,6 @@ async def run_write(config: Config, catalog: dict[str, Any], source: BinaryIO, o
                 "derived event ids follow event id scheme v1.")
         store = open_sync_store(config, sync_id)
         ledger = await open_ledger(config, streams, out)
-        from .retry import open_retry  # None with retry_refused off: the store is not read
         retry = await open_retry(config, streams)
         outcome = await sync(config, streams, client, store, read_line_chunks(source), out, sigterm, ledger,
                              sync_log=open_sync_log(config, sync_id, retry), retry=retry)
@@ -161,17 +162,6 @@ async def track_session(config: Config) -> AsyncIterator[tuple[Any, str]]:
         yield client, await client.detect_region()
 
 
-def open_sync_log(config: Config, sync_id: int | None, retry: Any = None) -> Any:
-    """The sync log (synclog.py) with ``sync_log: true``, else None: off, its module is never imported.
-    With ``retry`` (retry.py), the retried records' rows say ``retried``."""
-    if not config.sync_log:
-        return None
-    from .storage.options import sync_options
-    from .synclog import SyncLog
-
-    return SyncLog(config, sync_id, sync_options(config), retrying=retry.epoch if retry is not None else None)
-
-
 def open_sync_store(config: Config, sync_id: int | None) -> Any:
     from .rejected import open_store
     from .storage.options import sync_options
@@ -207,38 +197,6 @@ async def _dry_write(config: Config, streams: dict[tuple[str | None, str], Strea
     outcome.report(out, [dry_summary(outcome.pipeline.counts, outcome.elapsed, location(storage), found, dry.where),
                          *(stream_summary(stream, dry=True, ledger_note=ledger.note(stream, dry=True) if ledger else "")
                            for stream in streams.values())])
-
-
-def ledgered_streams(config: Config, streams: dict[tuple[str | None, str], Stream]) -> list[Stream]:
-    """The streams that keep a sync ledger; refused up front (before any request) without storage."""
-    needing = [s for s in streams.values() if s.mirror or s.skips_unchanged]
-    if needing and isinstance(config.object_storage_config, NoStorage):
-        stream = needing[0]
-        feature = "mirror mode (overwrite)" if stream.mirror else "skip_unchanged"
-        raise ConfigurationError(
-            f"Stream `{stream.label}` uses {feature}, which keeps a sync ledger in object storage, but "
-            "object_storage_config is None: configure S3 or Local storage (the ledger lives beside the "
-            "rejected records), or turn the feature off.")
-    return needing
-
-
-async def open_ledger(config: Config, streams: dict[tuple[str | None, str], Stream], out: Output,
-                      dry: Any = None, objects: Any = None) -> Any:
-    """The sync ledger (ledger/sync.py) when a stream needs it, each stream's ledger loaded; else None.
-    Needs object storage: with storage_type None a stream asking for it is a config error. This is the
-    one place that wires the ledger in: the pipeline then calls it at its named points."""
-    needing = ledgered_streams(config, streams)
-    if not needing:
-        return None
-    from .ledger.sync import open_ledger as load
-    from .storage.objects import open_objects
-    from .storage.options import sync_options
-
-    # a dry run's, when it has them
-    objects = objects or open_objects(config.object_storage_config, sync_options(config))
-    assert objects is not None  # ledgered_streams refused storage None
-    hold = (lambda stream, _, lines: dry.hold(stream, lines)) if dry is not None else None
-    return await load(config, needing, out, objects, hold, readonly=dry is not None)
 
 
 @dataclass(slots=True)
@@ -300,11 +258,11 @@ async def sync(config: Config, streams: dict[tuple[str | None, str], Stream], cl
         await pipeline.run(lines)
     except ConfigurationError as exc:
         if exc is not pipeline.verdict:
-            await _close_quietly(store, sync_log)
+            await _close_quietly(store, sync_log, retry)
             raise
         verdict = exc
     except BaseException:
-        await _close_quietly(store, sync_log)  # the original failure is the one to report
+        await _close_quietly(store, sync_log, retry)  # the original failure is the one to report
         raise
     stopped = pipeline.stopped  # a SIGTERM from here on finds everything delivered: ignored
     try:
@@ -338,11 +296,13 @@ class GracefulStop:
             pipeline.stop(self.grace)
 
 
-async def _close_quietly(store: Any, sync_log: Any = None) -> None:
+async def _close_quietly(store: Any, sync_log: Any = None, retry: Any = None) -> None:
     try:
         await store.close()
     except StoreError:
         pass
+    if retry is not None:  # the refusals known are written; the old queue stays for the next sync
+        await retry.abandon()
     if sync_log is not None:  # what it holds is written: the records settled before the failure
         try:
             await sync_log.close(completed=False)

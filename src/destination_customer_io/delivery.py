@@ -190,7 +190,7 @@ class Delivery:
             if self.log is not None:
                 self.log.refused(batch, index, rejection)
             if self.retry is not None:
-                self.retry.refused(batch, index)
+                await self.retry.refused(batch, index)
             body, route = batch.bodies[index], getattr(batch, "route", None)
             retrying = self.retry.epoch if self.retry is not None else None
             for line, epoch, stream in batch.refs_at(index):

@@ -31,12 +31,12 @@ from .errors import StoreError, SyncError
 from .ledger import files
 from .ledger.files import label_of, matches, operation_of
 from .ledger.keeper import ALLOW, load_rows
-from .ledgerview import FileState, StreamLedger, render_json, render_text
+from .ledgerview import FileState, StreamLedger, describe_queue, render_json, render_text
 from .network import proxy_secrets
 from .operations import OPERATIONS
 from .output import Output
 from .rawconfig import secret_values
-from .retry import LAST_SYNC, QUEUE, describe
+from .retry import LAST_SYNC, queue_parts
 from .retry import scope_prefix as retry_prefix
 from .storage.objects import Objects, open_objects
 from .storage.options import sync_options
@@ -93,9 +93,10 @@ def retry_queues(scope: Scope, stream: str | None) -> list[dict]:
     """What ``show`` says of each retry queue: its records by attempts, the last sync's counts."""
     shown = []
     for directory, label in retry_dirs(scope, stream).items():
-        queue, last = (scope.objects.get(scope.retry + directory + name) for name in (QUEUE, LAST_SYNC))
-        shown.append({"stream": label, "where": f"{scope.objects.root}/{scope.retry}{directory}",
-                      **describe(queue, last)})
+        folder = scope.retry + directory
+        parts = (scope.objects.get(key) for _, key in queue_parts(scope.objects.list(folder)))  # one at a time
+        shown.append({"stream": label, "where": f"{scope.objects.root}/{folder}",
+                      **describe_queue(parts, scope.objects.get(folder + LAST_SYNC))})
     return shown
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterable
 
+import msgspec
 import numpy as np
 
 from .ledger.table import MAYBE, MEMBER, Rows
 from .operations import OPERATIONS
+from .retry import entries
 
 _FLAGS = {MEMBER: "member", MAYBE: "maybe"}
 
@@ -137,8 +139,30 @@ def render_text(where: str, scope: str, ledgers: list[StreamLedger], key_count: 
     return "\n".join(lines)
 
 
+def describe_queue(parts: Iterable[bytes | None], last_sync: bytes | None) -> dict[str, Any]:
+    """What ``ledger show`` says of one stream's queue (its parts' bodies, oldest first): its records by
+    attempts made (a line in two parts, after a killed sync, once), and the last sync's counts (None before
+    a sync wrote them); a line not written here is counted as unreadable."""
+    attempts: dict[int, int] = {}
+    unreadable = 0
+    seen: set[int] = set()
+    for body in parts:
+        for entry in entries(body):
+            if entry is None:
+                unreadable += 1
+            elif (digest := hash(entry.line)) not in seen:
+                seen.add(digest)
+                attempts[entry.attempts] = attempts.get(entry.attempts, 0) + 1
+    try:
+        last = msgspec.json.decode(last_sync) if last_sync else None
+    except msgspec.MsgspecError:
+        last = None
+    return {"records": sum(attempts.values()), "attempts": dict(sorted(attempts.items())),
+            "unreadable": unreadable, "last_sync": last if isinstance(last, dict) else None}
+
+
 def queue_text(queue: dict[str, Any]) -> list[str]:
-    """A stream's retry queue (``retry_refused``, retry.py's ``describe``) as text."""
+    """A stream's retry queue (``retry_refused``, ``describe_queue``) as text."""
     count, last = queue["records"], queue["last_sync"]
     attempts = ", ".join(f"{made}: {n}" for made, n in queue["attempts"].items())
     lines = [f"{queue['stream']}: retry queue (retry_refused)", f"  where         {queue['where']}",

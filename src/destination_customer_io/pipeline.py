@@ -53,15 +53,13 @@ class Pipeline:
                  retry: Any = None) -> None:
         self.streams, self.client, self.store, self.out = streams, client, store, output
         self.max_inflight_bytes = max_inflight_bytes
-        self.state_max_delay = state_max_delay
-        self.progress_interval = progress_interval
+        self.state_max_delay, self.progress_interval = state_max_delay, progress_interval
         self.counts = Counts()
         self.verdict: ConfigurationError | None = None  # a guard's: raised once all read is delivered
         wakes = self._wakes = [asyncio.Event() for _ in range(lanes)]  # a lane's sender has work
         batcher = WatchingBatcher if watches(streams) else Batcher  # counts adds of unidentified people
         self._batcher = batcher(lanes, batch_max_bytes, self.counts, lambda lane: wakes[lane.index].set())
-        self.lanes = self._batcher.lanes
-        self._ledger = ledger
+        self.lanes, self._ledger = self._batcher.lanes, ledger
         self._checkpoints = Checkpoints(streams, store, output, flush_interval, emit_states=emit_states,
                                         counts=self.counts)
         self._guard = guards.RejectionGuard(streams, output.log, max_rejected_percent)
@@ -72,7 +70,9 @@ class Pipeline:
         self._room = self._delivery.room
         self._raise_if_failed = supervisor.raise_if_failed
         self._intake = Intake(streams, self.counts, self._checkpoints, self._batcher, output, ledger, sync_log)
-        self._log = sync_log
+        self._log, self._durable = sync_log, [p.before_release for p in (ledger, sync_log, retry) if p is not None]
+        if sync_log is not None:  # its rows wait for a flush as rejected records do: flushes grouped alike
+            sync_log.buffered = self._checkpoints.buffered
         self._started = time.monotonic()
 
     async def run(self, chunks: AsyncIterator[list[bytes]]) -> None:
@@ -97,7 +97,7 @@ class Pipeline:
 
     async def _sync(self, chunks: AsyncIterator[list[bytes]], lanes: list[asyncio.Task]) -> None:
         if (retry := self._delivery.retry) is not None:  # first, under an epoch no state counts
-            await retry.queue(self._batcher, self._checkpoints, self.streams)
+            await retry.queue(self._batcher, self._checkpoints, self._wait_for_room)
         await self._read(aiter(chunks))
         if self._ledger is not None and self._ledger.judge is not None:
             await self._remove_mirrored(self._ledger)
@@ -180,7 +180,7 @@ class Pipeline:
 
     async def _release(self, *, final: bool) -> None:
         await self._checkpoints.release(final=final, failed=lambda: self._supervisor.failure is not None,
-                                        before=self._ledger.before_release if self._ledger is not None else None)
+                                        before=self._durable)
 
     def _wake_all(self) -> None:
         """A failure: reading and every lane stop waiting, to see it."""

@@ -14,8 +14,9 @@ The pipeline calls one :class:`SyncLog` at one named point per outcome: ``unchan
 ledger's filter), ``rejected`` (a record rejected before sending, as the pipeline stores it),
 ``refused`` and ``acknowledged`` (delivery). Off, it is None and never imported. Rows are added to
 rolling files (``storage/rolling.py``) without waiting; ``room`` (awaited once per input chunk) bounds
-the uploads waiting. The log is best-effort towards states: it is flushed at the end of the sync, not
-before each state, so it never delays one (docs/rejected.md).
+the uploads waiting. The rows of every record before a state are durable before it leaves: the log is
+flushed at the checkpoints' release point (``before_release``), its rows counted as waiting for a flush
+(``buffered``) so that flushes are grouped as the rejected records' are (docs/rejected.md).
 """
 
 from __future__ import annotations
@@ -36,11 +37,10 @@ import orjson
 
 from .config import Config, LocalStorage, S3Storage
 from .errors import StoreError, store_failure
-from .storage.local import LocalSink
 from .storage.names import s3_safe
 from .storage.objects import open_objects
 from .storage.options import StoreOptions, within
-from .storage.rolling import RollingFiles
+from .storage.rolling import RollingFiles, open_sink
 
 if TYPE_CHECKING:
     from .batching import Batch
@@ -162,14 +162,8 @@ class SyncLog:
         self._refused: dict[Batch, set[int]] = {}
         self.retrying = retrying  # retry_refused: the retried records' epoch (their rows say ``retried``)
         self._pending: dict[tuple[str | None, str], list[bytes]] = {}  # the rows of the current call
-        if isinstance(storage, S3Storage):
-            from .storage.aws import sync_timeouts
-            from .storage.s3 import S3Sink
-
-            sink: Any = S3Sink(storage, sync_timeouts(options.request_timeout))
-            prefix = storage.bucket_path
-        else:
-            sink, prefix = LocalSink(storage.destination_path), ""
+        self.buffered: Any = None  # checkpoints.buffered: told of each call's rows (a state waits for a flush)
+        sink, prefix = open_sink(storage, options)
         self.records = RollingFiles(sink, _Keys(prefix, self._started_ms, self.run_id), _Part,
                                     options=options, clock=clock)
 
@@ -233,6 +227,15 @@ class SyncLog:
             for (namespace, name), lines in pending.items():
                 self.records.add_nowait(_Row(name, namespace, b"".join(lines), len(lines)))
         except StoreError as exc:  # an upload failed: the store fails the sync as the rejected store does
+            raise store_failure(exc, _FAILED) from None
+        if self.buffered is not None:
+            self.buffered()
+
+    async def before_release(self) -> None:
+        """The checkpoints' release point: the rows of every record before the state made durable."""
+        try:
+            await self.records.flush()
+        except StoreError as exc:
             raise store_failure(exc, _FAILED) from None
 
     async def room(self) -> None:

@@ -14,12 +14,14 @@ _REPORTING = [sys.executable, "-c",
               "import atexit, sys\n"
               "atexit.register(lambda: sys.stderr.write('IMPORTED ' + ' '.join(sorted({m.split('.')[0] "
               "for m in sys.modules})) + '\\n'))\n"
+              "atexit.register(lambda: sys.stderr.write('MODULES ' + ' '.join(sorted(m for m in sys.modules "
+              "if m.startswith('destination_customer_io.'))) + '\\n'))\n"
               "from destination_customer_io.cli import main\n"
               "sys.exit(main())\n"]
 
 
-def _imported(stderr: bytes) -> set[str]:
-    line = next(line for line in stderr.decode().splitlines() if line.startswith("IMPORTED "))
+def _imported(stderr: bytes, marker: str = "IMPORTED ") -> set[str]:
+    line = next(line for line in stderr.decode().splitlines() if line.startswith(marker))
     return set(line.split()[1:])
 
 
@@ -41,6 +43,10 @@ def test_a_plain_sync_imports_neither_numpy_nor_boto3(emu: EmulatorProcess, tmp_
     assert not imported & {"numpy", "boto3", "botocore"}
     # nor what only error messages or package-resource readers would load (~0.5 MB of RSS)
     assert not imported & {"difflib", "zipfile"}
+    # the optional parts of a sync that are off (features.py): never imported
+    modules = _imported(run.stderr, "MODULES ")
+    assert "destination_customer_io.pipeline" in modules  # the report is real
+    assert not modules & {f"destination_customer_io.{name}" for name in ("retry", "synclog", "ledger")}
 
 
 def test_a_ledgered_sync_does_import_numpy(emu: EmulatorProcess, tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from customerio_emulator.process import EmulatorProcess
-from tests.support.cli import base_config, configured_stream, record_line, run_connector, state_line
+from tests.support.cli import (base_config, configured_stream, kill_after_first_state, record_line, run_connector,
+                               state_line)
 
 SITE, KEY = "site-log-7", "key-log-very-secret"
 WORKSPACES = [{"site_id": SITE, "api_key": KEY, "region": "us"}]
@@ -166,3 +167,21 @@ def test_into_s3_the_log_sits_under_the_bucket_path_and_holds_no_secret(emu: Emu
     finally:
         s3.delete_bucket("log-bucket")
         s3.stop()
+
+
+def test_the_rows_of_the_records_before_a_state_are_stored_before_it_leaves(emu: EmulatorProcess,
+                                                                           tmp_path: Path) -> None:
+    """SIGKILL as soon as the first STATE is out: the rows of every record before it are in the store
+    (the run row, written at the end, is not)."""
+    store = tmp_path / "store"
+    lines = [*(record_line("users", {"person_email": f"p{i}@example.com", "plan": "free"}) for i in range(3)),
+             record_line("events", {"event_name": "no person"}),  # rejected before sending
+             state_line("users", 1), record_line("users", {"person_email": "late@example.com"})]
+    states = kill_after_first_state(tmp_path, _config(emu, store, sync_log=True), {"streams": [USERS, EVENTS]}, lines)
+    assert [s["destinationStats"] for s in states] == [{"recordCount": 3.0}]
+    rows = _rows(store / "_customerio_sync_log" / "records")
+    before = [r for r in rows if r["key"] != "email:late@example.com"]  # the later record may have its row too
+    assert sorted((r["stream"], r["key"], r["outcome"], r["reason"]) for r in before) == [
+        ("events", None, "rejected", "identifier_missing"), ("users", "email:p0@example.com", "accepted", None),
+        ("users", "email:p1@example.com", "accepted", None), ("users", "email:p2@example.com", "accepted", None)]
+    assert not (store / "_customerio_sync_log" / "runs").exists()

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,3 +115,30 @@ def run_connector(tmp: Path, command: str, config: dict[str, Any], catalog: dict
         done = subprocess.run(argv, stdin=stdin, capture_output=True, timeout=timeout, env=env)
     messages = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     return Run(done.returncode, messages, done.stdout, done.stderr)
+
+
+def kill_after_first_state(tmp: Path, config: dict[str, Any], catalog: dict[str, Any],
+                           lines: list[str]) -> list[dict[str, Any]]:
+    """The connector given ``lines`` with stdin left open, SIGKILLed as soon as it emits a STATE."""
+    (tmp / "config.json").write_text(json.dumps(config))
+    (tmp / "catalog.json").write_text(json.dumps(catalog))
+    process = subprocess.Popen([*CONSOLE_SCRIPT, "write", "--config", str(tmp / "config.json"), "--catalog",
+                                str(tmp / "catalog.json")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write("".join(line + "\n" for line in lines).encode())
+    process.stdin.flush()
+    # the pipe's file descriptor read directly: a buffered reader could hold the STATE line unseen by select
+    pending, states, deadline, fd = b"", [], time.monotonic() + 60, process.stdout.fileno()
+    while not states and time.monotonic() < deadline:
+        if select.select([fd], [], [], 1.0)[0]:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break  # it exited
+            *lines, pending = (pending + chunk).split(b"\n")
+            states += [m["state"] for m in map(json.loads, filter(None, lines)) if m["type"] == "STATE"]
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    process.stdin.close()
+    process.stdout.close()
+    return states

@@ -27,7 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..config import LocalStorage, S3Storage, StorageConfig
 from ..errors import StoreError
+from .local import LocalSink
 from .options import StoreOptions
 from .retrying import Retrier, Wait
 
@@ -243,6 +245,18 @@ class RollingFiles:
         while len(self._uploads.tasks) > self._options.max_pending_uploads:
             await asyncio.wait(list(self._uploads.tasks), return_when=asyncio.FIRST_COMPLETED)
         self._raise_if_unusable()
+
+
+def open_sink(storage: StorageConfig, options: StoreOptions) -> tuple[Sink, str]:
+    """The sink of S3 or Local storage, and the head of its keys (S3: ``bucket_path/``; Local: none)."""
+    if isinstance(storage, S3Storage):
+        from .aws import sync_timeouts
+        from .s3 import S3Sink
+
+        head = storage.bucket_path.strip("/")
+        return S3Sink(storage, sync_timeouts(options.request_timeout)), f"{head}/" if head else ""
+    assert isinstance(storage, LocalStorage)  # storage None keeps no files
+    return LocalSink(storage.destination_path), ""
 
 
 def _with_suffix(key: str, suffix: str, extension: str) -> str:
