@@ -4,7 +4,7 @@
               unchanged(marks)    -> per mark of a chunk, True: delivered with the same print before (and
                                      recently): not sent. One query for the chunk's keys (table.py)
     pipeline  intend(marks)       -> a mirror's new members written ahead as MAYBE, before they are sent
-              delivered(mark)     -> Customer.io accepted the op: a MEMBER / GONE row in the log
+              delivered_all(marks) -> Customer.io accepted a batch's ops: MEMBER / GONE rows in the log
     the end   removals()          -> the mirror rows of earlier generations this sync did not contain
 
 No store I/O: ``keeper.py`` loads and writes the files; the rows live in the stream's SQLite working copy
@@ -66,20 +66,25 @@ class StreamBook:
 
     def unchanged(self, marks: list[Mark]) -> list[bool]:
         """Per mark (a chunk's, in input order): True when its op was delivered with the same print less
-        than ``resend_after`` ago and its key is met for the first time in this sync (a later row of one
-        key is always sent, so the last row wins as it did when it was sent)."""
+        than ``resend_after`` ago and no earlier row of its key was sent in this sync (after a changed row
+        is sent, a later row is sent too, so the last row wins as it did when it was sent; a row like the
+        one skipped before it is skipped again). One query for the chunk's keys; the keys the ledger holds
+        and this chunk sends are remembered (``table.met``): few, in a resync where few changed."""
         found = {row[0]: row for row in self.table.look_up(sorted({mark.key for mark in marks}))}
         if not found:
             return [False] * len(marks)
-        now, met, skips = self.clock() - self.resend_after, [], []
+        fresh, sent, skips = self.clock() - self.resend_after, set(), []
         for mark in marks:
-            row = found.pop(mark.key, None)  # popped: the key's later marks in this chunk are sent
-            if row is None or row[4] is not None:
+            row = found.get(mark.key)
+            if row is None:
                 skips.append(False)
-                continue
-            met.append(mark.key)
-            skips.append(row[3] == MEMBER and row[1] == mark.print and row[2] > now)
-        self.table.met(met)
+            elif row[3] == MEMBER and row[1] == mark.print and row[2] > fresh and row[4] is None and \
+                    mark.key not in sent:
+                skips.append(True)
+            else:
+                sent.add(mark.key)
+                skips.append(False)
+        self.table.met(sorted(sent))
         self.unchanged_count += sum(skips)
         return skips
 
@@ -87,8 +92,17 @@ class StreamBook:
         return self.table.row(key) is not None
 
     def delivered(self, mark: Mark) -> None:
-        self._append((mark.key, mark.print, self.generation, int(self.clock()), mark.flag)
-                     + ((mark.text,) if self.mirror else ()))
+        self.delivered_all([mark])
+
+    def delivered_all(self, marks: list[Mark]) -> None:
+        """Customer.io accepted these ops (a batch's): MEMBER / GONE rows in the log."""
+        gen, now = self.generation, int(self.clock())
+        if self.mirror:
+            self._pending += [(m.key, m.print, gen, now, m.flag, m.text) for m in marks]
+        else:
+            self._pending += [(m.key, m.print, gen, now, m.flag) for m in marks]
+        if len(self._pending) >= PART:
+            self.flush()
 
     def _append(self, row: tuple) -> None:
         self._pending.append(row)

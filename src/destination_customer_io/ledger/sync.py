@@ -93,8 +93,14 @@ class SyncLedger:
     def acknowledged(self, batch: Batch, removals: bool) -> None:
         waiting = self._waiting.pop(batch, None)
         if waiting:
-            for mark in self._marks(batch, waiting):
-                mark.book.delivered(mark)
+            marks = self._marks(batch, waiting)
+            book = marks[0].book if marks else None
+            if book is not None and all(mark.book is book for mark in marks):  # a batch of one stream
+                book.delivered_all(marks)
+                book.removed += removals * len(marks)
+                return
+            for mark in marks:
+                mark.book.delivered_all([mark])
                 mark.book.removed += removals
 
     def known(self, batch: Batch, index: int) -> bool | None:

@@ -6,7 +6,7 @@ this sync's log of outcomes, and the keys this sync met.
       meta(name PRIMARY KEY, value)                                     stream, generation, written_at
     work.sqlite (attached as ``work``; never uploaded)
       log(seq INTEGER PRIMARY KEY, key, print, gen, sent, flag[, text]) this sync, in the order it happened
-      seen(key INTEGER PRIMARY KEY)                                      skip_unchanged: keys met once
+      seen(key INTEGER PRIMARY KEY)                                      skip_unchanged: keys held and sent
 
     key    64-bit BLAKE2b of the key text (``person:email:a@b.co``; for a mirror, the removal op itself),
            as a signed integer: the table's rowid, so a look-up is one B-tree search and no index is kept
@@ -111,13 +111,13 @@ class Table:
 
     def look_up(self, keys: list[int]) -> list[tuple[int, int, int, int, int | None]]:
         """One query for a chunk's keys (sorted: the B-tree is walked in order): (key, print, sent,
-        flag, seen) of those the ledger holds; ``seen`` is not None for a key met earlier in this sync."""
+        flag, met) of those the ledger holds; ``met`` is not None for a key sent earlier in this sync."""
         return self.con.execute(
             "SELECT l.key, l.print, l.sent, l.flag, s.key FROM json_each(?) AS j JOIN ledger AS l "
             "ON l.key = j.value LEFT JOIN work.seen AS s ON s.key = j.value", (json.dumps(keys),)).fetchall()
 
     def met(self, keys: list[int]) -> None:
-        """``keys`` (held by the ledger) were met in this sync: a later row of one is always sent."""
+        """``keys`` (held by the ledger) were sent in this sync: a later row of one is always sent."""
         if keys:
             self.con.execute("INSERT OR IGNORE INTO work.seen SELECT value FROM json_each(?)", (json.dumps(keys),))
 
