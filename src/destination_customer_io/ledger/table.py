@@ -97,8 +97,7 @@ class Table:
         self.con.execute(_schema("ledger", mirror, seq=False))
         work = directory / "work.sqlite"
         work.unlink(missing_ok=True)
-        self.con.execute("ATTACH ? AS work", (str(work),))
-        self.con.execute("PRAGMA work.journal_mode=OFF")
+        self._attach(work, "work")
         self.con.execute(_schema("work.log", mirror, seq=True))
         self.con.execute("CREATE TABLE work.seen (key INTEGER PRIMARY KEY)")
         self.logged = 0  # log rows written (their seq runs 1..logged)
@@ -106,6 +105,13 @@ class Table:
 
     def close(self) -> None:
         self.con.close()
+
+    def _attach(self, path: Path, schema: str) -> None:
+        """A second file on this connection, with the same pragmas (each file has its own: an attached
+        one would otherwise sync to disk at every commit)."""
+        self.con.execute(f"ATTACH ? AS {schema}", (str(path),))
+        for pragma in PRAGMAS[:2]:
+            self.con.execute(f"PRAGMA {schema}.{pragma}")
 
     # --- look-ups --------------------------------------------------------------------------------
 
@@ -143,13 +149,14 @@ class Table:
     def write_delta(self, path: Path, start: int, meta: dict) -> int:
         """Log rows after ``start`` into a delta file of their own; returns how many."""
         path.unlink(missing_ok=True)
-        self.con.execute("ATTACH ? AS delta", (str(path),))
+        self._attach(path, "delta")
         try:
-            self.con.execute("PRAGMA delta.journal_mode=OFF")
+            self.con.execute("BEGIN")
             self.con.execute(_schema("delta.rows", self.mirror, seq=True))
             _write_meta(self.con, "delta", meta)
             self.con.execute(f"INSERT INTO delta.rows ({self.columns}) SELECT {self.columns} FROM work.log "
                              "WHERE seq > ? ORDER BY seq", (start,))
+            self.con.execute("COMMIT")
         finally:
             self.con.execute("DETACH delta")
         return self.logged - start
@@ -158,7 +165,7 @@ class Table:
 
     def fold_file(self, path: Path) -> int:
         """A delta file's rows applied in order; returns how many."""
-        self.con.execute("ATTACH ? AS delta", (str(path),))
+        self._attach(path, "delta")
         try:
             return self._fold("delta.rows", 0)
         finally:
@@ -186,7 +193,9 @@ class Table:
     def snapshot(self, meta: dict) -> Path:
         """The ledger (this sync's log folded in) with its meta, ready to upload as it is on disk."""
         self.fold_log()
+        self.con.execute("BEGIN")
         _write_meta(self.con, "main", meta)
+        self.con.execute("COMMIT")
         return self.path
 
     # --- what it holds ---------------------------------------------------------------------------
