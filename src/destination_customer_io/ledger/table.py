@@ -33,6 +33,7 @@ from typing import Iterator
 MEMBER, MAYBE, GONE = 1, 2, 3
 PRAGMAS = ("journal_mode=OFF", "synchronous=OFF", "cache_size=-32768", "mmap_size=0", "temp_store=FILE")
 PART = 10_000  # rows fetched or written per step: removals, look-ups' batches
+DELTA_PAGE = 1024  # a delta file's page size (the snapshot keeps SQLite's 4,096)
 
 
 def digest(data: bytes) -> int:
@@ -151,6 +152,8 @@ class Table:
         path.unlink(missing_ok=True)
         self._attach(path, "delta")
         try:
+            # small pages: a state's delta holds few rows, and a file is at least three pages
+            self.con.execute(f"PRAGMA delta.page_size={DELTA_PAGE}")
             self.con.execute("BEGIN")
             self.con.execute(_schema("delta.rows", self.mirror, seq=True))
             _write_meta(self.con, "delta", meta)
