@@ -11,7 +11,7 @@ import pytest
 from destination_customer_io.ledger import files
 from destination_customer_io.ledger.book import Mark, StreamBook
 from destination_customer_io.ledger.keeper import Keeper
-from destination_customer_io.ledger.table import GONE, MAYBE, MEMBER, Table, digest, write_rows
+from destination_customer_io.ledger.table import GONE, MAYBE, MEMBER, Table, digest, read_meta, write_rows
 from destination_customer_io.operations import OPERATIONS
 from destination_customer_io.operations.base import Op
 from destination_customer_io.storage.objects import LocalObjects
@@ -126,8 +126,13 @@ def test_compaction_waits_until_the_deltas_outgrow_a_tenth_of_the_snapshot(tmp_p
         asyncio.run(keeper.persist())
         asyncio.run(keeper.compact())
         keeper.close()
-    # sync 2 delivered 1 row: a delta of a few KB against a snapshot of ~600 KB stays a delta
-    assert _names(tmp_path / "users") == ["delta-00000001-00000001", "snapshot-00000001"]
+    # sync 2 delivered 1 row: a delta of a few KB against a snapshot of ~600 KB stays a delta, and a delta
+    # of no rows says that sync completed (what a snapshot would have said)
+    assert _names(tmp_path / "users") == ["delta-00000001-00000001", "delta-00000001-00000002", "snapshot-00000001"]
+    [marker] = (tmp_path / "users").glob("delta-00000001-00000002-*")
+    assert (read_meta(marker)["completed"], read_meta(marker)["generation"]) == (1, 2)
+    keeper = Keeper(LocalObjects(str(tmp_path)), "", print)
+    assert asyncio.run(keeper._load("users/", False))[2] == (2, 2)  # (the last completed sync, the newest)
     loaded = _book(Keeper(LocalObjects(str(tmp_path)), "", print))
     assert loaded.table.row(digest(b"k0"))[:2] == (digest(b"2"), 2)  # the delta folded in on load
     assert loaded.table.count() == 20_000 and loaded.generation == 3

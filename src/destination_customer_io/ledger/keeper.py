@@ -5,7 +5,8 @@
     persist()           every book's log rows not yet written -> one delta file per book (before states)
     compact()           at the end of a completed sync, a book whose deltas outgrew ``COMPACT_SHARE`` of its
                         snapshot (or that has none, or a legacy one) -> its working copy uploaded as the
-                        next snapshot; then the older snapshots and deltas deleted
+                        next snapshot; then the older snapshots and deltas deleted. Another book gets a
+                        delta of no rows marked ``completed`` (what a snapshot says of its generation)
     hold_removals(...)  a mirror guard's would-be removals -> a JSONL file the user can read
 
 Files go up and down whole but in parts (``Objects.put_file`` / ``get_file``): a snapshot is never held in
@@ -123,6 +124,8 @@ class Keeper:
                 table.fold_file(found[1])
                 found[1].unlink()
                 last_generation = max(last_generation, int(found[0].get("generation", 0)))
+                if found[0].get("completed"):  # a completed sync that left its deltas uncompacted
+                    completed = max(completed, int(found[0].get("generation", 0)))
         return table, place, (completed, last_generation)
 
     async def _fetch(self, key: str, mirror: bool, folder: Path) -> tuple[dict, Path] | None:
@@ -149,18 +152,19 @@ class Keeper:
         async with self._lock:
             for book in self.books:
                 book.flush()
-                place = self._places[id(book)]
-                end = book.table.logged
-                if end == place.persisted:
-                    continue
-                path = place.folder / "delta.sqlite"
-                book.table.write_delta(path, place.persisted, self._meta(book, "delta"))
-                name = place.directory + files.delta_name(place.snapshot, place.next_delta, files.checksum(path))
-                await self._io(self.objects.put_file, self.prefix + name, path)
-                place.delta_bytes += path.stat().st_size
-                place.next_delta += 1
-                place.stale.append(name)
-                place.persisted = end
+                if book.table.logged != self._places[id(book)].persisted:
+                    await self._put_delta(book, self._meta(book, "delta"))
+
+    async def _put_delta(self, book: StreamBook, meta: dict) -> None:
+        place, end = self._places[id(book)], book.table.logged
+        path = place.folder / "delta.sqlite"
+        book.table.write_delta(path, place.persisted, meta)
+        name = place.directory + files.delta_name(place.snapshot, place.next_delta, files.checksum(path))
+        await self._io(self.objects.put_file, self.prefix + name, path)
+        place.delta_bytes += path.stat().st_size
+        place.next_delta += 1
+        place.stale.append(name)
+        place.persisted = end
 
     @staticmethod
     def _meta(book: StreamBook, kind: str) -> dict:
@@ -188,7 +192,8 @@ class Keeper:
         async with self._lock:
             for book in self.books:
                 place = self._places[id(book)]
-                if not due(place):
+                if not due(place):  # a delta of no rows says the sync completed (``completed`` at load)
+                    await self._put_delta(book, {**self._meta(book, "delta"), "completed": 1})
                     continue
                 book.flush()
                 path = book.table.snapshot(self._meta(book, "snapshot"))
