@@ -61,8 +61,10 @@ def relaxed_gc() -> Iterator[None]:
 
 # A line of input, the epoch it belongs to and its stream: enough to reject the record later. The line is
 # kept raw (decoded again only to store a refused record's data), so an in-flight record costs its bytes,
-# not a decoded dict. None for an op no input line made (a mirror removal).
+# not a decoded dict. None for an op no input line made (a mirror removal); UNKEPT when nothing would
+# read it (``Batcher.keep_lines`` False).
 Ref = tuple["bytes | None", "Epoch", "Stream"]
+UNKEPT = b""  # no line is empty: a line not kept (its record counted as rejected by its stream only)
 
 
 class Batch:
@@ -176,12 +178,15 @@ class Batcher:
     ``inflight`` counts the bytes of sealed, unacknowledged batches (the pipeline subtracts a batch's
     ``size`` when it is answered); ``counts.merged`` the records folded into an earlier op of their key."""
 
-    __slots__ = ("lanes", "_count", "_next", "batch_max_bytes", "inflight", "counts", "_on_sealed",
+    __slots__ = ("lanes", "keep_lines", "_count", "_next", "batch_max_bytes", "inflight", "counts", "_on_sealed",
                  "id_batches", "id_keys", "peak_inflight")
 
     def __init__(self, lanes: int, batch_max_bytes: int, counts: Counts,
                  on_sealed: Callable[[Lane], None]) -> None:
         now = time.monotonic()
+        # False when nothing would read an op's input line (delivery.py decides): each is then UNKEPT,
+        # and an in-flight record costs its op only (docs/performance.md).
+        self.keep_lines = True
         self.lanes = [Lane(index, now) for index in range(lanes)]
         self._count = lanes
         self._next = 0
@@ -196,6 +201,8 @@ class Batcher:
     def add(self, op: Op, line: bytes | None, epoch: Epoch, stream: Stream) -> Batch:
         """A v2 op (``op.route`` is None) into its lane's open batch; returns the batch now holding it
         (merged into an earlier op of its key, when ``op.body`` is not the batch's last body)."""
+        if not self.keep_lines and line is not None:  # None stays: a mirror removal
+            line = UNKEPT
         key = op.key
         if key is not None:
             lane = self.lanes[hash(key) % self._count]
@@ -268,6 +275,8 @@ class Batcher:
     def add_id(self, op: Op, line: bytes | None, epoch: Epoch, stream: Stream) -> IdBatch:
         """A v1 op (``op.route`` set: segment_membership) into the open id list of its route; returns
         that list (the id already in it, when ``op.body`` is not its last body)."""
+        if not self.keep_lines and line is not None:  # None stays: a mirror removal
+            line = UNKEPT
         key = op.key
         assert key is not None and op.route is not None  # routed ops always name their person
         slot = (op.route, op.creates)
