@@ -111,8 +111,15 @@ class Intake:
                 batch = add(op, line, epoch, stream) if op.route is None else add_id(op, line, epoch, stream)
                 if ledger is not None:
                     ledger.placed(batch, op)
-        self._count_records(epoch, read, unchanged, run_stream, run)
+        self._end_chunk(epoch, read, unchanged, run_stream, run)
         return rejections
+
+    def _end_chunk(self, epoch: Epoch, read: int, unchanged: int, stream: Stream | None, run: int) -> None:
+        """The chunk's last records counted, and its derived ids checked against the repeated-id window
+        at once (values.RepeatWindow.count: set operations, not a call per event)."""
+        self._count_records(epoch, read, unchanged, stream, run)
+        for each in self.streams.values():
+            each.count_repeats()
 
     @staticmethod
     def _count_run(stream: Stream | None, run: int) -> None:

@@ -574,3 +574,28 @@ async def test_skipped_lines_are_logged_with_their_true_line_number() -> None:
     await pipeline.run(chunks_of(lines, size=4))
     logged = [m["log"]["message"] for m in messages(out, "LOG") if m["log"]["level"] == "WARN"]
     assert [re.search(r"line (\d+)\)", text).group(1) for text in logged] == ["1", "2", "3", "11"]
+
+
+async def test_repeated_derived_ids_are_counted_per_stream_across_chunks_and_states() -> None:
+    # The window checks each chunk's derived ids at once (Stream.count_repeats at the chunk's end): a
+    # repeat within a chunk, in a later chunk and after a state counts once to its own stream, and the
+    # same data in another stream is another id.
+    from destination_customer_io.catalog import resolve_streams
+    from tests.support.cli import configured_stream
+
+    catalog = {"streams": [configured_stream(name, "person_event") for name in ("clicks", "views")]}
+    streams = resolve_streams(CONFIG, catalog)
+
+    def event(n: int, name: str) -> bytes:
+        return record({"person_email": "a@b.co", "event_name": "x", "timestamp": 1_700_000_000 + n}, name)
+
+    lines = [event(1, "clicks"), event(1, "clicks"), event(1, "views"), event(2, "clicks"), event(1, "clicks"),
+             stream_state("clicks", 1, 4), event(2, "clicks"), event(1, "views"), event(3, "views")]
+    client = ScriptedClient()
+    pipeline = Pipeline(streams=streams, client=client, store=NoneStore(), output=Output(io.BytesIO()),
+                        lanes=2, state_max_delay=0.05, flush_interval=0.0)
+    await pipeline.run(chunks_of(lines, size=2))
+    assert {key[1]: (s.counts.repeated_ids, s.new_ids) for key, s in streams.items()} == \
+        {"clicks": (3, []), "views": (1, [])}
+    ids = [op["id"] for batch in client.batches for op in batch]
+    assert len(ids) == 8 and len(set(ids)) == 4
