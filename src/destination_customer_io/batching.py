@@ -37,9 +37,7 @@ if TYPE_CHECKING:
 
 EMPTY_BATCH = len(b'{"batch":[]}')
 EMPTY_IDS = len(b'{"ids":[]}')
-# What a waiting id op holds beside its ~20-byte body (raw line, key, ledger mark): counted in ``inflight``
-# so max_inflight_bytes bounds a mirror's memory too (docs/performance.md, "Issue 25: the engine as built").
-ID_OP_HELD = 600
+ID_OP_HELD = 600  # held by a waiting id op beside its ~20-byte body (line, key, ledger mark): in ``weight``
 OPEN_ID_ROUTES = 64  # open id lists (of all lanes); more routes seal the oldest (bounds memory)
 BATCH_MAX_AGE = 5.0  # an open batch is sent after this long even when no state waits on it
 
@@ -63,9 +61,10 @@ def relaxed_gc() -> Iterator[None]:
 
 
 # A line of input, the epoch it belongs to and its stream: enough to reject the record later. The line is
-# kept raw (decoded again only to store a refused record's data), so an in-flight record costs its bytes,
-# not a decoded dict. None for an op no input line made (a mirror removal).
+# kept raw (decoded again only to store a refused record's data): an in-flight record costs its bytes, not
+# a decoded dict. None: no input line made the op (a mirror removal); UNKEPT: nothing would read it.
 Ref = tuple["bytes | None", "Epoch", "Stream"]
+UNKEPT = b""  # no input line is empty
 
 
 class Batch:
@@ -75,10 +74,9 @@ class Batch:
     in input order, so epochs form runs: one comparison per op (figures: docs/performance.md).
 
     An ordered op is remembered by its key and index only; ``ordered_op`` rebuilds it when a later op
-    of the key arrives (rare), so no ``Op`` stays alive until the batch is sealed.
-    ``kind`` is the operation of the batch's ordered ops; ``kinds`` names the others (rare: one batch
-    mixing, say, person_identify and person_device). A rebuilt op has no ``changes``: they were counted
-    when it was built (``Intake.handle_lines``), and nothing after that reads them.
+    of the key arrives (rare), so no ``Op`` stays alive until the batch is sealed. ``kind`` is the
+    operation of the batch's ordered ops; ``kinds`` names the others (rare: say, person_identify and
+    person_device in one batch). A rebuilt op has no ``changes``: they were counted when it was built.
     """
 
     __slots__ = ("bodies", "lines", "streams", "starts", "epochs", "size", "keys", "kind", "kinds", "merged",
@@ -188,12 +186,13 @@ class Batcher:
 
     ``inflight``: the ``weight`` of sealed, unacknowledged batches (delivery subtracts it when answered)."""
 
-    __slots__ = ("lanes", "_count", "_next", "batch_max_bytes", "inflight", "counts", "_on_sealed",
-                 "id_batches", "id_keys", "peak_inflight")
+    __slots__ = ("lanes", "keep_lines", "_count", "_next", "batch_max_bytes", "inflight", "counts",
+                 "_on_sealed", "id_batches", "id_keys", "peak_inflight")
 
     def __init__(self, lanes: int, batch_max_bytes: int, counts: Counts,
                  on_sealed: Callable[[Lane], None]) -> None:
         now = time.monotonic()
+        self.keep_lines = True  # False: nothing reads an op's line (delivery.py decides), each is UNKEPT
         self.lanes = [Lane(index, now) for index in range(lanes)]
         self._count = lanes
         self._next = 0
@@ -208,6 +207,7 @@ class Batcher:
     def add(self, op: Op, line: bytes | None, epoch: Epoch, stream: Stream) -> Batch:
         """A v2 op (``op.route`` is None) into its lane's open batch; returns the batch now holding it
         (merged into an earlier op of its key, when ``op.body`` is not the batch's last body)."""
+        line = line if self.keep_lines or line is None else UNKEPT  # None stays: a mirror removal
         key = op.key
         if key is not None:
             lane = self.lanes[hash(key) % self._count]
@@ -280,7 +280,7 @@ class Batcher:
     def add_id(self, op: Op, line: bytes | None, epoch: Epoch, stream: Stream) -> IdBatch:
         """A v1 op (``op.route`` set: segment_membership) into the open id list of its route; returns
         that list (the id already in it, when ``op.body`` is not its last body)."""
-        key = op.key
+        key = op.key  # an id list keeps its ops' lines: they count in its weight (ID_OP_HELD)
         assert key is not None and op.route is not None  # routed ops always name their person
         slot = (op.route, op.creates)
         holder = self.id_keys.get(key)

@@ -26,6 +26,7 @@ from .answers import BatchResult, refused_positions
 from .batching import EMPTY_BATCH, Batch, Batcher, IdBatch, Lane
 from .errors import StoreError, store_failure
 from .reasons import Rejection
+from .rejected.base import NoneStore
 from .rejections import api_rejection, rejected_record
 from .segments import Barriers, identify_ops
 
@@ -120,6 +121,14 @@ def identify_chunks(batch: IdBatch, batch_max_bytes: int) -> list[tuple[list[int
     return chunks
 
 
+def refused_record(line: bytes | None, stream: Stream, body: bytes, route: str | None) -> protocol.Record:
+    """A refused op with no line to decode: a mirror removal (None), or an op whose line was not kept
+    (``UNKEPT``: the store keeps no record, so its stream is all the count needs)."""
+    if line is None:
+        return removal_record(stream, body, route)
+    return protocol.Record(stream=stream.name, namespace=stream.namespace, data={})
+
+
 def removal_record(stream: Stream, body: bytes, route: str | None) -> protocol.Record:
     """What a refused mirror removal is stored as: the removal op and its path, under its stream."""
     return protocol.Record(stream=stream.name, namespace=stream.namespace, emitted_at=0,
@@ -144,6 +153,10 @@ class Delivery:
         self.ledger = ledger  # the sync ledger (ledger/sync.py), told of each outcome; None without one
         self.log = log  # the sync log (synclog.py), told of each outcome; None when off
         self.retry = retry  # the retry queue (retry.py), told of each refusal; None when off
+        # A refused op's line is read to keep its record, or by the ledger, the log, the queue or a dry
+        # run; with none of them the batcher keeps no line: an in-flight record costs its op only.
+        batcher.keep_lines = not isinstance(store, NoneStore) or type(sender) is not TrackSender or \
+            any(reader is not None for reader in (ledger, log, retry))
         self.room = asyncio.Event()
         self.removals: Epoch | None = None
         self._barriers = Barriers(failed)
@@ -196,7 +209,7 @@ class Delivery:
             for line, epoch, stream in batch.refs_at(index):
                 if epoch is not retrying:  # a retried record refused again counts in no accepted total
                     batch.rejected += 1
-                record = _decode(line).record if line is not None else removal_record(stream, body, route)
+                record = _decode(line).record if line else refused_record(line, stream, body, route)
                 assert record is not None  # only RECORD lines ever reach a batch
                 await self.reject(record, epoch, rejection, stream)
 

@@ -118,8 +118,16 @@ class Intake:
                 rejections.append((record, epoch, self._larger_than_batch(op), stream))
             else:
                 add(op, line, epoch, stream) if op.route is None else add_id(op, line, epoch, stream)
-        self._count_records(epoch, read, unchanged, run_stream, run, rejections)
+        self._end_chunk(epoch, read, unchanged, run_stream, run, rejections)
         return rejections
+
+    def _end_chunk(self, epoch: Epoch, read: int, unchanged: int, stream: Stream | None, run: int,
+                   rejections: list[Refused]) -> None:
+        """The chunk's last records counted, and its derived ids checked against the repeated-id window
+        at once (values.RepeatWindow.count: set operations, not a call per event)."""
+        self._count_records(epoch, read, unchanged, stream, run, rejections)
+        for each in self.streams.values():
+            each.count_repeats()
 
     @staticmethod
     def _count_run(stream: Stream | None, run: int) -> None:

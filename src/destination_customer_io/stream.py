@@ -5,8 +5,8 @@
     StreamCounts   what a sync counts of the stream (records read, rejections by reason, values changed
                    to fit, repeated derived ids): written through its methods only
     caches         the derived ids' buffer (values.RecordIds), the sync's repeated-id window
-                   (values.RepeatWindow), the attribute names known short: each written by its owner's
-                   methods, never assigned
+                   (values.RepeatWindow) and the ids built since it last checked them, the attribute
+                   names known short: each written by its owner's methods, never assigned
 
 It sits below the operations (they read it) and names their contract as a protocol, so no module here
 imports one above it.
@@ -65,8 +65,8 @@ class StreamCounts:
     def change(self, changes: Iterable[dict[str, str]]) -> None:
         self.changed.update(change.get("change", "CHANGED") for change in changes)
 
-    def repeat(self) -> None:
-        self.repeated_ids += 1
+    def repeat(self, count: int = 1) -> None:
+        self.repeated_ids += count
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +92,9 @@ class Stream:
     field_map: dict[str, Any] = field(default_factory=dict)
     counts: StreamCounts = field(default_factory=StreamCounts, repr=False, compare=False)
     repeats: values.RepeatWindow = field(default_factory=values.RepeatWindow, repr=False, compare=False)
+    # Derived ids built since they were last checked against ``repeats`` (``count_repeats``, once a chunk):
+    # one append per event instead of a call (docs/performance.md).
+    new_ids: list[str] = field(default_factory=list, repr=False, compare=False)
     # The stream's part of every record id, encoded once (values.id_seed), and the derived ids' own
     # buffer that starts with it (values.RecordIds).
     id_seed: bytes = field(init=False, repr=False, compare=False)
@@ -109,6 +112,14 @@ class Stream:
             object.__setattr__(self, "identifier_type", self.config.identifierType)
         if not self.identifier_origin:
             object.__setattr__(self, "identifier_origin", f"identifierType `{self.identifier_type}`")
+
+    def count_repeats(self) -> int:
+        """The derived ids built since the last call checked against the sync's window, their repeats
+        counted; the stream's repeats so far."""
+        if self.new_ids:
+            self.counts.repeat(self.repeats.count(self.new_ids))
+            self.new_ids.clear()
+        return self.counts.repeated_ids
 
     def remember_short_names(self, names: Any) -> None:
         if len(self.short_names) < SHORT_NAMES_KEPT:

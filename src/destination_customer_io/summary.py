@@ -182,8 +182,8 @@ def stream_summary(stream: Stream, dry: bool = False, ledger_note: str = "") -> 
         text += (f"; oversized attribute values dropped: {counts.changed['NULLED']}, "
                  f"truncated: {counts.changed['TRUNCATED']}")
     text += ledger_note
-    if counts.repeated_ids:
-        text += (f"; {counts.repeated_ids} records without an event_id were identical to an earlier one, so "
+    if repeated := stream.count_repeats():  # the ids built since the last chunk checked too
+        text += (f"; {repeated} records without an event_id were identical to an earlier one, so "
                  "their derived event id repeated and Customer.io keeps one event for them")
     return text + "."
 

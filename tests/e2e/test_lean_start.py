@@ -49,6 +49,23 @@ def test_a_plain_sync_imports_neither_sqlite3_nor_boto3(emu: EmulatorProcess, tm
     assert not modules & {f"destination_customer_io.{name}" for name in ("retry", "synclog", "ledger")}
 
 
+def test_a_sync_keeping_no_rejected_records_loads_no_storage_module(emu: EmulatorProcess, tmp_path: Path) -> None:
+    """Storage None (the spec's default): the modules of the store's files (rolling files with their
+    retries, formats, keys, the local sink, orjson) are never imported, though a record is rejected."""
+    catalog = {"streams": [configured_stream("events", "person_event")]}
+    lines = [record_line("events", {"person_email": "a@example.com", "event_name": "signed_up"}),
+             record_line("events", {"event_name": "no person"}),  # rejected: counted, not kept
+             state_line("events", 1)]
+    run = run_connector(tmp_path, "write", base_config(emu.url), catalog, lines, program=_REPORTING)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert len(run.states) == 1 and emu.client.counters()["ops"] == 1
+    modules = _imported(run.stderr, "MODULES ")
+    assert {"destination_customer_io.rejected", "destination_customer_io.pipeline"} <= modules  # real
+    assert not modules & {f"destination_customer_io.{name}" for name in (
+        "storage.rolling", "storage.retrying", "storage.local", "rejected.formats", "rejected.keys")}
+    assert "orjson" not in _imported(run.stderr)
+
+
 def test_a_ledgered_sync_does_import_sqlite3(emu: EmulatorProcess, tmp_path: Path) -> None:
     """The other side of the test above: skip_unchanged keeps a ledger, which needs sqlite3 (and never numpy)."""
     config = base_config(emu.url, object_storage_config={

@@ -214,12 +214,13 @@ def test_build_count_stubs_what_it_says_and_builds_the_workloads_streams() -> No
 
     stream = build_count._stream("person_event", "source")
     assert stream.name == "events" and stream.config.event_ids == "source"
-    saved = values.RecordIds.ulid, values.RepeatWindow.repeated, values.seeded_record_ulid
+    saved = values.RecordIds.ulid, values.RepeatWindow.repeated, values.RepeatWindow.count, values.seeded_record_ulid
     try:
         build_count._without({"id", "window"})
         derived = build_count._stream("person_event", "derived")
-        op = derived.operation.build(gen.event_data(1), derived)
-        assert b'"id":"01HF0000000000000000000000"' in op.body and derived.counts.repeated_ids == 0
-        assert values.RepeatWindow().repeated("x") is False
+        ops = [derived.operation.build(gen.event_data(1), derived) for _ in range(2)]
+        assert b'"id":"01HF0000000000000000000000"' in ops[0].body and derived.count_repeats() == 0
+        assert values.RepeatWindow().repeated("x") is False and values.RepeatWindow().count(["x", "x"]) == 0
     finally:
-        values.RecordIds.ulid, values.RepeatWindow.repeated, values.seeded_record_ulid = saved
+        (values.RecordIds.ulid, values.RepeatWindow.repeated, values.RepeatWindow.count,
+         values.seeded_record_ulid) = saved

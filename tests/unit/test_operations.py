@@ -392,15 +392,15 @@ def test_event_ops_bytes_and_ids_on_every_id_path() -> None:
     assert first.body == again.body == (
         b'{"type":"person","action":"event","identifiers":{"email":"a@b.co"},"name":"paid","id":"'
         + derived.encode() + b'","timestamp":1700000000,"attributes":{"price":9.5}}')
-    assert stream.counts.repeated_ids == 1
+    assert stream.count_repeats() == 1 and stream.counts.repeated_ids == 1
     assert body(EVENT.build({**data, "event_id": " "}, stream))["id"] == values.record_ulid(
         T * 1000, "events", None, {**data, "event_id": " "})
-    assert stream.counts.repeated_ids == 1  # another record (its blank event_id is part of it): a new id
+    assert stream.count_repeats() == 1  # another record (its blank event_id is part of it): a new id
     assert body(EVENT.build({**data, "event_id": "order-7"}, stream))["id"] == values.user_id_ulid("order-7")
     source = make_stream(EVENT, name="events", namespace=None, event_ids="source")
     assert "id" not in body(EVENT.build(data, source))
     assert body(EVENT.build({**data, "event_id": "order-7"}, source))["id"] == values.user_id_ulid("order-7")
-    assert source.counts.repeated_ids == 0
+    assert source.count_repeats() == 0 and source.new_ids == []
     bare = body(EVENT.build({"person_email": "a@b.co", "event_name": "paid"}, stream))
     assert list(bare) == ["type", "action", "identifiers", "name", "id"]
 

@@ -481,6 +481,27 @@ async def test_stream_states_count_only_their_own_stream_since_its_previous_stat
     assert counts_of(out) == [(1.0, 1.0, 2.0), (2.0, 1.0, 3.0), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0)]
 
 
+@pytest.mark.parametrize("store_kind", ["kept", "none"])
+async def test_refusals_count_the_same_whether_the_store_keeps_their_lines_or_none_is_kept(store_kind: str) -> None:
+    # Storage None keeps no rejected record, so no batched line is kept (an in-flight record costs its op
+    # only): each refusal, merged records' included, still counts to its stream, its state and the sync.
+    store = MemoryStore() if store_kind == "kept" else NoneStore()
+    lines = [record({"key": "u1"}, "users"), record({"key": "e1", "v": -1}, "events"),
+             record({"key": "u2", "v": -1}, "users"), stream_state("users", 1, 2), stream_state("events", 2, 1),
+             *[record({"key": "p", "kind": "set", "v": -1, "attrs": {"a": i}}, "users") for i in range(3)],
+             stream_state("users", 3, 3)]
+    pipeline, out = make_pipeline(ScriptedClient(refuse_v_minus_one), store, names=("users", "events"), lanes=1)
+    await pipeline.run(chunks_of(lines))
+    assert pipeline._batcher.keep_lines is (store_kind == "kept")
+    assert counts_of(out) == [(1.0, 1.0, 2.0), (0.0, 1.0, 1.0), (0.0, 3.0, 3.0)]
+    assert store.count == 5 and pipeline.counts.accepted == 1 and pipeline.counts.merged == 2
+    assert {key[1]: s.counts.rejected["api_rejected"] for key, s in pipeline.streams.items()} == \
+        {"users": 4, "events": 1}
+    if store_kind == "kept":
+        assert [(r.stream, r.data["key"]) for r in store.durable] == \
+            [("events", "e1"), ("users", "u2"), ("users", "p"), ("users", "p"), ("users", "p")]
+
+
 async def test_runs_of_one_stream_in_one_chunk_count_to_their_stream_on_each_state_and_at_the_end() -> None:
     # intake counts a stream's records once per run of them: a state in the middle of a run, a switch of
     # stream and the chunk's end each count what came before, so states and the summary stay exact.
@@ -553,3 +574,28 @@ async def test_skipped_lines_are_logged_with_their_true_line_number() -> None:
     await pipeline.run(chunks_of(lines, size=4))
     logged = [m["log"]["message"] for m in messages(out, "LOG") if m["log"]["level"] == "WARN"]
     assert [re.search(r"line (\d+)\)", text).group(1) for text in logged] == ["1", "2", "3", "11"]
+
+
+async def test_repeated_derived_ids_are_counted_per_stream_across_chunks_and_states() -> None:
+    # The window checks each chunk's derived ids at once (Stream.count_repeats at the chunk's end): a
+    # repeat within a chunk, in a later chunk and after a state counts once to its own stream, and the
+    # same data in another stream is another id.
+    from destination_customer_io.catalog import resolve_streams
+    from tests.support.cli import configured_stream
+
+    catalog = {"streams": [configured_stream(name, "person_event") for name in ("clicks", "views")]}
+    streams = resolve_streams(CONFIG, catalog)
+
+    def event(n: int, name: str) -> bytes:
+        return record({"person_email": "a@b.co", "event_name": "x", "timestamp": 1_700_000_000 + n}, name)
+
+    lines = [event(1, "clicks"), event(1, "clicks"), event(1, "views"), event(2, "clicks"), event(1, "clicks"),
+             stream_state("clicks", 1, 4), event(2, "clicks"), event(1, "views"), event(3, "views")]
+    client = ScriptedClient()
+    pipeline = Pipeline(streams=streams, client=client, store=NoneStore(), output=Output(io.BytesIO()),
+                        lanes=2, state_max_delay=0.05, flush_interval=0.0)
+    await pipeline.run(chunks_of(lines, size=2))
+    assert {key[1]: (s.counts.repeated_ids, s.new_ids) for key, s in streams.items()} == \
+        {"clicks": (3, []), "views": (1, [])}
+    ids = [op["id"] for batch in client.batches for op in batch]
+    assert len(ids) == 8 and len(set(ids)) == 4

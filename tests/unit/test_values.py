@@ -160,9 +160,8 @@ def test_repeat_window_remembers_between_limit_and_twice_limit_ids() -> None:
     assert window.repeated("d") is True and window.repeated("a") is False
 
 
-def test_repeat_window_keys_every_64_bit_hash_including_its_tables_reserved_keys() -> None:
-    """Negative hashes are taken modulo 2**64; 0 and 1 (the table's own empty and deleted markers) and
-    2**64 - 2 are remembered like any other key (ints hash to themselves; hash(-2) == -2)."""
+def test_repeat_window_keys_every_64_bit_hash_negative_and_zero_included() -> None:
+    """Every hash is a key like any other: negative ones, 0 and 1 (ints hash to themselves; hash(-2) == -2)."""
     from destination_customer_io.values import RepeatWindow
 
     window = RepeatWindow(limit=10)
@@ -189,3 +188,29 @@ def test_repeat_window_of_thousands_counts_exactly_its_generations() -> None:
     # 3,000 ids made three full generations; the last two are 2,000-2,999 and 3,000-3,499
     assert all(window.repeated(x) for x in ids[2_000:])
     assert not any(window.repeated(x) for x in ids[:2_000])
+
+
+def test_repeat_window_counts_ids_in_bulk_exactly_as_one_at_a_time_across_generations() -> None:
+    """``count`` (a chunk of ids at once, set operations) gives what ``repeated`` on each id in order gives,
+    over inputs that repeat within a chunk, across chunks and across generation ends, with chunks of
+    every size, so each generation drops the same ids either way."""
+    import random
+
+    from destination_customer_io.values import RepeatWindow
+
+    rng = random.Random(23)
+    for _ in range(40):
+        limit = rng.choice([3, 10, 57, 200])
+        ids = [f"01HF{rng.randrange(limit * 3):022d}" for _ in range(rng.randrange(1, limit * 8))]
+        one_by_one, bulk = RepeatWindow(limit=limit), RepeatWindow(limit=limit)
+        expected = sum(one_by_one.repeated(x) for x in ids)
+        counted, start = 0, 0
+        while start < len(ids):
+            size = rng.choice([1, 2, limit // 2 or 1, limit - 1 or 1, limit, limit + 5, limit * 3])
+            counted += bulk.count(ids[start:start + size])
+            start += size
+        assert counted == expected
+        assert (bulk.current, bulk.previous) == (one_by_one.current, one_by_one.previous)
+    window = RepeatWindow(limit=2_000)  # room for the whole chunk: the set operations' path
+    assert window.count([f"id{n}" for n in range(500)] * 2) == 500 and len(window.current) == 500
+    assert window.count(["id7", "new"]) == 1 and len(window.current) == 501

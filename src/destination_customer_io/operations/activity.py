@@ -42,15 +42,14 @@ def activity_schema(name_field: str, *, person: bool) -> dict[str, Any]:
 
 def activity_id(event_id: Any, seconds: int | None, stream: "Stream", record: dict[str, Any]) -> str | None:
     """The ``id`` of an activity (see ``values.seeded_event_ulid``; ``event_ids: source``:
-    ``values.source_event_ulid``). Derived ids that repeat one sent earlier in the sync (identical
-    records) are counted on the stream."""
+    ``values.source_event_ulid``). Derived ids are kept on the stream, to count those that repeat one
+    sent earlier in the sync (identical records: ``Stream.count_repeats``)."""
     if stream.config.event_ids == "source":
         return values.source_event_ulid(event_id)
     ms = 0 if seconds is None else seconds * 1000
     if event_id is None or (isinstance(event_id, str) and not event_id.strip()):
         derived = stream.record_ids.ulid(ms, record)  # seeded_event_ulid's own rule (seeded_record_ulid)
-        if stream.repeats.repeated(derived):
-            stream.counts.repeat()
+        stream.new_ids.append(derived)  # checked for repeats with the chunk's others (Stream.count_repeats)
         return derived
     return values.seeded_event_ulid(event_id, ms, stream.id_seed, record)
 
@@ -123,8 +122,7 @@ types as strings (a page view's)."""
             if event_id is None and stream.config.event_ids == "derived":
                 # The usual activity: activity_id's derived rule, without its call (docs/performance.md).
                 op_id: str | None = stream.record_ids.ulid(0 if seconds is None else seconds * 1000, record)
-                if stream.repeats.repeated(op_id):
-                    stream.counts.repeat()
+                stream.new_ids.append(op_id)  # type: ignore[arg-type]
             else:
                 op_id = activity_id(event_id, seconds, stream, record)  # type: ignore[arg-type]
             if op_id is not None and seconds is not None and activity:  # the usual op

@@ -16,18 +16,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..config import LocalStorage, NoStorage, S3Storage, StorageConfig
-from ..storage.local import LocalSink, check_local
-from ..storage.names import PROBE_PREFIX, check_key
-from ..storage.options import StoreOptions
-from ..storage.rolling import RollingFiles
 from .base import NoneStore, RejectedRecord, RejectedStore, StoreError
-from .formats import encoder_factory, extension
-from .keys import KeyTemplate
 
 if TYPE_CHECKING:
+    from ..storage.local import LocalSink
+    from ..storage.options import StoreOptions
     from ..storage.s3 import S3Sink
+    from .keys import KeyTemplate
 
-# The S3 modules (boto3: ~0.1 s of start-up) are imported only when S3 storage is configured.
+# The S3 modules (boto3: ~0.1 s of start-up) are imported only when S3 storage is configured, and the
+# files' modules (rolling files, formats, keys, the local sink) only when records are kept at all: a
+# sync with storage None loads none of them (docs/performance.md).
 
 __all__ = ["NoneStore", "RejectedRecord", "RejectedStore", "StoreError", "check_store", "location",
            "open_store", "probe_location"]
@@ -44,6 +43,11 @@ def open_store(storage_config: StorageConfig, *, sync_id: int | None = None,
     """
     if isinstance(storage_config, NoStorage):
         return NoneStore()
+    from ..storage.local import LocalSink
+    from ..storage.options import StoreOptions
+    from ..storage.rolling import RollingFiles
+    from .formats import encoder_factory
+
     clock = now or time.time
     options = options or StoreOptions()
     keys = _key_template(storage_config, sync_id, clock)
@@ -70,11 +74,15 @@ async def check_store(storage_config: StorageConfig) -> str | None:
         from ..storage.s3 import check_s3
 
         return await asyncio.to_thread(check_s3, storage_config)
+    from ..storage.local import check_local
+
     return await asyncio.to_thread(check_local, storage_config.destination_path)
 
 
 def probe_location(storage_config: S3Storage | LocalStorage) -> str:
     """Where ``check_store`` puts its probe object, for the user to find (or allow) it."""
+    from ..storage.names import PROBE_PREFIX, check_key
+
     if isinstance(storage_config, S3Storage):
         prefix = check_key(storage_config.bucket_path).rpartition("/")[0]
         where = f"s3://{storage_config.s3_bucket_name}/{prefix + '/' if prefix else ''}{PROBE_PREFIX}<random hex>"
@@ -95,6 +103,9 @@ def location(storage_config: StorageConfig) -> str | None:
 
 def _key_template(cfg: S3Storage | LocalStorage, sync_id: int | None,
                   clock: Callable[[], float]) -> KeyTemplate:
+    from .formats import extension
+    from .keys import KeyTemplate
+
     prefix = cfg.bucket_path if isinstance(cfg, S3Storage) else ""
     target = cfg.s3_bucket_name if isinstance(cfg, S3Storage) else cfg.destination_path
     try:
