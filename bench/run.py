@@ -1,6 +1,7 @@
 """``make bench``: measured throughput, CPU, memory of the connector beside the floor and the alternatives.
 
-For each workload (event, identify, mix; ``ledger`` is described in bench/ledger_bench.py, ``segments`` (issue
+For each workload (event, identify, mix; ``ledger`` is described in bench/ledger_bench.py and ends with issue
+25's table at 100k keys, bench/ledger_cli.py; ``segments`` (issue
 26's features, each on against off) in bench/feature_bench.py, ``release`` in bench/vs_release.py: this
 checkout against the previous release, whole process, alternated) and size (100k
 and 1M records by default):
@@ -44,6 +45,7 @@ import feature_bench  # noqa: E402
 import gen  # noqa: E402
 import harness  # noqa: E402
 import ledger_bench  # noqa: E402
+import ledger_cli  # noqa: E402
 import report  # noqa: E402
 import vs_release  # noqa: E402
 
@@ -132,7 +134,8 @@ def run_release(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_ledger(args: argparse.Namespace, runs: list[harness.Run], log: Any, work: Path) -> list[dict[str, Any]]:
-    """The ledger workload: its store rows (returned) and its resync runs (recorded), at 0 ms."""
+    """The ledger workload: its store rows (returned), its resync runs (recorded), at 0 ms; then issue 25's
+    table at a small size (bench/ledger_cli.py; the rows go to ``args.ledger_cli``)."""
     keys, mirror_keys = ledger_bench.store_sizes(args.quick)
     store = []
     for count, mirror in [(k, False) for k in keys] + [(mirror_keys, True)]:
@@ -145,6 +148,8 @@ def run_ledger(args: argparse.Namespace, runs: list[harness.Run], log: Any, work
     with harness.emulator(0) as emu:
         for size in args.sizes:
             ledger_bench.resync_rows(emu, size, args.repeat, work, lambda run: record(runs, run, log))
+    size = ledger_cli.MAKE_BENCH_SIZE
+    args.ledger_cli = ledger_cli.measure([size], [size], str(Path(sys.executable).with_name("destination-customer-io")))
     return store
 
 
@@ -232,7 +237,11 @@ def main() -> None:
     if args.merge and release is None:
         release = json.loads((report.RESULTS_DIR / "summary.json").read_text()).get("vs_release") \
             if (report.RESULTS_DIR / "summary.json").exists() else None
-    summary = {"meta": meta, "runs": fresh, "ledger_store": store, "vs_release": release}
+    ledger_cli_rows = getattr(args, "ledger_cli", None)
+    if args.merge and ledger_cli_rows is None and (report.RESULTS_DIR / "summary.json").exists():
+        ledger_cli_rows = json.loads((report.RESULTS_DIR / "summary.json").read_text()).get("ledger_cli")
+    summary = {"meta": meta, "runs": fresh, "ledger_store": store, "vs_release": release,
+               "ledger_cli": ledger_cli_rows}
     report.write_all(summary)
     print((report.RESULTS_DIR / "results.md").read_text())
 
