@@ -33,7 +33,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ReadTimeoutError
 
 from tests.support.s3 import MotoProcess
 from tests.support.upload_cut import UploadCutter
@@ -135,10 +138,11 @@ class UploadKills(Property):
 
     def _after_cut(self, cut: Any, before: dict[str, int]) -> None:
         """The store holds what the way says; torn: the stored object cut to half its bytes."""
-        key = urllib.parse.unquote(cut.key.lstrip("/").split("?", 1)[0]).removeprefix(f"{BUCKET}/")
+        target, _, query = cut.key.lstrip("/").partition("?")
+        key = urllib.parse.unquote(target).removeprefix(f"{BUCKET}/")
         now = self.keys()
-        if cut.mode == "midway":
-            assert now.get(key) == before.get(key), self.fail(f"{key}: half an upload became an object")
+        if cut.mode == "midway" or "partNumber=" in query:  # a part of a multipart upload never completed
+            assert now.get(key) == before.get(key), self.fail(f"{key}: an unfinished upload became an object")
             return
         assert now.get(key) == cut.length, self.fail(f"{key}: the landed upload is not whole: {now.get(key)}")
         if self.way == "torn":
@@ -200,3 +204,25 @@ def test_a_mirror_killed_during_a_ledger_upload_loses_nothing(emu: Any, s3: Moto
         figures(faults=tally.kills, records=tally.checks, duplicates=0, seed=seed, way=way,
                 syncs=tally.syncs, complete=tally.complete, cuts_nth=run.cut_at["nth"], cuts_end=run.cut_at["end"],
                 resumed=tally.resumed, abandoned=tally.abandoned)
+
+
+@pytest.mark.parametrize("mode", ["midway", "landed"])
+def test_the_cutter_stops_the_chosen_upload_and_passes_the_others(s3: MotoProcess, mode: str) -> None:
+    cutter = UploadCutter(s3.endpoint)
+    cut: list[str] = []
+    client = boto3.client("s3", endpoint_url=cutter.endpoint, region_name="us-east-1", aws_access_key_id="AKIACUT",
+                          aws_secret_access_key="cut-secret",
+                          config=Config(read_timeout=1, connect_timeout=1, retries={"total_max_attempts": 1}))
+    try:
+        cutter.arm(LEDGER_HOME, 2, mode, cut.append)
+        client.put_object(Bucket=BUCKET, Key="_customerio_ledger/a", Body=b"a" * 5_000)
+        client.put_object(Bucket=BUCKET, Key="other/b", Body=b"b" * 5_000)  # not under the ledger's home
+        with pytest.raises(ReadTimeoutError):
+            client.put_object(Bucket=BUCKET, Key="_customerio_ledger/c", Body=b"c" * 5_000)
+        client.put_object(Bucket=BUCKET, Key="_customerio_ledger/d", Body=b"d" * 5_000)  # one cut per arming
+    finally:
+        cutter.close()
+    stored = {item["Key"]: item["Size"] for item in s3.client().list_objects_v2(Bucket=BUCKET)["Contents"]}
+    expected = {"_customerio_ledger/a": 5_000, "other/b": 5_000, "_customerio_ledger/d": 5_000}
+    assert stored == (expected if mode == "midway" else {**expected, "_customerio_ledger/c": 5_000})
+    assert cut == [f"/{BUCKET}/_customerio_ledger/c"]
