@@ -27,6 +27,7 @@ import random
 import signal
 import subprocess
 import threading
+import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
@@ -67,7 +68,7 @@ class UploadKills(Property):
         self.s3, self.way = s3, way
         self.cutter = UploadCutter(s3.endpoint)
         self.config["object_storage_config"] = {
-            "storage_type": "S3", "s3_bucket_name": BUCKET, "bucket_path": "", "s3_endpoint": self.cutter.endpoint,
+            "storage_type": "S3", "s3_bucket_name": BUCKET, "bucket_path": f"seed{seed}", "s3_endpoint": self.cutter.endpoint,
             "s3_bucket_region": "us-east-1", "access_key_id": "AKIACUT", "secret_access_key": "cut-secret",
             "format": {"format_type": "JSONL"}, "compression": {"compression_type": "No Compression"}}
         # a held upload must outlast the kill: no retry on a new connection before it lands
@@ -76,8 +77,9 @@ class UploadKills(Property):
         self.cut_at: Counter[str] = Counter()  # where the cuts landed: "nth" or "end"
 
     def keys(self) -> dict[str, int]:
+        """This seed's objects (its own folder of the bucket): key -> size."""
         client = self.s3.client()
-        found = client.list_objects_v2(Bucket=BUCKET).get("Contents", [])
+        found = client.list_objects_v2(Bucket=BUCKET, Prefix=f"seed{self.seed}/").get("Contents", [])
         return {item["Key"]: item["Size"] for item in found}
 
     def sync(self, gen: Generation, lines: list[bytes], plan: Plan) -> Any:
@@ -87,8 +89,13 @@ class UploadKills(Property):
         started, seen = threading.Event(), {"states": 0}
         proc: dict[str, Any] = {}
 
+        # the stuck upload lasts a moment before the kill: whatever the connector does meanwhile (it must
+        # send nothing that the file on its way vouches for) happens before it dies
+        stuck_for = self.rng.uniform(0, 0.4)
+
         def kill(_key: str) -> None:
             assert started.wait(20), "the connector printed nothing before its first ledger upload"
+            time.sleep(stuck_for)
             proc["it"].send_signal(signal.SIGKILL)  # the connector this test started
 
         def on_message(message: dict[str, Any], running: Any) -> None:
