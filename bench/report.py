@@ -177,7 +177,7 @@ def ledger_resync_lines(runs: list[dict[str, Any]], size: int) -> list[str]:
 def ledger_markdown(summary: dict[str, Any]) -> list[str]:
     runs = [r for r in summary["runs"] if r["workload"] == "ledger"]
     store = summary.get("ledger_store", [])
-    if not runs and not store:
+    if not runs and not store and not summary.get("ledger_cli"):
         return []
     when = summary.get("meta", {}).get("ledger") or {}
     out = ["### ledger", "", f"Measured {when.get('date', '?')} (each resync row the fastest of "

@@ -69,3 +69,19 @@ def test_a_failed_sync_is_a_row_that_says_so() -> None:
     ledger_cli.check(row)
     assert row["failed"] == "exit -9: None"
     assert "**failed**: exit -9" in ledger_cli.markdown([row])
+
+
+def test_make_bench_runs_the_table_in_its_ledger_workload_and_the_report_shows_it(monkeypatch) -> None:
+    import report
+    import run
+
+    asked = []
+    row = {"scenario": "mirror", "keys": 100_000, "sync": "resend", "wall_s": 1.0, "cpu_s": 0.8, "user_s": 0.7,
+           "sys_s": 0.1, "peak_rss_mb": 48.0, "ops_sent": 100, "load_before": 1.0, "load_after": 1.1}
+    monkeypatch.setattr(ledger_cli, "measure", lambda identify, mirror, connector: asked.append((identify, mirror))
+                        or [row])
+    rows = run.run_ledger_cli()
+    assert asked == [([100_000], [100_000])]
+    text = "\n".join(report.ledger_markdown({"runs": [], "ledger_store": [], "ledger_cli": rows}))
+    assert "#### Through the CLI, issue 25's table (bench/ledger_cli.py)" in text
+    assert "| mirror | 100,000 | resend | 1.0 | 0.8 (0.7 + 0.1) | - | 48 | 100 | - | - | 1.0-1.1 |" in text
