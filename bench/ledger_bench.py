@@ -1,9 +1,8 @@
 """``make bench``'s ledger workload (``BENCH_WORKLOADS=ledger``): the sync ledger's store figures and a
 change-only resync through the real CLI.
 
-    store    bench/ledger_store.py at each of ``store_sizes`` keys (1M and 10M; QUICK: 100k and 1M), plus a
-             mirror stream (segment_membership key texts) at the largest quick size (1M): file bytes per key,
-             Keeper.open_book time, memory per key during a full resync, compaction time and peak
+    (store   0.5.0's in-memory ledger measured by bench/ledger_store.py: gone with it in issue 25; its
+             rows stay in bench/results as they were measured)
     resync   ``size`` people (person_identify, append_dedup, a state every 10k) against the lean emulator:
              sync 1 with skip_unchanged builds the ledger (Local store); sync 2 sends the same people with
              1% changed, skip_unchanged on (a copy of sync 1's ledger each time) and off (its own store, no
@@ -18,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,40 +25,12 @@ import harness
 
 CHANGED_EVERY = 100  # sync 2 changes one person in 100
 METHOD = (
-    "Ledger store rows: a snapshot of N random 64-bit keys and prints written with ledger.files.encode into "
-    "a Local store, then in a fresh process Keeper.open_book (list, read, BLAKE2b check, decode), a full "
-    "resync (every key looked up once and delivered once: one log row per key), and the compaction "
-    "(StreamBook.view + files.encode; its peak from tracemalloc in a second pass). RSS per key = RSS "
-    "(/proc/self/statm) above the RSS before loading, over N; counted = numpy nbytes + sys.getsizeof of "
-    "the log's arrays. Resync rows: the real CLI against the lean emulator at 0 ms, a Local store, the "
+    "Resync rows: the real CLI against the lean emulator at 0 ms, a Local store, the "
     "identify workload's people (append_dedup, a state every 10k); sync 2 changes one person in 100; on "
     "and off alternated --repeat times, the fastest of each kept."
 )
 _UNCHANGED = re.compile(r"(\d+) unchanged \(not sent again\)")
 _LOADED = re.compile(r"Sync ledger of stream \S+: (\d+) keys \(generation \d+\) loaded in ([\d.]+) s")
-
-
-def store_sizes(quick: bool) -> tuple[list[int], int]:
-    """(key counts of the identify ledger, key count of the mirror ledger)."""
-    return ([100_000, 1_000_000], 1_000_000) if quick else ([1_000_000, 10_000_000], 1_000_000)
-
-
-def store_row(keys: int, mirror: bool, work: Path) -> dict[str, Any]:
-    """Build the snapshot in one process, measure it in another (its RSS holds nothing of the build)."""
-    store = work / f"ledger-store-{keys}-{'mirror' if mirror else 'identify'}"
-    shutil.rmtree(store, ignore_errors=True)
-    script = [sys.executable, str(harness.BENCH_DIR / "ledger_store.py")]
-    flags = ["--keys", str(keys), "--store", str(store)] + (["--mirror"] if mirror else [])
-    results = []
-    for step in ("build", "measure"):
-        out = work / f"ledger-{step}.json"
-        wall, _, rss, code = harness.measure(script + [step] + flags, Path("/dev/null"), out)
-        if code != 0:
-            raise RuntimeError(f"ledger_store.py {step} failed (exit {code})")
-        results.append(json.loads(out.read_text()))
-    shutil.rmtree(store, ignore_errors=True)
-    return {"kind": "mirror" if mirror else "identify", **results[0], **results[1], "measure_wall_s": wall,
-            "measure_peak_rss_mb": rss}
 
 
 def config_for(url: str, store: Path, skip: bool) -> dict[str, Any]:

@@ -9,9 +9,8 @@ Each engine runs two syncs of one stream, each sync in a fresh process (so its p
 Keys arrive in chunks of ``--chunk`` (one state release each: a chunk's deliveries are the rows a delta
 file would carry). Engines:
 
-    numpy       today's ledger through its own API (``StreamBook.unchanged`` / ``delivered`` per record,
-                ``files.encode`` of the deltas and the compacted snapshot); also times one batched
-                ``np.searchsorted`` per chunk over the same keys, for comparison
+    (numpy      0.5.0's in-memory ledger through its own API: measured from the 0.5.0 tree, whose
+                ``ledger/table.py`` is gone since issue 25; its rows in docs/performance.md stay as measured)
     sqlite      stdlib sqlite3, ``key INTEGER PRIMARY KEY`` (the rowid is the key hash); look-ups: one
                 query per chunk, the chunk's sorted keys joined from ``json_each``; deliveries appended
                 to a delta table in a separate file, folded into the base at the end in key order
@@ -25,7 +24,7 @@ Upload per sync, three transfer designs: ``whole`` (the base file after the sync
 rows this sync delivered, as the file(s) its state releases wrote; the base is re-uploaded only at a
 compaction), ``pages`` (the base file's pages that differ from before the sync, 4 KiB pages).
 
-    .venv/bin/python bench/ledger_engines.py --keys 1000000 [--mirror] [--engines numpy,sqlite,sqlite-wr,duckdb]
+    .venv/bin/python bench/ledger_engines.py --keys 1000000 [--mirror] [--engines sqlite,sqlite-wr,duckdb]
         [--chunk 10000] [--sqlite-cache-mb 64] [--sqlite-mmap-mb 0] [--work DIR]
 
 One JSON line per sync and engine on stdout (and a table on stderr); figures and what they mean:
@@ -53,9 +52,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from destination_customer_io.ledger import files
-from destination_customer_io.ledger.book import Mark, StreamBook
-from destination_customer_io.ledger.table import GONE, MAYBE, MEMBER, Rows, digest
+MEMBER, MAYBE, GONE = 1, 2, 3  # the ledger's flags (destination_customer_io.ledger.table)
 
 SEED = 25
 CHANGED_EVERY = 100  # sync 2 changes the print of every 100th key: 1%
@@ -86,7 +83,8 @@ def chunks(keys: int, mirror: bool, sync: int, size: int) -> Iterator[tuple[np.n
         texts = [key_text(i) for i in range(start, start + count)] if mirror else None
         hashes = rng.integers(0, 2**64, count, dtype=np.uint64)  # drawn either way: prints stay the same
         if texts is not None:
-            hashes = np.array([digest(text) for text in texts], np.uint64)
+            hashes = np.array([int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
+                               for text in texts], np.uint64)
         prints = rng.integers(0, 2**64, count, dtype=np.uint64)
         if sync == 2:
             changed = np.arange(start, start + count) % CHANGED_EVERY == 0
@@ -117,58 +115,6 @@ def page_prints(path: Path) -> bytes:
 
 def changed_pages(before: bytes, after: bytes) -> int:
     return sum(1 for at in range(0, len(after), 8) if before[at:at + 8] != after[at:at + 8])
-
-
-class NumpyEngine:
-    """Today's ledger: the book's per-record look-up, its log, the deltas and the compacted snapshot."""
-
-    base_name = "snapshot.ldg"
-
-    def __init__(self, directory: Path, mirror: bool, generation: int, **_: int) -> None:
-        self.directory, self.mirror, self.generation = directory, mirror, generation
-        self.delta_bytes = 0
-        self.batched_s = 0.0
-        base = Rows.empty(mirror)
-        if (directory / self.base_name).exists():
-            base = files.decode((directory / self.base_name).read_bytes())[1]
-        self.book = StreamBook("s", base, generation, mirror=mirror, skip=not mirror)
-
-    def chunk(self, keys: np.ndarray, prints: np.ndarray, texts: list[bytes] | None) -> tuple[int, float, float]:
-        book = self.book
-        marks = [Mark(book, key, print_, texts[i] if texts else None, MEMBER)
-                 for i, (key, print_) in enumerate(zip(keys.tolist(), prints.tolist()))]
-        started = time.process_time()
-        if self.mirror:
-            if book.intend(marks):
-                self._persist()
-            sending = marks
-        else:
-            sending = [mark for mark in marks if not book.unchanged(mark)]
-        looked = time.process_time() - started
-        started = time.process_time()
-        base_keys = book.base.keys
-        if len(base_keys):
-            np.searchsorted(base_keys, np.sort(keys))  # what one batched look-up of the chunk costs
-        self.batched_s += time.process_time() - started
-        started = time.process_time()
-        for mark in sending:
-            book.delivered(mark)
-        self._persist()
-        return len(sending), looked, time.process_time() - started
-
-    def _persist(self) -> None:
-        log = self.book.log
-        if len(log) > log.persisted:
-            self.delta_bytes += len(files.encode(log.rows(log.persisted, len(log)), {"kind": "delta"}))
-            log.persisted = len(log)
-
-    def finish(self) -> dict[str, Any]:
-        if self.mirror:
-            self.book.removals()
-        body = files.encode(self.book.view(), {"kind": "snapshot", "generation": self.generation})
-        (self.directory / self.base_name).write_bytes(body)
-        return {"delta_bytes": self.delta_bytes, "rows": len(self.book.base),
-                "batched_lookup_s": self.batched_s}
 
 
 class SqliteEngine:
@@ -353,7 +299,6 @@ class DuckdbEngine:
 
 
 ENGINES = {
-    "numpy": NumpyEngine,
     "sqlite": lambda *args, **options: SqliteEngine(*args, without_rowid=False, **options),
     "sqlite-wr": lambda *args, **options: SqliteEngine(*args, without_rowid=True, **options),
     "duckdb": DuckdbEngine,
@@ -418,7 +363,7 @@ def run_sync(engine_name: str, keys: int, mirror: bool, sync: int, directory: Pa
     }
 
 
-ENGINES_BASE = {"numpy": NumpyEngine.base_name, "sqlite": SqliteEngine.base_name,
+ENGINES_BASE = {"sqlite": SqliteEngine.base_name,
                 "sqlite-wr": SqliteEngine.base_name, "duckdb": DuckdbEngine.base_name}
 
 
@@ -452,7 +397,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--mirror", action="store_true")
-    parser.add_argument("--engines", default="numpy,sqlite,sqlite-wr,duckdb")
+    parser.add_argument("--engines", default="sqlite,sqlite-wr,duckdb")
     parser.add_argument("--chunk", type=int, default=10_000)
     parser.add_argument("--sqlite-cache-mb", type=int, default=SQLITE_CACHE_MB)
     parser.add_argument("--sqlite-mmap-mb", type=int, default=SQLITE_MMAP_MB)

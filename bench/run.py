@@ -134,16 +134,9 @@ def run_release(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_ledger(args: argparse.Namespace, runs: list[harness.Run], log: Any, work: Path) -> list[dict[str, Any]]:
-    """The ledger workload: its store rows (returned) and its resync runs (recorded), at 0 ms."""
-    keys, mirror_keys = ledger_bench.store_sizes(args.quick)
-    store = []
-    for count, mirror in [(k, False) for k in keys] + [(mirror_keys, True)]:
-        row = ledger_bench.store_row(count, mirror, work)
-        store.append(row)
-        log.write(json.dumps({"ledger_store": row}) + "\n")
-        print(f"ledger store {row['kind']:<9}{count:>11,} keys  {row['file_bytes_per_key']:.1f} B/key in the file  "
-              f"load {row['load_s']:.2f} s  syncing {row['syncing_bytes_per_key']:.1f} B/key  "
-              f"compaction {row['compact_s']:.2f} s, peak {row['compact_peak_bytes_per_key']:.0f} B/key", flush=True)
+    """The ledger workload: its resync runs (recorded), at 0 ms. Its store rows measured 0.5.0's in-memory
+    ledger (bench/ledger_store.py, gone with it): none are made since the SQLite ledger (issue 25)."""
+    store: list[dict[str, Any]] = []
     with harness.emulator(0) as emu:
         for size in args.sizes:
             ledger_bench.resync_rows(emu, size, args.repeat, work, lambda run: record(runs, run, log))

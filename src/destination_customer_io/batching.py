@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 
 EMPTY_BATCH = len(b'{"batch":[]}')
 EMPTY_IDS = len(b'{"ids":[]}')
+# What a waiting id op holds beside its ~20-byte body (its raw line, key, the ledger's mark and key text):
+# counted in ``Batcher.inflight`` so max_inflight_bytes bounds a mirror's memory too (docs/performance.md,
+# "Issue 25: the engine as built": a 1M-member mirror read its whole input while 16 MB of ids waited).
+ID_OP_HELD = 600
 OPEN_ID_ROUTES = 64  # open id lists (of all lanes); more routes seal the oldest (bounds memory)
 BATCH_MAX_AGE = 5.0  # an open batch is sent after this long even when no state waits on it
 
@@ -95,6 +99,11 @@ class Batch:
         self.opened = now
         self.rejected = 0  # records of this batch refused by Customer.io
 
+    @property
+    def weight(self) -> int:
+        """What it counts in ``Batcher.inflight`` while it waits: its body bytes (an id list: more)."""
+        return self.size
+
     def append(self, body: bytes, line: bytes | None, epoch: Epoch, stream: Stream) -> None:
         if not self.epochs or self.epochs[-1] is not epoch:
             self.starts.append(len(self.bodies))
@@ -145,7 +154,7 @@ class IdBatch(Batch):
     sent as ``{"ids":[...]}``. Answered, split and acknowledged exactly like a v2 batch, once, although
     it sits in the queue of each lane in ``lanes`` (the lanes of its people)."""
 
-    __slots__ = ("route", "creates", "lanes")
+    __slots__ = ("route", "creates", "lanes", "held")
 
     def __init__(self, now: float, route: str, creates: bool = False) -> None:
         Batch.__init__(self, now)
@@ -153,6 +162,11 @@ class IdBatch(Batch):
         self.creates = creates  # identify each person before the call (segments.py)
         self.size = EMPTY_IDS
         self.lanes: dict[int, Lane] = {}  # lane index -> lane, in the order its people arrived
+        self.held = 0  # bytes its ops hold beside their bodies (``ID_OP_HELD`` each, plus the raw line)
+
+    @property
+    def weight(self) -> int:
+        return self.size + self.held
 
     def body(self, indices: list[int] | range) -> bytes:
         return self.joined(b'{"ids":[', indices, b"]}")
@@ -287,6 +301,7 @@ class Batcher:
                 self.seal_ids(next(iter(self.id_batches.values())))
             ids = self.id_batches[slot] = IdBatch(time.monotonic(), op.route, op.creates)
         ids.size += len(op.body) + (1 if ids.bodies else 0)
+        ids.held += ID_OP_HELD + (len(line) if line is not None else 0)
         ids.append(op.body, line, epoch, stream)
         ids.keys[key] = len(ids.bodies) - 1
         self.id_keys[key] = ids
@@ -306,7 +321,7 @@ class Batcher:
                 self.seal(lane)
         for lane in ids.lanes.values():
             lane.queue.append(ids)
-        self.inflight += ids.size
+        self.inflight += ids.weight
         for lane in ids.lanes.values():
             self._on_sealed(lane)
 

@@ -237,7 +237,7 @@ async def open_ledger(config: Config, streams: dict[tuple[str | None, str], Stre
     # a dry run's, when it has them
     objects = objects or open_objects(config.object_storage_config, sync_options(config))
     assert objects is not None  # ledgered_streams refused storage None
-    hold = (lambda stream, _, lines: dry.hold(stream, lines)) if dry is not None else None
+    hold = (lambda stream, _, path, count: dry.hold(stream, path, count)) if dry is not None else None
     return await load(config, needing, out, objects, hold, readonly=dry is not None)
 
 

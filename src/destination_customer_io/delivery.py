@@ -202,7 +202,7 @@ class Delivery:
 
     def acknowledge(self, batch: Batch) -> None:
         """Every op of ``batch`` not refused is accepted (or removed); its epochs' records are settled."""
-        self.batcher.inflight -= batch.size
+        self.batcher.inflight -= batch.weight
         self.room.set()
         counts = batch.epoch_counts()
         removals = self.removals is not None and self.removals in counts

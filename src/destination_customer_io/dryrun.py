@@ -22,6 +22,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, AsyncIterator
 
 from .batching import Batch, IdBatch
@@ -134,11 +135,11 @@ class DryRun:
         await asyncio.to_thread(self.objects.put, name, body)
         run.parts.append(name)
 
-    async def hold(self, stream: Stream, lines: list[bytes]) -> str:
-        """Removals a mirror guard would hold back: listed beside the ops, never sent."""
+    async def hold(self, stream: Stream, path: Path, count: int) -> str:
+        """Removals a mirror guard would hold back (``path``: a JSONL file): listed beside the ops, never sent."""
         name = f"{self.prefix}{s3_safe(stream.label)}-held-removals.jsonl"
-        await asyncio.to_thread(self.objects.put, name, b"".join(line + b"\n" for line in lines))
-        self.held[stream.label] = len(lines)
+        await asyncio.to_thread(self.objects.put_file, name, path)
+        self.held[stream.label] = count
         return f"{self.objects.root}/{name}"
 
     async def finish(self, guard_messages: list[str]) -> dict[str, Any]:

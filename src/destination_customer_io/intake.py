@@ -38,8 +38,10 @@ Refused = tuple[Any, Epoch, Rejection, "Stream | None"]
 class Intake:
     """Reads chunks for one sync; ``statuses`` keeps the last stream status per stream, and
     ``source_error`` whether the input carried a TRACE error (a source piped straight in that failed).
-    ``ledger``: the sync ledger (ledger/sync.py), when a stream keeps one: it filters each op of the
-    sync (skip_unchanged) and is told where each op it did not skip was placed."""
+    ``ledger``: the sync ledger (ledger/sync.py), when a stream keeps one: the ops of its streams are
+    held back in input order (``pending``) until a record of another stream, a STATE or the chunk's end,
+    filtered in one call (skip_unchanged: one look-up per chunk, not per record), then batched, the
+    ledger told where each op it did not skip was placed."""
 
     def __init__(self, streams: dict[StreamKey, Stream], counts: Counts, checkpoints: Checkpoints,
                  batcher: Batcher, out: Output, ledger: Any = None, log: Any = None) -> None:
@@ -54,11 +56,16 @@ class Intake:
         self.line_base = 0  # input lines before the current chunk (for true line numbers in logs)
         self.statuses: dict[StreamKey, str] = {}  # last STREAM_STATUS seen per stream
         self.source_error = False
+        self._pending: list = []  # ops of ledgered streams held back, in input order, until ``_flush``
 
-    def _count_records(self, epoch: Epoch, read: int, unchanged: int, stream: Stream | None, run: int) -> None:
+    def _count_records(self, epoch: Epoch, read: int, unchanged: int, stream: Stream | None, run: int,
+                       rejections: list[Refused]) -> None:
         """``read`` RECORD lines of one epoch: counted, and pending in the epoch until each is answered,
-        except the ``unchanged`` ones (skip_unchanged: already delivered, so accepted as they are read);
-        the last ``run`` of them read into ``stream`` (the earlier ones were counted per stream already)."""
+        except the ``unchanged`` ones (skip_unchanged: already delivered, so accepted as they are read;
+        the ledgered ops held back are filtered first); the last ``run`` of them read into ``stream``
+        (the earlier ones were counted per stream already)."""
+        if self._pending:
+            unchanged += self._flush(rejections)
         self._count_run(stream, run)
         self.counts.read(read, unchanged)
         self.checkpoints.read(epoch, read - unchanged)
@@ -67,7 +74,7 @@ class Intake:
         """Input lines in order (RECORDs built and batched, STATEs close epochs): the records to reject."""
         rejections: list[Refused] = []
         counts, streams, checkpoints = self.counts, self.streams, self.checkpoints
-        add, add_id, ledger = self.batcher.add, self.batcher.add_id, self.ledger
+        add, add_id, ledger, pending = self.batcher.add, self.batcher.add_id, self.ledger, self._pending
         largest_op, epoch = self.batch_max_bytes - EMPTY_BATCH, checkpoints.current
         read = unchanged = run = 0  # not yet counted: records of ``epoch``, unchanged, the last run's (_count_records)
         run_stream: Stream | None = None  # the stream of the last records read
@@ -82,7 +89,7 @@ class Intake:
                 continue
             record = message.record
             if record is None or message.type != "RECORD":
-                self._count_records(epoch, read, unchanged, run_stream, run)
+                self._count_records(epoch, read, unchanged, run_stream, run, rejections)
                 read = unchanged = run = 0
                 self._handle_other(message, line, rejections, number)
                 epoch = checkpoints.current
@@ -100,18 +107,18 @@ class Intake:
             if type(op) is Rejection:
                 rejections.append((record, epoch, op, stream))
                 continue
-            if ledger is not None and self._unchanged(ledger, op, stream):
-                unchanged += 1
+            if ledger is not None and id(stream) in ledger.streams:
+                pending.append((op, stream, line, record, epoch))
                 continue
+            if pending:  # a record of another stream: the ledgered ops before it are batched first
+                unchanged += self._flush(rejections)
             if op.changes:
                 stream.counts.change(op.changes)
             if len(op.body) > largest_op:  # only with a tiny batch_max_bytes
                 rejections.append((record, epoch, self._larger_than_batch(op), stream))
             else:
-                batch = add(op, line, epoch, stream) if op.route is None else add_id(op, line, epoch, stream)
-                if ledger is not None:
-                    ledger.placed(batch, op)
-        self._count_records(epoch, read, unchanged, run_stream, run)
+                add(op, line, epoch, stream) if op.route is None else add_id(op, line, epoch, stream)
+        self._count_records(epoch, read, unchanged, run_stream, run, rejections)
         return rejections
 
     @staticmethod
@@ -123,14 +130,27 @@ class Intake:
     def _larger_than_batch(self, op: Any) -> Rejection:
         return larger_than_batch(len(op.body), self.batch_max_bytes, self.batch_max_bytes - EMPTY_BATCH)
 
-    def _unchanged(self, ledger: Any, op: Any, stream: Stream) -> bool:
-        """The ledger's filter (skip_unchanged): True when ``op`` was delivered as it is, which the sync
-        log (when on) is told."""
-        if not ledger.filter(op, stream):
-            return False
-        if self.log is not None:
-            self.log.unchanged(op, stream)
-        return True
+    def _flush(self, rejections: list[Refused]) -> int:
+        """The ledgered ops held back, filtered by the ledger in one call and batched in input order
+        (the sync log, when on, told of each unchanged one); returns how many were unchanged."""
+        pending = self._pending
+        marks = self.ledger.filter_chunk([(op, stream) for op, stream, _, _, _ in pending])
+        unchanged, largest_op = 0, self.batch_max_bytes - EMPTY_BATCH
+        for (op, stream, line, record, epoch), mark in zip(pending, marks):
+            if mark is None:
+                unchanged += 1
+                if self.log is not None:
+                    self.log.unchanged(op, stream)
+                continue
+            if op.changes:
+                stream.counts.change(op.changes)
+            if len(op.body) > largest_op:
+                rejections.append((record, epoch, self._larger_than_batch(op), stream))
+            else:
+                add = self.batcher.add if op.route is None else self.batcher.add_id
+                self.ledger.placed(add(op, line, epoch, stream), op, mark)
+        pending.clear()
+        return unchanged
 
     def _stream_of(self, record: protocol.Record, epoch: Epoch, rejections: list) -> Stream | None:
         """A record whose exact (namespace, name) is not in the catalog: its stream by the fallback

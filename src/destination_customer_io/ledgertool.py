@@ -6,9 +6,9 @@ next sync remove more than its guard allows, once.
     destination-customer-io ledger --config F allow-removals --stream S --count N
 
 For people, not for Airbyte: plain text on stdout (``--json``: one JSON document, for scripts); a mistake
-is one line on stderr and exit 1. ``show`` reads each file once and loads the stream from those bytes
-with the sync's own loader (``load_rows``), so its figures are what the next sync would load; a
-half-written file is reported, never fatal. ``show`` also reports each stream's retry queue
+is one line on stderr and exit 1. ``show`` copies each file once into a temp dir and loads the stream
+from those copies with the sync's own loader (``load_rows``: a SQLite working copy, never the rows in
+memory), so its figures are what the next sync would load; a half-written file is reported, never fatal. ``show`` also reports each stream's retry queue
 (``retry_refused``, retry.py) and the last sync's counts of it; ``reset`` deletes the queue too. The site id appears only hashed (``files.scope_prefix``), and every
 configured secret is scrubbed from what is printed anyway. ``ledgerview.py`` turns a stream's ledger into
 text or JSON.
@@ -21,16 +21,21 @@ import asyncio
 import io
 import json
 import os
+import shutil
+import sqlite3
 import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import datetime, timezone
 from typing import Callable
 
 from .config import Config, parse_config, read_json_file
 from .errors import StoreError, SyncError
-from .ledger import files
+from .ledger import files, legacy
 from .ledger.files import label_of, matches, operation_of
-from .ledger.keeper import ALLOW, load_rows
+from .ledger.keeper import ALLOW, Keeper, load_rows
+from .ledger.table import read_meta
 from .ledgerview import FileState, StreamLedger, render_json, render_text
 from .network import proxy_secrets
 from .operations import OPERATIONS
@@ -116,51 +121,55 @@ def select(scope: Scope, stream: str | None, queued: bool = False) -> dict[str, 
 # --- show ------------------------------------------------------------------------------------------
 
 class _Fetched:
-    """One directory's files as ``show`` read them once: the Keeper loads from these bytes, and which
-    ones it asked for tells which files a sync would load."""
+    """One directory's files as ``show`` copied them once (into ``root``): the Keeper loads from these
+    copies, and which ones it asked for tells which files a sync would load."""
 
-    def __init__(self, root: str, data: dict[str, bytes | None]) -> None:
-        self.root = root
-        self.data = data
-        self.asked: set[str] = set()
+    def __init__(self, root: Path, copies: dict[str, Path | None]) -> None:  # None: gone before it was read
+        self.root, self.copies, self.asked = str(root), copies, set[str]()
 
     def list(self, prefix: str) -> list[str]:
-        return sorted(key for key in self.data if key.startswith(prefix))
+        return sorted(key for key in self.copies if key.startswith(prefix))
 
-    def get(self, key: str) -> bytes | None:
+    def get_file(self, key: str, path: Path) -> bool:
         self.asked.add(key)
-        return self.data.get(key)
-
-    def put(self, key: str, body: bytes) -> None:
-        raise AssertionError("show never writes")  # the Keeper is read-only: unreachable
-
-    def delete(self, keys: list[str]) -> None:
-        raise AssertionError("show never deletes")
+        copy = self.copies.get(key)
+        if copy is not None:
+            shutil.copyfile(copy, path)
+        return copy is not None
 
 
-def _header(body: bytes | None) -> dict | None:
-    """The JSON header of a ledger file, without checking its body (the loader does that)."""
+def _meta(name: str, copy: Path | None) -> dict | None:
+    """A ledger file's meta (SQLite) or header (legacy), without checking its bytes (the loader does)."""
     try:
-        return files.read_header(body)[0] if body else None
-    except files.Unreadable:
+        if copy is not None and files.is_legacy(name):
+            with open(copy, "rb") as handle:
+                return legacy.read_header(handle.read(1 << 16))[0]
+        return read_meta(copy) if copy is not None and name.endswith(".sqlite") else None
+    except (legacy.Unreadable, sqlite3.DatabaseError):
         return None
 
 
-async def inspect(scope: Scope, directory: str, names: list[str]) -> StreamLedger:
-    """Load one stream directory as a sync would, and say what each of its files is."""
+async def _copy(scope: Scope, key: str, folder: Path) -> Path | None:
+    path = folder / key.rsplit("/", 1)[-1]
+    return path if await asyncio.to_thread(scope.objects.get_file, key, path) else None
+
+
+async def inspect(scope: Scope, directory: str, names: list[str], folder: Path) -> tuple[StreamLedger, Keeper]:
+    """Load one stream directory as a sync would, and say what each of its files is. The keeper holds
+    the working copy the ledger reads: close it once the ledger is shown."""
     keys = {name: scope.prefix + directory + name for name in names}
-    data = {keys[name]: await asyncio.to_thread(scope.objects.get, keys[name]) for name in names}
-    headers = [h for name in sorted(names, reverse=True) if (h := _header(data[keys[name]])) is not None]
+    copies = {keys[name]: await _copy(scope, keys[name], folder) for name in names}
+    metas = [m for name in sorted(names, reverse=True) if (m := _meta(name, copies[keys[name]])) is not None]
     operation = operation_of(directory)
-    mirror = bool(headers[0].get("mirror")) if headers else _mirrors(operation)
-    fetched, warnings = _Fetched(scope.objects.root, data), []
-    rows, generation = await load_rows(fetched, scope.prefix, directory, mirror,  # type: ignore[arg-type]
-                                       warnings.append)
-    label = str(headers[0].get("stream") or label_of(directory)) if headers else label_of(directory)
-    ledger = StreamLedger(directory, scope.where + directory, label, operation, mirror, rows,
-                          generation - 1, problems=warnings)
+    mirror = bool(metas[0].get("mirror")) if metas else _mirrors(operation)
+    fetched, warnings = _Fetched(scope.objects.root, copies), []
+    keeper, book = await load_rows(fetched, scope.prefix, directory, mirror,  # type: ignore[arg-type]
+                                   warnings.append)
+    label = str(metas[0].get("stream") or label_of(directory)) if metas else label_of(directory)
+    ledger = StreamLedger(directory, scope.where + directory, label, operation, mirror, book.table,
+                          book.generation - 1, problems=warnings)
     for name in sorted(names, key=lambda n: (not n.startswith("snapshot-"), not n.startswith("delta-"), n)):
-        ledger.files.append(_file_state(ledger, name, data[keys[name]], keys[name] in fetched.asked, warnings))
+        ledger.files.append(_file_state(ledger, name, copies[keys[name]], keys[name] in fetched.asked, warnings))
     listing = files.Listing.of(names)
     ledger.snapshot = max((seq for seq, name in listing.snapshots.items()
                            if _status(ledger, name) == "loaded"), default=0)
@@ -171,20 +180,21 @@ async def inspect(scope: Scope, directory: str, names: list[str]) -> StreamLedge
     for name in listing.snapshots.values():
         if _status(ledger, name) == "not loaded":
             _set_status(ledger, name, "not loaded: an older snapshot (the next compaction deletes it)")
-    return ledger
+    return ledger, keeper
 
 
-def _file_state(ledger: StreamLedger, name: str, body: bytes | None, asked: bool, warnings: list[str]) -> FileState:
-    if body is None:
+def _file_state(ledger: StreamLedger, name: str, copy: Path | None, asked: bool, warnings: list[str]) -> FileState:
+    if copy is None:
         return FileState(name, 0, "gone: deleted while show read the directory (a sync running?)")
-    size = len(body)
+    size = copy.stat().st_size
     if name == ALLOW:
         try:
-            ledger.allowance = int(json.loads(body)["removals"])
+            ledger.allowance = int(json.loads(copy.read_bytes())["removals"])
             return FileState(name, size, f"allowance: the next sync may remove up to {ledger.allowance}")
         except (ValueError, KeyError, TypeError):
             return FileState(name, size, "ignored: not an allowance written by `ledger allow-removals`")
     if name.startswith(HELD):
+        body = copy.read_bytes()
         count, left = body.count(b"\n"), _still_held(ledger, body)
         if left == 0 and count:
             ledger.applied.append((name, count))
@@ -192,15 +202,14 @@ def _file_state(ledger: StreamLedger, name: str, body: bytes | None, asked: bool
                                          "later sync removed them); kept for you to read")
         ledger.held.append((name, count))
         return FileState(name, size, f"held removals: {count} (written by the guard, for you to read)")
-    if not name.endswith(".ldg"):
+    if not files.Listing.of([name]).all():
         return FileState(name, size, "not a ledger file (ignored)")
     if not asked:  # the loader's choice (files.Listing): named later, once the loaded snapshot is known
-        return FileState(name, size, "not loaded" if files.Listing.of([name]).all() else
-                         "not loaded: not a ledger file name")
+        return FileState(name, size, "not loaded")
     if not any(ledger.directory + name in warning for warning in warnings):
         return FileState(name, size, "loaded")
     try:
-        files.decode(body)
+        legacy.decode(copy.read_bytes()) if files.is_legacy(name) else files.verify(copy, name)
     except files.Unreadable as exc:
         return FileState(name, size, f"ignored: {exc}")
     return FileState(name, size, "ignored: it was written for a stream in another mode")
@@ -222,13 +231,13 @@ def _still_held(ledger: StreamLedger, body: bytes) -> int:
 def _removals(ledger: StreamLedger) -> set[tuple[str, str]] | None:
     """(path, canonical op) of the removal of every key the ledger holds, made once per stream however
     many held files it has; None without key texts (not a mirror)."""
-    operation, texts = OPERATIONS.get(ledger.operation), ledger.rows.texts
-    if operation is None or texts is None:
+    operation = OPERATIONS.get(ledger.operation)
+    if operation is None or not ledger.mirror:
         return None
     if ledger.removals is None:
         ledger.removals = set()
-        for index in range(len(ledger.rows)):
-            op = operation.removal_op(texts.at(index))
+        for row in ledger.table.rows():
+            op = operation.removal_op(row[5])
             ledger.removals.add((op.route or "/api/v2/batch", _canonical(json.loads(op.body))))
     return ledger.removals
 
@@ -245,8 +254,12 @@ def _set_status(ledger: StreamLedger, name: str, status: str) -> None:
     next(state for state in ledger.files if state.name == name).status = status
 
 
-async def _inspect_all(scope: Scope, chosen: dict[str, list[str]]) -> list[StreamLedger]:
-    return [await inspect(scope, directory, names) for directory, names in sorted(chosen.items())]
+async def _inspect_all(scope: Scope, chosen: dict[str, list[str]]) -> tuple[list[StreamLedger], list[Keeper]]:
+    found = []
+    for directory, names in sorted(chosen.items()):
+        with tempfile.TemporaryDirectory(prefix="cio-ledger-show-") as folder:
+            found.append(await inspect(scope, directory, names, Path(folder)))
+    return [ledger for ledger, _ in found], [keeper for _, keeper in found]
 
 
 # --- reset and allow-removals ----------------------------------------------------------------------
@@ -313,10 +326,12 @@ def run_ledger(args: argparse.Namespace) -> int:
         scrubber.add_secrets(config.secrets())
         scope = open_scope(config)
         if args.action == "show":
-            ledgers = asyncio.run(_inspect_all(scope, select(scope, args.stream, queued=True)))
+            ledgers, keepers = asyncio.run(_inspect_all(scope, select(scope, args.stream, queued=True)))
             queues = retry_queues(scope, args.stream)
             say(json.dumps(render_json(scope.where, scope.name, ledgers, args.keys, queues), indent=2) if args.json
                 else render_text(scope.where, scope.name, ledgers, args.keys, queues))
+            for keeper in keepers:
+                keeper.close()
         elif args.action == "reset":
             reset(scope, args.stream, say)
         else:

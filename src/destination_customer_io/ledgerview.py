@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import islice
 from typing import Any
 
-import numpy as np
-
-from .ledger.table import MAYBE, MEMBER, Rows
+from .ledger.table import MAYBE, MEMBER, Table
 from .operations import OPERATIONS
 
 _FLAGS = {MEMBER: "member", MAYBE: "maybe"}
@@ -37,7 +36,7 @@ class StreamLedger:
     label: str
     operation: str
     mirror: bool
-    rows: Rows
+    table: Table  # the stream's ledger as a sync would load it (a read-only working copy)
     generation: int  # the last generation the ledger recorded (0: none)
     snapshot: int = 0  # the snapshot loaded (0: none)
     files: list[FileState] = field(default_factory=list)
@@ -48,7 +47,7 @@ class StreamLedger:
     removals: set[tuple[str, str]] | None = None  # the removal op of every key, once a held file asks
 
     def __repr__(self) -> str:  # short: asyncio.run reprs its result once (3.11), key texts and all
-        return f"StreamLedger({self.label!r}, {len(self.rows)} rows)"
+        return f"StreamLedger({self.label!r})"
 
 
 def _utc(seconds: int) -> str:
@@ -57,16 +56,14 @@ def _utc(seconds: int) -> str:
 
 def figures(ledger: StreamLedger) -> dict[str, Any]:
     """The counts of one stream's ledger as loaded."""
-    rows = ledger.rows
-    sent = rows.sent[rows.sent > 0]  # 0: a write-ahead intent, never confirmed sent
+    total, members, maybe, low, high, first, last = ledger.table.figures()  # sent 0: written ahead, never sent
     deltas = [f for f in ledger.files if f.name.startswith("delta-")]
     return {
-        "rows": {"total": len(rows), "members": int(np.count_nonzero(rows.flags == MEMBER)),
-                 "maybe": int(np.count_nonzero(rows.flags == MAYBE))},
-        "generations": {"min": int(rows.gens.min()), "max": int(rows.gens.max())} if len(rows) else None,
+        "rows": {"total": total, "members": members, "maybe": maybe},
+        "generations": {"min": low, "max": high} if total else None,
         # a mirror's removals, should its last generation be synced again complete (a retried attempt)
-        "older_than_last_generation": int(np.count_nonzero(rows.gens < np.uint32(ledger.generation))),
-        "last_sent": {"min": _utc(int(sent.min())), "max": _utc(int(sent.max()))} if len(sent) else None,
+        "older_than_last_generation": ledger.table.count("gen < ?", ledger.generation),
+        "last_sent": {"min": _utc(first), "max": _utc(last)} if first is not None else None,
         "deltas": {"loaded": sum(f.status == "loaded" for f in deltas),
                    "ignored": sum(f.status != "loaded" for f in deltas)},
         "bytes": sum(f.size for f in ledger.files),
@@ -96,15 +93,13 @@ def _pairs(values: dict[str, Any]) -> str:
 def keys(ledger: StreamLedger, count: int) -> list[dict[str, Any]]:
     """Up to ``count`` key texts of a mirror stream (in the ledger's order: by key hash), each as its
     removal op, flag, generation and last send; sorted by their readable line."""
-    rows, texts = ledger.rows, ledger.rows.texts
-    if texts is None:
+    if not ledger.mirror:
         return []
     found = []
-    for index in range(min(count, len(rows))):
-        op, line = removal(ledger.operation, texts.at(index))
-        sent = int(rows.sent[index])
-        found.append({"op": op, "text": line, "flag": _FLAGS.get(int(rows.flags[index]), "?"),
-                      "generation": int(rows.gens[index]), "sent": _utc(sent) if sent else None})
+    for _, _, gen, sent, flag, text in islice(ledger.table.rows(), count):
+        op, line = removal(ledger.operation, text)
+        found.append({"op": op, "text": line, "flag": _FLAGS.get(flag, "?"), "generation": gen,
+                      "sent": _utc(sent) if sent else None})
     return sorted(found, key=lambda key: key["text"])
 
 
@@ -179,8 +174,8 @@ def _stream_text(ledger: StreamLedger, key_count: int | None) -> list[str]:
     if key_count and not ledger.mirror:
         lines.append("  keys          not kept: only a mirror stream keeps its keys' texts (here: hashes)")
     elif key_count:
-        lines.append(f"  keys          {min(key_count, len(ledger.rows))} of {len(ledger.rows):,} (the removal "
-                     "each stands for)")
+        total = f["rows"]["total"]
+        lines.append(f"  keys          {min(key_count, total)} of {total:,} (the removal each stands for)")
         lines += [f"    {key['text']}  [{key['flag']}, generation {key['generation']}, sent {key['sent'] or '-'}]"
                   for key in keys(ledger, key_count)]
     return lines

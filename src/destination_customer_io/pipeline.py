@@ -31,7 +31,7 @@ from .segments import WatchingBatcher, watches
 from .summary import Counts, progress_line, waiting_part
 from .supervision import Supervisor
 
-if TYPE_CHECKING:  # only streams with a sync ledger need it (and numpy): a plain sync never loads it
+if TYPE_CHECKING:  # only streams with a sync ledger need it (and sqlite3): a plain sync never loads it
     from .ledger.sync import SyncLedger
     from .synclog import SyncLog
 

@@ -1,4 +1,4 @@
-"""A sync loads only what it uses: numpy (the sync ledger) and boto3 (the S3 store) cost start-up time
+"""A sync loads only what it uses: sqlite3 (the sync ledger) and boto3 (the S3 store) cost start-up time
 and memory (docs/performance.md), so a plain write into the Local store must never import them."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def _imported(stderr: bytes) -> set[str]:
     return set(line.split()[1:])
 
 
-def test_a_plain_sync_imports_neither_numpy_nor_boto3(emu: EmulatorProcess, tmp_path: Path) -> None:
+def test_a_plain_sync_imports_neither_sqlite3_nor_boto3(emu: EmulatorProcess, tmp_path: Path) -> None:
     config = base_config(emu.url, object_storage_config={
         "storage_type": "Local", "destination_path": str(tmp_path / "rejected")})
     catalog = {"streams": [configured_stream("people", "person_identify", mode="append_dedup",
@@ -38,17 +38,17 @@ def test_a_plain_sync_imports_neither_numpy_nor_boto3(emu: EmulatorProcess, tmp_
     assert len(run.states) == 1 and emu.client.counters()["ops"] == 2
     imported = _imported(run.stderr)
     assert "destination_customer_io" in imported and "aiohttp" in imported  # the report is real
-    assert not imported & {"numpy", "boto3", "botocore"}
+    assert not imported & {"sqlite3", "_sqlite3", "numpy", "boto3", "botocore"}
     # nor what only error messages or package-resource readers would load (~0.5 MB of RSS)
     assert not imported & {"difflib", "zipfile"}
 
 
-def test_a_ledgered_sync_does_import_numpy(emu: EmulatorProcess, tmp_path: Path) -> None:
-    """The other side of the test above: skip_unchanged keeps a ledger, which needs numpy."""
+def test_a_ledgered_sync_does_import_sqlite3(emu: EmulatorProcess, tmp_path: Path) -> None:
+    """The other side of the test above: skip_unchanged keeps a ledger, which needs sqlite3 (and never numpy)."""
     config = base_config(emu.url, object_storage_config={
         "storage_type": "Local", "destination_path": str(tmp_path / "store")}, skip_unchanged=True)
     stream = configured_stream("people", "person_identify", mode="append_dedup", primary_key=[["person_email"]])
     lines = [record_line("people", {"person_email": "a@example.com", "plan": "pro"}), state_line("people", 1)]
     run = run_connector(tmp_path, "write", config, {"streams": [stream]}, lines, program=_REPORTING)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "numpy" in _imported(run.stderr)
+    assert "sqlite3" in _imported(run.stderr) and "numpy" not in _imported(run.stderr)

@@ -5,6 +5,7 @@ sync's exact segment requests, as the emulator received them, are asserted."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,12 @@ def ledger(tmp: Path, cfg: dict[str, Any], *args: str) -> subprocess.CompletedPr
 def where(store: Path, site: str = SITE, scope: str = "default", name: str = "vips",
           operation: str = "segment_membership") -> str:
     return f"{store}/{files.scope_prefix(site, scope)}{files.stream_dir(None, name, operation)}"
+
+
+def named(store: Path, prefix: str, **stream: str) -> str:
+    """The one file of the stream's ledger whose name starts with ``prefix`` (names carry checksums)."""
+    [found] = [p.name for p in Path(where(store, **stream)).iterdir() if p.name.startswith(prefix)]
+    return found
 
 
 def ok(run: Run) -> Run:
@@ -140,11 +147,12 @@ def test_a_reset_ledger_syncs_as_a_first_sync(emu: EmulatorProcess, tmp_path: Pa
     store = tmp_path / "store"
     people(emu, tmp_path, EMAILS)
     ok(mirror(emu, tmp_path, store, EMAILS[:3], 1))
+    snapshot = named(store, "snapshot-00000001-")
     reset = ledger(tmp_path, config(emu, store), "reset")
     assert (reset.returncode, reset.stderr) == (0, "")
     assert reset.stdout == (
         f"Reset the sync ledger of stream vips (segment_membership): deleted 1 file at {where(store)}: "
-        "snapshot-00000001.ldg. Its next sync is a first sync again: everything is sent, and a mirror "
+        f"{snapshot}. Its next sync is a first sync again: everything is sent, and a mirror "
         "removes nothing.\n")
     assert [p for p in (store / "_customerio_ledger").rglob("*") if p.is_file()] == []
     start = len(segment_calls(emu))
@@ -166,9 +174,10 @@ def test_reset_of_one_stream_keeps_the_others(emu: EmulatorProcess, tmp_path: Pa
     people(emu, tmp_path, EMAILS)
     ok(mirror(emu, tmp_path, store, EMAILS[:2], 1, name="vips"))
     ok(mirror(emu, tmp_path, store, EMAILS[2:4], 1, name="churned", segment=8))
+    snapshot = named(store, "snapshot-00000001-", name="churned")
     reset = ledger(tmp_path, config(emu, store), "reset", "--stream", "churned")
     assert reset.stdout.startswith(f"Reset the sync ledger of stream churned (segment_membership): deleted 1 "
-                                   f"file at {where(store, name='churned')}: snapshot-00000001.ldg.")
+                                   f"file at {where(store, name='churned')}: {snapshot}.")
     shown = json.loads(ledger(tmp_path, config(emu, store), "show", "--json").stdout)
     assert [(s["stream"], s["rows"]["members"]) for s in shown["streams"]] == [("vips", 2)]
 
@@ -224,10 +233,12 @@ def test_two_workspaces_sharing_an_s3_bucket_path_keep_their_ledgers_apart(emu: 
         assert (shown["where"], [(s["where"], s["rows"]["members"]) for s in shown["streams"]]) == (
             s3_where, [(s3_where + "___vips__segment_membership/", 1)])
         reset = ledger(tmp_path, first, "reset")
-        assert reset.stdout.startswith(f"Reset the sync ledger of stream vips (segment_membership): deleted 1 file "
-                                       f"at {s3_where}___vips__segment_membership/: snapshot-00000002.ldg.")
-        assert sorted(s3.objects("shared", "cio/_customerio_ledger/")) == [  # the other workspace's stays
-            f"cio/{files.scope_prefix(OTHER_SITE, 'default')}___vips__segment_membership/snapshot-00000002.ldg"]
+        assert re.match(f"Reset the sync ledger of stream vips \\(segment_membership\\): deleted 1 file at "
+                        f"{re.escape(s3_where)}___vips__segment_membership/: snapshot-00000002-[0-9a-f]{{32}}.sqlite\\.",
+                        reset.stdout)
+        [kept] = s3.objects("shared", "cio/_customerio_ledger/")  # the other workspace's stays
+        assert re.fullmatch(f"cio/{files.scope_prefix(OTHER_SITE, 'default')}___vips__segment_membership/"
+                            "snapshot-00000002-[0-9a-f]{32}.sqlite", kept)
     finally:
         s3.stop()
 
@@ -267,7 +278,7 @@ def test_show_counts_a_ledger_with_members_and_write_ahead_intents(emu: Emulator
     shown = ledger(tmp_path, config(emu, store), "show", "--json", "--keys", "10")
     assert (shown.returncode, shown.stderr) == (0, "")
     [stream] = json.loads(shown.stdout)["streams"]
-    snapshot, delta = (Path(where(store)) / n for n in ("snapshot-00000001.ldg", "delta-00000001-00000001.ldg"))
+    snapshot, delta = (Path(where(store)) / named(store, n) for n in ("snapshot-00000001-", "delta-00000001-00000001-"))
     assert {k: v for k, v in stream.items() if k not in ("last_sent", "keys")} == {
         "stream": "vips", "operation": "segment_membership", "mirror": True, "where": where(store),
         "snapshot": 1, "last_generation": 2, "rows": {"total": 5, "members": 3, "maybe": 2},
@@ -297,19 +308,19 @@ def test_show_reports_a_half_written_delta_and_counts_what_a_sync_would_load(emu
     store = tmp_path / "store"
     people(emu, tmp_path, EMAILS)
     ok(mirror(emu, tmp_path, store, EMAILS[:3], 1))
-    snapshot = Path(where(store), "snapshot-00000001.ldg")
-    cut = Path(where(store), "delta-00000001-00000001.ldg")
+    snapshot = Path(where(store), named(store, "snapshot-00000001-"))
+    checksum = snapshot.name.removeprefix("snapshot-00000001-")  # <blake2b>.sqlite
+    cut = Path(where(store), f"delta-00000001-00000001-{checksum}")
     cut.write_bytes(snapshot.read_bytes()[:-7])  # an upload that lost its tail
-    Path(where(store), "delta-00000000-00000004.ldg").write_bytes(snapshot.read_bytes())  # of an older snapshot
+    Path(where(store), f"delta-00000000-00000004-{checksum}").write_bytes(snapshot.read_bytes())  # of an older snapshot
     shown = ledger(tmp_path, config(emu, store), "show")
     assert (shown.returncode, shown.stderr) == (0, "")
-    body = json.loads(snapshot.read_bytes().split(b"\n")[1])["body_bytes"]
-    assert (f"    delta-00000001-00000001.ldg  {cut.stat().st_size} bytes  ignored: its body has {body - 7} bytes, "
-            f"not the {body} whose checksum the header names (a half-written file)\n") in shown.stdout
-    assert ("    delta-00000000-00000004.ldg  " f"{snapshot.stat().st_size} bytes  not loaded: it follows snapshot 0, "
-            "not the loaded one (folded into a newer snapshot already; the next compaction deletes it)\n"
+    assert (f"    {cut.name}  {cut.stat().st_size:,} bytes  ignored: its {cut.stat().st_size} bytes do not have the "
+            "checksum its name carries (a half-written file)\n") in shown.stdout
+    assert (f"    delta-00000000-00000004-{checksum}  " f"{snapshot.stat().st_size:,} bytes  not loaded: it follows "
+            "snapshot 0, not the loaded one (folded into a newer snapshot already; the next compaction deletes it)\n"
             ) in shown.stdout
-    assert f"  problems\n    Ignored ledger file {where(store)}delta-00000001-00000001.ldg: its body" in shown.stdout
+    assert f"  problems\n    Ignored ledger file {where(store)}{cut.name}: its" in shown.stdout
     assert "  rows          3: 3 members, 0 maybe (written ahead, not confirmed)\n" in shown.stdout
     assert "  snapshot      1; deltas loaded 0, ignored 2; last generation 1\n" in shown.stdout
 

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import msgspec
-import numpy as np
 import pytest
 
 from destination_customer_io.ledger import files
@@ -168,9 +167,9 @@ def ledger_members(store: Path, kind: Kind) -> tuple[list[Member], list[str]]:
                     readonly=True)
     directory = files.stream_dir(NAMESPACE, STREAM, kind.operation)
     book = asyncio.run(keeper.open_book(STREAM, directory, None, mirror=True, skip=False, resend_after_days=30))
-    rows = book.base
-    assert rows.texts is not None
-    return [kind.from_text(rows.texts.at(int(i))) for i in np.flatnonzero(rows.flags == MEMBER)], warnings
+    members = [kind.from_text(row[5]) for row in book.table.rows() if row[4] == MEMBER]
+    keeper.close()
+    return members, warnings
 
 
 # --- one sync, maybe killed ----------------------------------------------------------------------------

@@ -133,37 +133,6 @@ def test_the_ledger_resync_input_changes_one_person_in_every_hundred_and_nothing
     assert all(d["orders"] == gen.identify_data(i)["orders"] + 1 for d, i in zip(changed, range(0, 1_000, 100)))
 
 
-def test_the_ledger_store_bench_loads_every_key_it_wrote_and_logs_one_row_per_key(tmp_path: Path) -> None:
-    import ledger_store
-
-    built = ledger_store.build(2_000, tmp_path, mirror=False)
-    assert built["unique_keys"] == 2_000 and 25 < built["file_bytes_per_key"] < 25.2  # 25 B + header
-    book, _ = ledger_store.load(tmp_path, mirror=False)
-    assert len(book.base) == 2_000 and book.skip
-    ledger_store.resync(book, 2_000)
-    # every key was found (seen) and, its print changed, not skipped: one delivered row per key
-    assert int(book.seen.sum()) == 2_000 and book.unchanged_count == 0 and len(book.log) == 2_000  # type: ignore[union-attr]
-    before = book.base.prints.copy()
-    view = book.view()  # folds the log into the base, in place
-    assert len(view) == 2_000 and bool((view.prints == before + 1).all()) and view is book.base
-    assert ledger_store.counted_bytes(book)["base"] == 2_000 * 25
-
-
-def test_the_mirror_ledger_store_bench_keeps_the_removal_text_of_each_key(tmp_path: Path) -> None:
-    import ledger_store
-    from destination_customer_io.operations.segment_membership import SegmentMembership
-
-    text = ledger_store.mirror_text(123)
-    removal = SegmentMembership().removal_op(text)  # the text must be one the connector can act on
-    assert removal.route == "/api/v1/segments/7/remove_customers?id_type=email"
-    assert removal.body == b'"p123@example.com"' and removal.key == "person:email:p123@example.com"
-    built = ledger_store.build(500, tmp_path, mirror=True)
-    book, _ = ledger_store.load(tmp_path, mirror=True)
-    assert len(book.base) == 500 and book.base.texts is not None
-    assert sorted(book.base.texts.at(i) for i in range(500)) == sorted(ledger_store.mirror_text(i) for i in range(500))
-    assert built["file_bytes_per_key"] > 25 + 8 + len(text) - 3
-
-
 def _ledger_run(contender: str, records_s: float, requests: int, ops: int, rss: float) -> dict:
     return {"contender": contender, "workload": "ledger", "size": 1_000_000, "latency_ms": 0,
             "state_every": 10_000, "records_s": records_s, "wall_s": 1e6 / records_s, "cpu_s": 5.0,

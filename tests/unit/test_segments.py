@@ -100,7 +100,7 @@ def test_an_id_list_joins_each_lane_of_its_people_after_their_earlier_ops() -> N
         assert entries.count(call) == (lane.index in holding)
         if lane.index in holding and len(entries) > 1:
             assert entries[-1] is call and type(entries[0]) is not IdBatch
-    assert batcher.inflight == sum(b.size for lane in batcher.lanes for b in lane.queue if b is not call) + call.size
+    assert batcher.inflight == sum(b.size for lane in batcher.lanes for b in lane.queue if b is not call) + call.weight
 
 
 # --- property: per-person order across lanes, through the pipeline ---------------------------------

@@ -1,26 +1,27 @@
 """One stream's ledger during a sync: look-ups for ``skip_unchanged``, outcomes recorded, mirror removals.
 
-    intake    mark(op)          -> Mark: key hash, print, key text (mirror), MEMBER or GONE (a removal)
-              unchanged(mark)   -> True: the same print was delivered before (and recently): not sent
-    pipeline  intend(marks)     -> a mirror's new members written ahead as MAYBE, before they are sent
-              delivered(mark)   -> Customer.io accepted the op: a MEMBER / GONE row in the log
-    the end   removals()        -> the mirror rows of earlier generations this sync did not contain
+    intake    mark(op)            -> Mark: key hash, print, key text (mirror), MEMBER or GONE (a removal)
+              unchanged(marks)    -> per mark of a chunk, True: delivered with the same print before (and
+                                     recently): not sent. One query for the chunk's keys (table.py)
+    pipeline  intend(marks)       -> a mirror's new members written ahead as MAYBE, before they are sent
+              delivered_all(marks) -> Customer.io accepted a batch's ops: MEMBER / GONE rows in the log
+    the end   removals()          -> the mirror rows of earlier generations this sync did not contain
 
-No I/O: ``keeper.py`` loads and writes the files. Only acknowledged outcomes become MEMBER or GONE, so a
-crash can only make the ledger forget a delivery (it is re-sent), never claim one.
+No store I/O: ``keeper.py`` loads and writes the files; the rows live in the stream's SQLite working copy
+(``table.py``), this sync's log rows reach it ``PART`` at a time. Only acknowledged outcomes become MEMBER
+or GONE, so a crash can only make the ledger forget a delivery (it is re-sent), never claim one.
 """
 
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
-from typing import Any, Callable
+from hashlib import blake2b as _blake2b
+from typing import Any, Callable, Iterator
 
-import numpy as np
-
-from .table import GONE, MAYBE, MEMBER, Log, Rows, digest, merge, take
+from .table import GONE, MAYBE, MEMBER, PART, Table
 
 DAY = 86_400
+_signed = int.from_bytes
 
 
 class Mark:
@@ -38,104 +39,114 @@ class Mark:
 
 
 class StreamBook:
-    """The ledger of one stream for one sync (``generation``): the base as loaded, and this sync's log.
+    """The ledger of one stream for one sync (``generation``): its working copy, and this sync's log.
 
     ``skip``: the stream skips unchanged records (``resend_after`` seconds after their last send they
     are sent again). ``mirror``: an ``overwrite`` stream of a set-like operation (key texts are kept)."""
 
-    def __init__(self, label: str, base: Rows, generation: int, *, mirror: bool, skip: bool,
+    def __init__(self, label: str, table: Table, generation: int, *, mirror: bool, skip: bool,
                  resend_after: float = 30 * DAY, clock: Callable[[], float] = time.time) -> None:
         self.label = label
-        self.base = base
+        self.table = table
         self.generation = generation
         self.mirror = mirror
         self.skip = skip
         self.resend_after = resend_after
         self.clock = clock
-        self.log = Log(mirror, generation)
-        self.seen = np.zeros(len(base), bool) if skip else None  # base rows met once in this sync
-        self._folded = 0  # log rows already applied to ``base`` (``view``)
-        self._views()
+        self._pending: list[tuple] = []  # log rows not yet in the table (written PART at a time)
         self.unchanged_count = 0
         self.removed = 0  # removals Customer.io accepted
         self.removal_note = "no removals computed"  # why removals ran or not, for the stream summary
         # Every row Customer.io may hold, MAYBE ones too (written ahead by a sync that died): removals
         # include them, so the guard weighs removals against them as well.
-        self.previous_members = int(np.count_nonzero(base.flags != GONE)) if len(base) else 0
-
-    def _views(self) -> None:
-        """Plain views of the base's columns for per-record look-ups (a numpy scalar per read is slower)."""
-        base = self.base
-        if self.seen is not None and len(self.seen) != len(base):
-            self.seen = np.zeros(len(base), bool)  # only after ``view``: no look-up follows it
-        self._keys, self._prints, self._sent, self._flags = (
-            memoryview(base.keys), memoryview(base.prints), memoryview(base.sent), memoryview(base.flags))
-        self._seen = memoryview(self.seen) if self.seen is not None else None
-
-    def find(self, key: int) -> int:
-        """The base row of ``key``, or -1. ``bisect`` on a memoryview of the sorted keys compares exact
-        integers: numpy's ``searchsorted`` given a Python int compares in float64, casting every key per
-        call (O(n)) and confusing keys closer than float64's spacing."""
-        keys = self._keys
-        at = bisect_left(keys, key)
-        return at if at < len(keys) and keys[at] == key else -1
+        self.previous_members = table.count(f"flag != {GONE}") if mirror else 0
 
     def mark(self, operation: Any, op: Any) -> Mark:
         text, removes = operation.ledger_entry(op)
-        return Mark(self, digest(text), digest(operation.ledger_print(op)), text if self.mirror else None,
-                    GONE if removes else MEMBER)
+        # table.digest, inlined: two per op of a ledgered stream
+        key = _signed(_blake2b(text, digest_size=8).digest(), "little", signed=True)
+        print_ = _signed(_blake2b(operation.ledger_print(op), digest_size=8).digest(), "little", signed=True)
+        return Mark(self, key, print_, text if self.mirror else None, GONE if removes else MEMBER)
 
-    def unchanged(self, mark: Mark) -> bool:
-        """True when ``mark``'s op was delivered with the same print less than ``resend_after`` ago and
-        its key is met for the first time in this sync (a later row of one key is always sent, so the
-        last row wins as it did when it was sent)."""
-        row = self.find(mark.key)
-        seen = self._seen
-        if row < 0 or seen[row]:  # type: ignore[index]
-            return False
-        seen[row] = True  # type: ignore[index]
-        if self._flags[row] != MEMBER or self._prints[row] != mark.print or \
-                self.clock() - self._sent[row] >= self.resend_after:
-            return False
-        self.base.gens[row] = self.generation  # seen in this generation, though not sent again
-        self.unchanged_count += 1
-        return True
+    def unchanged(self, marks: list[Mark]) -> list[bool]:
+        """Per mark (a chunk's, in input order): True when its op was delivered with the same print less
+        than ``resend_after`` ago and no earlier row of its key was sent in this sync (after a changed row
+        is sent, a later row is sent too, so the last row wins as it did when it was sent; a row like the
+        one skipped before it is skipped again). One query for the chunk's keys; the keys the ledger holds
+        and this chunk sends are remembered (``table.met``): few, in a resync where few changed."""
+        found = {row[0]: row for row in self.table.look_up(sorted({mark.key for mark in marks}))}
+        if not found:
+            return [False] * len(marks)
+        fresh, sent, skips = self.clock() - self.resend_after, set(), []
+        for mark in marks:
+            row = found.get(mark.key)
+            if row is None:
+                skips.append(False)
+            elif row[3] == MEMBER and row[1] == mark.print and row[2] > fresh and row[4] is None and \
+                    mark.key not in sent:
+                skips.append(True)
+            else:
+                sent.add(mark.key)
+                skips.append(False)
+        self.table.met(sorted(sent))
+        self.unchanged_count += sum(skips)
+        return skips
+
+    def holds(self, key: int) -> bool:
+        return self.table.row(key) is not None
 
     def delivered(self, mark: Mark) -> None:
-        self.log.append(mark.key, mark.print, self.generation, int(self.clock()), mark.flag, mark.text)
+        self.delivered_all([mark])
+
+    def delivered_all(self, marks: list[Mark]) -> None:
+        """Customer.io accepted these ops (a batch's): MEMBER / GONE rows in the log."""
+        gen, now = self.generation, int(self.clock())
+        if self.mirror:
+            self._pending += [(m.key, m.print, gen, now, m.flag, m.text) for m in marks]
+        else:
+            self._pending += [(m.key, m.print, gen, now, m.flag) for m in marks]
+        if len(self._pending) >= PART:
+            self.flush()
+
+    def _append(self, row: tuple) -> None:
+        self._pending.append(row)
+        if len(self._pending) >= PART:
+            self.flush()
+
+    def flush(self) -> None:
+        """The log rows gathered so far into the working copy (before a delta is written)."""
+        rows, self._pending = self._pending, []
+        self.table.log(rows)
 
     def intend(self, marks: list[Mark]) -> bool:
-        """Write ahead the mirror members about to be sent that the base does not hold as MEMBER:
+        """Write ahead the mirror members about to be sent that the ledger does not hold as MEMBER:
         if the sync dies after Customer.io applied them, the next one still knows to remove them.
         Returns True when rows were added (the caller persists them before sending)."""
+        adding = [mark for mark in marks if mark.flag == MEMBER]
+        flags = self.table.flags([mark.key for mark in adding]) if adding else {}
         added = False
-        for mark in marks:
-            if mark.flag == MEMBER:
-                row = self.find(mark.key)
-                if row < 0 or self._flags[row] != MEMBER:
-                    self.log.append(mark.key, mark.print, self.generation, 0, MAYBE, mark.text)
-                    added = True
+        for mark in adding:
+            if flags.get(mark.key) != MEMBER:
+                self._append((mark.key, mark.print, self.generation, 0, MAYBE, mark.text))
+                added = True
         return added
 
-    def view(self) -> Rows:
-        """The ledger as it stands. The log rows not folded yet are applied to the base in place (the
-        base becomes the merged ledger: a full resync needs no second copy of it); the log keeps its
-        rows for the deltas still to be written."""
-        end = len(self.log)
-        if end > self._folded:
-            self.base = merge(self.base, self.log.rows(self._folded, end))
-            self._folded = end
-            self._views()
-        return self.base
+    def removal_count(self) -> int:
+        """How many rows of earlier generations this sync did not deliver: a mirror's removals. The log
+        is folded in first (rows delivered in this sync carry its generation)."""
+        self.flush()
+        self.table.fold_log()
+        return self.table.count("gen < ?", self.generation)
 
-    def removals(self) -> Rows:
-        """Rows of earlier generations that this sync did not deliver: a mirror's removals."""
-        rows = self.view()
-        return take(rows, np.flatnonzero(rows.gens < np.uint32(self.generation)))
+    def removals(self) -> Iterator[tuple]:
+        """Those rows (key, print, gen, sent, flag, text), in key order, a part at a time."""
+        return self.table.older(self.generation)
 
-    def intend_removals(self, rows: Rows) -> None:
+    def intend_removals(self) -> int:
         """Before removals are sent: their rows become MAYBE (keeping their generation), so a crash
         while removing never leaves the ledger claiming members Customer.io no longer has."""
-        for index in range(len(rows)):
-            self.log.append(int(rows.keys[index]), int(rows.prints[index]), int(rows.gens[index]),
-                            int(rows.sent[index]), MAYBE, rows.texts.at(index) if rows.texts else None)
+        count = 0
+        for key, print_, gen, sent, _, text in self.removals():
+            self._append((key, print_, gen, sent, MAYBE, text))
+            count += 1
+        return count

@@ -1,35 +1,36 @@
-"""Ledger files: where a stream's ledger lives in the store, and the one file format of its snapshots and deltas.
+"""Ledger files: where a stream's ledger lives in the store, their names, and how a file proves it is whole.
 
     <root>/_customerio_ledger/site-<hash of siteId>/<ledger_scope>/<namespace>__<stream>__<operation>/
-        snapshot-00000004.ldg             everything delivered up to the end of sync 4's compaction
-        delta-00000004-00000001.ldg       outcomes since, written at each state release (and intents)
-        removals-held-<utc time, µs>.jsonl  the removals a mirror guard held back, for the user to read
-        allow-removals.json               ``ledger allow-removals``: the next sync may remove up to N
+        snapshot-00000004-<blake2b>.sqlite        the ledger as of compaction 4 (a SQLite file: table.py)
+        delta-00000004-00000001-<blake2b>.sqlite  outcomes since, written at each state release (and intents)
+        removals-held-<utc time, µs>.jsonl        the removals a mirror guard held back, for the user to read
+        allow-removals.json                       ``ledger allow-removals``: the next sync may remove up to N
 
-A file: ``CIOLEDGER1\\n`` + one JSON header line + the body (the five columns, then for a mirror the key
-texts' offsets and blob). The header names the body's length and BLAKE2b-256; a file whose body is
-short, longer or differs (an interrupted upload, a disk that lost the tail, an edit) is ignored with a
-warning, which only forgets deliveries (they are re-sent). Deltas name the snapshot they follow: deltas of
-an older snapshot were folded into a newer one already and are ignored (and deleted by the next compaction).
+Each file's name carries the BLAKE2b-128 of its bytes, so a file and its checksum are one object written
+in one request (no manifest to keep in step): a file whose bytes differ (an interrupted upload, a disk
+that lost the tail, an edit) is ignored with a warning, which only forgets deliveries (they are re-sent).
+Deltas name the snapshot they follow: deltas of an older snapshot were folded into a newer one already
+and are ignored (and deleted by the next compaction). ``*.ldg`` files are 0.3.0-0.5.0's format
+(``legacy.py``): read once, then replaced by the first compaction.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
+import sqlite3
 from dataclasses import dataclass
-
-import numpy as np
+from pathlib import Path
 
 from ..storage.names import s3_safe, stream_folder
 from ..storage.names import scope_prefix as scoped
-from .table import COLUMNS, Rows, Texts
+from .legacy import Unreadable
+from .table import read_meta
 
-MAGIC = b"CIOLEDGER1\n"
 ROOT = "_customerio_ledger"
-_SNAPSHOT = re.compile(r"snapshot-(\d{8})\.ldg$")
-_DELTA = re.compile(r"delta-(\d{8})-(\d{8})\.ldg$")
+_SUM = r"(?:-([0-9a-f]{32})\.sqlite|\.ldg)$"  # a SQLite file with its checksum, or a legacy file
+_SNAPSHOT = re.compile(r"snapshot-(\d{8})" + _SUM)
+_DELTA = re.compile(r"delta-(\d{8})-(\d{8})" + _SUM)
 
 
 def scope_prefix(site_id: str, ledger_scope: str) -> str:
@@ -66,12 +67,16 @@ def matches(directory: str, wanted: str) -> bool:
                for at, char in enumerate(wanted) if char == ".")
 
 
-def snapshot_name(seq: int) -> str:
-    return f"snapshot-{seq:08d}.ldg"
+def snapshot_name(seq: int, checksum: str) -> str:
+    return f"snapshot-{seq:08d}-{checksum}.sqlite"
 
 
-def delta_name(snapshot: int, number: int) -> str:
-    return f"delta-{snapshot:08d}-{number:08d}.ldg"
+def delta_name(snapshot: int, number: int, checksum: str) -> str:
+    return f"delta-{snapshot:08d}-{number:08d}-{checksum}.sqlite"
+
+
+def is_legacy(name: str) -> bool:
+    return name.endswith(".ldg")
 
 
 @dataclass(slots=True)
@@ -96,58 +101,22 @@ class Listing:
         return [*self.snapshots.values(), *self.deltas.values()]
 
 
-def encode(rows: Rows, header: dict) -> bytes:
-    """The file's bytes, built with one copy of the columns (they are hashed and joined as views)."""
-    parts: list = [memoryview(np.ascontiguousarray(column)).cast("B") for column in rows.columns()]
-    if rows.texts is not None:
-        parts += [memoryview(np.asarray(rows.texts.offsets, np.uint64)).cast("B"), rows.texts.blob]
-    digest = hashlib.blake2b(digest_size=32)
-    for part in parts:
-        digest.update(part)
-    header = {**header, "rows": len(rows), "mirror": rows.texts is not None,
-              "body_bytes": sum(len(part) for part in parts), "blake2b": digest.hexdigest()}
-    return b"".join([MAGIC, json.dumps(header, sort_keys=True).encode(), b"\n", *parts])
+def checksum(path: Path) -> str:
+    """The BLAKE2b-128 of a file, read in parts."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
 
 
-class Unreadable(Exception):
-    """A ledger file that is not whole (or not a ledger file): ignored by the loader."""
-
-
-def read_header(data: bytes) -> tuple[dict, int]:
-    """A ledger file's JSON header and where its body starts, without checking the body."""
-    if not data.startswith(MAGIC):
-        raise Unreadable("it does not start with the ledger file marker")
-    end = data.find(b"\n", len(MAGIC))
-    if end < 0:
-        raise Unreadable("its header is cut short")
+def verify(path: Path, name: str) -> dict:
+    """A downloaded SQLite ledger file's meta, once its bytes match the checksum its name carries."""
+    name = name.rsplit("/", 1)[-1]
+    found = _SNAPSHOT.match(name) or _DELTA.match(name)
+    expected = found.group(found.lastindex) if found else None
+    actual = checksum(path)
+    if actual != expected:
+        raise Unreadable(f"its {path.stat().st_size} bytes do not have the checksum its name carries (a "
+                         "half-written file)")
     try:
-        header = json.loads(data[len(MAGIC):end])
-    except ValueError:
-        raise Unreadable("its header is not JSON") from None
-    if not isinstance(header, dict):
-        raise Unreadable("its header is not a JSON object")
-    return header, end + 1
-
-
-def decode(data: bytes) -> tuple[dict, Rows]:
-    header, start = read_header(data)
-    body = memoryview(data)[start:]
-    if len(body) != header.get("body_bytes") or \
-            hashlib.blake2b(body, digest_size=32).hexdigest() != header.get("blake2b"):
-        raise Unreadable(f"its body has {len(body)} bytes, not the {header.get('body_bytes')} whose "
-                         "checksum the header names (a half-written file)")
-    return header, _rows(body, int(header["rows"]), bool(header.get("mirror")))
-
-
-def _rows(body: memoryview, count: int, mirror: bool) -> Rows:
-    columns, at = [], 0
-    for _, kind in COLUMNS:
-        size = count * np.dtype(kind).itemsize
-        columns.append(np.frombuffer(body[at:at + size], kind).copy())
-        at += size
-    texts = None
-    if mirror:
-        size = (count + 1) * 8
-        offsets = np.frombuffer(body[at:at + size], np.uint64).copy()
-        texts = Texts(bytes(body[at + size:]), offsets)
-    return Rows(*columns, texts=texts)
+        return read_meta(path)
+    except sqlite3.DatabaseError as exc:
+        raise Unreadable(f"it is not a ledger file ({exc})") from None

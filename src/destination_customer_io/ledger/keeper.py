@@ -1,31 +1,40 @@
-"""The ledger's I/O: load each stream's book at start, write deltas at state releases, compact at the end.
+"""The ledger's I/O: load each stream's book at start, write deltas at state releases, compact by size.
 
-    open_book(stream)   newest readable snapshot + its readable deltas, in order -> StreamBook
+    open_book(stream)   newest whole snapshot downloaded into a local working copy (a temp dir), its whole
+                        deltas downloaded and folded in, in order -> StreamBook
     persist()           every book's log rows not yet written -> one delta file per book (before states)
-    compact()           each book's view -> the next snapshot; then older snapshots and deltas deleted
+    compact()           at the end of a completed sync, a book whose deltas outgrew ``COMPACT_SHARE`` of its
+                        snapshot (or that has none, or a legacy one) -> its working copy uploaded as the
+                        next snapshot; then the older snapshots and deltas deleted. Another book gets a
+                        delta of no rows marked ``completed`` (what a snapshot says of its generation)
     hold_removals(...)  a mirror guard's would-be removals -> a JSONL file the user can read
 
-A dry run opens books read-only (``readonly``): look-ups happen, nothing is written. Blocking store calls
-run in a worker thread; a store failure ends the sync naming the step: a TransientFailure when it may pass
-(retried within the sync's budget first: ``storage/retrying.py``), else a SystemFailure.
+Files go up and down whole but in parts (``Objects.put_file`` / ``get_file``): a snapshot is never held in
+memory, and a 1%-changed resync uploads its deltas only, plus one snapshot every ~10 syncs. A dry run opens
+books read-only (``readonly``): look-ups happen, nothing is written. Blocking store calls run in a worker
+thread; SQLite runs on the caller's. A store failure ends the sync naming the step: a TransientFailure when
+it may pass (retried within the sync's budget first: ``storage/retrying.py``), else a SystemFailure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ..errors import StoreError, store_failure
 from ..storage.objects import Objects
-from . import files
+from . import files, legacy
 from .book import DAY, Mark, StreamBook
-from .table import Rows, merge
+from .table import Table, write_rows
 
 Warn = Callable[[str], None]
+COMPACT_SHARE = 0.10  # deltas past 10% of the snapshot's bytes: the next completed sync compacts
 
 
 @dataclass(slots=True)
@@ -33,9 +42,14 @@ class _Place:
     """Where one book's files are, which exist, and the names the next writes take."""
 
     directory: str
+    folder: Path  # the book's local working directory
     snapshot: int  # the snapshot the book was loaded from (0: none yet)
     next_delta: int
     stale: list[str] = field(default_factory=list)  # files the next snapshot makes obsolete
+    snapshot_bytes: int = 0
+    delta_bytes: int = 0  # the deltas' bytes since that snapshot
+    legacy: bool = False  # loaded from 0.5.0's files: the next completed sync rewrites them as SQLite
+    persisted: int = 0  # log rows already in a delta file
 
 
 class Keeper:
@@ -49,6 +63,7 @@ class Keeper:
         self.books: list[StreamBook] = []
         self._places: dict[int, _Place] = {}
         self._lock = asyncio.Lock()
+        self._work = tempfile.TemporaryDirectory(prefix="cio-ledger-")  # removed by close(), or at exit
 
     async def _io(self, call: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -59,58 +74,76 @@ class Keeper:
     def where(self, directory: str) -> str:
         return f"{self.objects.root}/{self.prefix}{directory}"
 
+    def close(self) -> None:
+        """Each working copy closed and the temp dir removed (the store keeps the ledger)."""
+        for book in self.books:
+            book.table.close()
+        self._work.cleanup()
+
     async def open_book(self, label: str, directory: str, generation: int | None, *, mirror: bool,
                         skip: bool, resend_after_days: float, counted_on: bool = False) -> StreamBook:
-        rows, place, (completed, last_generation) = await self._load(directory, mirror)
+        table, place, (completed, last_generation) = await self._load(directory, mirror)
         this = this_generation(generation, completed, last_generation, counted_on=counted_on)
         if mirror and generation is not None and this == generation and 0 < generation <= completed:
             self.warn(f"Stream {label}: generation_id {generation} is not newer than the last completed sync's "
                       f"({completed}), so this sync is taken as a retry of it and removes none of what that "
                       "sync delivered. A script re-running one catalog should leave generation_id out or "
                       "bump it, or set mirror_without_stream_status: true.")
-        book = StreamBook(label, rows, this, mirror=mirror, skip=skip, resend_after=resend_after_days * DAY)
+        book = StreamBook(label, table, this, mirror=mirror, skip=skip, resend_after=resend_after_days * DAY)
         self.books.append(book)
         self._places[id(book)] = place
         return book
 
-    async def _load(self, directory: str, mirror: bool) -> tuple[Rows, _Place, tuple[int, int]]:
-        """The stream's rows, its place, and (the generation of the last completed sync, the newest
-        generation any file names)."""
+    async def _load(self, directory: str, mirror: bool) -> tuple[Table, _Place, tuple[int, int]]:
+        """The stream's working copy, its place, and (the generation of the last completed sync, the
+        newest generation any file names)."""
         keys = await self._io(self.objects.list, self.prefix + directory)
         listing = files.Listing.of([key[len(self.prefix):] for key in keys])
-        rows, snapshot, last_generation = Rows.empty(mirror), 0, 0
+        folder = Path(tempfile.mkdtemp(dir=self._work.name))
+        place = _Place(directory, folder, 0, 1, stale=listing.all())
+        table, last_generation = None, 0
         for seq in sorted(listing.snapshots, reverse=True):
-            found = await self._read(listing.snapshots[seq], mirror)
+            found = await self._fetch(listing.snapshots[seq], mirror, folder)
             if found is not None:
-                (header, rows), snapshot = found, seq
-                last_generation = int(header.get("generation", 0))
+                (meta, path), place.snapshot = found, seq
+                place.legacy = files.is_legacy(listing.snapshots[seq])
+                place.snapshot_bytes = path.stat().st_size
+                table = _table(folder, mirror, meta, path)
+                last_generation = int(meta.get("generation", 0))
                 break
+        table = table or Table(folder, mirror)
         completed = last_generation
-        place = _Place(directory, snapshot, 1, stale=listing.all())
         for (base, number), key in sorted(listing.deltas.items()):
-            if base != snapshot:
+            if base != place.snapshot:
                 continue
             place.next_delta = number + 1
-            found = await self._read(key, mirror)
+            found = await self._fetch(key, mirror, folder)
             if found is not None:
-                rows = merge(rows, found[1])
+                place.delta_bytes += found[1].stat().st_size
+                place.legacy |= files.is_legacy(key)
+                table.fold_file(found[1])
+                found[1].unlink()
                 last_generation = max(last_generation, int(found[0].get("generation", 0)))
-        return rows, place, (completed, last_generation)
+                if found[0].get("completed"):  # a completed sync that left its deltas uncompacted
+                    completed = max(completed, int(found[0].get("generation", 0)))
+        return table, place, (completed, last_generation)
 
-    async def _read(self, key: str, mirror: bool) -> tuple[dict, Rows] | None:
-        data = await self._io(self.objects.get, self.prefix + key)
-        if data is None:
+    async def _fetch(self, key: str, mirror: bool, folder: Path) -> tuple[dict, Path] | None:
+        """One file downloaded and checked: (its meta, a local SQLite file of its rows), or None with a
+        warning when it is not whole or was written for another mode (its deliveries are re-sent)."""
+        path = folder / "download.sqlite"
+        if not await self._io(self.objects.get_file, self.prefix + key, path):
             return None
         try:
-            header, rows = files.decode(data)
+            meta = _legacy_rows(path, mirror) if files.is_legacy(key) else files.verify(path, key)
         except files.Unreadable as exc:
             self.warn(f"Ignored ledger file {self.objects.root}/{self.prefix}{key}: {exc}. The deliveries it "
                       "listed are forgotten and will be sent again.")
             return None
-        if (rows.texts is not None) != mirror:
+        if bool(meta.get("mirror")) != mirror:
             self.warn(f"Ignored ledger file {key}: it was written for a stream in another mode.")
             return None
-        return header, rows
+        return meta, path
 
     async def persist(self) -> None:
         """Every book's unwritten log rows, as one delta file per book; returns when they are durable."""
@@ -118,18 +151,25 @@ class Keeper:
             return
         async with self._lock:
             for book in self.books:
-                end = len(book.log)
-                if end == book.log.persisted:
-                    continue
-                place = self._places[id(book)]
-                name = files.delta_name(place.snapshot, place.next_delta)
-                body = files.encode(book.log.rows(book.log.persisted, end),
-                                    {"kind": "delta", "stream": book.label, "generation": book.generation,
-                                     "written_at": _now()})
-                await self._io(self.objects.put, self.prefix + place.directory + name, body)
-                place.next_delta += 1
-                place.stale.append(place.directory + name)
-                book.log.persisted = end
+                book.flush()
+                if book.table.logged != self._places[id(book)].persisted:
+                    await self._put_delta(book, self._meta(book, "delta"))
+
+    async def _put_delta(self, book: StreamBook, meta: dict) -> None:
+        place, end = self._places[id(book)], book.table.logged
+        path = place.folder / "delta.sqlite"
+        book.table.write_delta(path, place.persisted, meta)
+        name = place.directory + files.delta_name(place.snapshot, place.next_delta, files.checksum(path))
+        await self._io(self.objects.put_file, self.prefix + name, path)
+        place.delta_bytes += path.stat().st_size
+        place.next_delta += 1
+        place.stale.append(name)
+        place.persisted = end
+
+    @staticmethod
+    def _meta(book: StreamBook, kind: str) -> dict:
+        return {"kind": kind, "stream": book.label, "generation": book.generation, "mirror": int(book.mirror),
+                "written_at": _now()}
 
     async def write_ahead(self, marks: Iterable[Mark]) -> None:
         """A mirror's new members, written to the ledger as MAYBE (durably) before they are sent (a
@@ -144,26 +184,34 @@ class Keeper:
             await self.persist()
 
     async def compact(self) -> None:
-        """Each book's view becomes the next snapshot; the files it replaces are deleted afterwards (a
-        crash in between leaves deltas of the older snapshot, which loading ignores)."""
+        """A book due for it (``due``): its working copy becomes the next snapshot; the files it replaces
+        are deleted afterwards (a crash in between leaves deltas of the older snapshot, which loading
+        ignores)."""
         if self.readonly:
             return
         async with self._lock:
             for book in self.books:
                 place = self._places[id(book)]
-                name = files.snapshot_name(place.snapshot + 1)
-                body = files.encode(book.view(), {"kind": "snapshot", "stream": book.label,
-                                                  "generation": book.generation, "written_at": _now()})
-                await self._io(self.objects.put, self.prefix + place.directory + name, body)
-                written = place.directory + name
+                if not due(place):  # a delta of no rows says the sync completed (``completed`` at load)
+                    await self._put_delta(book, {**self._meta(book, "delta"), "completed": 1})
+                    continue
+                book.flush()
+                path = book.table.snapshot(self._meta(book, "snapshot"))
+                written = place.directory + files.snapshot_name(place.snapshot + 1, files.checksum(path))
+                await self._io(self.objects.put_file, self.prefix + written, path)
                 await self._io(self.objects.delete, [self.prefix + key for key in place.stale if key != written])
                 place.snapshot, place.next_delta, place.stale = place.snapshot + 1, 1, [written]
+                place.snapshot_bytes, place.delta_bytes, place.legacy = path.stat().st_size, 0, False
 
-    async def hold_removals(self, book: StreamBook, lines: list[bytes]) -> str:
-        """The removals a guard held back, one JSON line each; returns where the file is."""
+    def scratch(self, book: StreamBook, name: str) -> Path:
+        """A local file beside the book's working copy (a guard's held removals, before they go up)."""
+        return self._places[id(book)].folder / name
+
+    async def hold_removals(self, book: StreamBook, path: Path) -> str:
+        """The removals a guard held back (``path``: one JSON line each); returns where the file is."""
         place = self._places[id(book)]
         name = f"{place.directory}removals-held-{datetime.now(timezone.utc):%Y%m%dT%H%M%S.%fZ}.jsonl"
-        await self._io(self.objects.put, self.prefix + name, b"".join(line + b"\n" for line in lines))
+        await self._io(self.objects.put_file, self.prefix + name, path)
         return f"{self.objects.root}/{self.prefix}{name}"
 
     async def allowance(self, book: StreamBook) -> int:
@@ -184,12 +232,37 @@ class Keeper:
 ALLOW = "allow-removals.json"
 
 
-async def load_rows(objects: Objects, prefix: str, directory: str, mirror: bool, warn: Warn) -> tuple[Rows, int]:
-    """One stream directory loaded as a sync would, read-only (``ledger show``): its rows, and the
-    generation a sync would take."""
+def due(place: _Place) -> bool:
+    """Compact: no SQLite snapshot yet, or the deltas since it past ``COMPACT_SHARE`` of its bytes."""
+    return place.snapshot == 0 or place.legacy or place.delta_bytes > COMPACT_SHARE * place.snapshot_bytes
+
+
+def _table(folder: Path, mirror: bool, meta: dict, path: Path) -> Table:
+    """The working copy from a downloaded snapshot: the file itself, or a legacy one's rows folded in."""
+    if meta.get("legacy"):
+        table = Table(folder, mirror)
+        table.fold_file(path)
+        path.unlink()
+        return table
+    return Table(folder, mirror, base=path)
+
+
+def _legacy_rows(path: Path, mirror: bool) -> dict:
+    """A 0.5.0 file (``legacy.py``) rewritten in place as a SQLite file of its rows; its header."""
+    header, rows = legacy.decode(path.read_bytes())
+    if bool(header.get("mirror")) == mirror:
+        path.unlink()
+        write_rows(path, mirror, {}, rows)
+    return {**header, "legacy": True}
+
+
+async def load_rows(objects: Objects, prefix: str, directory: str, mirror: bool, warn: Warn
+                    ) -> tuple[Keeper, StreamBook]:
+    """One stream directory loaded as a sync would, read-only (``ledger show``): the keeper (close it
+    after use) and the book, whose generation is the one a sync would take."""
     keeper = Keeper(objects, prefix, warn, readonly=True)
     book = await keeper.open_book(directory, directory, None, mirror=mirror, skip=False, resend_after_days=30)
-    return book.base, book.generation
+    return keeper, book
 
 
 def this_generation(given: int | None, completed: int, newest: int, *, counted_on: bool) -> int:

@@ -15,7 +15,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from pathlib import Path
+from typing import Awaitable, Callable, Iterator
 
 import msgspec
 
@@ -23,17 +24,16 @@ from ..stream import Stream
 from ..errors import ConfigurationError
 from .book import StreamBook
 from .keeper import Keeper
-from .table import Rows
 
 GUARD_FLOOR = 100  # removals at or below this count never trip the guard
-Hold = Callable[[Stream, StreamBook, list[bytes]], Awaitable[str]]  # held removals listed; returns where
+Hold = Callable[[Stream, StreamBook, Path, int], Awaitable[str]]  # held removals (a JSONL file); returns where
 
 
 @dataclass(slots=True)
 class Plan:
     stream: Stream
     book: StreamBook
-    rows: Rows
+    count: int  # the removals; the book lists them (``removals``)
 
 
 class MirrorJudge:
@@ -43,7 +43,7 @@ class MirrorJudge:
                  log: Callable[[str, str], None], hold: Hold | None = None) -> None:
         self.keeper = keeper
         # where held-back removals are listed (a dry run lists them beside its ops): the ledger's folder
-        self.hold: Hold = hold or (lambda stream, book, lines: keeper.hold_removals(book, lines))
+        self.hold: Hold = hold or (lambda stream, book, path, count: keeper.hold_removals(book, path))
         self.without_status = without_status
         self.max_percent = max_percent
         self.log = log
@@ -80,8 +80,7 @@ class MirrorJudge:
         return found
 
     async def _judge(self, stream: Stream, book: StreamBook) -> Plan | None:
-        rows = book.removals()
-        count, previous = len(rows), book.previous_members
+        count, previous = book.removal_count(), book.previous_members
         allowed = await self.keeper.allowance(book)
         if allowed:  # it serves the next sync that decides removals, needed or not: kept, it would let a
             await self.keeper.use_allowance(book)  # later mass removal through unseen
@@ -91,17 +90,19 @@ class MirrorJudge:
         limit = previous * self.max_percent / 100
         if count > GUARD_FLOOR and count > limit:
             if allowed < count:
-                await self._hold(stream, book, rows, limit)
+                await self._hold(stream, book, count, limit)
                 return None
             self.log(f"Stream {stream.label} (mirror): {count} removals allowed once by `ledger "
                      f"allow-removals` ({allowed}).", "INFO")
         book.removal_note = f"{count} removals sent of {previous} previous members"
-        return Plan(stream, book, rows)
+        return Plan(stream, book, count)
 
-    async def _hold(self, stream: Stream, book: StreamBook, rows: Rows, limit: float) -> None:
-        lines = removal_lines(stream, rows)
-        where = await self.hold(stream, book, lines)
-        count, previous = len(rows), book.previous_members
+    async def _hold(self, stream: Stream, book: StreamBook, count: int, limit: float) -> None:
+        path = self.keeper.scratch(book, "removals-held.jsonl")
+        with open(path, "wb") as held:  # written a line at a time: a mass removal is never listed in memory
+            held.writelines(removal_lines(stream, book))
+        where = await self.hold(stream, book, path, count)
+        previous = book.previous_members
         book.removal_note = f"{count} removals held back by the guard"
         self.held.append(
             f"Stream `{stream.label}` (mirror) would remove {count} of its {previous} previous members, more "
@@ -116,11 +117,9 @@ class MirrorJudge:
         return ConfigurationError(" ".join(self.held)) if self.held else None
 
 
-def removal_lines(stream: Stream, rows: Rows) -> list[bytes]:
+def removal_lines(stream: Stream, book: StreamBook) -> Iterator[bytes]:
     """One JSON line per removal: the stream, and the op that would be sent (path and body)."""
-    lines = []
-    for index in range(len(rows)):
-        op = stream.operation.removal_op(rows.texts.at(index))  # type: ignore[union-attr]
-        lines.append(msgspec.json.encode({"stream": stream.label, "path": op.route or "/api/v2/batch",
-                                          "op": msgspec.Raw(op.body)}))
-    return lines
+    for row in book.removals():
+        op = stream.operation.removal_op(row[5])
+        yield msgspec.json.encode({"stream": stream.label, "path": op.route or "/api/v2/batch",
+                                   "op": msgspec.Raw(op.body)}) + b"\n"

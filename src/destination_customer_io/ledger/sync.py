@@ -1,7 +1,9 @@
 """The sync ledger as the write pipeline sees it: one object, called at a few named points.
 
-    intake       filter(op, stream)        True: skip_unchanged finds the op delivered as it is: not sent
-                 placed(batch, op)         where the op just filtered waits to be sent
+    intake       filter_chunk(items)       a chunk's ops of ledgered streams, in order -> a Mark each, None
+                                           where skip_unchanged finds the op delivered as it is: not sent
+                                           (one look-up query per chunk and stream: book.py, table.py)
+                 placed(batch, op, mark)   where an op not skipped waits to be sent
     delivery     before_send(batch)        a mirror's new members written ahead as MAYBE, durably
                  refused(batch, index)     Customer.io refused the op: the ledger records nothing of it
                  acknowledged(batch, ..)   accepted: a MEMBER / GONE row of the stream's log
@@ -12,7 +14,7 @@
 Nothing on the record path holds a ledger field: what the ledger will record of each op waiting in a
 batch is kept here, by batch and position, with the body it was made for (a merge that rebuilds the body
 makes the ledger forget that op: it is sent again next time, never wrongly skipped). ``open_ledger``
-loads each ledgered stream's book; streams without one never reach this package (nor numpy).
+loads each ledgered stream's book; streams without one never reach this package (nor sqlite3).
 """
 
 from __future__ import annotations
@@ -43,28 +45,30 @@ class SyncLedger:
         self.judge = judge
         self._pairs = books
         self._books = {id(stream): book for stream, book in books}
-        self._last: Mark | None = None  # the mark of the op filtered last, until it is placed
+        self.streams = frozenset(self._books)  # id() of each ledgered stream: intake's test per record
         self._waiting: dict[Batch, dict[int, tuple[bytes, Mark]]] = {}
 
     # --- intake --------------------------------------------------------------------------------------
 
-    def filter(self, op: Op, stream: Stream) -> bool:
-        """True when ``op`` is skipped: its stream skips unchanged ops and it was delivered as it is."""
-        book = self._books.get(id(stream))
-        if book is None:
-            self._last = None
-            return False
-        mark = self._last = book.mark(stream.operation, op)
-        if book.skip and book.unchanged(mark):
-            self._last = None
-            return True
-        return False
+    def filter_chunk(self, items: list[tuple[Op, Stream]]) -> list[Mark | None]:
+        """Ops of ledgered streams (``streams``), in input order: each one's Mark, or None when it is
+        skipped (its stream skips unchanged ops and it was delivered as it is)."""
+        marks: list[Mark | None] = []
+        skipping: dict[StreamBook, list[int]] = {}
+        for op, stream in items:
+            book = self._books[id(stream)]
+            if book.skip:
+                skipping.setdefault(book, []).append(len(marks))
+            marks.append(book.mark(stream.operation, op))
+        for book, places in skipping.items():
+            for place, skip in zip(places, book.unchanged([marks[place] for place in places])):  # type: ignore[misc]
+                if skip:
+                    marks[place] = None
+        return marks
 
-    def placed(self, batch: Batch, op: Op) -> None:
-        """``op``, just filtered, went to ``batch`` (or was merged into an op already there)."""
-        mark, self._last = self._last, None
-        if mark is not None:
-            self._place(batch, op.body, mark)
+    def placed(self, batch: Batch, op: Op, mark: Mark) -> None:
+        """``op`` (its ``mark`` from ``filter_chunk``) went to ``batch`` (or was merged into an op there)."""
+        self._place(batch, op.body, mark)
 
     def _place(self, batch: Batch, body: bytes, mark: Mark) -> None:
         if batch.bodies and batch.bodies[-1] is body:  # appended, not merged into an earlier op
@@ -89,8 +93,14 @@ class SyncLedger:
     def acknowledged(self, batch: Batch, removals: bool) -> None:
         waiting = self._waiting.pop(batch, None)
         if waiting:
-            for mark in self._marks(batch, waiting):
-                mark.book.delivered(mark)
+            marks = self._marks(batch, waiting)
+            book = marks[0].book if marks else None
+            if book is not None and all(mark.book is book for mark in marks):  # a batch of one stream
+                book.delivered_all(marks)
+                book.removed += removals * len(marks)
+                return
+            for mark in marks:
+                mark.book.delivered_all([mark])
                 mark.book.removed += removals
 
     def known(self, batch: Batch, index: int) -> bool | None:
@@ -99,7 +109,7 @@ class SyncLedger:
         entry = self._waiting.get(batch, {}).get(index)
         if entry is None or entry[1].flag == GONE:
             return None
-        return entry[1].book.find(entry[1].key) >= 0
+        return entry[1].book.holds(entry[1].key)
 
     # --- states and the end --------------------------------------------------------------------------
 
@@ -113,16 +123,14 @@ class SyncLedger:
         assert self.judge is not None
         plans = await self.judge.plans(self._pairs, statuses, halted=halted)
         for plan in plans:
-            plan.book.intend_removals(plan.rows)
+            plan.book.intend_removals()
         await self.keeper.persist()
         queued = 0
         for plan in plans:
-            rows, texts = plan.rows, plan.rows.texts
-            assert texts is not None
-            for index in range(len(rows)):
-                text = texts.at(index)
-                op = plan.stream.operation.removal_op(text)
-                mark = Mark(plan.book, int(rows.keys[index]), int(rows.prints[index]), text, GONE)
+            removal_op = plan.stream.operation.removal_op
+            for key, print_, _, _, _, text in plan.book.removals():  # in parts: never listed whole
+                op = removal_op(text)
+                mark = Mark(plan.book, key, print_, text, GONE)
                 checkpoints.read(epoch, 1)
                 batch = (batcher.add if op.route is None else batcher.add_id)(op, None, epoch, plan.stream)
                 self._place(batch, op.body, mark)
@@ -134,10 +142,12 @@ class SyncLedger:
         return self.judge.failure() if self.judge is not None else None
 
     async def finish(self, completed: bool) -> None:
-        """The last deltas; a completed sync's ledger becomes the next snapshot."""
+        """The last deltas; a completed sync compacts the books due for it (keeper.py); the working copies
+        are removed."""
         await self.keeper.persist()
         if completed:
             await self.keeper.compact()
+        self.keeper.close()
 
     # --- what the summaries say ----------------------------------------------------------------------
 
@@ -176,7 +186,7 @@ async def open_ledger(config: Config, needing: list[Stream], out: Output, object
             stream.label, directory, stream.generation_id, mirror=stream.mirror, skip=stream.skips_unchanged,
             resend_after_days=config.resend_unchanged_after_days, counted_on=config.mirror_without_stream_status)
         books.append((stream, book))
-        out.log(f"Sync ledger of stream {stream.label}: {len(book.base)} keys (generation {book.generation}) "
+        out.log(f"Sync ledger of stream {stream.label}: {book.table.count()} keys (generation {book.generation}) "
             f"loaded in {time.monotonic() - started:.2f} s from {keeper.where(directory)}.")
     judge = None
     if any(stream.mirror for stream in needing):

@@ -1,204 +1,233 @@
-"""One stream's sync ledger in memory: what was last delivered, per key, and this sync's log of outcomes.
+"""One stream's sync ledger as a SQLite working copy on local disk: what was last delivered, per key,
+this sync's log of outcomes, and the keys this sync met.
 
-    base (sorted by key hash, one row a key)          log (this sync, in the order outcomes happened)
-    key u64 | print u64 | gen u32 | sent u32 | flag u8    same columns, appended as Customer.io answers
+    ledger.sqlite (the snapshot a compaction uploads; open it with ``sqlite3``: docs/mirror.md)
+      ledger(key INTEGER PRIMARY KEY, print, gen, sent, flag[, text])   one row a key
+      meta(name PRIMARY KEY, value)                                     stream, generation, written_at
+    work.sqlite (attached as ``work``; never uploaded)
+      log(seq INTEGER PRIMARY KEY, key, print, gen, sent, flag[, text]) this sync, in the order it happened
+      seen(key INTEGER PRIMARY KEY)                                      skip_unchanged: keys held and sent
 
-    key    64-bit BLAKE2b of the key text (``person:email:a@b.co``; for a mirror, the removal op itself)
+    key    64-bit BLAKE2b of the key text (``person:email:a@b.co``; for a mirror, the removal op itself),
+           as a signed integer: the table's rowid, so a look-up is one B-tree search and no index is kept
     print  64-bit BLAKE2b of what was sent, without the fields the operation's ``print_omits`` declares
-           (identify: its ``timestamp``; ``Operation.ledger_print``)
-    gen    the generation in which the key was last seen; sent: unix seconds of the last send
-    flag   MEMBER (Customer.io accepted it), MAYBE (sent or being removed, not confirmed: a mirror's
-           write-ahead intent), GONE (a removal Customer.io accepted)
+    gen    the generation of the key's last delivery (a mirror: the last sync whose input held it)
+    sent   unix seconds of the last send (0: written ahead, never confirmed)
+    flag   MEMBER (Customer.io accepted it), MAYBE (a mirror's write-ahead intent), GONE (removed)
+    text   a mirror's key text: the removal op, rebuilt by the operation's ``removal_op``
 
-Mirror streams also keep each key's text (``texts``: one bytes blob + offsets), from which the removal
-op is rebuilt. ``merged()`` folds the log into the base (the last outcome of a key wins, GONE drops the
-key): the next snapshot. Numpy arrays: 25 bytes a key in the base, 25 more for a key in the log
-(figures: docs/performance.md "Ledger").
+A delta file is the same schema's ``rows`` table (log rows, in order) in a file of its own. Folding rows
+(``fold``) applies them in order: the last row of a key wins, GONE deletes it. SQLite's memory is its page
+cache (``cache_size``, 32 MiB) plus, while folding in key order, a sorter of the same bound, whatever the
+number of keys: the store holds the durable copy, so the working copy skips the journal and fsyncs.
 """
 
 from __future__ import annotations
 
 import hashlib
-from array import array
-from dataclasses import dataclass, field
-
-import numpy as np
+import json
+import sqlite3
+from pathlib import Path
+from typing import Iterator
 
 MEMBER, MAYBE, GONE = 1, 2, 3
-COLUMNS = (("keys", np.uint64), ("prints", np.uint64), ("gens", np.uint32), ("sent", np.uint32),
-           ("flags", np.uint8))
-_ARRAY_CODES = {"keys": "Q", "prints": "Q", "gens": "I", "sent": "I", "flags": "B"}
-_LOGGED = ("keys", "prints", "sent", "flags")  # a log row's generation is the sync's, with exceptions
+PRAGMAS = ("journal_mode=OFF", "synchronous=OFF", "cache_size=-32768", "mmap_size=0", "temp_store=FILE")
+PART = 10_000  # rows fetched or written per step: removals, look-ups' batches
+DELTA_PAGE = 1024  # a delta file's page size (the snapshot keeps SQLite's 4,096)
 
 
 def digest(data: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+    """A 64-bit BLAKE2b as a signed integer (SQLite's INTEGER: the rowid)."""
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little", signed=True)
 
 
-@dataclass(slots=True)
-class Texts:
-    """Key texts of a mirror stream, in row order: ``blob[offsets[i]:offsets[i + 1]]``."""
-
-    blob: bytes | bytearray = b""
-    offsets: np.ndarray | array = field(default_factory=lambda: np.zeros(1, np.uint64))
-
-    def at(self, index: int) -> bytes:
-        return bytes(self.blob[int(self.offsets[index]):int(self.offsets[index + 1])])
+def columns(mirror: bool) -> str:
+    return "key, print, gen, sent, flag" + (", text" if mirror else "")
 
 
-@dataclass(slots=True)
-class Rows:
-    """Columns of equal length (numpy arrays), sorted by key unless said otherwise."""
-
-    keys: np.ndarray
-    prints: np.ndarray
-    gens: np.ndarray
-    sent: np.ndarray
-    flags: np.ndarray
-    texts: Texts | None = None
-
-    @classmethod
-    def empty(cls, mirror: bool) -> "Rows":
-        return cls(*(np.zeros(0, kind) for _, kind in COLUMNS), texts=Texts() if mirror else None)
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def columns(self) -> list[np.ndarray]:
-        return [self.keys, self.prints, self.gens, self.sent, self.flags]
+def _schema(table: str, mirror: bool, seq: bool) -> str:
+    key = "seq INTEGER PRIMARY KEY, key INTEGER NOT NULL" if seq else "key INTEGER PRIMARY KEY"
+    return (f"CREATE TABLE IF NOT EXISTS {table} ({key}, print INTEGER NOT NULL, gen INTEGER NOT NULL, "
+            f"sent INTEGER NOT NULL, flag INTEGER NOT NULL{', text BLOB' if mirror else ''})")
 
 
-class Log:
-    """This sync's outcomes, appended in order; ``persisted`` rows of it are already in a delta file.
-
-    Nearly every row is of the sync's own ``generation``: only rows of another one (a mirror's removals
-    written ahead keep their old generation) are kept, in ``other_gens``, which saves 4 of a row's 25
-    bytes (docs/performance.md "Ledger")."""
-
-    def __init__(self, mirror: bool, generation: int = 0) -> None:
-        self.columns = {name: array(_ARRAY_CODES[name]) for name in _LOGGED}
-        self.generation = generation
-        self.other_gens: dict[int, int] = {}  # row -> its generation, where it is not ``generation``
-        self.blob = bytearray() if mirror else None
-        self.offsets = array("Q", [0]) if mirror else None
-        self.persisted = 0
-
-    def __len__(self) -> int:
-        return len(self.columns["keys"])
-
-    def append(self, key: int, print_: int, gen: int, sent: int, flag: int, text: bytes | None) -> None:
-        c = self.columns
-        if gen != self.generation:
-            self.other_gens[len(c["keys"])] = gen
-        c["keys"].append(key)
-        c["prints"].append(print_)
-        c["sent"].append(sent)
-        c["flags"].append(flag)
-        if self.blob is not None:
-            self.blob += text or b""
-            self.offsets.append(len(self.blob))  # type: ignore[union-attr]
-
-    def rows(self, start: int = 0, end: int | None = None) -> Rows:
-        """Rows ``start:end`` as numpy columns (log order, not sorted)."""
-        end = len(self) if end is None else end
-        # copies: a view would pin the arrays' buffers, and appending to a pinned array.array raises
-        cols = {name: np.frombuffer(self.columns[name], kind)[start:end].copy() if len(self) else np.zeros(0, kind)
-                for name, kind in COLUMNS if name in _LOGGED}
-        gens = np.full(end - start, self.generation, np.uint32)
-        for row, gen in self.other_gens.items():
-            if start <= row < end:
-                gens[row - start] = gen
-        texts = None
-        if self.blob is not None:
-            offsets = np.frombuffer(self.offsets, np.uint64)[start:end + 1]  # type: ignore[arg-type]
-            low = int(offsets[0])
-            texts = Texts(bytes(self.blob[low:int(offsets[-1])]), offsets - np.uint64(low))
-        return Rows(cols["keys"], cols["prints"], gens, cols["sent"], cols["flags"], texts=texts)
+def connect(path: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    for pragma in PRAGMAS:
+        con.execute(f"PRAGMA {pragma}")
+    return con
 
 
-_GATHER_ROWS = 4_096  # rows of texts gathered per step: ~3.6 MB of byte indexes; fastest of 4k-64k measured
+def write_rows(path: Path, mirror: bool, meta: dict, rows: list[tuple] | None = None) -> None:
+    """A file of its own holding ``rows`` (log rows, in order) and ``meta``: a legacy file's rows
+    rewritten, or a test's delta."""
+    con = connect(path)
+    con.execute(_schema("rows", mirror, seq=True))
+    _write_meta(con, "main", meta)
+    if rows:
+        con.executemany(f"INSERT INTO rows ({columns(mirror)}) VALUES ({', '.join('?' * (6 if mirror else 5))})",
+                        rows)
+    con.close()
 
 
-def take(rows: Rows, pick: np.ndarray) -> Rows:
-    """Rows ``pick`` (indices) of ``rows``, texts included."""
-    taken = Rows(*(column[pick] for column in rows.columns()))
-    if rows.texts is not None:
-        offsets = np.asarray(rows.texts.offsets, np.uint64)
-        starts, ends = offsets[:-1][pick], offsets[1:][pick]
-        new_offsets = np.zeros(len(pick) + 1, np.uint64)
-        np.cumsum(ends - starts, out=new_offsets[1:])
-        taken.texts = Texts(_gather(memoryview(rows.texts.blob), starts, ends, int(new_offsets[-1])), new_offsets)
-    return taken
+def _write_meta(con: sqlite3.Connection, schema: str, meta: dict) -> None:
+    con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.meta (name TEXT PRIMARY KEY, value)")
+    con.executemany(f"INSERT OR REPLACE INTO {schema}.meta VALUES (?, ?)", sorted(meta.items()))
 
 
-def _gather(blob: memoryview, starts: np.ndarray, ends: np.ndarray, size: int) -> bytearray:
-    """``blob[starts[i]:ends[i]]`` for each i, end to end, into one buffer. Numpy gathers the bytes of
-    ``_GATHER_ROWS`` rows at a time (an index per byte: ~8 bytes for each byte of the step, so the step
-    stays small); a Python slice per row cost ~1.6 s per 1M mirror keys (docs/performance.md "Ledger")."""
-    source = np.frombuffer(blob, np.uint8)
-    out = bytearray(size)
-    target = np.frombuffer(out, np.uint8)  # a writable view of ``out``
-    at = 0
-    for low in range(0, len(starts), _GATHER_ROWS):
-        first = starts[low:low + _GATHER_ROWS].astype(np.int64)
-        lengths = ends[low:low + _GATHER_ROWS].astype(np.int64) - first
-        total = int(lengths.sum())
-        placed = np.cumsum(lengths) - lengths  # where each row starts within this step
-        index = np.repeat(first - placed, lengths) + np.arange(total)
-        target[at:at + total] = source[index]
-        at += total
-    return out
+def read_meta(path: Path) -> dict:
+    """A ledger file's meta table; raises ``sqlite3.DatabaseError`` when it is not a ledger file."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return dict(con.execute("SELECT name, value FROM meta").fetchall())
+    finally:
+        con.close()
 
 
-def concat(first: Rows, second: Rows) -> Rows:
-    rows = Rows(*(np.concatenate((a, b)) for a, b in zip(first.columns(), second.columns())))
-    if first.texts is not None and second.texts is not None:
-        shift = np.uint64(len(first.texts.blob))
-        offsets = np.concatenate((np.asarray(first.texts.offsets, np.uint64)[:-1],
-                                  np.asarray(second.texts.offsets, np.uint64) + shift))
-        rows.texts = Texts(b"".join((first.texts.blob, second.texts.blob)), offsets)  # one copy, not three
-    return rows
+class Table:
+    """The working copy of one stream's ledger in ``directory`` (a temp dir the keeper owns)."""
 
+    def __init__(self, directory: Path, mirror: bool, base: Path | None = None) -> None:
+        """``base``: a snapshot file downloaded into ``directory`` (moved to ``ledger.sqlite``)."""
+        self.path = directory / "ledger.sqlite"
+        if base is not None and base != self.path:
+            base.replace(self.path)
+        self.mirror = mirror
+        self.columns = columns(mirror)
+        self.con = connect(self.path)
+        self.con.execute(_schema("ledger", mirror, seq=False))
+        work = directory / "work.sqlite"
+        work.unlink(missing_ok=True)
+        self._attach(work, "work")
+        self.con.execute(_schema("work.log", mirror, seq=True))
+        self.con.execute("CREATE TABLE work.seen (key INTEGER PRIMARY KEY)")
+        self.logged = 0  # log rows written (their seq runs 1..logged)
+        self.folded = 0  # log rows already folded into the ledger
 
-def merge(base: Rows, later: Rows) -> Rows:
-    """``base`` with ``later``'s rows applied in order (the last row of a key wins; GONE removes it).
+    def close(self) -> None:
+        self.con.close()
 
-    The rows ``base`` holds are updated in place (its columns change: callers pass a base they own);
-    only the keys it lacks are inserted, so a full resync sorts the log alone instead of base + log
-    (the peak of a compaction: docs/performance.md "Ledger")."""
-    if not len(later):
-        return base
-    later = last_of_each_key(later)
-    at = np.searchsorted(base.keys, later.keys)  # both uint64: an exact comparison
-    held = np.zeros(len(later), bool)
-    inside = np.flatnonzero(at < len(base))
-    held[inside] = base.keys[at[inside]] == later.keys[inside]
-    rows_at = at[held]
-    for column, values in zip(base.columns()[1:], later.columns()[1:]):
-        column[rows_at] = values[held]
-    del rows_at, inside
-    new = take(later, np.flatnonzero(~held))
-    del later, held, at
-    if len(new):
-        base = _insert(base, new)
-    gone = base.flags == GONE
-    return take(base, np.flatnonzero(~gone)) if gone.any() else base
+    def _attach(self, path: Path, schema: str) -> None:
+        """A second file on this connection, with the same pragmas (each file has its own: an attached
+        one would otherwise sync to disk at every commit)."""
+        self.con.execute(f"ATTACH ? AS {schema}", (str(path),))
+        for pragma in PRAGMAS[:2]:
+            self.con.execute(f"PRAGMA {schema}.{pragma}")
 
+    # --- look-ups --------------------------------------------------------------------------------
 
-def last_of_each_key(rows: Rows) -> Rows:
-    """``rows`` (in the order they happened) reduced to the last row of each key, sorted by key."""
-    order = np.argsort(rows.keys, kind="stable")
-    keys = rows.keys[order]
-    last = np.ones(len(keys), bool)
-    last[:-1] = keys[1:] != keys[:-1]
-    del keys
-    return take(rows, order[last])
+    def look_up(self, keys: list[int]) -> list[tuple[int, int, int, int, int | None]]:
+        """One query for a chunk's keys (sorted: the B-tree is walked in order): (key, print, sent,
+        flag, met) of those the ledger holds; ``met`` is not None for a key sent earlier in this sync."""
+        return self.con.execute(
+            "SELECT l.key, l.print, l.sent, l.flag, s.key FROM json_each(?) AS j JOIN ledger AS l "
+            "ON l.key = j.value LEFT JOIN work.seen AS s ON s.key = j.value", (json.dumps(keys),)).fetchall()
 
+    def met(self, keys: list[int]) -> None:
+        """``keys`` (held by the ledger) were sent in this sync: a later row of one is always sent."""
+        if keys:
+            self.con.execute("INSERT OR IGNORE INTO work.seen SELECT value FROM json_each(?)", (json.dumps(keys),))
 
-def _insert(base: Rows, new: Rows) -> Rows:
-    """``new``'s rows (keys ``base`` lacks, sorted) inserted in key order, one column at a time."""
-    if base.texts is not None and new.texts is not None:
-        rows = concat(base, new)  # mirror streams: the texts move with their rows
-        return take(rows, np.argsort(rows.keys, kind="stable"))
-    where = np.searchsorted(base.keys, new.keys)
-    return Rows(*(np.insert(column, where, values) for column, values in zip(base.columns(), new.columns())))
+    def row(self, key: int) -> tuple[int, int, int, int] | None:
+        """(print, gen, sent, flag) of one key, or None (a dry run's summary, a mirror's write-ahead)."""
+        return self.con.execute("SELECT print, gen, sent, flag FROM ledger WHERE key = ?", (key,)).fetchone()
+
+    def flags(self, keys: list[int]) -> dict[int, int]:
+        return dict(self.con.execute("SELECT l.key, l.flag FROM json_each(?) AS j JOIN ledger AS l "
+                                     "ON l.key = j.value", (json.dumps(sorted(set(keys))),)).fetchall())
+
+    # --- this sync's log -------------------------------------------------------------------------
+
+    def log(self, rows: list[tuple]) -> None:
+        """Log rows (key, print, gen, sent, flag[, text]), in the order they happened."""
+        if rows:
+            marks = ", ".join("?" * len(rows[0]))
+            self.con.execute("BEGIN")
+            self.con.executemany(f"INSERT INTO work.log ({self.columns}) VALUES ({marks})", rows)
+            self.con.execute("COMMIT")
+            self.logged += len(rows)
+
+    def write_delta(self, path: Path, start: int, meta: dict) -> int:
+        """Log rows after ``start`` into a delta file of their own; returns how many."""
+        path.unlink(missing_ok=True)
+        self._attach(path, "delta")
+        try:
+            # small pages: a state's delta holds few rows, and a file is at least three pages
+            self.con.execute(f"PRAGMA delta.page_size={DELTA_PAGE}")
+            self.con.execute("BEGIN")
+            self.con.execute(_schema("delta.rows", self.mirror, seq=True))
+            _write_meta(self.con, "delta", meta)
+            self.con.execute(f"INSERT INTO delta.rows ({self.columns}) SELECT {self.columns} FROM work.log "
+                             "WHERE seq > ? ORDER BY seq", (start,))
+            self.con.execute("COMMIT")
+        finally:
+            self.con.execute("DETACH delta")
+        return self.logged - start
+
+    # --- folding ---------------------------------------------------------------------------------
+
+    def fold_file(self, path: Path) -> int:
+        """A delta file's rows applied in order; returns how many."""
+        self._attach(path, "delta")
+        try:
+            return self._fold("delta.rows", 0)
+        finally:
+            self.con.execute("DETACH delta")
+
+    def fold_log(self) -> None:
+        """This sync's log rows not folded yet, applied to the ledger (removals, compaction)."""
+        if self.logged > self.folded:
+            self._fold("work.log", self.folded)
+            self.folded = self.logged
+
+    def _fold(self, source: str, after: int) -> int:
+        text = ", text = excluded.text" if self.mirror else ""
+        self.con.execute("BEGIN")
+        cursor = self.con.execute(
+            f"INSERT INTO ledger ({self.columns}) SELECT {self.columns} FROM {source} WHERE seq > ? "
+            f"ORDER BY key, seq ON CONFLICT (key) DO UPDATE SET print = excluded.print, gen = excluded.gen, "
+            f"sent = excluded.sent, flag = excluded.flag{text}", (after,))
+        count = cursor.rowcount
+        self.con.execute(f"DELETE FROM ledger WHERE flag = {GONE} AND key IN "
+                         f"(SELECT key FROM {source} WHERE seq > ? AND flag = {GONE})", (after,))
+        self.con.execute("COMMIT")
+        return count
+
+    def snapshot(self, meta: dict) -> Path:
+        """The ledger (this sync's log folded in) with its meta, ready to upload as it is on disk."""
+        self.fold_log()
+        self.con.execute("BEGIN")
+        _write_meta(self.con, "main", meta)
+        self.con.execute("COMMIT")
+        return self.path
+
+    # --- what it holds ---------------------------------------------------------------------------
+
+    def count(self, where: str = "true", *args: int) -> int:
+        return self.con.execute(f"SELECT count(*) FROM ledger WHERE {where}", args).fetchone()[0]
+
+    def older(self, generation: int) -> Iterator[tuple]:
+        """Rows (key, print, gen, sent, flag[, text]) of generations before ``generation``: a mirror's
+        removals, never listed whole in memory."""
+        return self._parts("gen < ?", generation)
+
+    def rows(self) -> Iterator[tuple]:
+        """Every row (``ledger show``)."""
+        return self._parts("true")
+
+    def _parts(self, where: str, *args: int) -> Iterator[tuple]:
+        """Rows in key order, ``PART`` at a time; each part is a query of its own (from the last key
+        on), so no statement stays open while the caller writes to the log."""
+        query = f"SELECT {self.columns} FROM ledger WHERE {where} AND key > ? ORDER BY key LIMIT {PART}"
+        part = self.con.execute(query.replace("AND key > ?", ""), args).fetchall()
+        while part:
+            yield from part
+            if len(part) < PART:
+                return
+            part = self.con.execute(query, (*args, part[-1][0])).fetchall()
+
+    def figures(self) -> tuple:
+        """(rows, members, maybe, min gen, max gen, min sent > 0, max sent) in one scan."""
+        return self.con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE flag = {MEMBER}), count(*) FILTER (WHERE flag = {MAYBE}), "
+            "min(gen), max(gen), min(nullif(sent, 0)), max(nullif(sent, 0)) FROM ledger").fetchone()

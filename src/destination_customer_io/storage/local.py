@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import uuid
 from pathlib import Path
 
 from ..errors import StoreError
 from .names import PROBE_PREFIX
+
+COPY_PART = 1 << 20  # a file copied 1 MiB at a time: a ledger snapshot never whole in memory
 
 # errno values that say "not now" rather than "never" (EACCES, EROFS, ENOTDIR... are never)
 _PASSING_ERRNOS = frozenset(getattr(errno, name) for name in (
@@ -74,11 +77,16 @@ class LocalSink:
                         step=step, target=self.target)
 
 
-def write_durably(final: Path, body: bytes) -> None:
+def write_durably(final: Path, body: bytes | Path) -> None:
+    """``body`` (bytes, or a file copied in parts) as ``final``: whole or not at all."""
     temp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(temp, "wb") as handle:
-            handle.write(body)
+            if isinstance(body, Path):
+                with open(body, "rb") as source:
+                    shutil.copyfileobj(source, handle, COPY_PART)
+            else:
+                handle.write(body)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, final)

@@ -2,23 +2,26 @@
 rejected records.
 
     objects = open_objects(config.object_storage_config)     # None for storage_type None
-    objects.put("…/delta-00000003.ldg", body); objects.get(key); objects.list(prefix); objects.delete(keys)
+    objects.put("…/allow-removals.json", body); objects.get(key); objects.list(prefix); objects.delete(keys)
+    objects.put_file(key, path); objects.get_file(key, path)     # large objects (the ledger's), in parts
 
 S3: keys live under ``bucket_path`` in the bucket (one PutObject / GetObject / ListObjectsV2 / DeleteObjects
 each). Local: files under ``destination_path`` (written durably: temp file, fsync, rename). Blocking:
-callers run these in a worker thread. Every failure is a :class:`StoreError` naming the step; one that
+callers run these in a worker thread. ``put_file`` / ``get_file`` stream a local file
+in parts (S3: boto3's managed transfer, multipart past 8 MB), so a ledger snapshot is never held whole. Every failure is a :class:`StoreError` naming the step; one that
 may pass is retried within ``options.retry`` (a sync: its ``retry_max_seconds``; ``retrying.py``).
 """
 
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..config import LocalStorage, S3Storage, StorageConfig
 from ..errors import StoreError
-from .local import io_error, write_durably
+from .local import COPY_PART, io_error, write_durably
 from .retrying import Retrier, Wait
 from .options import StoreOptions
 
@@ -29,6 +32,10 @@ class Objects(Protocol):
     def put(self, key: str, body: bytes) -> None: ...
 
     def get(self, key: str) -> bytes | None: ...  # None: no such object
+
+    def put_file(self, key: str, path: Path) -> None: ...  # the file's bytes as the object, in parts
+
+    def get_file(self, key: str, path: Path) -> bool: ...  # the object into ``path``; False: no such object
 
     def list(self, prefix: str) -> list[str]: ...  # keys under prefix, sorted
 
@@ -66,15 +73,32 @@ class LocalObjects:
         path = self._path(key)
         self._retrier.call("file write", lambda: self._write(path, key, body))
 
-    def _write(self, path: Path, key: str, body: bytes) -> None:
+    def _write(self, path: Path, key: str, body: bytes | Path) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_durably(path, body)
         except OSError as exc:
             raise self._error(exc, "WriteFile", key) from None
 
+    def put_file(self, key: str, source: Path) -> None:
+        path = self._path(key)
+        self._retrier.call("file write", lambda: self._write(path, key, Path(source)))
+
     def get(self, key: str) -> bytes | None:
         return self._retrier.call("file read", lambda: self._read(key))
+
+    def get_file(self, key: str, target: Path) -> bool:
+        return self._retrier.call("file read", lambda: self._copy(key, Path(target)))
+
+    def _copy(self, key: str, target: Path) -> bool:
+        try:
+            with open(self._path(key), "rb") as source, open(target, "wb") as sink:
+                shutil.copyfileobj(source, sink, COPY_PART)
+            return True
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise self._error(exc, "ReadFile", key) from None
 
     def _read(self, key: str) -> bytes | None:
         try:
@@ -153,6 +177,14 @@ class S3Objects:
     def get(self, key: str) -> bytes | None:
         answer = self._call("GetObject", lambda c: c.get_object(Bucket=self._access.bucket, Key=self._key(key)))
         return None if answer is None else answer["Body"].read()
+
+    def put_file(self, key: str, path: Path) -> None:
+        self._call("PutObject", lambda c: c.upload_file(str(path), self._access.bucket, self._key(key)))
+
+    def get_file(self, key: str, path: Path) -> bool:
+        # download_file returns None: ``or True`` tells it from the None of a missing object
+        return bool(self._call("GetObject", lambda c: c.download_file(
+            self._access.bucket, self._key(key), str(path)) or True))
 
     def list(self, prefix: str) -> list[str]:
         def pages(client: Any) -> list[str]:
