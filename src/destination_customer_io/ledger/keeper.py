@@ -5,8 +5,9 @@
     persist()           every book's log rows not yet written -> one delta file per book (before states)
     compact()           at the end of a completed sync, a book whose deltas outgrew ``COMPACT_SHARE`` of its
                         snapshot (or that has none, or a legacy one) -> its working copy uploaded as the
-                        next snapshot; then the older snapshots and deltas deleted. Another book gets a
-                        delta of no rows marked ``completed`` (what a snapshot says of its generation)
+                        next snapshot; then the older snapshots and deltas deleted. Another book's deltas
+                        of this sync become one, marked ``completed`` (what a snapshot says of its
+                        generation)
     hold_removals(...)  a mirror guard's would-be removals -> a JSONL file the user can read
 
 Files go up and down whole but in parts (``Objects.put_file`` / ``get_file``): a snapshot is never held in
@@ -50,6 +51,7 @@ class _Place:
     delta_bytes: int = 0  # the deltas' bytes since that snapshot
     legacy: bool = False  # loaded from 0.5.0's files: the next completed sync rewrites them as SQLite
     persisted: int = 0  # log rows already in a delta file
+    written: dict[str, int] = field(default_factory=dict)  # this sync's delta files -> their bytes
 
 
 class Keeper:
@@ -155,16 +157,29 @@ class Keeper:
                 if book.table.logged != self._places[id(book)].persisted:
                     await self._put_delta(book, self._meta(book, "delta"))
 
-    async def _put_delta(self, book: StreamBook, meta: dict) -> None:
+    async def _put_delta(self, book: StreamBook, meta: dict, start: int | None = None) -> None:
+        """The log rows after ``start`` (default: those not in a delta yet) as the next delta file."""
         place, end = self._places[id(book)], book.table.logged
         path = place.folder / "delta.sqlite"
-        book.table.write_delta(path, place.persisted, meta)
+        book.table.write_delta(path, place.persisted if start is None else start, meta)
         name = place.directory + files.delta_name(place.snapshot, place.next_delta, files.checksum(path))
         await self._io(self.objects.put_file, self.prefix + name, path)
         place.delta_bytes += path.stat().st_size
+        place.written[name] = path.stat().st_size
         place.next_delta += 1
         place.stale.append(name)
         place.persisted = end
+
+    async def _consolidate(self, book: StreamBook) -> None:
+        """A completed sync's deltas, one a state release, as one delta of all its log rows marked
+        ``completed``; then the small ones deleted (the next sync downloads one file, not one a state). A
+        crash in between leaves both: folding the same rows twice in order gives the same ledger."""
+        place = self._places[id(book)]
+        mine = list(place.written)
+        await self._put_delta(book, {**self._meta(book, "delta"), "completed": 1}, start=0)
+        await self._io(self.objects.delete, [self.prefix + name for name in mine])
+        place.delta_bytes -= sum(place.written.pop(name) for name in mine)
+        place.stale = [name for name in place.stale if name not in mine]
 
     @staticmethod
     def _meta(book: StreamBook, kind: str) -> dict:
@@ -192,8 +207,9 @@ class Keeper:
         async with self._lock:
             for book in self.books:
                 place = self._places[id(book)]
-                if not due(place):  # a delta of no rows says the sync completed (``completed`` at load)
-                    await self._put_delta(book, {**self._meta(book, "delta"), "completed": 1})
+                if not due(place):  # one delta of the sync, which says it completed (``completed`` at load)
+                    book.flush()
+                    await self._consolidate(book)
                     continue
                 book.flush()
                 path = book.table.snapshot(self._meta(book, "snapshot"))
