@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
+import ledger_cli
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 LABELS = {
     "floor": "floor (decode+map+encode+batch, no I/O)",
@@ -175,7 +177,7 @@ def ledger_resync_lines(runs: list[dict[str, Any]], size: int) -> list[str]:
 def ledger_markdown(summary: dict[str, Any]) -> list[str]:
     runs = [r for r in summary["runs"] if r["workload"] == "ledger"]
     store = summary.get("ledger_store", [])
-    if not runs and not store:
+    if not runs and not store and not summary.get("ledger_cli"):
         return []
     when = summary.get("meta", {}).get("ledger") or {}
     out = ["### ledger", "", f"Measured {when.get('date', '?')} (each resync row the fastest of "
@@ -185,6 +187,9 @@ def ledger_markdown(summary: dict[str, Any]) -> list[str]:
         out += ledger_store_lines(store, max(plain) if plain else None)
     for size in sorted({r["size"] for r in runs}):
         out += ledger_resync_lines(runs, size)
+    if summary.get("ledger_cli"):
+        out += ["#### Through the CLI, issue 25's table (bench/ledger_cli.py)", "",
+                ledger_cli.markdown(summary["ledger_cli"]), ""]
     return out
 
 

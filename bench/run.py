@@ -1,6 +1,7 @@
 """``make bench``: measured throughput, CPU, memory of the connector beside the floor and the alternatives.
 
-For each workload (event, identify, mix; ``ledger`` is described in bench/ledger_bench.py, ``segments`` (issue
+For each workload (event, identify, mix; ``ledger`` is described in bench/ledger_bench.py and ends with issue
+25's table at 100k keys, bench/ledger_cli.py; ``segments`` (issue
 26's features, each on against off) in bench/feature_bench.py, ``release`` in bench/vs_release.py: this
 checkout against the previous release, whole process, alternated) and size (100k
 and 1M records by default):
@@ -44,6 +45,7 @@ import feature_bench  # noqa: E402
 import gen  # noqa: E402
 import harness  # noqa: E402
 import ledger_bench  # noqa: E402
+import ledger_cli  # noqa: E402
 import report  # noqa: E402
 import vs_release  # noqa: E402
 
@@ -141,6 +143,12 @@ def run_ledger(args: argparse.Namespace, runs: list[harness.Run], log: Any, work
     return store
 
 
+def run_ledger_cli() -> list[dict[str, Any]]:
+    """The rest of the ledger workload: issue 25's table at a small size (bench/ledger_cli.py), its rows."""
+    size = ledger_cli.MAKE_BENCH_SIZE
+    return ledger_cli.measure([size], [size], str(Path(sys.executable).with_name("destination-customer-io")))
+
+
 def run_segments(args: argparse.Namespace, runs: list[harness.Run], log: Any, work: Path) -> None:
     """The segments workload: issue 26's features, each on against off, at 0 ms (bench/feature_bench.py)."""
     with feature_bench.emulator() as emu:
@@ -203,6 +211,7 @@ def main() -> None:
             run_latency(args, latency, runs, log, work)
         if "ledger" in args.workloads:
             store = run_ledger(args, runs, log, work)
+            args.ledger_cli = run_ledger_cli()
         if "segments" in args.workloads:
             run_segments(args, runs, log, work)
         release = run_release(args) if "release" in args.workloads else None
@@ -225,7 +234,11 @@ def main() -> None:
     if args.merge and release is None:
         release = json.loads((report.RESULTS_DIR / "summary.json").read_text()).get("vs_release") \
             if (report.RESULTS_DIR / "summary.json").exists() else None
-    summary = {"meta": meta, "runs": fresh, "ledger_store": store, "vs_release": release}
+    ledger_cli_rows = getattr(args, "ledger_cli", None)
+    if args.merge and ledger_cli_rows is None and (report.RESULTS_DIR / "summary.json").exists():
+        ledger_cli_rows = json.loads((report.RESULTS_DIR / "summary.json").read_text()).get("ledger_cli")
+    summary = {"meta": meta, "runs": fresh, "ledger_store": store, "vs_release": release,
+               "ledger_cli": ledger_cli_rows}
     report.write_all(summary)
     print((report.RESULTS_DIR / "results.md").read_text())
 
