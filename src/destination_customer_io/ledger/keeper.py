@@ -24,6 +24,7 @@ import json
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -231,7 +232,7 @@ class Keeper:
                     book.members_of = book.generation
                 book.flush()
                 # not due: one delta of the sync, which says it completed (``completed`` at load)
-                if not due(place, place.delta_bytes) or not due(place, self._merged_bytes(book)):
+                if not due(place, partial(self._merged_bytes, book)):
                     await self._consolidate(book)
                     continue
                 path = book.table.snapshot(self._meta(book, "snapshot"))
@@ -270,10 +271,13 @@ class Keeper:
 ALLOW = "allow-removals.json"
 
 
-def due(place: _Place, delta_bytes: int) -> bool:
-    """Compact: no SQLite snapshot yet, or the deltas since it (``delta_bytes``, this sync's merged) past
-    ``COMPACT_SHARE`` of its bytes."""
-    return place.snapshot == 0 or place.legacy or delta_bytes > COMPACT_SHARE * place.snapshot_bytes
+def due(place: _Place, merged: Callable[[], int]) -> bool:
+    """Compact: no SQLite snapshot yet, or the deltas since it past ``COMPACT_SHARE`` of its bytes, both
+    as uploaded and once this sync's are merged (``merged``: written locally only when it may decide)."""
+    if place.snapshot == 0 or place.legacy:
+        return True
+    limit = COMPACT_SHARE * place.snapshot_bytes
+    return place.delta_bytes > limit and merged() > limit
 
 
 def _table(folder: Path, mirror: bool, meta: dict, path: Path) -> Table:
