@@ -166,7 +166,7 @@ async def inspect(scope: Scope, directory: str, names: list[str], folder: Path) 
                                    warnings.append)
     label = str(metas[0].get("stream") or label_of(directory)) if metas else label_of(directory)
     ledger = StreamLedger(directory, scope.where + directory, label, operation, mirror, book.table,
-                          book.generation - 1, problems=warnings)
+                          book.generation - 1, book.members_of, problems=warnings)
     for name in sorted(names, key=lambda n: (not n.startswith("snapshot-"), not n.startswith("delta-"), n)):
         ledger.files.append(_file_state(ledger, name, copies[keys[name]], keys[name] in fetched.asked, warnings))
     listing = files.Listing.of(names)

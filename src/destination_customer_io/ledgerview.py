@@ -41,6 +41,7 @@ class StreamLedger:
     mirror: bool
     table: Table  # the stream's ledger as a sync would load it (a read-only working copy)
     generation: int  # the last generation the ledger recorded (0: none)
+    members_of: int = 0  # a mirror: every MEMBER row was in this generation's input (ledger/book.py)
     snapshot: int = 0  # the snapshot loaded (0: none)
     files: list[FileState] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -65,7 +66,7 @@ def figures(ledger: StreamLedger) -> dict[str, Any]:
         "rows": {"total": total, "members": members, "maybe": maybe},
         "generations": {"min": low, "max": high} if total else None,
         # a mirror's removals, should its last generation be synced again complete (a retried attempt)
-        "older_than_last_generation": ledger.table.count("gen < ?", ledger.generation),
+        "older_than_last_generation": ledger.table.absent(ledger.generation, ledger.members_of),
         "last_sent": {"min": _utc(first), "max": _utc(last)} if first is not None else None,
         "deltas": {"loaded": sum(f.status == "loaded" for f in deltas),
                    "ignored": sum(f.status != "loaded" for f in deltas)},

@@ -11,7 +11,7 @@ import pytest
 from destination_customer_io.ledger import files
 from destination_customer_io.ledger.book import Mark, StreamBook
 from destination_customer_io.ledger.keeper import Keeper
-from destination_customer_io.ledger.table import GONE, MAYBE, MEMBER, Table, digest, read_meta, write_rows
+from destination_customer_io.ledger.table import GONE, MAYBE, MEMBER, PRESENT, Table, digest, read_meta, write_rows
 from destination_customer_io.operations import OPERATIONS
 from destination_customer_io.operations.base import Op
 from destination_customer_io.storage.objects import LocalObjects
@@ -267,3 +267,99 @@ def test_a_syncs_deltas_become_one_and_a_crash_before_the_small_ones_go_changes_
         loaded.append(([row[:2] + row[4:5] for row in again.table.rows()], again.generation))
     assert loaded[0] == loaded[1] and loaded[0][1] == 3
     assert dict((key, print_) for key, print_, _ in loaded[0][0])[digest(b"k0")] == digest(b"2-5")  # the last row
+
+
+def _mirror_sync(store: Path, generation: int, members: list[bytes], *, complete: bool = True,
+                 decide: bool = True) -> tuple[StreamBook, list[bytes]]:
+    """One mirror sync through the keeper: ``members`` written ahead and accepted, a state released;
+    complete: its removals decided, accepted and compacted. Returns the book and the removals' texts."""
+    keeper = Keeper(LocalObjects(str(store)), "", print)
+    book = asyncio.run(keeper.open_book("vips", "vips/", generation, mirror=True, skip=False, resend_after_days=30))
+    marks = [_mark(book, member, b"add") for member in members]
+    if marks:
+        asyncio.run(keeper.write_ahead(marks))
+        book.delivered_all(marks)
+    asyncio.run(keeper.persist())
+    removed = []
+    if complete:
+        if decide:
+            book.removal_count()
+            book.decided = True
+            book.intend_removals()
+            removed = [row[5] for row in book.removals()]
+            book.delivered_all([Mark(book, digest(text), 0, text, GONE) for text in removed])
+        asyncio.run(keeper.persist())
+        asyncio.run(keeper.compact())
+    keeper.close()
+    return book, removed
+
+
+def _uploaded_rows(store: Path) -> dict[str, tuple[int, int]]:
+    """Each delta in the store: (its log rows, its present keys)."""
+    import sqlite3
+    found = {}
+    for path in sorted((store / "vips").glob("delta-*.sqlite")):
+        con = sqlite3.connect(path)
+        found[path.name] = (con.execute("SELECT count(*) FROM rows").fetchone()[0],
+                            con.execute("SELECT count(*) FROM present").fetchone()[0])
+        con.close()
+    return found
+
+
+def test_a_mirror_member_delivered_again_unchanged_logs_no_row_and_is_not_removed(tmp_path: Path) -> None:
+    table = table_of(tmp_path, [(digest(b"old"), digest(b"add"), 1, MEMBER), (digest(b"gone"), 0, 1, MEMBER)],
+                     mirror=True)
+    book = StreamBook("vips", table, 2, mirror=True, skip=False)
+    again = _mark(book, b"old", b"add")
+    assert book.intend([again]) is False and again.flag == PRESENT  # held as it is: nothing written ahead
+    book.delivered_all([again])
+    book.flush()
+    assert table.logged == 0 and table.unwritten == 1  # no log row, only its key
+    assert book.removal_count() == 1 and [row[0] for row in book.removals()] == [digest(b"gone")]
+
+
+def test_a_mirror_resync_uploads_only_what_changed_and_its_present_keys(tmp_path: Path) -> None:
+    people = [f"p{i}".encode() for i in range(2_000)]
+    _mirror_sync(tmp_path, 1, people)
+    _, removed = _mirror_sync(tmp_path, 2, people[1:] + [b"new"])  # one replaced
+    assert removed == [b"p0"]
+    # sync 2's deltas, merged into one: the new member (MAYBE, then MEMBER) and the removal (MAYBE, GONE);
+    # the unchanged 199 are no rows, and no keys either (the completed sync decided its removals)
+    assert list(_uploaded_rows(tmp_path).values()) == [(4, 0)]
+    members, _ = ledger_members(tmp_path)
+    assert members == set(people[1:] + [b"new"])
+    # a retry of that completed generation removes none of what it delivered (``members_of``: 2)
+    assert _mirror_sync(tmp_path, 2, [b"new"])[1] == []
+    assert ledger_members(tmp_path)[0] == members
+
+
+def test_a_resumed_attempt_removes_none_of_what_an_earlier_attempt_delivered_unchanged(tmp_path: Path) -> None:
+    people = [f"p{i}".encode() for i in range(10)]
+    _mirror_sync(tmp_path, 1, people)
+    _mirror_sync(tmp_path, 2, people[:6], complete=False)  # killed after its state: 6 present keys uploaded
+    assert list(_uploaded_rows(tmp_path).values()) == [(0, 6)]
+    _, removed = _mirror_sync(tmp_path, 2, people[6:9])  # resumed after that state; p9 left the table
+    assert removed == [b"p9"]
+    _, removed = _mirror_sync(tmp_path, 2, [b"p0"])  # a retry of the completed generation: removes nothing
+    assert removed == []
+    _, removed = _mirror_sync(tmp_path, 3, people[1:9])
+    assert removed == [b"p0"]
+
+
+@pytest.mark.parametrize("size, present", [(2_000, 100), (20, 10)])  # a merged delta; a snapshot (compacted)
+def test_a_completed_sync_that_decided_no_removals_keeps_its_present_keys(tmp_path: Path, size: int,
+                                                                          present: int) -> None:
+    people = [f"p{i}".encode() for i in range(size)]
+    _mirror_sync(tmp_path, 1, people)
+    _mirror_sync(tmp_path, 2, people[:present], decide=False)  # completed, its stream status INCOMPLETE
+    assert list(_uploaded_rows(tmp_path).values()) == ([(0, present)] if size > 20 else [])
+    _, removed = _mirror_sync(tmp_path, 2, people[present:])  # the rest, in a later attempt of generation 2
+    assert removed == []
+
+
+def ledger_members(store: Path) -> tuple[set, StreamBook]:
+    keeper = Keeper(LocalObjects(str(store)), "", print, readonly=True)
+    book = asyncio.run(keeper.open_book("vips", "vips/", None, mirror=True, skip=False, resend_after_days=30))
+    members = {row[5] for row in book.table.rows() if row[4] == MEMBER}
+    keeper.close()
+    return members, book

@@ -18,7 +18,7 @@ import time
 from hashlib import blake2b as _blake2b
 from typing import Any, Callable, Iterator
 
-from .table import GONE, MAYBE, MEMBER, PART, Table
+from .table import GONE, MAYBE, MEMBER, PART, PRESENT, Table
 
 DAY = 86_400
 _signed = int.from_bytes
@@ -35,7 +35,7 @@ class Mark:
         self.key = key
         self.print = print_
         self.text = text
-        self.flag = flag  # MEMBER, or GONE for a removal
+        self.flag = flag  # MEMBER, or GONE for a removal; PRESENT: a mirror member held as it is
 
 
 class StreamBook:
@@ -54,6 +54,11 @@ class StreamBook:
         self.resend_after = resend_after
         self.clock = clock
         self._pending: list[tuple] = []  # log rows not yet in the table (written PART at a time)
+        self._present: list[int] = []  # a mirror's keys delivered again unchanged, not yet in the table
+        # A mirror: every MEMBER row was in this generation's input (the last sync that decided removals
+        # and completed), set by the keeper; ``decided``: this sync decided its removals
+        self.members_of = 0
+        self.decided = False
         self.unchanged_count = 0
         self.removed = 0  # removals Customer.io accepted
         self.removal_note = "no removals computed"  # why removals ran or not, for the stream summary
@@ -102,7 +107,10 @@ class StreamBook:
         """Customer.io accepted these ops (a batch's): MEMBER / GONE rows in the log."""
         gen, now = self.generation, int(self.clock())
         if self.mirror:
-            self._pending += [(m.key, m.print, gen, now, m.flag, m.text) for m in marks]
+            self._present += [m.key for m in marks if m.flag == PRESENT]
+            self._pending += [(m.key, m.print, gen, now, m.flag, m.text) for m in marks if m.flag != PRESENT]
+            if len(self._present) >= PART:
+                self.flush()
         else:
             self._pending += [(m.key, m.print, gen, now, m.flag) for m in marks]
         if len(self._pending) >= PART:
@@ -117,30 +125,39 @@ class StreamBook:
         """The log rows gathered so far into the working copy (before a delta is written)."""
         rows, self._pending = self._pending, []
         self.table.log(rows)
+        keys, self._present = self._present, []
+        self.table.present(keys, self.generation)
 
     def intend(self, marks: list[Mark]) -> bool:
         """Write ahead the mirror members about to be sent that the ledger does not hold as MEMBER:
-        if the sync dies after Customer.io applied them, the next one still knows to remove them.
+        if the sync dies after Customer.io applied them, the next one still knows to remove them. Those
+        it holds as MEMBER with the same print become PRESENT: once accepted, only their key is kept
+        (``work.present``), no log row, so a resync where few changed uploads few rows.
         Returns True when rows were added (the caller persists them before sending)."""
         adding = [mark for mark in marks if mark.flag == MEMBER]
-        flags = self.table.flags([mark.key for mark in adding]) if adding else {}
+        held = self.table.flags([mark.key for mark in adding]) if adding else {}
         added = False
         for mark in adding:
-            if flags.get(mark.key) != MEMBER:
+            flag, print_ = held.get(mark.key, (None, None))
+            if flag == MEMBER:
+                if print_ == mark.print:
+                    mark.flag = PRESENT
+            else:
                 self._append((mark.key, mark.print, self.generation, 0, MAYBE, mark.text))
                 added = True
         return added
 
     def removal_count(self) -> int:
-        """How many rows of earlier generations this sync did not deliver: a mirror's removals. The log
-        is folded in first (rows delivered in this sync carry its generation)."""
+        """How many rows this sync's input did not hold: a mirror's removals. The log is folded in
+        first (rows delivered in this sync carry its generation; those delivered unchanged are
+        ``present``)."""
         self.flush()
         self.table.fold_log()
-        return self.table.count("gen < ?", self.generation)
+        return self.table.absent(self.generation, self.members_of)
 
     def removals(self) -> Iterator[tuple]:
         """Those rows (key, print, gen, sent, flag, text), in key order, a part at a time."""
-        return self.table.older(self.generation)
+        return self.table.older(self.generation, self.members_of)
 
     def intend_removals(self) -> int:
         """Before removals are sent: their rows become MAYBE (keeping their generation), so a crash

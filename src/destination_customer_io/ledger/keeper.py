@@ -24,6 +24,7 @@ import json
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -52,6 +53,7 @@ class _Place:
     legacy: bool = False  # loaded from 0.5.0's files: the next completed sync rewrites them as SQLite
     persisted: int = 0  # log rows already in a delta file
     written: dict[str, int] = field(default_factory=dict)  # this sync's delta files -> their bytes
+    members_of: int = 0  # a mirror: the newest ``members_of`` the files name (book.py)
 
 
 class Keeper:
@@ -92,6 +94,7 @@ class Keeper:
                       "sync delivered. A script re-running one catalog should leave generation_id out or "
                       "bump it, or set mirror_without_stream_status: true.")
         book = StreamBook(label, table, this, mirror=mirror, skip=skip, resend_after=resend_after_days * DAY)
+        book.members_of = place.members_of
         self.books.append(book)
         self._places[id(book)] = place
         return book
@@ -112,6 +115,7 @@ class Keeper:
                 place.snapshot_bytes = path.stat().st_size
                 table = _table(folder, mirror, meta, path)
                 last_generation = int(meta.get("generation", 0))
+                place.members_of = int(meta.get("members_of", 0))
                 break
         table = table or Table(folder, mirror)
         completed = last_generation
@@ -123,9 +127,10 @@ class Keeper:
             if found is not None:
                 place.delta_bytes += found[1].stat().st_size
                 place.legacy |= files.is_legacy(key)
-                table.fold_file(found[1])
+                table.fold_file(found[1], int(found[0].get("generation", 0)))
                 found[1].unlink()
                 last_generation = max(last_generation, int(found[0].get("generation", 0)))
+                place.members_of = max(place.members_of, int(found[0].get("members_of", 0)))
                 if found[0].get("completed"):  # a completed sync that left its deltas uncompacted
                     completed = max(completed, int(found[0].get("generation", 0)))
         return table, place, (completed, last_generation)
@@ -154,14 +159,15 @@ class Keeper:
         async with self._lock:
             for book in self.books:
                 book.flush()
-                if book.table.logged != self._places[id(book)].persisted:
+                if book.table.logged != self._places[id(book)].persisted or book.table.unwritten:
                     await self._put_delta(book, self._meta(book, "delta"))
 
     async def _put_delta(self, book: StreamBook, meta: dict, start: int | None = None) -> None:
-        """The log rows after ``start`` (default: those not in a delta yet) as the next delta file."""
+        """The log rows after ``start`` (default: those not in a delta yet) as the next delta file; a
+        mirror's present keys not in a delta yet, or from ``start`` on all of this sync's unless it decided
+        its removals (``members_of`` then says as much of them)."""
         place, end = self._places[id(book)], book.table.logged
-        path = place.folder / "delta.sqlite"
-        book.table.write_delta(path, place.persisted if start is None else start, meta)
+        path = self._write_delta(book, meta, start)
         name = place.directory + files.delta_name(place.snapshot, place.next_delta, files.checksum(path))
         await self._io(self.objects.put_file, self.prefix + name, path)
         place.delta_bytes += path.stat().st_size
@@ -169,6 +175,21 @@ class Keeper:
         place.next_delta += 1
         place.stale.append(name)
         place.persisted = end
+
+    def _write_delta(self, book: StreamBook, meta: dict, start: int | None) -> Path:
+        """The delta file ``_put_delta`` uploads, written locally."""
+        place = self._places[id(book)]
+        path = place.folder / "delta.sqlite"
+        every = None if start is None else (-1 if book.decided else book.generation)
+        book.table.write_delta(path, place.persisted if start is None else start, meta, present=every)
+        return path
+
+    def _merged_bytes(self, book: StreamBook) -> int:
+        """The deltas' bytes once this sync's are merged into one (``_consolidate``): a mirror's present
+        keys, uploaded at its states, then weigh nothing when the sync decided its removals."""
+        place = self._places[id(book)]
+        merged = self._write_delta(book, self._meta(book, "delta"), 0).stat().st_size
+        return place.delta_bytes - sum(place.written.values()) + merged
 
     async def _consolidate(self, book: StreamBook) -> None:
         """A completed sync's deltas, one a state release, as one delta of all its log rows marked
@@ -184,7 +205,7 @@ class Keeper:
     @staticmethod
     def _meta(book: StreamBook, kind: str) -> dict:
         return {"kind": kind, "stream": book.label, "generation": book.generation, "mirror": int(book.mirror),
-                "written_at": _now()}
+                "members_of": book.members_of, "written_at": _now()}
 
     async def write_ahead(self, marks: Iterable[Mark]) -> None:
         """A mirror's new members, written to the ledger as MAYBE (durably) before they are sent (a
@@ -207,11 +228,13 @@ class Keeper:
         async with self._lock:
             for book in self.books:
                 place = self._places[id(book)]
-                if not due(place):  # one delta of the sync, which says it completed (``completed`` at load)
-                    book.flush()
+                if book.decided:  # its removals were all answered: what it did not remove was in its input
+                    book.members_of = book.generation
+                book.flush()
+                # not due: one delta of the sync, which says it completed (``completed`` at load)
+                if not due(place, partial(self._merged_bytes, book)):
                     await self._consolidate(book)
                     continue
-                book.flush()
                 path = book.table.snapshot(self._meta(book, "snapshot"))
                 written = place.directory + files.snapshot_name(place.snapshot + 1, files.checksum(path))
                 await self._io(self.objects.put_file, self.prefix + written, path)
@@ -248,9 +271,13 @@ class Keeper:
 ALLOW = "allow-removals.json"
 
 
-def due(place: _Place) -> bool:
-    """Compact: no SQLite snapshot yet, or the deltas since it past ``COMPACT_SHARE`` of its bytes."""
-    return place.snapshot == 0 or place.legacy or place.delta_bytes > COMPACT_SHARE * place.snapshot_bytes
+def due(place: _Place, merged: Callable[[], int]) -> bool:
+    """Compact: no SQLite snapshot yet, or the deltas since it past ``COMPACT_SHARE`` of its bytes, both
+    as uploaded and once this sync's are merged (``merged``: written locally only when it may decide)."""
+    if place.snapshot == 0 or place.legacy:
+        return True
+    limit = COMPACT_SHARE * place.snapshot_bytes
+    return place.delta_bytes > limit and merged() > limit
 
 
 def _table(folder: Path, mirror: bool, meta: dict, path: Path) -> Table:

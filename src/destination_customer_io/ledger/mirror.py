@@ -86,6 +86,7 @@ class MirrorJudge:
             await self.keeper.use_allowance(book)  # later mass removal through unseen
         if not count:
             book.removal_note = "nothing to remove"
+            book.decided = True
             return None
         limit = previous * self.max_percent / 100
         if count > GUARD_FLOOR and count > limit:
@@ -94,6 +95,7 @@ class MirrorJudge:
                 return None
             self.log(f"Stream {stream.label} (mirror): {count} removals allowed once by `ledger "
                      f"allow-removals` ({allowed}).", "INFO")
+        book.decided = True  # a completed sync answered them all: the rest was in its input (keeper.py)
         book.removal_note = f"{count} removals sent of {previous} previous members"
         return Plan(stream, book, count)
 

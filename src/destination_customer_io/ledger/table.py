@@ -7,16 +7,22 @@ this sync's log of outcomes, and the keys this sync met.
     work.sqlite (attached as ``work``; never uploaded)
       log(seq INTEGER PRIMARY KEY, key, print, gen, sent, flag[, text]) this sync, in the order it happened
       seen(key INTEGER PRIMARY KEY)                                      skip_unchanged: keys held and sent
+      present(key INTEGER PRIMARY KEY, gen)                              a mirror: members held and delivered
+                                                                         again unchanged, by generation
+      fresh(key INTEGER PRIMARY KEY)                                     those not in a delta yet
 
     key    64-bit BLAKE2b of the key text (``person:email:a@b.co``; for a mirror, the removal op itself),
            as a signed integer: the table's rowid, so a look-up is one B-tree search and no index is kept
     print  64-bit BLAKE2b of what was sent, without the fields the operation's ``print_omits`` declares
-    gen    the generation of the key's last delivery (a mirror: the last sync whose input held it)
+    gen    the generation of the key's last delivery that changed its row (a mirror: the sync that added
+           it; the meta ``members_of`` G says every MEMBER row was in generation G's input)
     sent   unix seconds of the last send (0: written ahead, never confirmed)
     flag   MEMBER (Customer.io accepted it), MAYBE (a mirror's write-ahead intent), GONE (removed)
     text   a mirror's key text: the removal op, rebuilt by the operation's ``removal_op``
 
-A delta file is the same schema's ``rows`` table (log rows, in order) in a file of its own. Folding rows
+A delta file is the same schema's ``rows`` table (log rows, in order) in a file of its own; a mirror's
+also has ``present(key)``: the members its sync delivered again unchanged, only their keys (a resumed
+attempt of that generation must not remove them). Folding rows
 (``fold``) applies them in order: the last row of a key wins, GONE deletes it. SQLite's memory is its page
 cache (``cache_size``, 32 MiB) plus, while folding in key order, a sorter of the same bound, whatever the
 number of keys: the store holds the durable copy, so the working copy skips the journal and fsyncs.
@@ -31,6 +37,12 @@ from pathlib import Path
 from typing import Iterator
 
 MEMBER, MAYBE, GONE = 1, 2, 3
+PRESENT = 4  # a Mark's flag only: a mirror member delivered again as the ledger holds it (``present``)
+# A mirror row not in this generation's input (args: members_of, generation, generation): older than it,
+# a MEMBER row counting as of ``members_of`` (the last sync that removed every other one), and not
+# delivered again unchanged in it (``work.present``)
+ABSENT = (f"max(gen, CASE flag WHEN {MEMBER} THEN ? ELSE 0 END) < ? AND NOT EXISTS "
+          "(SELECT 1 FROM work.present AS p WHERE p.key = ledger.key AND p.gen = ?)")
 PRAGMAS = ("journal_mode=OFF", "synchronous=OFF", "cache_size=-32768", "mmap_size=0", "temp_store=FILE")
 PART = 10_000  # rows fetched or written per step: removals, look-ups' batches
 DELTA_PAGE = 1024  # a delta file's page size (the snapshot keeps SQLite's 4,096)
@@ -101,6 +113,9 @@ class Table:
         self._attach(work, "work")
         self.con.execute(_schema("work.log", mirror, seq=True))
         self.con.execute("CREATE TABLE work.seen (key INTEGER PRIMARY KEY)")
+        self.con.execute("CREATE TABLE work.present (key INTEGER PRIMARY KEY, gen INTEGER NOT NULL)")
+        self.con.execute("CREATE TABLE work.fresh (key INTEGER PRIMARY KEY)")
+        self.unwritten = 0  # present keys not in a delta yet (``work.fresh``)
         self.logged = 0  # log rows written (their seq runs 1..logged)
         self.folded = 0  # log rows already folded into the ledger
 
@@ -132,9 +147,23 @@ class Table:
         """(print, gen, sent, flag) of one key, or None (a dry run's summary, a mirror's write-ahead)."""
         return self.con.execute("SELECT print, gen, sent, flag FROM ledger WHERE key = ?", (key,)).fetchone()
 
-    def flags(self, keys: list[int]) -> dict[int, int]:
-        return dict(self.con.execute("SELECT l.key, l.flag FROM json_each(?) AS j JOIN ledger AS l "
-                                     "ON l.key = j.value", (json.dumps(sorted(set(keys))),)).fetchall())
+    def flags(self, keys: list[int]) -> dict[int, tuple[int, int]]:
+        """key -> (flag, print) of those of ``keys`` the ledger holds."""
+        return {key: (flag, print_) for key, flag, print_ in self.con.execute(
+            "SELECT l.key, l.flag, l.print FROM json_each(?) AS j JOIN ledger AS l ON l.key = j.value",
+            (json.dumps(sorted(set(keys))),))}
+
+    def present(self, keys: list[int], generation: int) -> None:
+        """A mirror's members delivered again unchanged in ``generation``: no log row, only their keys
+        (local, and in the next delta: ``write_delta``)."""
+        if keys:
+            text = json.dumps(keys)
+            self.con.execute("BEGIN")
+            self.con.execute("INSERT OR REPLACE INTO work.present SELECT value, ? FROM json_each(?)",
+                             (generation, text))
+            self.con.execute("INSERT OR IGNORE INTO work.fresh SELECT value FROM json_each(?)", (text,))
+            self.con.execute("COMMIT")
+            self.unwritten += len(keys)
 
     # --- this sync's log -------------------------------------------------------------------------
 
@@ -147,8 +176,9 @@ class Table:
             self.con.execute("COMMIT")
             self.logged += len(rows)
 
-    def write_delta(self, path: Path, start: int, meta: dict) -> int:
-        """Log rows after ``start`` into a delta file of their own; returns how many."""
+    def write_delta(self, path: Path, start: int, meta: dict, present: int | None = None) -> int:
+        """Log rows after ``start`` into a delta file of their own, and a mirror's present keys: those
+        not written yet, or (``present``) all of that generation's (-1: none); returns how many log rows."""
         path.unlink(missing_ok=True)
         self._attach(path, "delta")
         try:
@@ -159,6 +189,15 @@ class Table:
             _write_meta(self.con, "delta", meta)
             self.con.execute(f"INSERT INTO delta.rows ({self.columns}) SELECT {self.columns} FROM work.log "
                              "WHERE seq > ? ORDER BY seq", (start,))
+            if self.mirror:
+                self.con.execute("CREATE TABLE delta.present (key INTEGER PRIMARY KEY)")
+                if present is None:
+                    self.con.execute("INSERT INTO delta.present SELECT key FROM work.fresh ORDER BY key")
+                elif present >= 0:  # -1: none
+                    self.con.execute("INSERT INTO delta.present SELECT key FROM work.present WHERE gen = ? "
+                                     "ORDER BY key", (present,))
+                self.con.execute("DELETE FROM work.fresh")
+                self.unwritten = 0
             self.con.execute("COMMIT")
         finally:
             self.con.execute("DETACH delta")
@@ -166,10 +205,15 @@ class Table:
 
     # --- folding ---------------------------------------------------------------------------------
 
-    def fold_file(self, path: Path) -> int:
-        """A delta file's rows applied in order; returns how many."""
+    def fold_file(self, path: Path, generation: int = 0) -> int:
+        """A delta file's rows applied in order, and its present keys kept as ``generation``'s (the
+        delta's); returns how many rows."""
         self._attach(path, "delta")
         try:
+            if self.mirror and self.con.execute(
+                    "SELECT 1 FROM delta.sqlite_master WHERE name = 'present'").fetchone():
+                self.con.execute("INSERT OR REPLACE INTO work.present SELECT key, ? FROM delta.present",
+                                 (generation,))
             return self._fold("delta.rows", 0)
         finally:
             self.con.execute("DETACH delta")
@@ -194,9 +238,12 @@ class Table:
         return count
 
     def snapshot(self, meta: dict) -> Path:
-        """The ledger (this sync's log folded in) with its meta, ready to upload as it is on disk."""
+        """The ledger (this sync's log folded in, and its present members given its generation: a
+        retry of it removes none of them) with its meta, ready to upload as it is on disk."""
         self.fold_log()
         self.con.execute("BEGIN")
+        self.con.execute(f"UPDATE ledger SET gen = ? WHERE flag = {MEMBER} AND gen < ? AND key IN "
+                         "(SELECT key FROM work.present WHERE gen = ?)", (meta["generation"],) * 3)
         _write_meta(self.con, "main", meta)
         self.con.execute("COMMIT")
         return self.path
@@ -206,10 +253,14 @@ class Table:
     def count(self, where: str = "true", *args: int) -> int:
         return self.con.execute(f"SELECT count(*) FROM ledger WHERE {where}", args).fetchone()[0]
 
-    def older(self, generation: int) -> Iterator[tuple]:
-        """Rows (key, print, gen, sent, flag[, text]) of generations before ``generation``: a mirror's
-        removals, never listed whole in memory."""
-        return self._parts("gen < ?", generation)
+    def older(self, generation: int, floor: int) -> Iterator[tuple]:
+        """Rows (key, print, gen, sent, flag[, text]) not in ``generation``'s input: a mirror's
+        removals, never listed whole in memory (``absent``)."""
+        return self._parts(ABSENT, floor, generation, generation)
+
+    def absent(self, generation: int, floor: int) -> int:
+        """How many rows ``older`` lists."""
+        return self.count(ABSENT, floor, generation, generation)
 
     def rows(self) -> Iterator[tuple]:
         """Every row (``ledger show``)."""
