@@ -35,7 +35,7 @@ from .errors import StoreError, store_failure
 from .reasons import Rejection
 from .storage.names import scope_prefix as scoped, stream_folder
 from .storage.options import MiB, StoreOptions, sync_options
-from .storage.rolling import RollingFiles, open_sink
+from .storage.rolling import Lines, LinesPart, RollingFiles, open_sink
 
 if TYPE_CHECKING:
     from .batching import Batch, Batcher
@@ -103,32 +103,6 @@ class RetryTally:
     given_up: int = 0
     superseded: int = 0
     queued: int = 0
-
-
-class _Row(msgspec.Struct):
-    """A queued record on its way to a part of the next generation."""
-
-    stream: str
-    namespace: str | None
-    body: bytes  # the entry's JSON line
-
-
-class _Part:
-    """One part's JSON lines (``storage/rolling.py``'s encoder)."""
-
-    def __init__(self) -> None:
-        self._chunks: list[bytes] = []
-        self.size = 0
-        self.rows = 0
-
-    def write(self, row: _Row, raw_id: str) -> int:
-        self._chunks.append(row.body)
-        self.size += len(row.body)
-        self.rows += 1
-        return len(row.body)
-
-    def finish(self) -> bytes:
-        return b"".join(self._chunks)
 
 
 class _Keys:
@@ -298,7 +272,7 @@ class RetryQueue:
     async def _put(self, key: StreamKey, entry: Entry) -> None:
         self._of(key).queued += 1
         try:
-            await self.writer.add(_Row(key[1], key[0], msgspec.json.encode(entry) + b"\n"))
+            await self.writer.add(Lines(key[1], key[0], msgspec.json.encode(entry) + b"\n"))
         except StoreError as exc:
             raise store_failure(exc, _FAILED) from None
 
@@ -334,7 +308,7 @@ async def open_retry(config: Config, streams: dict[StreamKey, Stream]) -> RetryQ
     sink, head = open_sink(config.object_storage_config, options)
     named = {(stream.namespace, stream.name): key for key, stream in streams.items()}  # what batches carry
     names = {name: folders[key] for name, key in named.items()}
-    writer = RollingFiles(sink, _Keys(head, names, generation), _Part,
+    writer = RollingFiles(sink, _Keys(head, names, generation), LinesPart,
                           options=StoreOptions(**_OPTIONS, request_timeout=options.request_timeout, retry=options.retry))
     spans = len({g for parts in listed.values() for g, _ in parts}) > 1  # a killed sync's generation too
     return RetryQueue(objects, {name: streams[key] for name, key in named.items()}, names,

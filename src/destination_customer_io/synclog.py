@@ -40,7 +40,7 @@ from .errors import StoreError, store_failure
 from .storage.names import s3_safe
 from .storage.objects import open_objects
 from .storage.options import StoreOptions, within
-from .storage.rolling import RollingFiles, open_sink
+from .storage.rolling import GzipLinesPart, Lines, RollingFiles, open_sink
 
 if TYPE_CHECKING:
     from .batching import Batch
@@ -64,33 +64,6 @@ class _Target(msgspec.Struct):
 
 
 _target = msgspec.json.Decoder(_Target).decode
-
-
-class _Row:
-    """Lines of one stream for the rolling files: ``count`` JSON lines in ``lines``."""
-
-    __slots__ = ("stream", "namespace", "lines", "count")
-
-    def __init__(self, stream: str, namespace: str | None, lines: bytes, count: int) -> None:
-        self.stream, self.namespace, self.lines, self.count = stream, namespace, lines, count
-
-
-class _Part:
-    """One file's rows as JSON lines; gzip once, in ``finish`` (a worker thread)."""
-
-    def __init__(self) -> None:
-        self._chunks: list[bytes] = []
-        self.size = 0
-        self.rows = 0
-
-    def write(self, row: _Row, raw_id: str) -> int:
-        self._chunks.append(row.lines)
-        self.size += len(row.lines)
-        self.rows += row.count
-        return len(row.lines)
-
-    def finish(self) -> bytes:
-        return gzip.compress(b"".join(self._chunks), mtime=0)
 
 
 class _Keys:
@@ -164,7 +137,7 @@ class SyncLog:
         self._pending: dict[tuple[str | None, str], list[bytes]] = {}  # the rows of the current call
         self.buffered: Any = None  # checkpoints.buffered: told of each call's rows (a state waits for a flush)
         sink, prefix = open_sink(storage, options)
-        self.records = RollingFiles(sink, _Keys(prefix, self._started_ms, self.run_id), _Part,
+        self.records = RollingFiles(sink, _Keys(prefix, self._started_ms, self.run_id), GzipLinesPart,
                                     options=options, clock=clock)
 
     # --- the named points ---------------------------------------------------------------------------
@@ -225,7 +198,7 @@ class SyncLog:
         pending, self._pending = self._pending, {}
         try:
             for (namespace, name), lines in pending.items():
-                self.records.add_nowait(_Row(name, namespace, b"".join(lines), len(lines)))
+                self.records.add_nowait(Lines(name, namespace, b"".join(lines), len(lines)))
         except StoreError as exc:  # an upload failed: the store fails the sync as the rejected store does
             raise store_failure(exc, _FAILED) from None
         if self.buffered is not None:

@@ -8,8 +8,9 @@ at a size and uploaded in the background, every row durable once ``flush`` retur
     close() -> flush, then release the sink.
 
 What a part holds (its encoder) and how it is named (its keys) are the caller's: the rejected-records
-format (``rejected/``) and the sync log (``synclog.py``) use it. Memory stays bounded whatever the number of rows: open parts hold
-at most ``buffer_max_bytes`` and at most ``max_pending_uploads`` sealed parts wait for upload (``add``
+format (``rejected/``), and with ``LinesPart`` / ``GzipLinesPart`` (rows already JSON lines) the sync log
+(``synclog.py``) and the retry queue (``retry.py``). Memory stays bounded whatever the number of rows: open
+parts hold at most ``buffer_max_bytes`` and at most ``max_pending_uploads`` sealed parts wait for upload (``add``
 waits when there are more), so the peak is about ``buffer_max_bytes + max_pending_uploads *
 part_max_bytes`` (56 MiB by default). An upload that fails in a way that may pass (a timeout, a lost
 connection, a 5xx, an I/O error that may pass) is retried until ``options.retry`` runs out
@@ -21,6 +22,7 @@ same :class:`StoreError`, so nothing is lost silently.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import time
 import uuid
 from collections.abc import Callable
@@ -54,6 +56,40 @@ class PartEncoder(Protocol):
 
     def finish(self) -> bytes: ...  # the file body; called once, in a worker thread
 
+
+
+class Lines:
+    """Ready JSON lines of one stream: ``count`` rows in ``lines`` (the sync log's, the retry queue's)."""
+
+    __slots__ = ("stream", "namespace", "lines", "count")
+
+    def __init__(self, stream: str, namespace: str | None, lines: bytes, count: int = 1) -> None:
+        self.stream, self.namespace, self.lines, self.count = stream, namespace, lines, count
+
+
+class LinesPart:
+    """A ``PartEncoder`` of ``Lines``: one file's lines, joined once in ``finish``."""
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+        self.size = 0
+        self.rows = 0
+
+    def write(self, row: Lines, raw_id: str) -> int:
+        self._chunks.append(row.lines)
+        self.size += len(row.lines)
+        self.rows += row.count
+        return len(row.lines)
+
+    def finish(self) -> bytes:
+        return b"".join(self._chunks)
+
+
+class GzipLinesPart(LinesPart):
+    """``LinesPart`` gzipped once, in ``finish`` (a worker thread)."""
+
+    def finish(self) -> bytes:
+        return gzip.compress(LinesPart.finish(self), mtime=0)
 
 class Keys(Protocol):
     """Names the parts (``rejected/keys.py``'s ``KeyTemplate``)."""
