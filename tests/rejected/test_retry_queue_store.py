@@ -16,25 +16,10 @@ from destination_customer_io.config import S3Storage, parse_config
 from destination_customer_io.retry import open_retry
 from tests.support.cli import configured_stream, record_line
 from tests.support.s3 import MotoS3
+from tests.support.retry import FakeBatcher, FakeCheckpoints
 
 CATALOG = {"streams": [configured_stream("users", "person_identify")]}
 LINE = record_line("users", {"person_email": "p@x.io"}).encode()
-
-
-class _Batcher:
-    def __init__(self) -> None:
-        self.added: list[bytes] = []
-        self.peak_inflight = 0
-
-    def add(self, op: Any, line: bytes, epoch: Epoch, stream: Any) -> None:
-        self.added.append(line)
-
-    add_id = add
-
-
-class _Checkpoints:
-    def read(self, epoch: Epoch, count: int) -> None:
-        epoch.pending += count
 
 
 async def _room() -> None:
@@ -46,7 +31,7 @@ async def _two_syncs(config: Any) -> tuple[list[str], list[str], list[bytes]]:
     sync's feed of it."""
     streams = resolve_streams(config, CATALOG)
     first = await open_retry(config, streams)
-    await first.queue(_Batcher(), _Checkpoints(), _room)
+    await first.queue(FakeBatcher(), FakeCheckpoints(), _room)
     batch = Batch(0.0)
     batch.append(b"{}", LINE, Epoch(), streams[(None, "users")])
     await first.refused(batch, 0)
@@ -55,8 +40,8 @@ async def _two_syncs(config: Any) -> tuple[list[str], list[str], list[bytes]]:
     await first.save()
     at_end = first.objects.list("_customerio_retry/")
     second = await open_retry(config, streams)
-    fed = _Batcher()
-    await second.queue(fed, _Checkpoints(), _room)
+    fed = FakeBatcher()
+    await second.queue(fed, FakeCheckpoints(), _room)
     return at_state, at_end, fed.added
 
 

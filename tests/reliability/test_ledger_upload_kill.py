@@ -32,12 +32,8 @@ MEMBERS = [f"m{i:04d}@example.com" for i in range(3_000)]
 
 @pytest.fixture
 def s3() -> Iterator[MotoProcess]:
-    server = MotoProcess().start()
-    try:
-        server.client().create_bucket(Bucket=BUCKET)
+    with MotoProcess.with_bucket(BUCKET) as server:
         yield server
-    finally:
-        server.stop()  # SIGCONT first: never leave a stopped process behind
 
 
 def _storage(s3: MotoProcess) -> dict[str, Any]:

@@ -52,12 +52,8 @@ WAYS = ("midway", "landed", "torn")
 
 @pytest.fixture
 def s3() -> Iterator[MotoProcess]:
-    server = MotoProcess().start()
-    try:
-        server.client().create_bucket(Bucket=BUCKET)
+    with MotoProcess.with_bucket(BUCKET) as server:
         yield server
-    finally:
-        server.stop()
 
 
 class UploadKills(Property):

@@ -30,12 +30,8 @@ BUCKET = "dlq"
 
 @pytest.fixture
 def s3() -> Iterator[MotoProcess]:
-    server = MotoProcess().start()
-    try:
-        server.client().create_bucket(Bucket=BUCKET)
+    with MotoProcess.with_bucket(BUCKET) as server:
         yield server
-    finally:
-        server.stop()  # SIGCONT first: never leave a stopped process behind
 
 
 def _stored_rows(server: MotoProcess, before: datetime.datetime) -> tuple[set[int], set[int]]:

@@ -23,6 +23,8 @@ import ssl
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
@@ -224,6 +226,17 @@ class MotoProcess:
             self._proc.kill()
             self._proc.wait()
         self._proc = None
+
+    @classmethod
+    @contextmanager
+    def with_bucket(cls, bucket: str) -> Iterator[MotoProcess]:
+        """A started server holding an empty ``bucket``; stopped (resumed first) however the block ends."""
+        server = cls().start()
+        try:
+            server.client().create_bucket(Bucket=bucket)
+            yield server
+        finally:
+            server.stop()
 
     def client(self) -> Any:
         return boto3.client("s3", endpoint_url=self.endpoint, region_name=REGION,

@@ -20,6 +20,7 @@ from destination_customer_io.ledgerview import describe_queue
 from destination_customer_io.retry import LAST_SYNC, RetryQueue, open_retry, queue_folder, queue_parts
 from destination_customer_io.storage.objects import LocalObjects
 from tests.support.cli import configured_stream, record_line
+from tests.support.retry import FakeBatcher, FakeCheckpoints
 
 SITE = "site-secret-1"
 CATALOG = {"streams": [configured_stream("users", "person_identify")]}
@@ -47,16 +48,16 @@ def _part(tmp: Path, name: str, entries: list[tuple[int, bytes]], extra: bytes =
         json.dumps({"attempts": a, "line": line.decode()}).encode() + b"\n" for a, line in entries) + extra)
 
 
-def _open(tmp: Path, max_attempts: int = 3) -> tuple[RetryQueue, _FakeBatcher]:
+def _open(tmp: Path, max_attempts: int = 3) -> tuple[RetryQueue, FakeBatcher]:
     """The queue as a sync opens it, its records fed into a fake batcher."""
     config = _config(tmp, max_attempts)
     queue = asyncio.run(open_retry(config, resolve_streams(config, CATALOG)))
-    batcher = _FakeBatcher()
+    batcher = FakeBatcher()
 
     async def room() -> None:
         return None
 
-    asyncio.run(queue.queue(batcher, _FakeCheckpoints(), room))
+    asyncio.run(queue.queue(batcher, FakeCheckpoints(), room))
     return queue, batcher
 
 
@@ -73,22 +74,6 @@ def _stored(tmp: Path) -> list[tuple[str, list[tuple[int, str]]]]:
     return [(key.rpartition("/")[2], [(e["attempts"], json.loads(e["line"])["record"]["data"]["person_email"])
                                       for e in map(json.loads, objects.get(key).splitlines())])
             for _, key in queue_parts(objects.list(_folder(tmp)))]
-
-
-class _FakeBatcher:
-    def __init__(self) -> None:
-        self.added: list[bytes] = []
-        self.peak_inflight = 0
-
-    def add(self, op: Any, line: bytes, epoch: Epoch, stream: Any) -> None:
-        self.added.append(line)
-
-    add_id = add
-
-
-class _FakeCheckpoints:
-    def read(self, epoch: Epoch, count: int) -> None:
-        epoch.pending += count
 
 
 def _refuse(queue: RetryQueue, batch: Batch, *indices: int) -> None:
