@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import random
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -229,3 +230,36 @@ def test_the_cutter_stops_the_chosen_upload_and_passes_the_others(s3: MotoProces
     expected = {"_customerio_ledger/a": 5_000, "other/b": 5_000, "_customerio_ledger/d": 5_000}
     assert stored == (expected if mode == "midway" else {**expected, "_customerio_ledger/c": 5_000})
     assert cut == [f"/{BUCKET}/_customerio_ledger/c"]
+
+
+def test_the_cutter_holds_a_final_answer_that_comes_right_behind_a_late_continue() -> None:
+    """A client that gave up waiting for ``100 Continue`` sends its body; a slow server then answers
+    ``100`` and ``200`` in one write. The 200 is the answer to hold (CI once saw it pass, 2026-12-05)."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            got = b""
+            while not got.endswith(b"x" * 10):
+                got += conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            conn.recv(1)  # until the proxy lets go
+
+    threading.Thread(target=serve, daemon=True).start()
+    cutter = UploadCutter(f"http://127.0.0.1:{server.getsockname()[1]}")
+    cut: list[str] = []
+    try:
+        cutter.arm(b"/k", 1, "landed", cut.append)
+        with socket.create_connection(("127.0.0.1", int(cutter.endpoint.rsplit(":", 1)[1])), timeout=1) as client:
+            client.sendall(b"PUT /k HTTP/1.1\r\nHost: s3\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n")
+            client.sendall(b"x" * 10)
+            answered = b""
+            with pytest.raises(socket.timeout):
+                while chunk := client.recv(65536):
+                    answered += chunk
+    finally:
+        cutter.close()
+        server.close()
+    assert answered == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert cut == ["/k"]

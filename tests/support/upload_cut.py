@@ -165,7 +165,12 @@ class _Link:
     def _down(self) -> None:
         try:
             while data := self.upstream.recv(65536):
-                if self.held is not None and self.answer_due.is_set() and not data.startswith(_CONTINUE):
+                if self.held is not None and self.answer_due.is_set():
+                    interim, data = _split_interim(data)
+                    if interim and not self.stopped:
+                        self.client.sendall(interim)
+                    if not data:
+                        continue
                     held, self.held = self.held, None
                     self.owner._record(*held)  # the server stored it and answered: the answer goes nowhere
                     self.stopped = True
@@ -177,6 +182,18 @@ class _Link:
             pass
         finally:
             _close(self.client)
+
+
+def _split_interim(data: bytes) -> tuple[bytes, bytes]:
+    """``data`` split into its leading ``100 Continue`` answers and the rest.
+
+    A client that waited its second for ``100 Continue`` sends the body anyway (botocore does); a slow server
+    then sends its ``100`` and its final answer back to back, often in one read: only the final one is held.
+    """
+    interim = b""
+    while data.startswith(_CONTINUE) and (end := data.find(b"\r\n\r\n")) >= 0:
+        interim, data = interim + data[:end + 4], data[end + 4:]
+    return interim, data
 
 
 def _content_length(head: bytes) -> int:
