@@ -154,7 +154,7 @@ class _Link:
                         if mode == "landed":
                             self.held = cut
                 self.upstream.sendall(out)
-                if self.stopped and cut is not None:
+                if self.stopped and cut is not None and cut[0].mode == "midway":  # a landed cut: _down's
                     self.owner._record(*cut)
                     cut = None
         except OSError:
