@@ -293,12 +293,19 @@ class Property:
         assert error["failure_type"] == "config_error" and "removals-held-" in error["message"], self.fail(error)
         return True
 
+    def ledger(self) -> tuple[list[Member], list[str]]:
+        """The members the stream's ledger lists, and what its loader warned of."""
+        return ledger_members(self.store, self.kind)
+
+    def judge_warnings(self, warnings: list[str]) -> None:
+        assert warnings == [], self.fail(f"the ledger loader warned: {warnings}")
+
     def check(self, gen: Generation, *, complete: bool) -> None:
         """The property, after one sync."""
         self.tally.checks += 1
         emulator = self.kind.in_emulator(self.emu.client)
-        members, warnings = ledger_members(self.store, self.kind)
-        assert warnings == [], self.fail(f"the ledger loader warned: {warnings}")
+        members, warnings = self.ledger()
+        self.judge_warnings(warnings)
         phantom = sorted(set(members) - emulator)
         assert phantom == [], self.fail(f"the ledger lists {len(phantom)} members the emulator lacks: {phantom[:5]}")
         if complete:
