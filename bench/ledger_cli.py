@@ -1,10 +1,12 @@
 """Issue 25's table: the sync ledger measured through the real CLI, whatever engine holds it.
 
-Two scenarios, each at the sizes given, each size three whole-process syncs of ``destination-customer-io
+Three scenarios, each at the sizes given, each size three whole-process syncs of ``destination-customer-io
 write`` against the lean emulator at 0 ms (pinned to CPU 1; the CLI to CPU 0) with a Local store in a temp
 directory:
 
     identify  N people (person_identify, append_dedup, ``skip_unchanged: true``, five attributes)
+    identify20  the same with ``make bench``'s identify people (20 attributes, bench/gen.py): the workload
+              of the 1.40x the issue quotes; sync 2 changes one attribute of one person in 100 as well
     mirror    a segment of N members (segment_membership, ``overwrite``: mirror mode), a STREAM_STATUS
               COMPLETE at the end so the removals are decided; ``create_missing_people: false`` in every
               sync, so each sync sends the same kind of ops (the segment adds) and nothing else
@@ -49,6 +51,7 @@ from typing import Any, BinaryIO, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import gen  # noqa: E402
 import harness  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,7 +62,8 @@ STATE_EVERY = 10_000
 CHANGED_EVERY = 100  # sync 2 changes one key in 100
 SEGMENT = 7
 NAMESPACE = "bench"
-STREAMS = {"identify": ("people", "person_identify"), "mirror": ("audience", "segment_membership")}
+STREAMS = {"identify": ("people", "person_identify"), "identify20": ("people", "person_identify"),
+           "mirror": ("audience", "segment_membership")}
 _UNCHANGED = re.compile(r"(\d+) unchanged \(not sent again\)")
 _REMOVED = re.compile(r"(\d+) mirror removals? applied")
 
@@ -92,6 +96,11 @@ def person(i: int, changed: bool) -> bytes:
                1_600_000_000 + i))
 
 
+def person20(i: int, changed: bool) -> bytes:
+    """``make bench``'s identify person (20 attributes); ``changed``: orders + 1 for one person in 100."""
+    return gen._encode(gen.changed_identify_data(i, CHANGED_EVERY) if changed else gen.identify_data(i))
+
+
 def member(i: int, n: int, changed: bool) -> bytes:
     """Member i of the segment; ``changed``: one member in 100 replaced by one the ledger never saw."""
     who = i + n if changed and i % CHANGED_EVERY == 0 else i
@@ -106,6 +115,8 @@ def lines(scenario: str, n: int, changed: bool) -> Iterator[bytes]:
         end = min(start + STATE_EVERY, n)
         if scenario == "identify":
             chunk = [_record(stream, person(i, changed)) for i in range(start, end)]
+        elif scenario == "identify20":
+            chunk = [_record(stream, person20(i, changed)) for i in range(start, end)]
         else:
             chunk = [_record(stream, member(i, n, changed)) for i in range(start, end)]
         chunk.append(_state(stream, end, end - start))
@@ -134,7 +145,7 @@ def config(url: str, store: Path, scenario: str, ledger: bool) -> dict[str, Any]
     storage = {"storage_type": "Local", "destination_path": str(store), "format": {"format_type": "JSONL"}}
     body: dict[str, Any] = {"credentials": {"siteId": "demo-site", "apiKey": "demo-key"},
                             "track_api_base_url": url, "object_storage_config": storage}
-    if scenario == "identify":
+    if scenario != "mirror":
         body["skip_unchanged"] = ledger
     else:
         body["create_missing_people"] = False
@@ -143,7 +154,7 @@ def config(url: str, store: Path, scenario: str, ledger: bool) -> dict[str, Any]
 
 def catalog(scenario: str, ledger: bool, generation: int) -> dict[str, Any]:
     stream, operation = STREAMS[scenario]
-    mode = ("append_dedup" if scenario == "identify" else "overwrite" if ledger else "append")
+    mode = ("append_dedup" if scenario != "mirror" else "overwrite" if ledger else "append")
     return {"streams": [{"stream": {"name": stream, "namespace": NAMESPACE, "json_schema": {"type": "object"},
                                     "supported_sync_modes": ["full_refresh"]},
                          "sync_mode": "full_refresh", "destination_sync_mode": mode,
@@ -266,7 +277,7 @@ def outcome(out: Path, stderr: Path) -> dict[str, Any]:
 def expected(scenario: str, n: int, sync: str) -> dict[str, int]:
     """What a correct sync sends: checked, so a fast but wrong run never makes the table."""
     changed = -(-n // CHANGED_EVERY)
-    if scenario == "identify":
+    if scenario != "mirror":
         return {"ops_sent": changed if sync == "sync2" else n, "accepted": n}
     # the emulator counts a v1 segment call (up to 1,000 ids) as one op: the CLI's own counts are checked
     return {"accepted": n, "removed": changed if sync == "sync2" else 0}
@@ -323,6 +334,8 @@ def sizes(text: str) -> list[int]:
 def options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--identify", type=sizes, default=[], help="people, comma-separated (e.g. 1000000,3000000)")
+    parser.add_argument("--identify20", type=sizes, default=[],
+                        help="people with 20 attributes (make bench's identify workload), comma-separated")
     parser.add_argument("--mirror", type=sizes, default=[], help="segment members, comma-separated")
     parser.add_argument("--connector", default=DEFAULT_CONNECTOR,
                         help="the CLI to run (default: this checkout's .venv)")
@@ -331,10 +344,12 @@ def options() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def measure(identify: list[int], mirror: list[int], connector: str = DEFAULT_CONNECTOR) -> list[dict[str, Any]]:
+def measure(identify: list[int], mirror: list[int], connector: str = DEFAULT_CONNECTOR,
+            identify20: list[int] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]
     """Every size's three syncs, each row printed as it is measured; the rows and each size's ratios."""
     rows: list[dict[str, Any]] = []
-    plan = [("identify", n) for n in identify] + [("mirror", n) for n in mirror]
+    plan = [("identify", n) for n in identify] + [("identify20", n) for n in identify20] + \
+        [("mirror", n) for n in mirror]
     with tempfile.TemporaryDirectory(prefix="cio-ledger-cli-") as temp, harness.emulator(0) as emu:
         for scenario, n in plan:
             size_rows = []
@@ -357,7 +372,7 @@ def main() -> None:
     if args.table:
         print(markdown([json.loads(line) for line in args.table.read_text().splitlines() if line.startswith("{")]))
         return
-    rows = measure(args.identify, args.mirror, args.connector)
+    rows = measure(args.identify, args.mirror, args.connector, args.identify20)
     if args.markdown:
         print("\n" + markdown(rows))
 

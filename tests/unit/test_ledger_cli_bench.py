@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from destination_customer_io import protocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
@@ -23,9 +25,12 @@ def _records(scenario: str, n: int, changed: bool) -> list[dict]:
     return [m.record.data for m in _messages(scenario, n, changed) if m.record is not None]
 
 
-def test_the_identify_resync_changes_one_person_in_every_hundred_and_nothing_else() -> None:
-    first, second = _records("identify", 2_500, False), _records("identify", 2_500, True)
+@pytest.mark.parametrize("scenario, attributes", [("identify", 5), ("identify20", 20)])
+def test_the_identify_resync_changes_one_person_in_every_hundred_and_nothing_else(scenario: str,
+                                                                                  attributes: int) -> None:
+    first, second = _records(scenario, 2_500, False), _records(scenario, 2_500, True)
     assert len(first) == len(second) == 2_500
+    assert {len(record) for record in first} == {attributes + 1}  # and the email
     differ = [i for i, (a, b) in enumerate(zip(first, second)) if a != b]
     assert differ == list(range(0, 2_500, 100))
     assert all(second[i]["orders"] == first[i]["orders"] + 1 for i in differ)
