@@ -152,6 +152,12 @@ def test_deltas_of_an_older_snapshot_are_ignored(tmp_path: Path) -> None:
     assert loaded.table.count() == 1 and loaded.generation == 2  # the stale delta's rows are not read twice
 
 
+def _unchanged(book: StreamBook, rows: list[tuple[bytes, bytes]]) -> list[bool]:
+    """``book.unchanged`` of rows (key text, body) digested as ``marks`` digests them; None: none held."""
+    skips = book.unchanged(tuple(digest(key) for key, _ in rows), tuple(digest(body) for _, body in rows))
+    return [False] * len(rows) if skips is None else skips
+
+
 def test_unchanged_only_for_the_first_row_of_a_key_with_the_same_print(tmp_path: Path) -> None:
     now = [1_000_000.0]
     table = table_of(tmp_path, [(digest(b"a"), digest(b'{"x":1}'), 1, MEMBER)])
@@ -159,25 +165,67 @@ def test_unchanged_only_for_the_first_row_of_a_key_with_the_same_print(tmp_path:
     book = StreamBook("users", table, 2, mirror=False, skip=True, resend_after=2_000, clock=lambda: now[0])
     # rows like the one delivered are skipped, however many; once a changed row of the key is sent, every
     # later row is sent (the last row wins, as it did when it was sent), in this chunk and the next ones
-    assert book.unchanged([_mark(book, b"a", b'{"x":1}'), _mark(book, b"a", b'{"x":1}')]) == [True, True]
-    assert book.unchanged([_mark(book, b"a", b'{"x":2}'), _mark(book, b"a", b'{"x":1}')]) == [False, False]
-    assert book.unchanged([_mark(book, b"a", b'{"x":1}')]) == [False]
+    assert _unchanged(book, [(b"a", b'{"x":1}'), (b"a", b'{"x":1}')]) == [True, True]
+    assert _unchanged(book, [(b"a", b'{"x":2}'), (b"a", b'{"x":1}')]) == [False, False]
+    assert _unchanged(book, [(b"a", b'{"x":1}')]) == [False]
     assert book.unchanged_count == 2
     fresh = StreamBook("users", table_of(tmp_path / "2", [(digest(b"a"), digest(b'{"x":1}'), 1, MEMBER)]), 3,
                        mirror=False, skip=True, resend_after=500, clock=lambda: 1_000.0 + 100)
-    assert fresh.unchanged([_mark(fresh, b"a", b'{"x":1}')]) == [False]  # sent at 100, 1,000 s ago: past 500 s
+    assert _unchanged(fresh, [(b"a", b'{"x":1}')]) == [False]  # sent at 100, 1,000 s ago: past 500 s
     other = StreamBook("users", table_of(tmp_path / "3", [(digest(b"a"), digest(b'{"x":1}'), 1, MEMBER)]), 3,
                        mirror=False, skip=True, clock=lambda: 200.0)
-    assert other.unchanged([_mark(other, b"a", b'{"x":2}'), _mark(other, b"b", b'{"x":1}')]) == [False, False]
+    assert _unchanged(other, [(b"a", b'{"x":2}'), (b"b", b'{"x":1}')]) == [False, False]
+    # a row skipped, then a changed one sent, then one like the first: only the first is skipped
+    again = StreamBook("users", table_of(tmp_path / "4", [(digest(b"a"), digest(b'{"x":1}'), 1, MEMBER)]), 3,
+                       mirror=False, skip=True, clock=lambda: 200.0)
+    assert _unchanged(again, [(b"a", b'{"x":1}'), (b"b", b"{}"), (b"a", b'{"x":2}'), (b"a", b'{"x":1}')]) == \
+        [True, False, False, False]
+    assert [row[0] for row in again.table.con.execute("SELECT key FROM work.seen")] == [digest(b"a")]
 
 
 def test_look_ups_find_keys_at_the_ends_of_the_signed_range_and_next_to_each_other(tmp_path: Path) -> None:
     keys = [-2**63, -2**63 + 1, -1, 0, 1, 2**62, 2**62 + 1, 2**63 - 2, 2**63 - 1]
     table = table_of(tmp_path, [(key, row, 1, MEMBER) for row, key in enumerate(keys)])
     book = StreamBook("people", table, 2, mirror=False, skip=True, clock=lambda: 200.0)
-    marks = [Mark(book, key, row, None, MEMBER) for row, key in enumerate(keys)]
-    assert book.unchanged(marks) == [True] * len(keys)
-    assert book.unchanged([Mark(book, key, 0, None, MEMBER) for key in (2, 2**62 + 2, -2)]) == [False] * 3
+    assert book.unchanged(tuple(keys), tuple(range(len(keys)))) == [True] * len(keys)
+    assert book.unchanged((2, 2**62 + 2, -2), (0, 0, 0)) is None  # none of them held
+
+
+def _identify_ops(rows: list[tuple[str, bytes]]) -> list[Op]:
+    kind = OPERATIONS["person_identify"]
+    return [Op(body, key, ordered=True, operation=kind) for key, body in rows]
+
+
+def test_a_chunk_is_marked_as_each_op_was_alone_and_skipped_ops_get_no_mark(tmp_path: Path) -> None:
+    kind = OPERATIONS["person_identify"]
+    held = b'{"type":"person","identifiers":{"email":"a@b.co"},"attributes":{"plan":"free"},"timestamp":1700000000}'
+    ops = _identify_ops([("person:email:a@b.co", held.replace(b"1700000000", b"1800000000")),
+                         ("person:email:c@d.co", held.replace(b"a@b.co", b"c@d.co")),
+                         ("person:email:a@b.co", held.replace(b"free", b"pro"))])
+    table = table_of(tmp_path, [(digest(b"person:email:a@b.co"), fingerprint(held), 1, MEMBER)])
+    book = StreamBook("people", table, 2, mirror=False, skip=True, clock=lambda: 200.0)
+    marks = book.marks(kind, ops)
+    assert marks[0] is None and book.unchanged_count == 1
+    assert [(m.key, m.print, m.text, m.flag, m.book) for m in marks[1:]] == [  # type: ignore[union-attr]
+        (digest(op.key.encode()), digest(kind.ledger_print(op)), None, MEMBER, book) for op in ops[1:]]  # type: ignore[union-attr]
+
+
+def test_the_prints_of_a_run_are_each_ops_print() -> None:
+    bodies = [b'{"type":"person","attributes":{"plan":"free"},"timestamp":1700000000}',
+              b'{"type":"person","timestamp":1900000000,"attributes":{"plan":"free"}}',
+              b'{"type":"person","attributes":{"timestamp":1}}', b'{"a":1,"timestamp":"x"}', b'{"timestamp":1}']
+    for name in ("person_identify", "object_identify", "segment_membership"):
+        kind = OPERATIONS[name]
+        ops = [Op(body, "k", ordered=True, operation=kind) for body in bodies]
+        assert kind.ledger_prints(ops) == [kind.ledger_print(op) for op in ops]
+
+
+def test_a_first_sync_looks_nothing_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    book = StreamBook("people", Table(tmp_path, False), 1, mirror=False, skip=True)
+    monkeypatch.setattr(book.table, "look_up", None)  # called, it would raise
+    ops = _identify_ops([("person:email:a@b.co", b'{"timestamp":1}')])
+    assert [mark.key for mark in book.marks(OPERATIONS["person_identify"], ops)] == [  # type: ignore[union-attr]
+        digest(b"person:email:a@b.co")]
 
 
 def test_write_ahead_covers_new_members_and_removals_keep_their_generation(tmp_path: Path) -> None:
@@ -363,3 +411,19 @@ def ledger_members(store: Path) -> tuple[set, StreamBook]:
     members = {row[5] for row in book.table.rows() if row[4] == MEMBER}
     keeper.close()
     return members, book
+
+
+def test_a_chunk_of_two_streams_is_marked_in_input_order_each_by_its_own_book(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from destination_customer_io.ledger.sync import SyncLedger
+    kind = OPERATIONS["person_identify"]
+    body = b'{"type":"person","attributes":{"plan":"free"},"timestamp":1700000000}'
+    held = [(digest(b"person:email:a@b.co"), fingerprint(body), 1, MEMBER)]
+    skipping = StreamBook("a", table_of(tmp_path / "a", held), 2, mirror=False, skip=True, clock=lambda: 200.0)
+    keeping = StreamBook("b", table_of(tmp_path / "b", held), 2, mirror=False, skip=False)
+    one, two = SimpleNamespace(operation=kind), SimpleNamespace(operation=kind)
+    ledger = SyncLedger(None, [(one, skipping), (two, keeping)], None)  # type: ignore[arg-type, list-item]
+    ops = _identify_ops([("person:email:a@b.co", body)] * 4)
+    marks = ledger.filter_chunk(ops, [one, two, two, one])  # type: ignore[list-item]
+    assert [mark and mark.book for mark in marks] == [None, keeping, keeping, None]

@@ -131,12 +131,17 @@ class Table:
 
     # --- look-ups --------------------------------------------------------------------------------
 
-    def look_up(self, keys: list[int]) -> list[tuple[int, int, int, int, int | None]]:
-        """One query for a chunk's keys (sorted: the B-tree is walked in order): (key, print, sent,
-        flag, met) of those the ledger holds; ``met`` is not None for a key sent earlier in this sync."""
+    def holds_any(self) -> bool:
+        return self.con.execute("SELECT EXISTS (SELECT 1 FROM ledger)").fetchone()[0] == 1
+
+    def look_up(self, keys: list[int], fresh: float) -> list[tuple[int, int | None]]:
+        """One query for a chunk's keys (sorted: the B-tree is walked in order): (key, print) of those the
+        ledger holds, the print None unless a row like it may be skipped: a MEMBER sent after ``fresh``
+        (unix seconds) whose key was not sent earlier in this sync (``met``)."""
         return self.con.execute(
-            "SELECT l.key, l.print, l.sent, l.flag, s.key FROM json_each(?) AS j JOIN ledger AS l "
-            "ON l.key = j.value LEFT JOIN work.seen AS s ON s.key = j.value", (json.dumps(keys),)).fetchall()
+            f"SELECT l.key, CASE WHEN l.flag = {MEMBER} AND l.sent > ? AND s.key IS NULL THEN l.print END "
+            "FROM json_each(?) AS j JOIN ledger AS l ON l.key = j.value LEFT JOIN work.seen AS s ON s.key = j.value",
+            (fresh, json.dumps(keys))).fetchall()
 
     def met(self, keys: list[int]) -> None:
         """``keys`` (held by the ledger) were sent in this sync: a later row of one is always sent."""
