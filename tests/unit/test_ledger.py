@@ -11,7 +11,8 @@ import pytest
 from destination_customer_io.ledger import files
 from destination_customer_io.ledger.book import Mark, StreamBook
 from destination_customer_io.ledger.keeper import Keeper
-from destination_customer_io.ledger.table import GONE, MAYBE, MEMBER, PRESENT, Table, digest, read_meta, write_rows
+from destination_customer_io.ledger.table import (GONE, HELD, MAYBE, MEMBER, PRESENT, Table, digest, read_meta,
+                                                  write_rows)
 from destination_customer_io.operations import OPERATIONS
 from destination_customer_io.operations.base import Op
 from destination_customer_io.storage.objects import LocalObjects
@@ -189,6 +190,13 @@ def test_look_ups_find_keys_at_the_ends_of_the_signed_range_and_next_to_each_oth
     book = StreamBook("people", table, 2, mirror=False, skip=True, clock=lambda: 200.0)
     assert book.unchanged(tuple(keys), tuple(range(len(keys)))) == [True] * len(keys)
     assert book.unchanged((2, 2**62 + 2, -2), (0, 0, 0)) is None  # none of them held
+
+
+def test_a_look_up_answers_each_key_in_the_order_asked(tmp_path: Path) -> None:
+    table = table_of(tmp_path, [(9, 90, 1, MEMBER), (-4, 40, 1, MEMBER), (7, 70, 1, MAYBE), (2**63 - 1, -1, 1, MEMBER)])
+    table.met([-4])
+    assert table.look_up([2**63 - 1, 5, 7, -4, 9, 5, 9], fresh=50.0) == [-1, None, HELD, HELD, 90, None, 90]
+    assert table.look_up([9], fresh=100.0) == [HELD]  # sent at 100: not after it
 
 
 def _identify_ops(rows: list[tuple[str, bytes]]) -> list[Op]:

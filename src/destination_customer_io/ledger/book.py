@@ -97,20 +97,18 @@ class StreamBook:
         holds and this chunk sends are remembered (``table.met``): few, in a resync where few changed."""
         if not self.holding:
             return None
-        distinct = set(keys)
-        # key -> its print when a row like it may be skipped, None when it is sent whatever its print
-        found = dict(self.table.look_up(sorted(distinct), self.clock() - self.resend_after))
-        if not found:
+        found = self.table.look_up(keys, self.clock() - self.resend_after)  # per key: a print, HELD or None
+        if found.count(None) == len(found):
             return None
-        skips = [found.get(key) == print_ for key, print_ in zip(keys, prints)]
-        if len(distinct) < len(keys):  # a key twice in the chunk: once a row of it is sent, every later one
+        skips = [each == print_ for each, print_ in zip(found, prints)]
+        if len(set(keys)) < len(keys):  # a key twice in the chunk: once a row of it is sent, every later one
             sent: set[int] = set()
             for place, key in enumerate(keys):
                 if not skips[place]:
                     sent.add(key)
                 elif key in sent:
                     skips[place] = False
-        self.table.met(sorted({key for key, skip in zip(keys, skips) if not skip and key in found}))
+        self.table.met(sorted({key for key, each, skip in zip(keys, found, skips) if not skip and each is not None}))
         self.unchanged_count += skips.count(True)
         return skips
 

@@ -34,7 +34,9 @@ import hashlib
 import json
 import sqlite3
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
+
+import msgspec
 
 MEMBER, MAYBE, GONE = 1, 2, 3
 PRESENT = 4  # a Mark's flag only: a mirror member delivered again as the ledger holds it (``present``)
@@ -45,6 +47,11 @@ ABSENT = (f"max(gen, CASE flag WHEN {MEMBER} THEN ? ELSE 0 END) < ? AND NOT EXIS
           "(SELECT 1 FROM work.present AS p WHERE p.key = ledger.key AND p.gen = ?)")
 PRAGMAS = ("journal_mode=OFF", "synchronous=OFF", "cache_size=-32768", "mmap_size=0", "temp_store=FILE")
 PART = 10_000  # rows fetched or written per step: removals, look-ups' batches
+HELD = "held"  # a look-up's answer for a key held whose rows are sent whatever their print
+_LOOK_UP = (f"SELECT json_group_array(CASE WHEN l.key IS NULL THEN NULL WHEN l.flag = {MEMBER} AND l.sent > ? "
+            f"AND s.key IS NULL THEN l.print ELSE '{HELD}' END) FROM json_each(?) AS j "
+            "LEFT JOIN ledger AS l ON l.key = j.value LEFT JOIN work.seen AS s ON s.key = j.value")
+_encode, _decode = msgspec.json.encode, msgspec.json.decode
 DELTA_PAGE = 1024  # a delta file's page size (the snapshot keeps SQLite's 4,096)
 
 
@@ -134,19 +141,20 @@ class Table:
     def holds_any(self) -> bool:
         return self.con.execute("SELECT EXISTS (SELECT 1 FROM ledger)").fetchone()[0] == 1
 
-    def look_up(self, keys: list[int], fresh: float) -> list[tuple[int, int | None]]:
-        """One query for a chunk's keys (sorted: the B-tree is walked in order): (key, print) of those the
-        ledger holds, the print None unless a row like it may be skipped: a MEMBER sent after ``fresh``
-        (unix seconds) whose key was not sent earlier in this sync (``met``)."""
-        return self.con.execute(
-            f"SELECT l.key, CASE WHEN l.flag = {MEMBER} AND l.sent > ? AND s.key IS NULL THEN l.print END "
-            "FROM json_each(?) AS j JOIN ledger AS l ON l.key = j.value LEFT JOIN work.seen AS s ON s.key = j.value",
-            (fresh, json.dumps(keys))).fetchall()
+    def look_up(self, keys: Sequence[int], fresh: float) -> list[int | str | None]:
+        """One query for a chunk's keys, in their order (duplicates too): per key, None when the ledger
+        does not hold it, its print when a row with that print may be skipped (a MEMBER sent after
+        ``fresh``, unix seconds, and not sent earlier in this sync: ``met``), else ``HELD``. The answer
+        is one JSON array, not a row per key: SQLite hands each row to Python at a cost as high as its
+        search (docs/performance.md)."""
+        found = _decode(self.con.execute(_LOOK_UP, (fresh, _encode(keys))).fetchone()[0])
+        assert len(found) == len(keys)  # json_each drives the join: one answer per key, in order
+        return found
 
     def met(self, keys: list[int]) -> None:
         """``keys`` (held by the ledger) were sent in this sync: a later row of one is always sent."""
         if keys:
-            self.con.execute("INSERT OR IGNORE INTO work.seen SELECT value FROM json_each(?)", (json.dumps(keys),))
+            self.con.execute("INSERT OR IGNORE INTO work.seen SELECT value FROM json_each(?)", (_encode(keys),))
 
     def row(self, key: int) -> tuple[int, int, int, int] | None:
         """(print, gen, sent, flag) of one key, or None (a dry run's summary, a mirror's write-ahead)."""
