@@ -25,9 +25,18 @@ from .table import GONE, MAYBE, MEMBER, PART, PRESENT, Table
 DAY = 86_400
 
 
+_EMPTY = _blake2b(digest_size=8)
+
+
+def _digest(data: bytes) -> bytes:
+    hasher = _EMPTY.copy()  # a copy of a fresh hasher: cheaper than parsing blake2b's arguments per call
+    hasher.update(data)
+    return hasher.digest()
+
+
 def digests(data: list[bytes]) -> tuple[int, ...]:
     """``table.digest`` of each of ``data``: the 8-byte digests joined, read as signed integers at once."""
-    return struct.unpack(f"<{len(data)}q", b"".join([_blake2b(each, digest_size=8).digest() for each in data]))
+    return struct.unpack(f"<{len(data)}q", b"".join([_digest(each) for each in data]))
 
 
 class Mark:
