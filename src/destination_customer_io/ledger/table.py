@@ -24,8 +24,9 @@ A delta file is the same schema's ``rows`` table (log rows, in order) in a file 
 also has ``present(key)``: the members its sync delivered again unchanged, only their keys (a resumed
 attempt of that generation must not remove them). Folding rows
 (``fold``) applies them in order: the last row of a key wins, GONE deletes it. SQLite's memory is its page
-cache (``cache_size``, 32 MiB) plus, while folding in key order, a sorter of the same bound, whatever the
-number of keys: the store holds the durable copy, so the working copy skips the journal and fsyncs.
+cache (``cache_size``, 32 MiB) plus, while folding in key order, a sorter of the same bound, and while a
+chunk's keys are looked up, up to ``LOOK_UP_MAP`` (128 MiB) of the file mapped, whatever the number of
+keys: the store holds the durable copy, so the working copy skips the journal and fsyncs.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ ABSENT = (f"max(gen, CASE flag WHEN {MEMBER} THEN ? ELSE 0 END) < ? AND NOT EXIS
           "(SELECT 1 FROM work.present AS p WHERE p.key = ledger.key AND p.gen = ?)")
 PRAGMAS = ("journal_mode=OFF", "synchronous=OFF", "cache_size=-32768", "mmap_size=0", "temp_store=FILE")
 PART = 10_000  # rows fetched or written per step: removals, look-ups' batches
+LOOK_UP_MAP = 128 << 20  # bytes of the working copy memory-mapped while a chunk's keys are looked up
 HELD = "held"  # a look-up's answer for a key held whose rows are sent whatever their print
 _LOOK_UP = (f"SELECT json_group_array(CASE WHEN l.key IS NULL THEN NULL WHEN l.flag = {MEMBER} AND l.sent > ? "
             f"AND s.key IS NULL THEN l.print ELSE '{HELD}' END) FROM json_each(?) AS j "
@@ -147,7 +149,14 @@ class Table:
         ``fresh``, unix seconds, and not sent earlier in this sync: ``met``), else ``HELD``. The answer
         is one JSON array, not a row per key: SQLite hands each row to Python at a cost as high as its
         search (docs/performance.md)."""
-        found = _decode(self.con.execute(_LOOK_UP, (fresh, _encode(keys))).fetchone()[0])
+        # The file's first LOOK_UP_MAP bytes are mapped for the query only: a look-up reads leaf pages
+        # all over the file, and read through the page cache each costs a system call; unmapped again
+        # after it, so the folds and the compaction keep their bounds (the pages mapped count as RSS)
+        self.con.execute(f"PRAGMA main.mmap_size={LOOK_UP_MAP}")
+        try:
+            found = _decode(self.con.execute(_LOOK_UP, (fresh, _encode(keys))).fetchall()[0][0])
+        finally:
+            self.con.execute("PRAGMA main.mmap_size=0")
         assert len(found) == len(keys)  # json_each drives the join: one answer per key, in order
         return found
 
