@@ -127,6 +127,7 @@ class Table:
         self.unwritten = 0  # present keys not in a delta yet (``work.fresh``)
         self.logged = 0  # log rows written (their seq runs 1..logged)
         self.folded = 0  # log rows already folded into the ledger
+        self._look_up_map: int | None = None  # bytes mapped by each look-up, set at the first (look_up)
 
     def close(self) -> None:
         self.con.close()
@@ -140,6 +141,12 @@ class Table:
 
     # --- look-ups --------------------------------------------------------------------------------
 
+    def _outgrows_cache(self) -> bool:
+        """The ledger file is larger than the page cache (``cache_size``: KiB when negative, else pages)."""
+        pages, size = (self.con.execute(f"PRAGMA main.{name}").fetchone()[0] for name in ("page_count", "page_size"))
+        cache = self.con.execute("PRAGMA main.cache_size").fetchone()[0]
+        return pages * size > (-cache * 1024 if cache < 0 else cache * size)
+
     def holds_any(self) -> bool:
         return self.con.execute("SELECT EXISTS (SELECT 1 FROM ledger)").fetchone()[0] == 1
 
@@ -149,14 +156,19 @@ class Table:
         ``fresh``, unix seconds, and not sent earlier in this sync: ``met``), else ``HELD``. The answer
         is one JSON array, not a row per key: SQLite hands each row to Python at a cost as high as its
         search (docs/performance.md)."""
-        # The file's first LOOK_UP_MAP bytes are mapped for the query only: a look-up reads leaf pages
-        # all over the file, and read through the page cache each costs a system call; unmapped again
-        # after it, so the folds and the compaction keep their bounds (the pages mapped count as RSS)
-        self.con.execute(f"PRAGMA main.mmap_size={LOOK_UP_MAP}")
-        try:
+        if self._look_up_map is None:
+            self._look_up_map = LOOK_UP_MAP if self._outgrows_cache() else 0
+        if not self._look_up_map:
             found = _decode(self.con.execute(_LOOK_UP, (fresh, _encode(keys))).fetchall()[0][0])
-        finally:
-            self.con.execute("PRAGMA main.mmap_size=0")
+        else:
+            # A file larger than the page cache: its first LOOK_UP_MAP bytes mapped for the query only
+            # (a look-up reads leaf pages all over the file, each read through the cache a system call);
+            # unmapped after it, so the folds and the compaction keep their bounds (mapped pages are RSS)
+            self.con.execute(f"PRAGMA main.mmap_size={self._look_up_map}")
+            try:
+                found = _decode(self.con.execute(_LOOK_UP, (fresh, _encode(keys))).fetchall()[0][0])
+            finally:
+                self.con.execute("PRAGMA main.mmap_size=0")
         assert len(found) == len(keys)  # json_each drives the join: one answer per key, in order
         return found
 
