@@ -142,11 +142,10 @@ class Intake:
         """The ledgered ops held back, filtered by the ledger in one call and batched in input order
         (the sync log, when on, told of each unchanged one); returns how many were unchanged."""
         pending = self._pending
-        marks = self.ledger.filter_chunk([(op, stream) for op, stream, _, _, _ in pending])
-        unchanged, largest_op = 0, self.batch_max_bytes - EMPTY_BATCH
+        marks = self.ledger.filter_chunk([each[0] for each in pending], [each[1] for each in pending])
+        unchanged, largest_op = marks.count(None), self.batch_max_bytes - EMPTY_BATCH
         for (op, stream, line, record, epoch), mark in zip(pending, marks):
             if mark is None:
-                unchanged += 1
                 if self.log is not None:
                     self.log.unchanged(op, stream)
                 continue

@@ -11,7 +11,8 @@ import pytest
 from destination_customer_io.ledger import files
 from destination_customer_io.ledger.book import Mark, StreamBook
 from destination_customer_io.ledger.keeper import Keeper
-from destination_customer_io.ledger.table import GONE, MAYBE, MEMBER, PRESENT, Table, digest, read_meta, write_rows
+from destination_customer_io.ledger.table import (GONE, HELD, LOOK_UP_MAP, MAYBE, MEMBER, PRESENT, Table, digest,
+                                                  read_meta, write_rows)
 from destination_customer_io.operations import OPERATIONS
 from destination_customer_io.operations.base import Op
 from destination_customer_io.storage.objects import LocalObjects
@@ -152,6 +153,12 @@ def test_deltas_of_an_older_snapshot_are_ignored(tmp_path: Path) -> None:
     assert loaded.table.count() == 1 and loaded.generation == 2  # the stale delta's rows are not read twice
 
 
+def _unchanged(book: StreamBook, rows: list[tuple[bytes, bytes]]) -> list[bool]:
+    """``book.unchanged`` of rows (key text, body) digested as ``marks`` digests them; None: none held."""
+    skips = book.unchanged(tuple(digest(key) for key, _ in rows), tuple(digest(body) for _, body in rows))
+    return [False] * len(rows) if skips is None else skips
+
+
 def test_unchanged_only_for_the_first_row_of_a_key_with_the_same_print(tmp_path: Path) -> None:
     now = [1_000_000.0]
     table = table_of(tmp_path, [(digest(b"a"), digest(b'{"x":1}'), 1, MEMBER)])
@@ -159,25 +166,83 @@ def test_unchanged_only_for_the_first_row_of_a_key_with_the_same_print(tmp_path:
     book = StreamBook("users", table, 2, mirror=False, skip=True, resend_after=2_000, clock=lambda: now[0])
     # rows like the one delivered are skipped, however many; once a changed row of the key is sent, every
     # later row is sent (the last row wins, as it did when it was sent), in this chunk and the next ones
-    assert book.unchanged([_mark(book, b"a", b'{"x":1}'), _mark(book, b"a", b'{"x":1}')]) == [True, True]
-    assert book.unchanged([_mark(book, b"a", b'{"x":2}'), _mark(book, b"a", b'{"x":1}')]) == [False, False]
-    assert book.unchanged([_mark(book, b"a", b'{"x":1}')]) == [False]
+    assert _unchanged(book, [(b"a", b'{"x":1}'), (b"a", b'{"x":1}')]) == [True, True]
+    assert _unchanged(book, [(b"a", b'{"x":2}'), (b"a", b'{"x":1}')]) == [False, False]
+    assert _unchanged(book, [(b"a", b'{"x":1}')]) == [False]
     assert book.unchanged_count == 2
     fresh = StreamBook("users", table_of(tmp_path / "2", [(digest(b"a"), digest(b'{"x":1}'), 1, MEMBER)]), 3,
                        mirror=False, skip=True, resend_after=500, clock=lambda: 1_000.0 + 100)
-    assert fresh.unchanged([_mark(fresh, b"a", b'{"x":1}')]) == [False]  # sent at 100, 1,000 s ago: past 500 s
+    assert _unchanged(fresh, [(b"a", b'{"x":1}')]) == [False]  # sent at 100, 1,000 s ago: past 500 s
     other = StreamBook("users", table_of(tmp_path / "3", [(digest(b"a"), digest(b'{"x":1}'), 1, MEMBER)]), 3,
                        mirror=False, skip=True, clock=lambda: 200.0)
-    assert other.unchanged([_mark(other, b"a", b'{"x":2}'), _mark(other, b"b", b'{"x":1}')]) == [False, False]
+    assert _unchanged(other, [(b"a", b'{"x":2}'), (b"b", b'{"x":1}')]) == [False, False]
+    # a row skipped, then a changed one sent, then one like the first: only the first is skipped
+    again = StreamBook("users", table_of(tmp_path / "4", [(digest(b"a"), digest(b'{"x":1}'), 1, MEMBER)]), 3,
+                       mirror=False, skip=True, clock=lambda: 200.0)
+    assert _unchanged(again, [(b"a", b'{"x":1}'), (b"b", b"{}"), (b"a", b'{"x":2}'), (b"a", b'{"x":1}')]) == \
+        [True, False, False, False]
+    assert [row[0] for row in again.table.con.execute("SELECT key FROM work.seen")] == [digest(b"a")]
 
 
 def test_look_ups_find_keys_at_the_ends_of_the_signed_range_and_next_to_each_other(tmp_path: Path) -> None:
     keys = [-2**63, -2**63 + 1, -1, 0, 1, 2**62, 2**62 + 1, 2**63 - 2, 2**63 - 1]
     table = table_of(tmp_path, [(key, row, 1, MEMBER) for row, key in enumerate(keys)])
     book = StreamBook("people", table, 2, mirror=False, skip=True, clock=lambda: 200.0)
-    marks = [Mark(book, key, row, None, MEMBER) for row, key in enumerate(keys)]
-    assert book.unchanged(marks) == [True] * len(keys)
-    assert book.unchanged([Mark(book, key, 0, None, MEMBER) for key in (2, 2**62 + 2, -2)]) == [False] * 3
+    assert book.unchanged(tuple(keys), tuple(range(len(keys)))) == [True] * len(keys)
+    assert book.unchanged((2, 2**62 + 2, -2), (0, 0, 0)) is None  # none of them held
+
+
+def test_a_look_up_answers_each_key_in_the_order_asked(tmp_path: Path) -> None:
+    table = table_of(tmp_path, [(9, 90, 1, MEMBER), (-4, 40, 1, MEMBER), (7, 70, 1, MAYBE), (2**63 - 1, -1, 1, MEMBER)])
+    table.met([-4])
+    assert table.look_up([2**63 - 1, 5, 7, -4, 9, 5, 9], fresh=50.0) == [-1, None, HELD, HELD, 90, None, 90]
+    assert table.look_up([9], fresh=100.0) == [HELD]  # sent at 100: not after it
+    assert table._look_up_map == 0  # a file the page cache holds is read through it
+
+
+def test_a_file_larger_than_the_page_cache_is_mapped_for_each_look_up_only(tmp_path: Path) -> None:
+    table = table_of(tmp_path, [(key, key * 10, 1, MEMBER) for key in range(1, 2001)])
+    table.con.execute("PRAGMA main.cache_size=2")  # pages: the file (about 15 of them) outgrows it
+    assert table.look_up([2000, 7, 0], fresh=50.0) == [20000, 70, None]
+    assert table._look_up_map == LOOK_UP_MAP
+    assert table.con.execute("PRAGMA main.mmap_size").fetchone()[0] == 0  # unmapped after the query
+
+
+def _identify_ops(rows: list[tuple[str, bytes]]) -> list[Op]:
+    kind = OPERATIONS["person_identify"]
+    return [Op(body, key, ordered=True, operation=kind) for key, body in rows]
+
+
+def test_a_chunk_is_marked_as_each_op_was_alone_and_skipped_ops_get_no_mark(tmp_path: Path) -> None:
+    kind = OPERATIONS["person_identify"]
+    held = b'{"type":"person","identifiers":{"email":"a@b.co"},"attributes":{"plan":"free"},"timestamp":1700000000}'
+    ops = _identify_ops([("person:email:a@b.co", held.replace(b"1700000000", b"1800000000")),
+                         ("person:email:c@d.co", held.replace(b"a@b.co", b"c@d.co")),
+                         ("person:email:a@b.co", held.replace(b"free", b"pro"))])
+    table = table_of(tmp_path, [(digest(b"person:email:a@b.co"), fingerprint(held), 1, MEMBER)])
+    book = StreamBook("people", table, 2, mirror=False, skip=True, clock=lambda: 200.0)
+    marks = book.marks(kind, ops)
+    assert marks[0] is None and book.unchanged_count == 1
+    expected = [(digest(f"{op.key}".encode()), digest(kind.ledger_print(op)), None, MEMBER, book) for op in ops[1:]]
+    assert [(m.key, m.print, m.text, m.flag, m.book) for m in marks[1:]] == expected  # type: ignore[union-attr]
+
+
+def test_the_prints_of_a_run_are_each_ops_print() -> None:
+    bodies = [b'{"type":"person","attributes":{"plan":"free"},"timestamp":1700000000}',
+              b'{"type":"person","timestamp":1900000000,"attributes":{"plan":"free"}}',
+              b'{"type":"person","attributes":{"timestamp":1}}', b'{"a":1,"timestamp":"x"}', b'{"timestamp":1}']
+    for name in ("person_identify", "object_identify", "segment_membership"):
+        kind = OPERATIONS[name]
+        ops = [Op(body, "k", ordered=True, operation=kind) for body in bodies]
+        assert kind.ledger_prints(ops) == [kind.ledger_print(op) for op in ops]
+
+
+def test_a_first_sync_looks_nothing_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    book = StreamBook("people", Table(tmp_path, False), 1, mirror=False, skip=True)
+    monkeypatch.setattr(book.table, "look_up", None)  # called, it would raise
+    ops = _identify_ops([("person:email:a@b.co", b'{"timestamp":1}')])
+    assert [mark.key for mark in book.marks(OPERATIONS["person_identify"], ops)] == [  # type: ignore[union-attr]
+        digest(b"person:email:a@b.co")]
 
 
 def test_write_ahead_covers_new_members_and_removals_keep_their_generation(tmp_path: Path) -> None:
@@ -363,3 +428,19 @@ def ledger_members(store: Path) -> tuple[set, StreamBook]:
     members = {row[5] for row in book.table.rows() if row[4] == MEMBER}
     keeper.close()
     return members, book
+
+
+def test_a_chunk_of_two_streams_is_marked_in_input_order_each_by_its_own_book(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from destination_customer_io.ledger.sync import SyncLedger
+    kind = OPERATIONS["person_identify"]
+    body = b'{"type":"person","attributes":{"plan":"free"},"timestamp":1700000000}'
+    held = [(digest(b"person:email:a@b.co"), fingerprint(body), 1, MEMBER)]
+    skipping = StreamBook("a", table_of(tmp_path / "a", held), 2, mirror=False, skip=True, clock=lambda: 200.0)
+    keeping = StreamBook("b", table_of(tmp_path / "b", held), 2, mirror=False, skip=False)
+    one, two = SimpleNamespace(operation=kind), SimpleNamespace(operation=kind)
+    ledger = SyncLedger(None, [(one, skipping), (two, keeping)], None)  # type: ignore[arg-type, list-item]
+    ops = _identify_ops([("person:email:a@b.co", body)] * 4)
+    marks = ledger.filter_chunk(ops, [one, two, two, one])  # type: ignore[list-item]
+    assert [mark and mark.book for mark in marks] == [None, keeping, keeping, None]

@@ -1,7 +1,8 @@
 """One stream's ledger during a sync: look-ups for ``skip_unchanged``, outcomes recorded, mirror removals.
 
-    intake    mark(op)            -> Mark: key hash, print, key text (mirror), MEMBER or GONE (a removal)
-              unchanged(marks)    -> per mark of a chunk, True: delivered with the same print before (and
+    intake    marks(operation, ops) -> per op of a chunk, its Mark (key hash, print, key text (mirror),
+                                     MEMBER or GONE (a removal)), or None: skipped, unchanged
+              unchanged(keys, prints) -> per op, True: delivered with the same print before (and
                                      recently): not sent. One query for the chunk's keys (table.py)
     pipeline  intend(marks)       -> a mirror's new members written ahead as MAYBE, before they are sent
               delivered_all(marks) -> Customer.io accepted a batch's ops: MEMBER / GONE rows in the log
@@ -14,6 +15,7 @@ or GONE, so a crash can only make the ledger forget a delivery (it is re-sent), 
 
 from __future__ import annotations
 
+import struct
 import time
 from hashlib import blake2b as _blake2b
 from typing import Any, Callable, Iterator
@@ -21,7 +23,20 @@ from typing import Any, Callable, Iterator
 from .table import GONE, MAYBE, MEMBER, PART, PRESENT, Table
 
 DAY = 86_400
-_signed = int.from_bytes
+
+
+_EMPTY = _blake2b(digest_size=8)
+
+
+def _digest(data: bytes) -> bytes:
+    hasher = _EMPTY.copy()  # a copy of a fresh hasher: cheaper than parsing blake2b's arguments per call
+    hasher.update(data)
+    return hasher.digest()
+
+
+def digests(data: list[bytes]) -> tuple[int, ...]:
+    """``table.digest`` of each of ``data``: the 8-byte digests joined, read as signed integers at once."""
+    return struct.unpack(f"<{len(data)}q", b"".join([_digest(each) for each in data]))
 
 
 class Mark:
@@ -65,36 +80,45 @@ class StreamBook:
         # Every row Customer.io may hold, MAYBE ones too (written ahead by a sync that died): removals
         # include them, so the guard weighs removals against them as well.
         self.previous_members = table.count(f"flag != {GONE}") if mirror else 0
+        # The ledger holds a key to look up: its rows change only when this sync's log is folded in, at
+        # the end (removals, compaction), so a first sync makes no look-up
+        self.holding = skip and table.holds_any()
 
-    def mark(self, operation: Any, op: Any) -> Mark:
-        text, removes = operation.ledger_entry(op)
-        # table.digest, inlined: two per op of a ledgered stream
-        key = _signed(_blake2b(text, digest_size=8).digest(), "little", signed=True)
-        print_ = _signed(_blake2b(operation.ledger_print(op), digest_size=8).digest(), "little", signed=True)
-        return Mark(self, key, print_, text if self.mirror else None, GONE if removes else MEMBER)
+    def marks(self, operation: Any, ops: list) -> list[Mark | None]:
+        """Per op of ``ops`` (a chunk's ops of this stream, in input order): its Mark, or None when it is
+        skipped (``skip`` and ``unchanged``). No Mark is built for an op skipped."""
+        texts, removes = operation.ledger_entries(ops)
+        keys, prints = digests(texts), digests(operation.ledger_prints(ops))
+        skips = self.unchanged(keys, prints) if self.skip else None
+        texts = texts if self.mirror else [None] * len(ops)
+        flags = [MEMBER] * len(ops) if removes is None else [GONE if gone else MEMBER for gone in removes]
+        if skips is None:
+            return [Mark(self, key, print_, text, flag) for key, print_, text, flag in zip(keys, prints, texts, flags)]
+        return [None if skip else Mark(self, key, print_, text, flag)
+                for skip, key, print_, text, flag in zip(skips, keys, prints, texts, flags)]
 
-    def unchanged(self, marks: list[Mark]) -> list[bool]:
-        """Per mark (a chunk's, in input order): True when its op was delivered with the same print less
-        than ``resend_after`` ago and no earlier row of its key was sent in this sync (after a changed row
-        is sent, a later row is sent too, so the last row wins as it did when it was sent; a row like the
-        one skipped before it is skipped again). One query for the chunk's keys; the keys the ledger holds
-        and this chunk sends are remembered (``table.met``): few, in a resync where few changed."""
-        found = {row[0]: row for row in self.table.look_up(sorted({mark.key for mark in marks}))}
-        if not found:
-            return [False] * len(marks)
-        fresh, sent, skips = self.clock() - self.resend_after, set(), []
-        for mark in marks:
-            row = found.get(mark.key)
-            if row is None:
-                skips.append(False)
-            elif row[3] == MEMBER and row[1] == mark.print and row[2] > fresh and row[4] is None and \
-                    mark.key not in sent:
-                skips.append(True)
-            else:
-                sent.add(mark.key)
-                skips.append(False)
-        self.table.met(sorted(sent))
-        self.unchanged_count += sum(skips)
+    def unchanged(self, keys: tuple[int, ...], prints: tuple[int, ...]) -> list[bool] | None:
+        """Per (key, print) (a chunk's, in input order): True when its op was delivered with the same print
+        less than ``resend_after`` ago and no earlier row of its key was sent in this sync (after a changed
+        row is sent, a later row is sent too, so the last row wins as it did when it was sent; a row like
+        the one skipped before it is skipped again). None: the ledger holds none of them (nothing is
+        looked up while it holds no key: a first sync). One query for the chunk's keys; the keys the ledger
+        holds and this chunk sends are remembered (``table.met``): few, in a resync where few changed."""
+        if not self.holding:
+            return None
+        found = self.table.look_up(keys, self.clock() - self.resend_after)  # per key: a print, HELD or None
+        if found.count(None) == len(found):
+            return None
+        skips = [each == print_ for each, print_ in zip(found, prints)]
+        if len(set(keys)) < len(keys):  # a key twice in the chunk: once a row of it is sent, every later one
+            sent: set[int] = set()
+            for place, key in enumerate(keys):
+                if not skips[place]:
+                    sent.add(key)
+                elif key in sent:
+                    skips[place] = False
+        self.table.met(sorted({key for key, each, skip in zip(keys, found, skips) if not skip and each is not None}))
+        self.unchanged_count += skips.count(True)
         return skips
 
     def holds(self, key: int) -> bool:

@@ -1,6 +1,6 @@
 """The sync ledger as the write pipeline sees it: one object, called at a few named points.
 
-    intake       filter_chunk(items)       a chunk's ops of ledgered streams, in order -> a Mark each, None
+    intake       filter_chunk(ops, streams) a chunk's ops of ledgered streams, in order -> a Mark each, None
                                            where skip_unchanged finds the op delivered as it is: not sent
                                            (one look-up query per chunk and stream: book.py, table.py)
                  placed(batch, op, mark)   where an op not skipped waits to be sent
@@ -50,20 +50,21 @@ class SyncLedger:
 
     # --- intake --------------------------------------------------------------------------------------
 
-    def filter_chunk(self, items: list[tuple[Op, Stream]]) -> list[Mark | None]:
-        """Ops of ledgered streams (``streams``), in input order: each one's Mark, or None when it is
-        skipped (its stream skips unchanged ops and it was delivered as it is)."""
-        marks: list[Mark | None] = []
-        skipping: dict[StreamBook, list[int]] = {}
-        for op, stream in items:
-            book = self._books[id(stream)]
-            if book.skip:
-                skipping.setdefault(book, []).append(len(marks))
-            marks.append(book.mark(stream.operation, op))
-        for book, places in skipping.items():
-            for place, skip in zip(places, book.unchanged([marks[place] for place in places])):  # type: ignore[misc]
-                if skip:
-                    marks[place] = None
+    def filter_chunk(self, ops: list[Op], streams: list[Stream]) -> list[Mark | None]:
+        """Ops of ledgered streams (``streams``: each op's), in input order: each one's Mark, or None when
+        it is skipped (its stream skips unchanged ops and it was delivered as it is). Each stream's ops
+        are marked together (``StreamBook.marks``)."""
+        ids = [id(stream) for stream in streams]
+        if ids.count(ids[0]) == len(ids):  # the usual chunk: a run of one stream
+            return self._books[ids[0]].marks(streams[0].operation, ops)
+        places: dict[int, list[int]] = {}
+        for place, stream_id in enumerate(ids):
+            places.setdefault(stream_id, []).append(place)
+        marks: list[Mark | None] = [None] * len(ops)
+        for stream_id, at in places.items():
+            operation = streams[at[0]].operation
+            for place, mark in zip(at, self._books[stream_id].marks(operation, [ops[i] for i in at])):
+                marks[place] = mark
         return marks
 
     def placed(self, batch: Batch, op: Op, mark: Mark) -> None:

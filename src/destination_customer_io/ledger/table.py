@@ -24,8 +24,9 @@ A delta file is the same schema's ``rows`` table (log rows, in order) in a file 
 also has ``present(key)``: the members its sync delivered again unchanged, only their keys (a resumed
 attempt of that generation must not remove them). Folding rows
 (``fold``) applies them in order: the last row of a key wins, GONE deletes it. SQLite's memory is its page
-cache (``cache_size``, 32 MiB) plus, while folding in key order, a sorter of the same bound, whatever the
-number of keys: the store holds the durable copy, so the working copy skips the journal and fsyncs.
+cache (``cache_size``, 32 MiB) plus, while folding in key order, a sorter of the same bound, and while a
+chunk's keys are looked up, up to ``LOOK_UP_MAP`` (128 MiB) of the file mapped, whatever the number of
+keys: the store holds the durable copy, so the working copy skips the journal and fsyncs.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ import hashlib
 import json
 import sqlite3
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
+
+import msgspec
 
 MEMBER, MAYBE, GONE = 1, 2, 3
 PRESENT = 4  # a Mark's flag only: a mirror member delivered again as the ledger holds it (``present``)
@@ -45,6 +48,12 @@ ABSENT = (f"max(gen, CASE flag WHEN {MEMBER} THEN ? ELSE 0 END) < ? AND NOT EXIS
           "(SELECT 1 FROM work.present AS p WHERE p.key = ledger.key AND p.gen = ?)")
 PRAGMAS = ("journal_mode=OFF", "synchronous=OFF", "cache_size=-32768", "mmap_size=0", "temp_store=FILE")
 PART = 10_000  # rows fetched or written per step: removals, look-ups' batches
+LOOK_UP_MAP = 128 << 20  # bytes of the working copy memory-mapped while a chunk's keys are looked up
+HELD = "held"  # a look-up's answer for a key held whose rows are sent whatever their print
+_LOOK_UP = (f"SELECT json_group_array(CASE WHEN l.key IS NULL THEN NULL WHEN l.flag = {MEMBER} AND l.sent > ? "
+            f"AND s.key IS NULL THEN l.print ELSE '{HELD}' END) FROM json_each(?) AS j "
+            "LEFT JOIN ledger AS l ON l.key = j.value LEFT JOIN work.seen AS s ON s.key = j.value")
+_encode, _decode = msgspec.json.encode, msgspec.json.decode
 DELTA_PAGE = 1024  # a delta file's page size (the snapshot keeps SQLite's 4,096)
 
 
@@ -118,6 +127,7 @@ class Table:
         self.unwritten = 0  # present keys not in a delta yet (``work.fresh``)
         self.logged = 0  # log rows written (their seq runs 1..logged)
         self.folded = 0  # log rows already folded into the ledger
+        self._look_up_map: int | None = None  # bytes mapped by each look-up, set at the first (look_up)
 
     def close(self) -> None:
         self.con.close()
@@ -131,17 +141,41 @@ class Table:
 
     # --- look-ups --------------------------------------------------------------------------------
 
-    def look_up(self, keys: list[int]) -> list[tuple[int, int, int, int, int | None]]:
-        """One query for a chunk's keys (sorted: the B-tree is walked in order): (key, print, sent,
-        flag, met) of those the ledger holds; ``met`` is not None for a key sent earlier in this sync."""
-        return self.con.execute(
-            "SELECT l.key, l.print, l.sent, l.flag, s.key FROM json_each(?) AS j JOIN ledger AS l "
-            "ON l.key = j.value LEFT JOIN work.seen AS s ON s.key = j.value", (json.dumps(keys),)).fetchall()
+    def _outgrows_cache(self) -> bool:
+        """The ledger file is larger than the page cache (``cache_size``: KiB when negative, else pages)."""
+        pages, size = (self.con.execute(f"PRAGMA main.{name}").fetchone()[0] for name in ("page_count", "page_size"))
+        cache = self.con.execute("PRAGMA main.cache_size").fetchone()[0]
+        return pages * size > (-cache * 1024 if cache < 0 else cache * size)
+
+    def holds_any(self) -> bool:
+        return self.con.execute("SELECT EXISTS (SELECT 1 FROM ledger)").fetchone()[0] == 1
+
+    def look_up(self, keys: Sequence[int], fresh: float) -> list[int | str | None]:
+        """One query for a chunk's keys, in their order (duplicates too): per key, None when the ledger
+        does not hold it, its print when a row with that print may be skipped (a MEMBER sent after
+        ``fresh``, unix seconds, and not sent earlier in this sync: ``met``), else ``HELD``. The answer
+        is one JSON array, not a row per key: SQLite hands each row to Python at a cost as high as its
+        search (docs/performance.md)."""
+        if self._look_up_map is None:
+            self._look_up_map = LOOK_UP_MAP if self._outgrows_cache() else 0
+        if not self._look_up_map:
+            found = _decode(self.con.execute(_LOOK_UP, (fresh, _encode(keys))).fetchall()[0][0])
+        else:
+            # A file larger than the page cache: its first LOOK_UP_MAP bytes mapped for the query only
+            # (a look-up reads leaf pages all over the file, each read through the cache a system call);
+            # unmapped after it, so the folds and the compaction keep their bounds (mapped pages are RSS)
+            self.con.execute(f"PRAGMA main.mmap_size={self._look_up_map}")
+            try:
+                found = _decode(self.con.execute(_LOOK_UP, (fresh, _encode(keys))).fetchall()[0][0])
+            finally:
+                self.con.execute("PRAGMA main.mmap_size=0")
+        assert len(found) == len(keys)  # json_each drives the join: one answer per key, in order
+        return found
 
     def met(self, keys: list[int]) -> None:
         """``keys`` (held by the ledger) were sent in this sync: a later row of one is always sent."""
         if keys:
-            self.con.execute("INSERT OR IGNORE INTO work.seen SELECT value FROM json_each(?)", (json.dumps(keys),))
+            self.con.execute("INSERT OR IGNORE INTO work.seen SELECT value FROM json_each(?)", (_encode(keys),))
 
     def row(self, key: int) -> tuple[int, int, int, int] | None:
         """(print, gen, sent, flag) of one key, or None (a dry run's summary, a mirror's write-ahead)."""

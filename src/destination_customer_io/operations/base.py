@@ -102,6 +102,15 @@ def _marker(field: str) -> bytes:
     return b',"%s":' % field.encode()
 
 
+def _cut_last(body: bytes, marker: bytes) -> bytes | None:
+    """``body`` up to ``marker`` when the field it starts is the last one and an integer, as an op
+    encodes a field it adds last (identify's ``timestamp``): cut, not decoded. None otherwise."""
+    at = body.rfind(marker)
+    if at > 0 and body[at + len(marker):-1].isdigit() and body[-1:] == b"}":
+        return body[:at]
+    return None
+
+
 def _nobody(data: dict[str, Any], stream: "Stream") -> None:
     return None
 
@@ -180,22 +189,37 @@ class Operation:
         of ledgers already written still match."""
         if not self.print_omits:
             return op.body
-        body = op.body
-        if len(self.print_omits) == 1:  # the field last, an integer, as the op encodes it: cut, not decoded
-            marker = _marker(self.print_omits[0])
-            at = body.rfind(marker)
-            if at > 0 and body[at + len(marker):-1].isdigit() and body[-1:] == b"}":
-                return body[:at]
-        payload = _FIELDS.decode(body)
+        if len(self.print_omits) == 1:
+            cut = _cut_last(op.body, _marker(self.print_omits[0]))
+            if cut is not None:
+                return cut
+        payload = _FIELDS.decode(op.body)
         kept = {name: value for name, value in payload.items() if name not in self.print_omits}
         if len(kept) == len(payload):
             return op.body
         return common.ENCODER.encode(kept)[:-1]
 
+    def ledger_prints(self, ops: list[Op]) -> list[bytes]:
+        """``ledger_print`` of each of ``ops`` (a run of this operation's ops), the way chosen once for
+        the run rather than per op."""
+        if not self.print_omits:
+            return [op.body for op in ops]
+        if len(self.print_omits) == 1:
+            marker, whole = _marker(self.print_omits[0]), self.ledger_print
+            return [_cut_last(op.body, marker) or whole(op) for op in ops]
+        return [self.ledger_print(op) for op in ops]
+
     def ledger_entry(self, op: Op) -> tuple[bytes, bool]:
         """The ledger's key text for ``op`` and whether ``op`` removes what the key names. A mirror
         operation's key text is its removal op (``removal_op`` rebuilds it)."""
         return (op.key or "").encode(), False
+
+    def ledger_entries(self, ops: list[Op]) -> tuple[list[bytes], list[bool] | None]:
+        """``ledger_entry`` of each of ``ops``: their key texts, and which of them remove (None: none)."""
+        if type(self).ledger_entry is Operation.ledger_entry:  # the key text is the op's key
+            return [(op.key or "").encode() for op in ops], None
+        entries = [self.ledger_entry(op) for op in ops]
+        return [text for text, _ in entries], [removes for _, removes in entries]
 
     def removal_op(self, text: bytes) -> Op:
         raise NotImplementedError(f"{self.object_name} has no mirror mode")
