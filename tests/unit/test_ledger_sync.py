@@ -15,7 +15,7 @@ from destination_customer_io.batching import Batcher
 from destination_customer_io.ledger.book import Mark, StreamBook
 from destination_customer_io.ledger.keeper import Keeper
 from destination_customer_io.ledger.sync import SyncLedger
-from destination_customer_io.ledger.table import MAYBE, MEMBER, digest
+from destination_customer_io.ledger.table import GONE, MAYBE, MEMBER, ROWS_PER_INSERT, Table, digest
 from destination_customer_io.operations import OPERATIONS
 from destination_customer_io.operations.base import Op
 from destination_customer_io.storage.objects import LocalObjects
@@ -98,3 +98,19 @@ def test_a_mirror_batch_is_written_ahead_before_it_is_sent(tmp_path: Path) -> No
     assert [(key, flag) for key, _, _, flag in _logged(book)] == [
         (marks[0].key, MAYBE), (marks[1].key, MAYBE), (marks[0].key, MEMBER), (marks[1].key, MEMBER)]
     keeper.close()
+
+
+def test_log_rows_keep_their_order_and_columns_across_the_statements_that_carry_them(tmp_path: Path) -> None:
+    for mirror in (False, True):
+        folder = tmp_path / f"mirror-{mirror}"
+        folder.mkdir()
+        table = Table(folder, mirror)
+        text = (lambda n: (b"t%d" % n,)) if mirror else (lambda n: ())
+        count = 3 * ROWS_PER_INSERT + 77  # full statements, then the rest in halves
+        whole = [(n, -n, 7, 9, MAYBE) + text(n) for n in range(5)]
+        shared = [(n, n * 3, GONE if n % 5 == 0 else MEMBER) + text(n) for n in range(5, count)]
+        table.log([(None, whole), ((2, 1_700_000_000), shared)])
+        got = table.con.execute(f"SELECT seq, {table.columns} FROM work.log ORDER BY seq").fetchall()
+        expected = [*whole, *((key, print_, 2, 1_700_000_000, flag, *rest) for key, print_, flag, *rest in shared)]
+        assert got == [(seq, *row) for seq, row in enumerate(expected, 1)] and table.logged == count
+        table.close()

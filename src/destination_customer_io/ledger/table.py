@@ -33,6 +33,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from functools import cache
+from itertools import chain
 from pathlib import Path
 from typing import Iterator
 
@@ -45,6 +47,9 @@ ABSENT = (f"max(gen, CASE flag WHEN {MEMBER} THEN ? ELSE 0 END) < ? AND NOT EXIS
           "(SELECT 1 FROM work.present AS p WHERE p.key = ledger.key AND p.gen = ?)")
 PRAGMAS = ("journal_mode=OFF", "synchronous=OFF", "cache_size=-32768", "mmap_size=0", "temp_store=FILE")
 PART = 10_000  # rows fetched or written per step: removals, look-ups' batches
+ROWS_PER_INSERT = 256  # log rows one INSERT statement carries (its parameters stay far below SQLite's 32,766)
+# A run of log rows: (gen, sent) shared by its rows (key, print, flag[, text]), or None: whole rows
+Run = tuple["tuple[int, int] | None", "list[tuple]"]
 DELTA_PAGE = 1024  # a delta file's page size (the snapshot keeps SQLite's 4,096)
 
 
@@ -61,6 +66,16 @@ def _schema(table: str, mirror: bool, seq: bool) -> str:
     key = "seq INTEGER PRIMARY KEY, key INTEGER NOT NULL" if seq else "key INTEGER PRIMARY KEY"
     return (f"CREATE TABLE IF NOT EXISTS {table} ({key}, print INTEGER NOT NULL, gen INTEGER NOT NULL, "
             f"sent INTEGER NOT NULL, flag INTEGER NOT NULL{', text BLOB' if mirror else ''})")
+
+
+@cache
+def _insert_rows(columns: str, shared: int, width: int, count: int) -> str:
+    """An INSERT of ``count`` log rows: ``width`` parameters each, then the ``shared`` ones (numbered 1
+    to ``shared``: bound once for all rows)."""
+    tail = "".join(f", ?{number}" for number in range(1, shared + 1))
+    rows = (", ".join(f"?{shared + 1 + row * width + column}" for column in range(width)) + tail
+            for row in range(count))
+    return f"INSERT INTO work.log ({columns}) VALUES " + ", ".join(f"({row})" for row in rows)
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -106,6 +121,7 @@ class Table:
             base.replace(self.path)
         self.mirror = mirror
         self.columns = columns(mirror)
+        self._shared_columns = "key, print, flag" + (", text" if mirror else "") + ", gen, sent"
         self.con = connect(self.path)
         self.con.execute(_schema("ledger", mirror, seq=False))
         work = directory / "work.sqlite"
@@ -167,14 +183,34 @@ class Table:
 
     # --- this sync's log -------------------------------------------------------------------------
 
-    def log(self, rows: list[tuple]) -> None:
-        """Log rows (key, print, gen, sent, flag[, text]), in the order they happened."""
-        if rows:
-            marks = ", ".join("?" * len(rows[0]))
-            self.con.execute("BEGIN")
-            self.con.executemany(f"INSERT INTO work.log ({self.columns}) VALUES ({marks})", rows)
-            self.con.execute("COMMIT")
+    def log(self, runs: list[Run]) -> None:
+        """Log rows, in the order they happened, as runs: the (gen, sent) a run's rows share and its
+        rows (key, print, flag[, text]); or None and whole rows (key, print, gen, sent, flag[, text])."""
+        if not runs:
+            return
+        width = 6 if self.mirror else 5
+        self.con.execute("BEGIN")
+        for shared, rows in runs:
+            values = list(chain.from_iterable(rows))
+            if shared is None:
+                self._insert(self.columns, (), width, values)
+            else:
+                self._insert(self._shared_columns, shared, width - 2, values)
             self.logged += len(rows)
+        self.con.execute("COMMIT")
+
+    def _insert(self, columns: str, shared: tuple, width: int, values: list) -> None:
+        """Rows of ``width`` values each (``values``, flat), with the ``shared`` ones, into the log. A
+        statement carries many rows (binding a row costs a fraction of stepping a statement for it):
+        ``ROWS_PER_INSERT`` at a time, then the rest in halves, so few statements are ever prepared."""
+        start, left, count = 0, len(values) // width, ROWS_PER_INSERT
+        while left:
+            while count > left:
+                count //= 2
+            end = start + count * width
+            self.con.execute(_insert_rows(columns, len(shared), width, count),
+                             (*shared, *values[start:end]) if shared else values[start:end])
+            start, left = end, left - count
 
     def write_delta(self, path: Path, start: int, meta: dict, present: int | None = None) -> int:
         """Log rows after ``start`` into a delta file of their own, and a mirror's present keys: those
