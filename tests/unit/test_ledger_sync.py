@@ -114,3 +114,19 @@ def test_log_rows_keep_their_order_and_columns_across_the_statements_that_carry_
         expected = [*whole, *((key, print_, 2, 1_700_000_000, flag, *rest) for key, print_, flag, *rest in shared)]
         assert got == [(seq, *row) for seq, row in enumerate(expected, 1)] and table.logged == count
         table.close()
+
+
+def test_the_build_bench_leaves_one_snapshot_of_every_key_it_delivered(tmp_path: Path) -> None:
+    import sqlite3
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    import ledger_build
+
+    spent = asyncio.run(ledger_build.one_sync(25_000, tmp_path))
+    assert set(spent) == set(ledger_build.PHASES)
+    (snapshot,) = (tmp_path / "store" / "users").iterdir()  # the deltas were deleted by the compaction
+    con = sqlite3.connect(snapshot)
+    assert con.execute("SELECT count(DISTINCT key), count(*), min(flag), max(flag) FROM ledger").fetchone() == (
+        25_000, 25_000, MEMBER, MEMBER)
+    con.close()
