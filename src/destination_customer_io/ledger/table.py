@@ -47,7 +47,9 @@ ABSENT = (f"max(gen, CASE flag WHEN {MEMBER} THEN ? ELSE 0 END) < ? AND NOT EXIS
           "(SELECT 1 FROM work.present AS p WHERE p.key = ledger.key AND p.gen = ?)")
 PRAGMAS = ("journal_mode=OFF", "synchronous=OFF", "cache_size=-32768", "mmap_size=0", "temp_store=FILE")
 PART = 10_000  # rows fetched or written per step: removals, look-ups' batches
-ROWS_PER_INSERT = 256  # log rows one INSERT statement carries (its parameters stay far below SQLite's 32,766)
+# log rows one INSERT carries: 32 insert as fast as 256, and every delta's ATTACH makes SQLite prepare
+# the cached statements again (1.5 ms for 256 rows, 0.1 ms for 32: a mirror persists before each batch)
+ROWS_PER_INSERT = 32
 # A run of log rows: (gen, sent) shared by its rows (key, print, flag[, text]), or None: whole rows
 Run = tuple["tuple[int, int] | None", "list[tuple]"]
 DELTA_PAGE = 1024  # a delta file's page size (the snapshot keeps SQLite's 4,096)
