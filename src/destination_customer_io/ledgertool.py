@@ -34,7 +34,6 @@ from .errors import StoreError, SyncError
 from .ledger import files, legacy
 from .ledger.files import label_of, matches, operation_of
 from .ledger.keeper import ALLOW, Keeper, load_rows
-from .ledger.table import read_meta
 from .ledgerview import FileState, StreamLedger, describe_queue, render_json, render_text
 from .network import proxy_secrets
 from .operations import OPERATIONS
@@ -143,7 +142,7 @@ def _meta(name: str, copy: Path | None) -> dict | None:
         if copy is not None and files.is_legacy(name):
             with open(copy, "rb") as handle:
                 return legacy.read_header(handle.read(1 << 16))[0]
-        return read_meta(copy) if copy is not None and name.endswith(".sqlite") else None
+        return files.read_meta(copy) if copy is not None and name.endswith(".sqlite") else None
     except (legacy.Unreadable, sqlite3.DatabaseError):
         return None
 

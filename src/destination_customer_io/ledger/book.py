@@ -20,7 +20,7 @@ import time
 from hashlib import blake2b as _blake2b
 from typing import Any, Callable, Iterator
 
-from .table import GONE, MAYBE, MEMBER, PART, PRESENT, Table
+from .table import GONE, MAYBE, MEMBER, PART, PRESENT, Run, Table
 
 DAY = 86_400
 
@@ -68,7 +68,8 @@ class StreamBook:
         self.skip = skip
         self.resend_after = resend_after
         self.clock = clock
-        self._pending: list[tuple] = []  # log rows not yet in the table (written PART at a time)
+        self._pending: list[Run] = []  # log rows not yet in the table (written PART at a time)
+        self._unlogged = 0  # the rows of those runs
         self._present: list[int] = []  # a mirror's keys delivered again unchanged, not yet in the table
         # A mirror: every MEMBER row was in this generation's input (the last sync that decided removals
         # and completed), set by the keeper; ``decided``: this sync decided its removals
@@ -129,26 +130,27 @@ class StreamBook:
 
     def delivered_all(self, marks: list[Mark]) -> None:
         """Customer.io accepted these ops (a batch's): MEMBER / GONE rows in the log."""
-        gen, now = self.generation, int(self.clock())
         if self.mirror:
             self._present += [m.key for m in marks if m.flag == PRESENT]
-            self._pending += [(m.key, m.print, gen, now, m.flag, m.text) for m in marks if m.flag != PRESENT]
+            rows = [(m.key, m.print, m.flag, m.text) for m in marks if m.flag != PRESENT]
             if len(self._present) >= PART:
                 self.flush()
         else:
-            self._pending += [(m.key, m.print, gen, now, m.flag) for m in marks]
-        if len(self._pending) >= PART:
-            self.flush()
+            rows = [(m.key, m.print, m.flag) for m in marks]
+        self._log((self.generation, int(self.clock())), rows)
 
-    def _append(self, row: tuple) -> None:
-        self._pending.append(row)
-        if len(self._pending) >= PART:
-            self.flush()
+    def _log(self, shared: tuple[int, int] | None, rows: list[tuple]) -> None:
+        """A run of log rows (``Table.log``), written with those before it once they make ``PART``."""
+        if rows:
+            self._pending.append((shared, rows))
+            self._unlogged += len(rows)
+            if self._unlogged >= PART:
+                self.flush()
 
     def flush(self) -> None:
         """The log rows gathered so far into the working copy (before a delta is written)."""
-        rows, self._pending = self._pending, []
-        self.table.log(rows)
+        runs, self._pending, self._unlogged = self._pending, [], 0
+        self.table.log(runs)
         keys, self._present = self._present, []
         self.table.present(keys, self.generation)
 
@@ -160,16 +162,16 @@ class StreamBook:
         Returns True when rows were added (the caller persists them before sending)."""
         adding = [mark for mark in marks if mark.flag == MEMBER]
         held = self.table.flags([mark.key for mark in adding]) if adding else {}
-        added = False
+        rows = []
         for mark in adding:
             flag, print_ = held.get(mark.key, (None, None))
             if flag == MEMBER:
                 if print_ == mark.print:
                     mark.flag = PRESENT
             else:
-                self._append((mark.key, mark.print, self.generation, 0, MAYBE, mark.text))
-                added = True
-        return added
+                rows.append((mark.key, mark.print, MAYBE, mark.text))
+        self._log((self.generation, 0), rows)
+        return bool(rows)
 
     def removal_count(self) -> int:
         """How many rows this sync's input did not hold: a mirror's removals. The log is folded in
@@ -186,8 +188,12 @@ class StreamBook:
     def intend_removals(self) -> int:
         """Before removals are sent: their rows become MAYBE (keeping their generation), so a crash
         while removing never leaves the ledger claiming members Customer.io no longer has."""
-        count = 0
+        count, rows = 0, []
         for key, print_, gen, sent, _, text in self.removals():
-            self._append((key, print_, gen, sent, MAYBE, text))
+            rows.append((key, print_, gen, sent, MAYBE, text))
             count += 1
+            if len(rows) == PART:  # the next part is read after these are written: never listed whole
+                self._log(None, rows)
+                rows = []
+        self._log(None, rows)
         return count

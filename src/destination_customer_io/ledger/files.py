@@ -25,7 +25,6 @@ from pathlib import Path
 from ..storage.names import s3_safe, stream_folder
 from ..storage.names import scope_prefix as scoped
 from .legacy import Unreadable
-from .table import read_meta
 
 ROOT = "_customerio_ledger"
 _SUM = r"(?:-([0-9a-f]{32})\.sqlite|\.ldg)$"  # a SQLite file with its checksum, or a legacy file
@@ -105,6 +104,15 @@ def checksum(path: Path) -> str:
     """The BLAKE2b-128 of a file, read in parts."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+
+
+def read_meta(path: Path) -> dict:
+    """A ledger file's meta table; raises ``sqlite3.DatabaseError`` when it is not a ledger file."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return dict(con.execute("SELECT name, value FROM meta").fetchall())
+    finally:
+        con.close()
 
 
 def verify(path: Path, name: str) -> dict:

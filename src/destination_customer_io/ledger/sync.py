@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from ..operations.base import Op
     from ..output import Output
 
+_Waiting = tuple[list["Mark | None"], list["bytes | None"]]
+
 
 class SyncLedger:
     """The books of one sync's ledgered streams, their files (``keeper``) and the mirror judge."""
@@ -46,7 +48,11 @@ class SyncLedger:
         self._pairs = books
         self._books = {id(stream): book for stream, book in books}
         self.streams = frozenset(self._books)  # id() of each ledgered stream: intake's test per record
-        self._waiting: dict[Batch, dict[int, tuple[bytes, Mark]]] = {}
+        # what each batch's ops will record: per position, its Mark (None: nothing) and the body it was
+        # made for; identify writes nothing ahead (``_ahead``) and one stream needs no grouping (``_only``)
+        self._waiting: dict[Batch, _Waiting] = {}
+        self._ahead = any(book.mirror for _, book in books)
+        self._only = books[0][1] if len(books) == 1 else None
 
     # --- intake --------------------------------------------------------------------------------------
 
@@ -69,48 +75,66 @@ class SyncLedger:
 
     def placed(self, batch: Batch, op: Op, mark: Mark) -> None:
         """``op`` (its ``mark`` from ``filter_chunk``) went to ``batch`` (or was merged into an op there)."""
-        self._place(batch, op.body, mark)
+        body, bodies = op.body, batch.bodies
+        if bodies and bodies[-1] is body:  # appended, not merged into an earlier op
+            waiting = self._waiting.get(batch)
+            if waiting is None:
+                waiting = self._waiting[batch] = ([], [])
+            marks, made_for = waiting
+            if len(marks) != len(bodies) - 1:  # ops of streams without a ledger before it
+                gap = [None] * (len(bodies) - 1 - len(marks))
+                marks += gap
+                made_for += gap
+            marks.append(mark)
+            made_for.append(body)
 
-    def _place(self, batch: Batch, body: bytes, mark: Mark) -> None:
-        if batch.bodies and batch.bodies[-1] is body:  # appended, not merged into an earlier op
-            self._waiting.setdefault(batch, {})[len(batch.bodies) - 1] = (body, mark)
-
-    def _marks(self, batch: Batch, waiting: dict[int, tuple[bytes, Mark]]) -> list[Mark]:
-        bodies = batch.bodies
-        return [mark for index, (body, mark) in waiting.items() if bodies[index] is body]
+    @staticmethod
+    def _marks(batch: Batch, waiting: _Waiting) -> list[Mark]:
+        """The marks of ``batch``'s ops still to record: not refused, and not rebuilt by a merge."""
+        marks, made_for = waiting
+        if batch.merged:
+            bodies = batch.bodies
+            for index in batch.merged:
+                if index < len(marks) and made_for[index] is not bodies[index]:
+                    marks[index] = None
+        return list(filter(None, marks))
 
     # --- delivery ------------------------------------------------------------------------------------
 
     async def before_send(self, batch: Batch) -> None:
-        waiting = self._waiting.get(batch)
-        if waiting:
-            await self.keeper.write_ahead(self._marks(batch, waiting))
+        if self._ahead:
+            waiting = self._waiting.get(batch)
+            if waiting:
+                await self.keeper.write_ahead(self._marks(batch, waiting))
 
     def refused(self, batch: Batch, index: int) -> None:
         waiting = self._waiting.get(batch)
-        if waiting:
-            waiting.pop(index, None)
+        if waiting is not None and index < len(waiting[0]):
+            waiting[0][index] = None
 
     def acknowledged(self, batch: Batch, removals: bool) -> None:
         waiting = self._waiting.pop(batch, None)
-        if waiting:
-            marks = self._marks(batch, waiting)
-            book = marks[0].book if marks else None
-            if book is not None and all(mark.book is book for mark in marks):  # a batch of one stream
-                book.delivered_all(marks)
-                book.removed += removals * len(marks)
-                return
+        if waiting is None:
+            return
+        marks = self._marks(batch, waiting)
+        if self._only is not None:
+            by_book = {self._only: marks}
+        else:
+            by_book = {}
             for mark in marks:
-                mark.book.delivered_all([mark])
-                mark.book.removed += removals
+                by_book.setdefault(mark.book, []).append(mark)
+        for book, group in by_book.items():
+            book.delivered_all(group)
+            book.removed += removals * len(group)
 
     def known(self, batch: Batch, index: int) -> bool | None:
         """For a dry run's summary: whether the op at ``index`` updates a key the ledger holds (True)
         or adds one (False); None when the ledger has no say (no ledger, a removal)."""
-        entry = self._waiting.get(batch, {}).get(index)
-        if entry is None or entry[1].flag == GONE:
+        waiting = self._waiting.get(batch)
+        mark = waiting[0][index] if waiting is not None and index < len(waiting[0]) else None
+        if mark is None or mark.flag == GONE:
             return None
-        return entry[1].book.holds(entry[1].key)
+        return mark.book.holds(mark.key)
 
     # --- states and the end --------------------------------------------------------------------------
 
@@ -134,7 +158,7 @@ class SyncLedger:
                 mark = Mark(plan.book, key, print_, text, GONE)
                 checkpoints.read(epoch, 1)
                 batch = (batcher.add if op.route is None else batcher.add_id)(op, None, epoch, plan.stream)
-                self._place(batch, op.body, mark)
+                self.placed(batch, op, mark)
                 queued += 1
                 await wait_for_room()
         return queued
