@@ -73,35 +73,35 @@ class Intake:
     def handle_lines(self, lines: list[bytes]) -> list[Refused]:
         """Input lines in order (RECORDs built and batched, STATEs close epochs): the records to reject."""
         rejections: list[Refused] = []
-        counts, streams, checkpoints = self.counts, self.streams, self.checkpoints
+        streams, checkpoints = self.streams, self.checkpoints
         add, add_id, ledger, pending = self.batcher.add, self.batcher.add_id, self.ledger, self._pending
         largest_op, epoch = self.batch_max_bytes - EMPTY_BATCH, checkpoints.current
         read = unchanged = run = 0  # not yet counted: records of ``epoch``, unchanged, the last run's (_count_records)
-        run_stream: Stream | None = None  # the stream of the last records read
+        stream, run_name, run_namespace = None, None, None  # of the last records read: their stream, as they named it
         base, self.line_base = self.line_base, self.line_base + len(lines)  # true line numbers in logs
         for number, line in enumerate(lines, base + 1):
             try:
                 message = _decode(line)
             except _UNDECODABLE:
-                if line and not line.isspace():
-                    counts.other_line()
-                    self._handle_odd_line(line, rejections, number)
+                self._handle_undecodable(line, rejections, number)
                 continue
             record = message.record
             if record is None or message.type != "RECORD":
-                self._count_records(epoch, read, unchanged, run_stream, run, rejections)
+                self._count_records(epoch, read, unchanged, stream, run, rejections)
                 read = unchanged = run = 0
                 self._handle_other(message, line, rejections, number)
                 epoch = checkpoints.current
                 continue
             read += 1  # pending: released by finish() once sent and acknowledged, or rejected and stored
-            stream = streams.get((record.namespace, record.stream))  # the exact key; the full rule on a miss
-            if stream is None and (stream := self._stream_of(record, epoch, rejections)) is None:
-                continue
-            if stream is not run_stream:  # a stream's records come in runs: counted once a run
-                if run:
-                    run_stream.counts.read(run)  # type: ignore[union-attr]  # a run has its stream
-                run_stream, run = stream, 0
+            if record.stream != run_name or record.namespace != run_namespace:  # in a run: compared, no look-up
+                found = streams.get((record.namespace, record.stream))  # the exact key; the full rule on a miss
+                if found is None and (found := self._stream_of(record, epoch, rejections)) is None:
+                    continue
+                if found is not stream:  # a stream's records come in runs: counted once a run
+                    if run:
+                        stream.counts.read(run)  # type: ignore[union-attr]  # a run has its stream
+                    stream, run = found, 0
+                run_name, run_namespace = record.stream, record.namespace
             run += 1
             op = stream.operation.build(record.data, stream)
             if type(op) is Rejection:
@@ -118,7 +118,7 @@ class Intake:
                 rejections.append((record, epoch, self._larger_than_batch(op), stream))
             else:
                 add(op, line, epoch, stream) if op.route is None else add_id(op, line, epoch, stream)
-        self._end_chunk(epoch, read, unchanged, run_stream, run, rejections)
+        self._end_chunk(epoch, read, unchanged, stream, run, rejections)
         return rejections
 
     def _end_chunk(self, epoch: Epoch, read: int, unchanged: int, stream: Stream | None, run: int,
@@ -184,6 +184,12 @@ class Intake:
                 self.statuses[self.checkpoints.key_of(*status[0])] = status[1]
             elif message.trace.get("type") == "ERROR":
                 self.source_error = True
+
+    def _handle_undecodable(self, line: bytes, rejections: list, number: int) -> None:
+        """A line the typed decoder refused; a blank one is nothing at all."""
+        if line and not line.isspace():
+            self.counts.other_line()
+            self._handle_odd_line(line, rejections, number)
 
     def _handle_odd_line(self, line: bytes, rejections: list, number: int) -> None:
         """A line the typed decoder refused: a record we can tie to a stream is rejected with a

@@ -252,16 +252,17 @@ def source_event_ulid(event_id: Any) -> str | None:
 
 class RepeatWindow:
     """Which ids were already seen, over the last ``limit`` to ``2 * limit`` distinct ids: two generations
-    (sets of the ids' 64-bit hashes), the older dropped when the newer fills. Bounded (at most 2 x 100,000
-    hashes, ~18 MB), so a repeat further back than that is not counted; a hash collision (64-bit) would
-    count one twice. ``count`` checks many ids at once with the same result as ``repeated`` on each in
-    order: set operations in C instead of a call per id (docs/performance.md)."""
+    (sets of the id strings themselves), the older dropped when the newer fills. Bounded (at most 2 x
+    100,000 ids, ~24 MB), so a repeat further back than that is not counted. The ids, not their hashes: an
+    int per id costs an allocation and its release, and sets hash a string once (docs/performance.md).
+    ``count`` checks many ids at once with the same result as ``repeated`` on each in order: set
+    operations in C instead of a call per id."""
 
     __slots__ = ("current", "previous", "limit")
 
     def __init__(self, limit: int = 100_000) -> None:
-        self.current: set[int] = set()
-        self.previous: set[int] = set()
+        self.current: set[str] = set()
+        self.previous: set[str] = set()
         self.limit = limit
 
     def count(self, ids: list[str]) -> int:
@@ -270,16 +271,15 @@ class RepeatWindow:
         current = self.current
         if len(current) + len(ids) >= self.limit:  # the generation may fill on the way: one at a time
             return sum(map(self.repeated, ids))
-        new = set(map(hash, ids)).difference(current, self.previous)
+        new = set(ids).difference(current, self.previous)
         current |= new
         return len(ids) - len(new)
 
     def repeated(self, value: str) -> bool:
-        key = hash(value)
         current = self.current
-        if key in current or key in self.previous:
+        if value in current or value in self.previous:
             return True
-        current.add(key)
+        current.add(value)
         if len(current) >= self.limit:
             self.previous, self.current = current, set()
         return False

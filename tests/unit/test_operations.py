@@ -167,6 +167,33 @@ def test_email_identifier_must_be_email_shaped(value: str) -> None:
     )
 
 
+def test_the_usual_email_check_agrees_with_the_email_pattern_on_every_string() -> None:
+    """``person_identifier`` skips the pattern for an email that is printable, space-free and has one @
+    inside it: that shortcut must accept exactly what the pattern (and the parser after it) accepts, key
+    included, whatever the characters (unicode whitespace, unprintable, several @, surrounding spaces)."""
+    import random
+    import re
+
+    from destination_customer_io.operations.common import identifier, person_identifier, person_key
+
+    pattern = re.compile(r"[^@\s]+@[^@\s]+")
+    # the fact the shortcut rests on: every character \s matches, but the space, is unprintable
+    assert [c for c in map(chr, range(0x110000)) if pattern.fullmatch(f"a{c}@b") is None and c != "@"
+            and c.isprintable()] == [" "]
+    stream = make_stream(EVENT)
+    rng = random.Random(6)
+    alphabet = "ab.@ \t\n\x00\x1f\x85\xa0\u1680\u2007\u2028\u200d\u3000\ufeff\u00e9" + "\U0001f600"
+    for _ in range(20_000):
+        raw = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 12)))
+        who = person_identifier({"person_email": raw}, stream)
+        value = identifier("email", raw, "person_email")
+        if value is None or isinstance(value, Rejection):
+            assert isinstance(who, Rejection), repr(raw)
+        else:
+            assert pattern.fullmatch(raw.strip()) is not None
+            assert who == ({"email": value}, person_key("email", value)), repr(raw)
+
+
 @pytest.mark.parametrize(("kind", "value"), [("email", 5), ("id", 1.5), ("id", True), ("cio_id", ["x"])])
 def test_identifier_of_wrong_type(kind: str, value: Any) -> None:
     field = f"person_{kind}"

@@ -290,6 +290,34 @@ async def test_unknown_stream_and_garbage_lines_do_not_stop_the_sync() -> None:
     assert b"not json" not in out.getvalue()
 
 
+async def test_each_record_finds_its_own_stream_whatever_the_stream_of_the_record_before() -> None:
+    """Intake compares a record's stream name and namespace with the record before's instead of looking
+    them up: records of two streams, a namespace that falls back to the namespace-less stream of its name
+    and an unknown stream, interleaved and in runs, each reach their own stream (ops and counts)."""
+    store = MemoryStore()
+    client = ScriptedClient()
+    pipeline, _ = make_pipeline(client, store, names=("toys", "more"))
+    crm = Stream(name="toys", namespace="crm", operation=TOY, destination_sync_mode="append", config=CONFIG)
+    pipeline.streams[("crm", "toys")] = crm  # the same name in a namespace of its own: another stream
+
+    def of(stream: str, key: str, namespace: str | None = None) -> bytes:
+        message = {"type": "RECORD", "record": {"stream": stream, "data": {"key": key}, "emitted_at": 1}}
+        if namespace is not None:
+            message["record"]["namespace"] = namespace
+        return json.dumps(message).encode()
+
+    order = [("toys", None), ("toys", None), ("more", None), ("toys", "crm"), ("toys", "crm"), ("nope", None),
+             ("nope", None), ("toys", None), ("more", "crm"), ("more", None), ("nope", "crm"), ("toys", "crm"),
+             ("toys", "erp"), ("toys", "erp"), ("toys", "crm"), ("toys", None)]
+    lines = [of(name, f"{name}-{namespace}-{i}", namespace) for i, (name, namespace) in enumerate(order)]
+    await pipeline.run(chunks_of(lines, size=5))
+    sent = sorted(op["identifiers"]["id"] for batch in client.batches for op in batch)
+    assert sent == sorted(f"{n}-{ns}-{i}" for i, (n, ns) in enumerate(order) if n != "nope")
+    assert {key: s.counts.records_read for key, s in pipeline.streams.items()} == {
+        (None, "toys"): 6, (None, "more"): 3, ("crm", "toys"): 4}  # "erp" has no stream: (None, "toys")
+    assert [r.reason for r in store.added] == ["stream_not_in_catalog"] * 3
+
+
 async def test_ordered_ops_of_one_person_are_merged_or_split_never_concurrent() -> None:
     in_flight: set[str] = set()
     overlaps: list[str] = []

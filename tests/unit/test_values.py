@@ -160,12 +160,13 @@ def test_repeat_window_remembers_between_limit_and_twice_limit_ids() -> None:
     assert window.repeated("d") is True and window.repeated("a") is False
 
 
-def test_repeat_window_keys_every_64_bit_hash_negative_and_zero_included() -> None:
-    """Every hash is a key like any other: negative ones, 0 and 1 (ints hash to themselves; hash(-2) == -2)."""
+def test_repeat_window_keys_every_value_as_itself() -> None:
+    """The window keeps the ids themselves: any value is a key like any other, ints whose hashes collide
+    (hash(-1) == hash(-2)) and 0 and 1 included."""
     from destination_customer_io.values import RepeatWindow
 
     window = RepeatWindow(limit=10)
-    assert [window.repeated(x) for x in (-2, 0, 1, 2, -2, 0, 1, 2)] == [False] * 4 + [True] * 4
+    assert [window.repeated(x) for x in (-2, 0, 1, 2, -1, -2, 0, 1, 2, -1)] == [False] * 5 + [True] * 5
     assert not any(window.repeated(x) for x in (3, 2**63, -(2**63)))
 
 

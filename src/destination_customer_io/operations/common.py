@@ -106,11 +106,14 @@ def person_identifier(data: dict[str, Any], stream: "Stream") -> tuple[dict[str,
     kind = stream.identifier_type
     raw = data.get(IDENTIFIER_FIELDS[kind])
     # The usual value, a short string (<= 37 characters cannot exceed 150 bytes), skips the parser and
-    # is keyed in place (``person_key``'s rule: one call less per record, docs/performance.md); the email
-    # pattern also proves there is no surrounding whitespace.
+    # is keyed in place (``person_key``'s rule: one call less per record, docs/performance.md). The usual
+    # email skips the pattern too: one @ with text on both sides, and printable without a space, which
+    # excludes every character ``\s`` matches (all whitespace but the space is unprintable), so the
+    # pattern would match and no whitespace surrounds it; anything else takes the parser's full rule.
     if type(raw) is str and 0 < len(raw) <= _SHORT_IDENTIFIER:
         if kind == "email":
-            if _EMAIL.fullmatch(raw) is not None:
+            name, _, domain = raw.partition("@")
+            if name and domain and "@" not in domain and " " not in raw and raw.isprintable():
                 return {kind: raw}, "person:email:" + raw.lower()
         elif not raw.isspace():
             return {kind: raw}, f"person:{kind}:{raw}"
@@ -286,10 +289,10 @@ def attribute_columns(
 ) -> dict[str, Any] | Rejection:
     """Every column not in ``exclude``, nulls per ``null_values``, timestamp columns as unix seconds:
     a person's, an object's, a device's or a relationship's attributes."""
-    attributes = data.copy()  # a copy and a few pops: keeps the columns' order
-    pop = attributes.pop
+    attributes = data.copy()  # a copy and a few deletions: keeps the columns' order
     for field in exclude:
-        pop(field, None)
+        if field in attributes:  # cheaper than pop(field, None), a call, for the fields absent too
+            del attributes[field]
     if None in attributes.values():
         blank = null_replacement(stream)
         if blank is OMIT:

@@ -67,6 +67,7 @@ class PersonIdentify(Operation):
     person = "required"
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
         self._clock = clock  # injectable so tests can pin the op timestamp
 
     def op(self, data: dict[str, Any], who: Who, stream: "Stream", record: dict[str, Any]) -> Op | Rejection:
