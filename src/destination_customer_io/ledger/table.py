@@ -24,9 +24,9 @@ A delta file is the same schema's ``rows`` table (log rows, in order) in a file 
 also has ``present(key)``: the members its sync delivered again unchanged, only their keys (a resumed
 attempt of that generation must not remove them). Folding rows
 (``fold``) applies them in order: the last row of a key wins, GONE deletes it. SQLite's memory is its page
-cache (``cache_size``, 32 MiB) plus, while folding in key order, a sorter of the same bound, and while a
-chunk's keys are looked up, up to ``LOOK_UP_MAP`` (128 MiB) of the file mapped, whatever the number of
-keys: the store holds the durable copy, so the working copy skips the journal and fsyncs.
+cache (``cache_size``, 32 MiB; ``LOOK_UP_CACHE``, 128 MiB, while a file larger than that is looked up,
+until the next fold) plus, while folding in key order, a sorter of 32 MiB, whatever the number of keys:
+the store holds the durable copy, so the working copy skips the journal and fsyncs.
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ PRESENT = 4  # a Mark's flag only: a mirror member delivered again as the ledger
 # delivered again unchanged in it (``work.present``)
 ABSENT = (f"max(gen, CASE flag WHEN {MEMBER} THEN ? ELSE 0 END) < ? AND NOT EXISTS "
           "(SELECT 1 FROM work.present AS p WHERE p.key = ledger.key AND p.gen = ?)")
-PRAGMAS = ("journal_mode=OFF", "synchronous=OFF", "cache_size=-32768", "mmap_size=0", "temp_store=FILE")
+CACHE, LOOK_UP_CACHE = 32768, 131072  # KiB of page cache: folding and writing; looking up a larger file
+PRAGMAS = ("journal_mode=OFF", "synchronous=OFF", f"cache_size=-{CACHE}", "mmap_size=0", "temp_store=FILE")
 PART = 10_000  # rows fetched or written per step: removals, look-ups' batches
-LOOK_UP_MAP = 128 << 20  # bytes of the working copy memory-mapped while a chunk's keys are looked up
 HELD = "held"  # a look-up's answer for a key held whose rows are sent whatever their print
 _LOOK_UP = (f"SELECT json_group_array(CASE WHEN l.key IS NULL THEN NULL WHEN l.flag = {MEMBER} AND l.sent > ? "
             f"AND s.key IS NULL THEN l.print ELSE '{HELD}' END) FROM json_each(?) AS j "
@@ -136,7 +136,7 @@ class Table:
         self.unwritten = 0  # present keys not in a delta yet (``work.fresh``)
         self.logged = 0  # log rows written (their seq runs 1..logged)
         self.folded = 0  # log rows already folded into the ledger
-        self._look_up_map: int | None = None  # bytes mapped by each look-up, set at the first (look_up)
+        self._looking_up: bool | None = None  # the page cache is LOOK_UP_CACHE (set by the first look-up)
 
     def close(self) -> None:
         self.con.close()
@@ -165,18 +165,13 @@ class Table:
         ``fresh``, unix seconds, and not sent earlier in this sync: ``met``), else ``HELD``. The answer
         is one JSON array, not a row per key: SQLite hands each row to Python at a cost as high as its
         search (docs/performance.md)."""
-        if self._look_up_map is None:
-            self._look_up_map = LOOK_UP_MAP if self._outgrows_cache() else 0
-        # A file larger than the page cache: its first LOOK_UP_MAP bytes mapped for the query only (a
-        # look-up reads leaf pages all over the file, each read through the cache a system call); unmapped
-        # after it, so the folds and the compaction keep their bounds (mapped pages are RSS)
-        if self._look_up_map:
-            self.con.execute(f"PRAGMA main.mmap_size={self._look_up_map}")
-        try:
-            found = _decode(self.con.execute(_LOOK_UP, (fresh, _encode(keys))).fetchall()[0][0])
-        finally:
-            if self._look_up_map:
-                self.con.execute("PRAGMA main.mmap_size=0")
+        if self._looking_up is None:
+            # A file larger than the page cache: a look-up reads leaf pages all over it, each miss a system
+            # call, so the look-ups get a larger cache (a fold gives it back: its bound stays as it was)
+            self._looking_up = self._outgrows_cache()
+            if self._looking_up:
+                self.con.execute(f"PRAGMA main.cache_size=-{LOOK_UP_CACHE}")
+        found = _decode(self.con.execute(_LOOK_UP, (fresh, _encode(keys))).fetchall()[0][0])
         assert len(found) == len(keys)  # json_each drives the join: one answer per key, in order
         return found
 
@@ -287,6 +282,9 @@ class Table:
             self.folded = self.logged
 
     def _fold(self, source: str, after: int) -> int:
+        if self._looking_up:
+            self.con.execute(f"PRAGMA main.cache_size=-{CACHE}")
+            self._looking_up = None
         text = ", text = excluded.text" if self.mirror else ""
         self.con.execute("BEGIN")
         cursor = self.con.execute(
