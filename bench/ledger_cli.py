@@ -47,7 +47,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -345,7 +345,7 @@ def options() -> argparse.Namespace:
 
 
 def measure(identify: list[int], mirror: list[int], connector: str = DEFAULT_CONNECTOR,
-            identify20: list[int] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]
+            identify20: Sequence[int] = ()) -> list[dict[str, Any]]:
     """Every size's three syncs, each row printed as it is measured; the rows and each size's ratios."""
     rows: list[dict[str, Any]] = []
     plan = [("identify", n) for n in identify] + [("identify20", n) for n in identify20] + \
