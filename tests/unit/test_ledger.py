@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from destination_customer_io.ledger import files
+from destination_customer_io.ledger import table as table_module
 from destination_customer_io.ledger.book import Mark, StreamBook
 from destination_customer_io.ledger.keeper import Keeper
-from destination_customer_io.ledger.table import (CACHE, GONE, HELD, LOOK_UP_CACHE, MAYBE, MEMBER, PRESENT, Table, digest,
+from destination_customer_io.ledger.table import (CACHE, GONE, HELD, LOOK_UP_CACHE, LOOK_UP_MAP, MAYBE, MEMBER, PRESENT, Table, digest,
                                                   write_rows)
 from destination_customer_io.operations import OPERATIONS
 from destination_customer_io.operations.base import Op
@@ -197,10 +198,25 @@ def test_a_look_up_answers_each_key_in_the_order_asked(tmp_path: Path) -> None:
     table.met([-4])
     assert table.look_up([2**63 - 1, 5, 7, -4, 9, 5, 9], fresh=50.0) == [-1, None, HELD, HELD, 90, None, 90]
     assert table.look_up([9], fresh=100.0) == [HELD]  # sent at 100: not after it
-    assert table._looking_up is False  # a file the page cache holds keeps it
 
 
-def test_a_file_larger_than_the_page_cache_gets_a_larger_one_for_its_look_ups_until_a_fold(tmp_path: Path) -> None:
+def test_a_file_up_to_the_map_size_is_mapped_while_looked_up_and_unmapped_by_a_fold(tmp_path: Path) -> None:
+    table = table_of(tmp_path, [(key, key * 10, 1, MEMBER) for key in range(1, 2001)])
+    mapped = lambda: table.con.execute("PRAGMA main.mmap_size").fetchone()[0]  # noqa: E731
+    cache = lambda: table.con.execute("PRAGMA main.cache_size").fetchone()[0]  # noqa: E731
+    assert mapped() == 0
+    assert table.look_up([2000, 7, 0], fresh=50.0) == [20000, 70, None]
+    assert (mapped(), cache()) == (LOOK_UP_MAP, -CACHE)
+    table.log([(None, [(7, 71, 2, 100, MEMBER)])])
+    table.fold_log()
+    assert mapped() == 0  # the fold's bound is the default cache's alone
+    assert table.look_up([7, 2000], fresh=50.0) == [71, 20000]  # the folded row, read through the map
+    assert mapped() == LOOK_UP_MAP
+
+
+def test_a_file_larger_than_the_page_cache_gets_a_larger_one_for_its_look_ups_until_a_fold(tmp_path: Path,
+                                                                                          monkeypatch) -> None:
+    monkeypatch.setattr(table_module, "LOOK_UP_MAP", 4096)  # the file (about 15 pages) is larger: not mapped
     table = table_of(tmp_path, [(key, key * 10, 1, MEMBER) for key in range(1, 2001)])
     cache = lambda: table.con.execute("PRAGMA main.cache_size").fetchone()[0]  # noqa: E731
     table.con.execute("PRAGMA main.cache_size=2")  # pages: the file (about 15 of them) outgrows it
@@ -211,6 +227,7 @@ def test_a_file_larger_than_the_page_cache_gets_a_larger_one_for_its_look_ups_un
     assert cache() == -CACHE  # the fold's bound is the default cache's
     assert table.look_up([7], fresh=50.0) == [71]  # a file the cache holds keeps it
     assert cache() == -CACHE
+    assert table.con.execute("PRAGMA main.mmap_size").fetchone()[0] == 0
 
 
 def test_a_file_the_page_cache_holds_keeps_the_cache_for_its_look_ups(tmp_path: Path) -> None:
