@@ -69,8 +69,8 @@ class Proxy:
 @dataclass(slots=True)
 class Network:
     """One command's view of the environment: proxies by URL scheme, the bypass list, the TLS context
-    (None until the first https:// URL asks for it: reading CA bundles is ~0.1 s of start-up each, and a
-    plain http:// Track API host never uses them)."""
+    (None until the first URL that speaks TLS asks for it: reading CA bundles is ~0.1 s of start-up each,
+    and a plain http:// Track API host never uses them)."""
 
     proxies: dict[str, Proxy]
     no_proxy: str
