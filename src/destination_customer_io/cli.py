@@ -16,11 +16,11 @@ import sys
 from typing import Any, Sequence
 
 from . import __version__
+from .network import proxy_secrets  # first: aiohttp's first import, made there without reading CA bundles
 from .catalog import load_catalog_json
 from .commands import emit_status, join, run_check, run_discover, run_write, spec_message
 from .config import parse_config, read_json_file
 from .errors import ConfigurationError, SyncError
-from .network import proxy_secrets
 from .output import Output
 from .rawconfig import safety_typos, secret_values, unknown_keys, unknown_keys_sentence
 

@@ -7,6 +7,10 @@ read from the environment as ``requests`` reads it, and what a proxy or TLS fail
     REQUESTS_CA_BUNDLE          a PEM file (or a directory of hashed certificates) trusted in addition
     SSL_CERT_FILE, SSL_CERT_DIR read by OpenSSL itself into the default trust store
 
+Every request that needs TLS gets this module's own context (``Network.tls_for``): aiohttp's two default
+contexts, which it makes when imported, are made here with OpenSSL's default CA locations pointed at
+nothing (each would read the whole system bundle, ~20 ms at every start, for contexts never used).
+
 Proxy credentials (``http://user:password@proxy:3128``) are sent as ``Proxy-Authorization`` and are
 secrets: :func:`proxy_secrets` hands them to the output scrubber, and no message here contains them.
 """
@@ -18,13 +22,33 @@ import ipaddress
 import os
 import ssl
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Iterator, Mapping
 from urllib.parse import unquote, urlsplit
 
-import aiohttp
-
 from .errors import ConfigurationError
+
+_OPENSSL_DEFAULTS = ("SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+@contextmanager
+def _default_cas_unread() -> Iterator[None]:
+    """OpenSSL's default CA file and directory pointed at nothing, then put back as they were."""
+    saved = {name: os.environ.get(name) for name in _OPENSSL_DEFAULTS}
+    os.environ.update(dict.fromkeys(_OPENSSL_DEFAULTS, os.devnull))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
+
+
+with _default_cas_unread():  # the first import of aiohttp in a CLI process (cli.py imports this module first)
+    import aiohttp
 
 _PROXY_SCHEMES = ("http", "https")
 _CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
@@ -45,8 +69,8 @@ class Proxy:
 @dataclass(slots=True)
 class Network:
     """One command's view of the environment: proxies by URL scheme, the bypass list, the TLS context
-    (None until the first https:// URL asks for it: reading CA bundles is ~0.1 s of start-up each, and a
-    plain http:// Track API host never uses them)."""
+    (None until the first URL that speaks TLS asks for it: reading CA bundles is ~0.1 s of start-up each,
+    and a plain http:// Track API host never uses them)."""
 
     proxies: dict[str, Proxy]
     no_proxy: str
@@ -59,13 +83,20 @@ class Network:
         return cls(proxies, found.get("no", ""))
 
     def tls_for(self, url: str) -> ssl.SSLContext | bool:
-        """What aiohttp's ``ssl`` argument gets for ``url``; the context is made (and a named CA bundle
-        that cannot be used raises ConfigurationError) on the first https:// URL."""
-        if not url.startswith("https:"):
+        """What aiohttp's ``ssl`` argument gets for ``url`` (also used for a TLS connection to its proxy);
+        the context is made (and a named CA bundle that cannot be used raises ConfigurationError) on the
+        first URL that needs one: https://, or any URL sent through an https:// proxy."""
+        if not url.startswith("https:") and not self._tls_proxy(url):
             return True
         if self.ssl is None:
             self.ssl = tls_context(os.environ)
         return self.ssl
+
+    def _tls_proxy(self, url: str) -> bool:
+        if not self.proxies:
+            return False
+        proxy = self.proxy_for(url)
+        return proxy is not None and proxy.url.startswith("https:")
 
     def proxy_for(self, url: str) -> Proxy | None:
         parts = urlsplit(url)
@@ -137,15 +168,15 @@ def proxy_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
     return [s for s in found if s]
 
 
-def tls_context(environ: Mapping[str, str]) -> ssl.SSLContext | bool:
-    """The default context (OpenSSL reads SSL_CERT_FILE / SSL_CERT_DIR into it) plus REQUESTS_CA_BUNDLE.
+def tls_context(environ: Mapping[str, str]) -> ssl.SSLContext:
+    """The default context (OpenSSL reads SSL_CERT_FILE / SSL_CERT_DIR into it) plus REQUESTS_CA_BUNDLE,
+    offering HTTP/1.1 by ALPN as aiohttp's own default context does.
 
     A named bundle that cannot be read is a config error here, not a vague verification failure of
     every request later (OpenSSL silently ignores a missing SSL_CERT_FILE)."""
     named = {name: environ[name] for name in _CA_BUNDLE_VARIABLES if environ.get(name)}
-    if not named:
-        return True
     context = ssl.create_default_context()
+    context.set_alpn_protocols(("http/1.1",))
     loaded = _read_by_default(context)
     for name, path in named.items():
         if os.path.realpath(path) in loaded:  # each bundle read once: parsing one costs ~0.1 s of start-up

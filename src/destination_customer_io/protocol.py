@@ -12,7 +12,9 @@ from typing import Any
 import msgspec
 
 
-class Record(msgspec.Struct, frozen=True):
+# ``gc=False``: one of each is decoded per input line and neither can be part of a reference cycle (the
+# data they hold is tracked on its own), so the collector need not track them (docs/performance.md).
+class Record(msgspec.Struct, frozen=True, gc=False):
     stream: str
     data: dict[str, Any]
     emitted_at: int | float = 0
@@ -20,7 +22,7 @@ class Record(msgspec.Struct, frozen=True):
     meta: dict[str, Any] | None = None
 
 
-class Message(msgspec.Struct, frozen=True):
+class Message(msgspec.Struct, frozen=True, gc=False):
     type: str
     record: Record | None = None
     state: dict[str, Any] | None = None

@@ -271,9 +271,11 @@ class RepeatWindow:
         current = self.current
         if len(current) + len(ids) >= self.limit:  # the generation may fill on the way: one at a time
             return sum(map(self.repeated, ids))
-        new = set(ids).difference(current, self.previous)
-        current |= new
-        return len(ids) - len(new)
+        before = len(current)
+        # Not in the older generation, then added: an id already in ``current`` is found by the insert
+        # itself, one pass over that table instead of a look-up and then an insert (docs/performance.md).
+        current |= set(ids).difference(self.previous) if self.previous else set(ids)
+        return len(ids) - (len(current) - before)
 
     def repeated(self, value: str) -> bool:
         current = self.current

@@ -3,8 +3,12 @@ and memory (docs/performance.md), so a plain write into the Local store must nev
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
+
+import trustme
 
 from customerio_emulator.process import EmulatorProcess
 from tests.support.cli import base_config, configured_stream, record_line, run_connector, state_line
@@ -75,3 +79,27 @@ def test_a_ledgered_sync_does_import_sqlite3(emu: EmulatorProcess, tmp_path: Pat
     run = run_connector(tmp_path, "write", config, {"streams": [stream]}, lines, program=_REPORTING)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "sqlite3" in _imported(run.stderr) and "numpy" not in _imported(run.stderr)
+
+
+
+def test_the_cli_makes_aiohttp_s_unused_default_tls_contexts_without_reading_ca_bundles(tmp_path: Path) -> None:
+    """aiohttp makes two default TLS contexts when imported, each reading the CA bundle (~20 ms of every
+    start, docs/performance.md); the connector passes its own context wherever TLS is spoken
+    (network.Network.tls_for), so the CLI's import has OpenSSL's default locations point at nothing for
+    them, and puts the environment back as it was. Without that, each would hold the bundle's CA."""
+    bundle = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(bundle))
+    probe = ("import os\n"
+             "import destination_customer_io.cli\n"
+             "import aiohttp.connector as connector\n"
+             "print(connector._SSL_CONTEXT_VERIFIED.cert_store_stats()['x509_ca'],"
+             " connector._SSL_CONTEXT_UNVERIFIED.cert_store_stats()['x509_ca'],"
+             " os.environ.get('SSL_CERT_FILE'), os.environ.get('SSL_CERT_DIR', 'unset'))\n")
+    env = {name: value for name, value in os.environ.items() if name != "SSL_CERT_DIR"}
+    env["SSL_CERT_FILE"] = str(bundle)
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["0", "0", str(bundle), "unset"]
+    # the check is real: the same import without the CLI's order reads the bundle into both
+    plain = probe.replace("import destination_customer_io.cli\n", "")
+    done = subprocess.run([sys.executable, "-c", plain], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split()[:2] == ["1", "1"]

@@ -80,8 +80,23 @@ def test_proxy_secrets_cover_every_form_the_password_could_take() -> None:
     assert proxy_secrets({"https_proxy": "http://proxy:3128"}) == []
 
 
-def test_no_bundle_variable_keeps_aiohttp_default() -> None:
-    assert tls_context({}) is True
+def test_no_bundle_variable_gives_the_system_cas_in_a_context_of_our_own() -> None:
+    """aiohttp's default contexts are made reading no CA (network.py), so ours is passed even then."""
+    context = tls_context({})
+    assert isinstance(context, ssl.SSLContext)
+    assert context.cert_store_stats()["x509_ca"] == ssl.create_default_context().cert_store_stats()["x509_ca"]
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+
+def test_a_url_sent_through_an_https_proxy_gets_the_context_for_the_proxy_s_tls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "https://proxy.example:3129")
+    monkeypatch.delenv("http_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    network = Network.from_environ()
+    assert isinstance(network.tls_for("http://127.0.0.1:8089/api/v2/batch"), ssl.SSLContext)
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    assert Network.from_environ().tls_for("http://127.0.0.1:8089/api/v2/batch") is True
 
 
 def test_a_missing_or_empty_bundle_is_a_config_error_naming_it(tmp_path: Path) -> None:

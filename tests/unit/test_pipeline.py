@@ -627,3 +627,17 @@ async def test_repeated_derived_ids_are_counted_per_stream_across_chunks_and_sta
         {"clicks": (3, []), "views": (1, [])}
     ids = [op["id"] for batch in client.batches for op in batch]
     assert len(ids) == 8 and len(set(ids)) == 4
+
+
+def test_a_decoded_line_leaves_only_its_data_to_the_collector() -> None:
+    """Message and Record are decoded once per input line and hold no cycle: untracked by the collector
+    (docs/performance.md, round 7), while the record's data stays tracked as any dict of containers."""
+    import gc
+
+    from destination_customer_io.protocol import message_decoder
+
+    message = message_decoder.decode(b'{"type":"RECORD","record":{"stream":"events","data":{"items":[{"sku":1}]},'
+                                     b'"emitted_at":1}}')
+    assert message.record is not None
+    assert not gc.is_tracked(message) and not gc.is_tracked(message.record)
+    assert gc.is_tracked(message.record.data)
