@@ -1,7 +1,5 @@
 """``python -m destination_customer_io``: the same as the ``destination-customer-io`` command."""
 
-import sys
+from .cli import entry
 
-from .cli import main
-
-sys.exit(main())
+entry()

@@ -3,6 +3,7 @@ and memory (docs/performance.md), so a plain write into the Local store must nev
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 import trustme
 
 from customerio_emulator.process import EmulatorProcess
-from tests.support.cli import base_config, configured_stream, record_line, run_connector, state_line
+from tests.support.cli import CONSOLE_SCRIPT, base_config, configured_stream, record_line, run_connector, state_line
 
 # The CLI as `python -m destination_customer_io`, reporting the top-level packages it imported at exit.
 _REPORTING = [sys.executable, "-c",
@@ -103,3 +104,69 @@ def test_the_cli_makes_aiohttp_s_unused_default_tls_contexts_without_reading_ca_
     plain = probe.replace("import destination_customer_io.cli\n", "")
     done = subprocess.run([sys.executable, "-c", plain], env=env, capture_output=True, text=True, check=True)
     assert done.stdout.split()[:2] == ["1", "1"]
+
+
+def test_the_command_ends_with_main_s_code_after_flushing_and_the_exit_handlers(monkeypatch) -> None:
+    """``cli.entry`` (the installed command, ``python -m``) skips only the interpreter's teardown: stdout
+    and stderr are flushed and the ``atexit`` handlers run, in that order, before the process ends with
+    ``main``'s code."""
+    from destination_customer_io import cli
+
+    seen: list[str] = []
+
+    class Ended(Exception):
+        pass
+
+    def end(code: int) -> None:
+        seen.append(f"exit {code}")
+        raise Ended
+
+    class Stream:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def flush(self) -> None:
+            seen.append(f"flush {self.name}")
+            if self.name == "stdout":
+                raise BrokenPipeError  # its reader left: the exit goes on all the same
+
+    monkeypatch.setattr(cli, "main", lambda: seen.append("main") or 3)
+    monkeypatch.setattr(cli.os, "_exit", end)
+    monkeypatch.setattr(cli.sys, "stdout", Stream("stdout"))
+    monkeypatch.setattr(cli.sys, "stderr", Stream("stderr"))
+    monkeypatch.setattr(cli.atexit, "_run_exitfuncs", lambda: seen.append("atexit"))
+    try:
+        cli.entry()
+    except Ended:
+        pass
+    assert seen == ["main", "flush stdout", "flush stderr", "atexit", "exit 3"]
+
+
+def test_a_sync_ended_without_teardown_leaves_its_files_whole_and_no_working_folder(
+        emu: EmulatorProcess, tmp_path: Path) -> None:
+    """Through the installed command: the rejected record's file, the ledger and every message are whole
+    after the quick exit, and the ledger's working folder (under TMPDIR) is gone."""
+    work = tmp_path / "tmp"
+    work.mkdir()
+    store = tmp_path / "store"
+    config = base_config(emu.url, skip_unchanged=True, object_storage_config={
+        "storage_type": "Local", "destination_path": str(store), "format": {"format_type": "JSONL"}})
+    catalog = {"streams": [configured_stream("people", "person_identify", mode="append_dedup",
+                                             primary_key=[["person_email"]])]}
+    lines = [record_line("people", {"person_email": "a@example.com", "plan": "pro"}),
+             record_line("people", {"person_email": "not an email", "plan": "pro"}),  # rejected, stored
+             state_line("people", 1)]
+    env = {**os.environ, "TMPDIR": str(work)}
+    run = run_connector(tmp_path, "write", config, catalog, lines, program=CONSOLE_SCRIPT, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert [s["destinationStats"] for s in run.states] == [{"recordCount": 1.0, "rejectedRecordCount": 1.0}]
+    assert run.messages[-1]["type"] == "LOG", run.messages[-1]  # the last message, the summary, is whole
+    rows = [json.loads(line) for path in sorted(store.rglob("*.jsonl")) for line in path.read_text().splitlines()]
+    assert [row["_airbyte_data"]["person_email"] for row in rows] == ["not an email"]
+    assert [p.name for p in store.rglob("*") if p.is_file() and "ledger" in str(p)], "no ledger written"
+    assert list(work.iterdir()) == []
+    # the second sync reads that ledger: the unchanged person is not sent again
+    before = emu.client.counters()["ops"]
+    again = run_connector(tmp_path, "write", config, catalog, lines[:1] + lines[2:], program=CONSOLE_SCRIPT, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert emu.client.counters()["ops"] == before and list(work.iterdir()) == []

@@ -173,7 +173,7 @@ def test_entrypoint_is_the_installed_console_script(dockerfile: list[tuple[str, 
     (entrypoint,) = instructions(dockerfile, "ENTRYPOINT")
     command = json.loads(entrypoint)  # exec form: the platform appends `spec`, `write --config ...`
     assert command == [env_value(dockerfile, "AIRBYTE_ENTRYPOINT")]
-    assert pyproject["project"]["scripts"][command[0]] == "destination_customer_io.cli:main"
+    assert pyproject["project"]["scripts"][command[0]] == "destination_customer_io.cli:entry"
     script = Path(sys.executable).parent / command[0]
     assert script.is_file(), f"{command[0]} is not installed next to {sys.executable}"
     done = subprocess.run([str(script), "spec"], capture_output=True, timeout=60)
