@@ -3,8 +3,8 @@
 # connector base image (pinned by digest; 4.0.2 is its Python 3.11 line, the version this project is
 # tested on), with the package installed by pip and its console script as the entrypoint.
 #
-#   docker build -t destination-customer-io:0.6.2 .
-#   docker run --rm destination-customer-io:0.6.2 spec
+#   docker build -t destination-customer-io:0.6.3 .
+#   docker run --rm destination-customer-io:0.6.3 spec
 FROM docker.io/airbyte/python-connector-base:4.0.2@sha256:9fdb1888c4264cf6fee473649ecb593f56f58e5d0096a87ee0b231777e2e3e73
 
 WORKDIR /airbyte/integration_code
@@ -27,4 +27,4 @@ ENV AIRBYTE_ENTRYPOINT="destination-customer-io"
 ENTRYPOINT ["destination-customer-io"]
 
 LABEL io.airbyte.name=destination-customer-io
-LABEL io.airbyte.version=0.6.2
+LABEL io.airbyte.version=0.6.3

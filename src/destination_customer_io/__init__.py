@@ -1,3 +1,3 @@
 """Airbyte destination connector for Customer.io (Track API)."""
 
-__version__ = "0.6.2"
+__version__ = "0.6.3"
