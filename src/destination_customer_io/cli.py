@@ -93,8 +93,8 @@ def _positive(text: str) -> int:
 
 def entry() -> NoReturn:
     """The installed command and ``python -m``: ``main``, then the process ends without the
-    interpreter's teardown, which frees every object one by one and collects them once more (~50 ms
-    after a 200,000-event sync, ~3% of it: docs/performance.md) for a process about to end. Nothing of
+    interpreter's teardown, which frees every object one by one and collects them once more for a
+    process about to end (what that cost: docs/performance.md, issue 23 round 8). Nothing of
     the run depends on it: every file it writes is closed where it is written, each message on stdout
     is flushed as it is written, and what ``atexit`` holds (a ledger's working folder after a failure)
     still runs first. Tests call ``main``, which returns."""

@@ -9,7 +9,8 @@ read from the environment as ``requests`` reads it, and what a proxy or TLS fail
 
 Every request that needs TLS gets this module's own context (``Network.tls_for``): aiohttp's two default
 contexts, which it makes when imported, are made here with OpenSSL's default CA locations pointed at
-nothing (each would read the whole system bundle, ~20 ms at every start, for contexts never used).
+nothing (each would read the whole system bundle at every start, for contexts never used; the cost:
+docs/performance.md, issue 23 round 7).
 
 Proxy credentials (``http://user:password@proxy:3128``) are sent as ``Proxy-Authorization`` and are
 secrets: :func:`proxy_secrets` hands them to the output scrubber, and no message here contains them.

@@ -82,7 +82,6 @@ def test_a_ledgered_sync_does_import_sqlite3(emu: EmulatorProcess, tmp_path: Pat
     assert "sqlite3" in _imported(run.stderr) and "numpy" not in _imported(run.stderr)
 
 
-
 def test_the_cli_makes_aiohttp_s_unused_default_tls_contexts_without_reading_ca_bundles(tmp_path: Path) -> None:
     """aiohttp makes two default TLS contexts when imported, each reading the CA bundle (~20 ms of every
     start, docs/performance.md); the connector passes its own context wherever TLS is spoken

@@ -12,8 +12,8 @@ from destination_customer_io.ledger import files
 from destination_customer_io.ledger import table as table_module
 from destination_customer_io.ledger.book import Mark, StreamBook
 from destination_customer_io.ledger.keeper import Keeper
-from destination_customer_io.ledger.table import (CACHE, GONE, HELD, LOOK_UP_CACHE, LOOK_UP_MAP, MAYBE, MEMBER, PRESENT, Table, digest,
-                                                  write_rows)
+from destination_customer_io.ledger.table import (CACHE, GONE, HELD, LOOK_UP_CACHE, LOOK_UP_MAP, MAYBE, MEMBER,
+                                                  PRESENT, Table, digest, write_rows)
 from destination_customer_io.operations import OPERATIONS
 from destination_customer_io.operations.base import Op
 from destination_customer_io.storage.objects import LocalObjects
